@@ -105,7 +105,10 @@ impl ForwardSpec {
     /// (two arguments), `RemoteForward [bind:]port [host:hostport]`,
     /// `DynamicForward [bind:]port`. OpenSSH joins the two arguments with `:`
     /// and parses the result like the command-line form.
-    pub fn parse_config(kind: ForwardKind, args: &[String]) -> Result<ForwardSpec, ForwardSpecError> {
+    pub fn parse_config(
+        kind: ForwardKind,
+        args: &[String],
+    ) -> Result<ForwardSpec, ForwardSpecError> {
         match (kind, args) {
             (_, [listen]) => ForwardSpec::parse(kind, listen),
             (ForwardKind::Local | ForwardKind::Remote, [listen, target]) => {
@@ -360,7 +363,13 @@ mod tests {
     use ForwardKind::*;
     use ForwardSpecReason as R;
 
-    fn spec(kind: ForwardKind, ftp: bool, bind: Option<&str>, port: u16, target: Option<(&str, u16)>) -> ForwardSpec {
+    fn spec(
+        kind: ForwardKind,
+        ftp: bool,
+        bind: Option<&str>,
+        port: u16,
+        target: Option<(&str, u16)>,
+    ) -> ForwardSpec {
         ForwardSpec {
             kind,
             ftp,
@@ -376,32 +385,108 @@ mod tests {
     #[test]
     fn parses_valid_forms() {
         let cases = [
-            (Local, "8080:localhost:80", spec(Local, false, None, 8080, Some(("localhost", 80)))),
-            (Local, "127.0.0.1:8080:db:5432", spec(Local, false, Some("127.0.0.1"), 8080, Some(("db", 5432)))),
-            (Local, "*:8080:db:5432", spec(Local, false, Some("*"), 8080, Some(("db", 5432)))),
+            (
+                Local,
+                "8080:localhost:80",
+                spec(Local, false, None, 8080, Some(("localhost", 80))),
+            ),
+            (
+                Local,
+                "127.0.0.1:8080:db:5432",
+                spec(Local, false, Some("127.0.0.1"), 8080, Some(("db", 5432))),
+            ),
+            (
+                Local,
+                "*:8080:db:5432",
+                spec(Local, false, Some("*"), 8080, Some(("db", 5432))),
+            ),
             // An empty bind address means every interface, like `*`.
-            (Local, ":8080:db:5432", spec(Local, false, Some("*"), 8080, Some(("db", 5432)))),
-            (Local, "localhost:8080:db:5432", spec(Local, false, Some("localhost"), 8080, Some(("db", 5432)))),
-            (Local, "[::1]:8080:[::1]:80", spec(Local, false, Some("::1"), 8080, Some(("::1", 80)))),
-            (Local, "8080:[2001:db8::1]:21", spec(Local, false, None, 8080, Some(("2001:db8::1", 21)))),
+            (
+                Local,
+                ":8080:db:5432",
+                spec(Local, false, Some("*"), 8080, Some(("db", 5432))),
+            ),
+            (
+                Local,
+                "localhost:8080:db:5432",
+                spec(Local, false, Some("localhost"), 8080, Some(("db", 5432))),
+            ),
+            (
+                Local,
+                "[::1]:8080:[::1]:80",
+                spec(Local, false, Some("::1"), 8080, Some(("::1", 80))),
+            ),
+            (
+                Local,
+                "8080:[2001:db8::1]:21",
+                spec(Local, false, None, 8080, Some(("2001:db8::1", 21))),
+            ),
             // Legacy separator.
-            (Local, "8080/server/80", spec(Local, false, None, 8080, Some(("server", 80)))),
-            (Local, "lo/8080/server/80", spec(Local, false, Some("lo"), 8080, Some(("server", 80)))),
+            (
+                Local,
+                "8080/server/80",
+                spec(Local, false, None, 8080, Some(("server", 80))),
+            ),
+            (
+                Local,
+                "lo/8080/server/80",
+                spec(Local, false, Some("lo"), 8080, Some(("server", 80))),
+            ),
             // Backslash escapes the next character outside brackets.
-            (Local, "8080:we\\ird:80", spec(Local, false, None, 8080, Some(("weird", 80)))),
-            (Local, "ftp/2121:ftp.example.com:21", spec(Local, true, None, 2121, Some(("ftp.example.com", 21)))),
-            (Local, "ftp/0.0.0.0:2121:ftp:21", spec(Local, true, Some("0.0.0.0"), 2121, Some(("ftp", 21)))),
-            (Remote, "9000:localhost:22", spec(Remote, false, None, 9000, Some(("localhost", 22)))),
+            (
+                Local,
+                "8080:we\\ird:80",
+                spec(Local, false, None, 8080, Some(("weird", 80))),
+            ),
+            (
+                Local,
+                "ftp/2121:ftp.example.com:21",
+                spec(Local, true, None, 2121, Some(("ftp.example.com", 21))),
+            ),
+            (
+                Local,
+                "ftp/0.0.0.0:2121:ftp:21",
+                spec(Local, true, Some("0.0.0.0"), 2121, Some(("ftp", 21))),
+            ),
+            (
+                Remote,
+                "9000:localhost:22",
+                spec(Remote, false, None, 9000, Some(("localhost", 22))),
+            ),
             // -R may let the server pick the port.
-            (Remote, "0:localhost:22", spec(Remote, false, None, 0, Some(("localhost", 22)))),
-            (Remote, "*:0:localhost:22", spec(Remote, false, Some("*"), 0, Some(("localhost", 22)))),
-            (Remote, "ftp/2121:[::1]:21", spec(Remote, true, None, 2121, Some(("::1", 21)))),
+            (
+                Remote,
+                "0:localhost:22",
+                spec(Remote, false, None, 0, Some(("localhost", 22))),
+            ),
+            (
+                Remote,
+                "*:0:localhost:22",
+                spec(Remote, false, Some("*"), 0, Some(("localhost", 22))),
+            ),
+            (
+                Remote,
+                "ftp/2121:[::1]:21",
+                spec(Remote, true, None, 2121, Some(("::1", 21))),
+            ),
             // -R with only a listen part: reverse dynamic (OpenSSH 7.6+).
             (Remote, "1080", spec(Remote, false, None, 1080, None)),
-            (Remote, "0.0.0.0:1080", spec(Remote, false, Some("0.0.0.0"), 1080, None)),
+            (
+                Remote,
+                "0.0.0.0:1080",
+                spec(Remote, false, Some("0.0.0.0"), 1080, None),
+            ),
             (Dynamic, "1080", spec(Dynamic, false, None, 1080, None)),
-            (Dynamic, "[::1]:1080", spec(Dynamic, false, Some("::1"), 1080, None)),
-            (Dynamic, "*:1080", spec(Dynamic, false, Some("*"), 1080, None)),
+            (
+                Dynamic,
+                "[::1]:1080",
+                spec(Dynamic, false, Some("::1"), 1080, None),
+            ),
+            (
+                Dynamic,
+                "*:1080",
+                spec(Dynamic, false, Some("*"), 1080, None),
+            ),
         ];
         for (kind, text, want) in cases {
             assert_eq!(ForwardSpec::parse(kind, text), Ok(want), "{kind} {text:?}");
@@ -444,7 +529,10 @@ mod tests {
     #[test]
     fn error_message_names_kind_spec_and_reason() {
         let err = ForwardSpec::parse(Local, "x:y").unwrap_err();
-        assert_eq!(err.to_string(), "bad local forwarding specification 'x:y': wrong number of fields");
+        assert_eq!(
+            err.to_string(),
+            "bad local forwarding specification 'x:y': wrong number of fields"
+        );
         let err = ForwardSpec::parse(Local, "8080:/run/s").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -456,15 +544,43 @@ mod tests {
     fn parses_config_form() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let cases = [
-            (Local, args(&["8080", "db:5432"]), spec(Local, false, None, 8080, Some(("db", 5432)))),
-            (Local, args(&["[::1]:8080", "[::1]:80"]), spec(Local, false, Some("::1"), 8080, Some(("::1", 80)))),
-            (Local, args(&["ftp/2121", "server:21"]), spec(Local, true, None, 2121, Some(("server", 21)))),
-            (Remote, args(&["9000", "localhost:22"]), spec(Remote, false, None, 9000, Some(("localhost", 22)))),
-            (Remote, args(&["1080"]), spec(Remote, false, None, 1080, None)),
-            (Dynamic, args(&["localhost:1080"]), spec(Dynamic, false, Some("localhost"), 1080, None)),
+            (
+                Local,
+                args(&["8080", "db:5432"]),
+                spec(Local, false, None, 8080, Some(("db", 5432))),
+            ),
+            (
+                Local,
+                args(&["[::1]:8080", "[::1]:80"]),
+                spec(Local, false, Some("::1"), 8080, Some(("::1", 80))),
+            ),
+            (
+                Local,
+                args(&["ftp/2121", "server:21"]),
+                spec(Local, true, None, 2121, Some(("server", 21))),
+            ),
+            (
+                Remote,
+                args(&["9000", "localhost:22"]),
+                spec(Remote, false, None, 9000, Some(("localhost", 22))),
+            ),
+            (
+                Remote,
+                args(&["1080"]),
+                spec(Remote, false, None, 1080, None),
+            ),
+            (
+                Dynamic,
+                args(&["localhost:1080"]),
+                spec(Dynamic, false, Some("localhost"), 1080, None),
+            ),
         ];
         for (kind, args, want) in cases {
-            assert_eq!(ForwardSpec::parse_config(kind, &args), Ok(want), "{kind} {args:?}");
+            assert_eq!(
+                ForwardSpec::parse_config(kind, &args),
+                Ok(want),
+                "{kind} {args:?}"
+            );
         }
         assert!(ForwardSpec::parse_config(Local, &args(&["8080"])).is_err());
         assert!(ForwardSpec::parse_config(Dynamic, &args(&["1080", "x:1"])).is_err());
@@ -478,7 +594,11 @@ mod tests {
             (Local, ":8080:db:5432", "*:8080:db:5432"),
             (Local, "8080/server/80", "8080:server:80"),
             (Local, "[::1]:8080:[::1]:80", "[::1]:8080:[::1]:80"),
-            (Local, "ftp/2121:[2001:db8::1]:21", "ftp/2121:[2001:db8::1]:21"),
+            (
+                Local,
+                "ftp/2121:[2001:db8::1]:21",
+                "ftp/2121:[2001:db8::1]:21",
+            ),
             (Remote, "0:localhost:22", "0:localhost:22"),
             (Remote, "1080", "1080"),
             (Dynamic, "localhost:1080", "localhost:1080"),
@@ -495,10 +615,16 @@ mod tests {
         let local = |text| ForwardSpec::parse(Local, text).unwrap();
         assert_eq!(local("80:h:80").local_bind(false), LocalBind::Loopback);
         assert_eq!(local("80:h:80").local_bind(true), LocalBind::Any);
-        assert_eq!(local("localhost:80:h:80").local_bind(true), LocalBind::Loopback);
+        assert_eq!(
+            local("localhost:80:h:80").local_bind(true),
+            LocalBind::Loopback
+        );
         assert_eq!(local("*:80:h:80").local_bind(false), LocalBind::Any);
         assert_eq!(local(":80:h:80").local_bind(false), LocalBind::Any);
-        assert_eq!(local("10.0.0.1:80:h:80").local_bind(false), LocalBind::Address("10.0.0.1".into()));
+        assert_eq!(
+            local("10.0.0.1:80:h:80").local_bind(false),
+            LocalBind::Address("10.0.0.1".into())
+        );
 
         let remote = |text| ForwardSpec::parse(Remote, text).unwrap();
         assert_eq!(remote("80:h:80").remote_bind_address(), "localhost");

@@ -5,8 +5,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod config;
 pub mod forward_spec;
 pub mod known_hosts;
 pub mod pattern;
 
-pub use forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, HostPort, LocalBind};
+pub use forward_spec::{
+    ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, HostPort, LocalBind,
+};

@@ -111,7 +111,11 @@ mod tests {
             ("[h]:2222", "[h]:2222", true),
             ("[h.example]:2222", "[*.example]:*", true),
             ("Host", "host", false),
-            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "*a*a*a*a*a*a*a*a*c", false),
+            (
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+                "*a*a*a*a*a*a*a*a*c",
+                false,
+            ),
         ];
         for (text, pattern, want) in cases {
             assert_eq!(wildcard(text, pattern), want, "{text:?} vs {pattern:?}");
@@ -133,7 +137,11 @@ mod tests {
             ("other", "x,y", None),
         ];
         for (text, patterns, want) in cases {
-            assert_eq!(list(text, patterns, false), want, "{text:?} vs {patterns:?}");
+            assert_eq!(
+                list(text, patterns, false),
+                want,
+                "{text:?} vs {patterns:?}"
+            );
         }
     }
 

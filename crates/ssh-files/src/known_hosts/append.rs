@@ -53,10 +53,17 @@ pub fn append(
 fn write_entry(file: &Path, entry: &str) -> io::Result<()> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
-            DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
         }
     }
-    let mut f = OpenOptions::new().read(true).append(true).create(true).open(file)?;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(file)?;
     let mut text = String::with_capacity(entry.len() + 1);
     if f.metadata()?.len() > 0 {
         f.seek(SeekFrom::End(-1))?;
@@ -104,7 +111,10 @@ mod tests {
             fs::read_to_string(&file).unwrap(),
             format!("host.example ssh-ed25519 {ED_A}\n[host.example]:2222 ssh-rsa {RSA}\n")
         );
-        let mode = fs::metadata(file.parent().unwrap()).unwrap().permissions().mode();
+        let mode = fs::metadata(file.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
 
@@ -128,7 +138,14 @@ mod tests {
         let text = fs::read_to_string(&file).unwrap();
         assert!(text.starts_with("|1|"), "{text}");
         assert!(!text.contains("server"), "{text}");
-        let found = check(std::slice::from_ref(&file), "server.example", 2222, "ssh-ed25519", ED_A).unwrap();
+        let found = check(
+            std::slice::from_ref(&file),
+            "server.example",
+            2222,
+            "ssh-ed25519",
+            ED_A,
+        )
+        .unwrap();
         assert_eq!(found.outcome, CheckOutcome::Known { file, line: 1 });
     }
 
@@ -175,21 +192,33 @@ mod tests {
             format!("theirs.example ssh-ed25519 {ED_A}\n[theirs.example]:2200 ssh-rsa {RSA}\n"),
         )
         .unwrap();
-        let out = Command::new(&keygen).arg("-H").arg("-f").arg(&theirs).output().unwrap();
+        let out = Command::new(&keygen)
+            .arg("-H")
+            .arg("-f")
+            .arg(&theirs)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let text = fs::read_to_string(&theirs).unwrap();
         assert!(!text.contains("theirs.example"), "{text}");
         let files = [theirs.clone()];
         assert_eq!(
-            check(&files, "theirs.example", 22, "ssh-ed25519", ED_A).unwrap().outcome,
+            check(&files, "theirs.example", 22, "ssh-ed25519", ED_A)
+                .unwrap()
+                .outcome,
             CheckOutcome::Known {
                 file: theirs.clone(),
                 line: 1
             }
         );
         assert_eq!(
-            check(&files, "theirs.example", 2200, "rsa-sha2-256", RSA).unwrap().outcome,
-            CheckOutcome::Known { file: theirs, line: 2 }
+            check(&files, "theirs.example", 2200, "rsa-sha2-256", RSA)
+                .unwrap()
+                .outcome,
+            CheckOutcome::Known {
+                file: theirs,
+                line: 2
+            }
         );
     }
 }

@@ -76,7 +76,11 @@ impl Found {
         } else if let Some((file, line)) = self.known {
             CheckOutcome::Known { file, line }
         } else if let Some((file, line, known_type)) = self.changed {
-            CheckOutcome::Changed { file, line, known_type }
+            CheckOutcome::Changed {
+                file,
+                line,
+                known_type,
+            }
         } else {
             CheckOutcome::Unknown {
                 other_types: self.other_types,
@@ -85,7 +89,13 @@ impl Found {
     }
 }
 
-fn scan_file(file: &Path, contents: &[u8], wanted: &Wanted<'_>, found: &mut Found, notes: &mut Vec<Note>) {
+fn scan_file(
+    file: &Path,
+    contents: &[u8],
+    wanted: &Wanted<'_>,
+    found: &mut Found,
+    notes: &mut Vec<Note>,
+) {
     for (index, raw) in contents.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
         let entry = match line::parse(&String::from_utf8_lossy(raw)) {
@@ -193,7 +203,9 @@ mod tests {
                 2200,
                 "ssh-ed25519",
                 ED_A,
-                CheckOutcome::Unknown { other_types: vec![] },
+                CheckOutcome::Unknown {
+                    other_types: vec![],
+                },
             ),
             ("a.wild.example", 22, "ssh-ed25519", ED_A, known(&f, 5)),
             // Negated: the line does not apply.
@@ -202,7 +214,9 @@ mod tests {
                 22,
                 "ssh-ed25519",
                 ED_A,
-                CheckOutcome::Unknown { other_types: vec![] },
+                CheckOutcome::Unknown {
+                    other_types: vec![],
+                },
             ),
             // rsa-sha2-512 is negotiated for an ssh-rsa key.
             ("rsa.example", 22, "rsa-sha2-512", RSA, known(&f, 6)),
@@ -240,7 +254,11 @@ mod tests {
     fn revoked_wins_over_known() {
         let dir = tempfile::tempdir().unwrap();
         let a = write(dir.path(), "a", &format!("host ssh-ed25519 {ED_A}\n"));
-        let b = write(dir.path(), "b", &format!("x ssh-rsa {RSA}\n@revoked * ssh-ed25519 {ED_A}\n"));
+        let b = write(
+            dir.path(),
+            "b",
+            &format!("x ssh-rsa {RSA}\n@revoked * ssh-ed25519 {ED_A}\n"),
+        );
         let got = check(&[a, b.clone()], "host", 22, "ssh-ed25519", ED_A).unwrap();
         assert_eq!(got.outcome, CheckOutcome::Revoked { file: b, line: 2 });
     }
@@ -269,7 +287,14 @@ mod tests {
                  a.example ssh-ed25519 {ED_A}"
             ),
         );
-        let got = check(std::slice::from_ref(&f), "a.example", 22, "ssh-ed25519", ED_A).unwrap();
+        let got = check(
+            std::slice::from_ref(&f),
+            "a.example",
+            22,
+            "ssh-ed25519",
+            ED_A,
+        )
+        .unwrap();
         assert_eq!(got.outcome, known(&f, 4));
         assert_eq!(
             got.notes,
@@ -279,7 +304,10 @@ mod tests {
                     line: 1,
                     reason: line::MalformedLine::MissingKey
                 },
-                Note::CertAuthorityIgnored { file: f.clone(), line: 2 },
+                Note::CertAuthorityIgnored {
+                    file: f.clone(),
+                    line: 2
+                },
                 Note::Malformed {
                     file: f.clone(),
                     line: 3,
@@ -301,11 +329,25 @@ mod tests {
             ),
         );
         let files = [f.clone()];
-        assert_eq!(check(&files, "example.com", 22, "ssh-ed25519", ED_A).unwrap().outcome, known(&f, 1));
-        assert_eq!(check(&files, "example.com", 2222, "ssh-ed25519", ED_B).unwrap().outcome, known(&f, 2));
         assert_eq!(
-            check(&files, "other.com", 22, "ssh-ed25519", ED_A).unwrap().outcome,
-            CheckOutcome::Unknown { other_types: vec![] }
+            check(&files, "example.com", 22, "ssh-ed25519", ED_A)
+                .unwrap()
+                .outcome,
+            known(&f, 1)
+        );
+        assert_eq!(
+            check(&files, "example.com", 2222, "ssh-ed25519", ED_B)
+                .unwrap()
+                .outcome,
+            known(&f, 2)
+        );
+        assert_eq!(
+            check(&files, "other.com", 22, "ssh-ed25519", ED_A)
+                .unwrap()
+                .outcome,
+            CheckOutcome::Unknown {
+                other_types: vec![]
+            }
         );
     }
 
@@ -316,9 +358,18 @@ mod tests {
         let f = write(
             dir.path(),
             "f",
-            &format!("|1|2h6Ldw8m6TvU+PZC1SeWea9uPlo=|15jlWVXA11woB3iN380AGUVBRaw= ssh-ed25519 {ED_A}\n"),
+            &format!(
+                "|1|2h6Ldw8m6TvU+PZC1SeWea9uPlo=|15jlWVXA11woB3iN380AGUVBRaw= ssh-ed25519 {ED_A}\n"
+            ),
         );
-        let got = check(std::slice::from_ref(&f), "example.com", 22, "ssh-ed25519", ED_A).unwrap();
+        let got = check(
+            std::slice::from_ref(&f),
+            "example.com",
+            22,
+            "ssh-ed25519",
+            ED_A,
+        )
+        .unwrap();
         assert_eq!(got.outcome, known(&f, 1));
     }
 

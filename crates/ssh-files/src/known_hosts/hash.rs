@@ -77,8 +77,14 @@ mod tests {
     /// `hmac.new(salt, host, hashlib.sha1)`.
     const SALT_B64: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQ=";
     const VECTORS: [(&str, &str); 2] = [
-        ("example.com", "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|qvtG0DaqrsqPDhV2Ni+wmYohchA="),
-        ("[example.com]:2222", "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|uVLj+YL3GsbtNOcCoC7AMM/WVh0="),
+        (
+            "example.com",
+            "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|qvtG0DaqrsqPDhV2Ni+wmYohchA=",
+        ),
+        (
+            "[example.com]:2222",
+            "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|uVLj+YL3GsbtNOcCoC7AMM/WVh0=",
+        ),
     ];
 
     #[test]

@@ -1,0 +1,388 @@
+//! One option line, parsed into a typed value. Lines are parsed whether or
+//! not their `Host` block applies, so a bad value is an error anywhere (as in
+//! OpenSSH).
+
+use std::time::Duration;
+
+use super::error::DirectiveError;
+use super::keyword::Keyword;
+use super::value::{self, FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
+use crate::forward_spec::{ForwardKind, ForwardSpec};
+
+/// A parsed option (every keyword but `Host`, `Match` and `Include`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Directive {
+    HostName(String),
+    Port(u16),
+    User(String),
+    IdentityFile(String),
+    IdentitiesOnly(bool),
+    IdentityAgent(String),
+    UserKnownHostsFile(Vec<String>),
+    GlobalKnownHostsFile(Vec<String>),
+    StrictHostKeyChecking(StrictHostKeyChecking),
+    HashKnownHosts(bool),
+    BatchMode(bool),
+    /// `None` for `none`, which (as in OpenSSH) leaves the option unset.
+    ConnectTimeout(Option<Duration>),
+    ServerAliveInterval(Option<Duration>),
+    ServerAliveCountMax(u32),
+    ExitOnForwardFailure(bool),
+    GatewayPorts(bool),
+    Forward(ForwardSpec),
+    ClearAllForwardings(bool),
+    PasswordAuthentication(bool),
+    PubkeyAuthentication(bool),
+    KbdInteractiveAuthentication(bool),
+    Ciphers(String),
+    KexAlgorithms(String),
+    Macs(String),
+    HostKeyAlgorithms(String),
+    LogLevel(LogLevel),
+    HostKeyAlias(String),
+    ProxyJump(String),
+    ProxyCommand(String),
+    FtpDataTimeout(Duration),
+    FtpPassiveAddress(FtpPassiveAddress),
+    FtpAllowForeignPassive(bool),
+    FtpAllowThirdPartyActive(bool),
+    FtpTls(FtpTls),
+    RefuseConnection(bool),
+    IgnoreUnknown(String),
+    /// A keyword sshfwd accepts and does not act on.
+    Ignored(&'static str),
+}
+
+impl Directive {
+    /// Parses the arguments of `keyword`. `raw` is the unsplit rest of the
+    /// line, for the keywords that take a command. `Host`, `Match` and
+    /// `Include` are handled by the reader and never reach here.
+    pub(crate) fn parse(
+        keyword: Keyword,
+        args: &[String],
+        raw: &str,
+    ) -> Result<Directive, DirectiveError> {
+        let name = keyword.name();
+        let invalid = |value: &str| DirectiveError::InvalidValue {
+            keyword: name,
+            value: value.to_string(),
+        };
+        let one = || single(name, args);
+        let text = || one().map(str::to_string);
+        let flag = || one().and_then(|v| value::parse_flag(v).ok_or_else(|| invalid(v)));
+        let time = || {
+            one().and_then(|v| match v {
+                "none" => Ok(None),
+                v => value::parse_time(v).map(Some).ok_or_else(|| invalid(v)),
+            })
+        };
+        Ok(match keyword {
+            Keyword::HostName => Directive::HostName(text()?),
+            Keyword::Port => {
+                let v = one()?;
+                Directive::Port(value::parse_port(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::User => Directive::User(text()?),
+            Keyword::IdentityFile => Directive::IdentityFile(text()?),
+            Keyword::IdentitiesOnly => Directive::IdentitiesOnly(flag()?),
+            Keyword::IdentityAgent => Directive::IdentityAgent(text()?),
+            Keyword::UserKnownHostsFile => Directive::UserKnownHostsFile(file_list(name, args)?),
+            Keyword::GlobalKnownHostsFile => {
+                Directive::GlobalKnownHostsFile(file_list(name, args)?)
+            }
+            Keyword::StrictHostKeyChecking => {
+                let v = one()?;
+                Directive::StrictHostKeyChecking(
+                    StrictHostKeyChecking::parse(v).ok_or_else(|| invalid(v))?,
+                )
+            }
+            Keyword::HashKnownHosts => Directive::HashKnownHosts(flag()?),
+            Keyword::BatchMode => Directive::BatchMode(flag()?),
+            Keyword::ConnectTimeout => Directive::ConnectTimeout(time()?),
+            Keyword::ServerAliveInterval => Directive::ServerAliveInterval(time()?),
+            Keyword::ServerAliveCountMax => {
+                let v = one()?;
+                Directive::ServerAliveCountMax(value::parse_count(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::ExitOnForwardFailure => Directive::ExitOnForwardFailure(flag()?),
+            Keyword::GatewayPorts => Directive::GatewayPorts(flag()?),
+            Keyword::LocalForward => {
+                Directive::Forward(ForwardSpec::parse_config(ForwardKind::Local, args)?)
+            }
+            Keyword::RemoteForward => {
+                Directive::Forward(ForwardSpec::parse_config(ForwardKind::Remote, args)?)
+            }
+            Keyword::DynamicForward => {
+                Directive::Forward(ForwardSpec::parse_config(ForwardKind::Dynamic, args)?)
+            }
+            Keyword::ClearAllForwardings => Directive::ClearAllForwardings(flag()?),
+            Keyword::PasswordAuthentication => Directive::PasswordAuthentication(flag()?),
+            Keyword::PubkeyAuthentication => {
+                let v = one()?;
+                Directive::PubkeyAuthentication(
+                    value::parse_pubkey_auth(v).ok_or_else(|| invalid(v))?,
+                )
+            }
+            Keyword::KbdInteractiveAuthentication => {
+                Directive::KbdInteractiveAuthentication(flag()?)
+            }
+            Keyword::Ciphers => Directive::Ciphers(algorithms(name, args)?),
+            Keyword::KexAlgorithms => Directive::KexAlgorithms(algorithms(name, args)?),
+            Keyword::Macs => Directive::Macs(algorithms(name, args)?),
+            Keyword::HostKeyAlgorithms => Directive::HostKeyAlgorithms(algorithms(name, args)?),
+            Keyword::LogLevel => {
+                let v = one()?;
+                Directive::LogLevel(LogLevel::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::HostKeyAlias => Directive::HostKeyAlias(text()?),
+            // Both take the rest of the line as written (OpenSSH
+            // `parse_command`); ProxyJump stops at a comment.
+            Keyword::ProxyJump => Directive::ProxyJump(proxy_jump(raw)),
+            Keyword::ProxyCommand => Directive::ProxyCommand(raw.to_string()),
+            Keyword::FtpDataTimeout => {
+                let v = one()?;
+                Directive::FtpDataTimeout(value::parse_time(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::FtpPassiveAddress => {
+                let v = one()?;
+                Directive::FtpPassiveAddress(FtpPassiveAddress::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::FtpAllowForeignPassive => Directive::FtpAllowForeignPassive(flag()?),
+            Keyword::FtpAllowThirdPartyActive => Directive::FtpAllowThirdPartyActive(flag()?),
+            Keyword::FtpTls => {
+                let v = one()?;
+                Directive::FtpTls(FtpTls::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::RefuseConnection => Directive::RefuseConnection(flag()?),
+            Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
+            Keyword::Ignored(name) => Directive::Ignored(name),
+            Keyword::Host | Keyword::Match | Keyword::Include => {
+                return Err(DirectiveError::Match(format!("{name} handled elsewhere")))
+            }
+        })
+    }
+}
+
+/// The only argument of a single-valued keyword.
+fn single<'a>(keyword: &'static str, args: &'a [String]) -> Result<&'a str, DirectiveError> {
+    match args {
+        [value] => Ok(value),
+        [] => Err(DirectiveError::InvalidValue {
+            keyword,
+            value: String::new(),
+        }),
+        _ => Err(DirectiveError::ExtraArguments { keyword }),
+    }
+}
+
+/// `UserKnownHostsFile a b`: one or more files, or `none` alone.
+fn file_list(keyword: &'static str, args: &[String]) -> Result<Vec<String>, DirectiveError> {
+    if args.len() > 1 && args.iter().any(|a| a.eq_ignore_ascii_case("none")) {
+        return Err(DirectiveError::NoneNotAlone { keyword });
+    }
+    if let Some(empty) = args.iter().find(|a| a.is_empty()) {
+        return Err(DirectiveError::InvalidValue {
+            keyword,
+            value: empty.clone(),
+        });
+    }
+    Ok(args.to_vec())
+}
+
+/// An algorithm list, kept as written (`+`, `-` and `^` prefixes included);
+/// the SSH layer resolves it against what it implements.
+fn algorithms(keyword: &'static str, args: &[String]) -> Result<String, DirectiveError> {
+    let list = single(keyword, args)?;
+    let names = list.trim_start_matches(['+', '-', '^']);
+    if names.is_empty()
+        || names
+            .split(',')
+            .any(|n| n.is_empty() || n.contains(char::is_whitespace))
+    {
+        return Err(DirectiveError::InvalidValue {
+            keyword,
+            value: list.to_string(),
+        });
+    }
+    Ok(list.to_string())
+}
+
+/// The ProxyJump value up to a comment, trimmed.
+fn proxy_jump(raw: &str) -> String {
+    raw.split('#').next().unwrap_or_default().trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(keyword: &str, args: &[&str]) -> Result<Directive, DirectiveError> {
+        let keyword = Keyword::lookup(keyword).unwrap();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Directive::parse(keyword, &args, &args.join(" "))
+    }
+
+    fn invalid(keyword: &'static str, value: &str) -> Result<Directive, DirectiveError> {
+        Err(DirectiveError::InvalidValue {
+            keyword,
+            value: value.into(),
+        })
+    }
+
+    #[test]
+    fn parses_values() {
+        let cases = [
+            (parse("Port", &["2222"]), Ok(Directive::Port(2222))),
+            (parse("port", &["0"]), invalid("Port", "0")),
+            (
+                parse("Port", &["22", "23"]),
+                Err(DirectiveError::ExtraArguments { keyword: "Port" }),
+            ),
+            (
+                parse("HostName", &["%h.example"]),
+                Ok(Directive::HostName("%h.example".into())),
+            ),
+            (
+                parse("StrictHostKeyChecking", &["accept-new"]),
+                Ok(Directive::StrictHostKeyChecking(
+                    StrictHostKeyChecking::AcceptNew,
+                )),
+            ),
+            (
+                parse("StrictHostKeyChecking", &["off"]),
+                Ok(Directive::StrictHostKeyChecking(StrictHostKeyChecking::No)),
+            ),
+            (
+                parse("StrictHostKeyChecking", &["maybe"]),
+                invalid("StrictHostKeyChecking", "maybe"),
+            ),
+            (parse("BatchMode", &["yes"]), Ok(Directive::BatchMode(true))),
+            (parse("BatchMode", &["on"]), invalid("BatchMode", "on")),
+            (
+                parse("ConnectTimeout", &["1m"]),
+                Ok(Directive::ConnectTimeout(Some(Duration::from_secs(60)))),
+            ),
+            (
+                parse("ConnectTimeout", &["none"]),
+                Ok(Directive::ConnectTimeout(None)),
+            ),
+            (
+                parse("ConnectTimeout", &["soon"]),
+                invalid("ConnectTimeout", "soon"),
+            ),
+            (
+                parse("ServerAliveCountMax", &["5"]),
+                Ok(Directive::ServerAliveCountMax(5)),
+            ),
+            (
+                parse("UserKnownHostsFile", &["~/a", "/b"]),
+                Ok(Directive::UserKnownHostsFile(vec![
+                    "~/a".into(),
+                    "/b".into(),
+                ])),
+            ),
+            (
+                parse("UserKnownHostsFile", &["none"]),
+                Ok(Directive::UserKnownHostsFile(vec!["none".into()])),
+            ),
+            (
+                parse("GlobalKnownHostsFile", &["/a", "none"]),
+                Err(DirectiveError::NoneNotAlone {
+                    keyword: "GlobalKnownHostsFile",
+                }),
+            ),
+            (
+                parse("Ciphers", &["+aes128-cbc"]),
+                Ok(Directive::Ciphers("+aes128-cbc".into())),
+            ),
+            (
+                parse(
+                    "KexAlgorithms",
+                    &["-diffie-hellman-group1-sha1,ecdh-sha2-nistp256"],
+                ),
+                Ok(Directive::KexAlgorithms(
+                    "-diffie-hellman-group1-sha1,ecdh-sha2-nistp256".into(),
+                )),
+            ),
+            (parse("MACs", &["a,,b"]), invalid("MACs", "a,,b")),
+            (
+                parse("HostKeyAlgorithms", &["^"]),
+                invalid("HostKeyAlgorithms", "^"),
+            ),
+            (
+                parse("LogLevel", &["debug2"]),
+                Ok(Directive::LogLevel(LogLevel::Debug2)),
+            ),
+            (parse("LogLevel", &["loud"]), invalid("LogLevel", "loud")),
+            (
+                parse("PubkeyAuthentication", &["unbound"]),
+                Ok(Directive::PubkeyAuthentication(true)),
+            ),
+            (
+                parse("ChallengeResponseAuthentication", &["no"]),
+                Ok(Directive::KbdInteractiveAuthentication(false)),
+            ),
+            (
+                parse("FtpDataTimeout", &["45"]),
+                Ok(Directive::FtpDataTimeout(Duration::from_secs(45))),
+            ),
+            (
+                parse("FtpPassiveAddress", &["reply"]),
+                Ok(Directive::FtpPassiveAddress(FtpPassiveAddress::Reply)),
+            ),
+            (
+                parse("FtpTls", &["pass"]),
+                Ok(Directive::FtpTls(FtpTls::Pass)),
+            ),
+            (parse("FtpTls", &["require"]), invalid("FtpTls", "require")),
+            (
+                parse("FtpAllowForeignPassive", &["yes"]),
+                Ok(Directive::FtpAllowForeignPassive(true)),
+            ),
+            (
+                parse("ForwardAgent", &["yes"]),
+                Ok(Directive::Ignored("ForwardAgent")),
+            ),
+            // Ignored keywords take whatever they are given.
+            (
+                parse("SendEnv", &["LANG", "LC_*"]),
+                Ok(Directive::Ignored("SendEnv")),
+            ),
+        ];
+        for (i, (got, want)) in cases.into_iter().enumerate() {
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn parses_forwards() {
+        let got = parse("LocalForward", &["ftp/2121", "server:21"]).unwrap();
+        let Directive::Forward(spec) = got else {
+            panic!("not a forward: {got:?}");
+        };
+        assert!(spec.ftp);
+        assert_eq!(spec.kind, ForwardKind::Local);
+        assert!(matches!(
+            parse("LocalForward", &["2121"]),
+            Err(DirectiveError::Forward(_))
+        ));
+        assert!(matches!(
+            parse("DynamicForward", &["localhost:1080"]),
+            Ok(Directive::Forward(ForwardSpec {
+                kind: ForwardKind::Dynamic,
+                port: 1080,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn proxy_commands_keep_the_raw_line() {
+        let keyword = Keyword::lookup("ProxyCommand").unwrap();
+        let got = Directive::parse(keyword, &["ssh".into()], "ssh -W %h:%p \"gw\"").unwrap();
+        assert_eq!(got, Directive::ProxyCommand("ssh -W %h:%p \"gw\"".into()));
+        let keyword = Keyword::lookup("ProxyJump").unwrap();
+        let got = Directive::parse(keyword, &["gw".into()], "gw  # via gateway").unwrap();
+        assert_eq!(got, Directive::ProxyJump("gw".into()));
+    }
+}

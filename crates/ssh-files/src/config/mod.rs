@@ -1,0 +1,104 @@
+//! ssh_config(5): read the sources for one host ([`resolve`]), then fill in
+//! defaults and expand tokens ([`Settings::new`]).
+//!
+//! Sources are read in OpenSSH's order: `-o` options, then the user file
+//! (`-F file`, or `~/.ssh/config`), then the system file (skipped with
+//! `-F`). For each parameter the first value obtained wins; `IdentityFile`
+//! and the forwardings accumulate.
+
+mod directive;
+mod error;
+mod glob;
+mod keyword;
+mod lexer;
+mod options;
+mod reader;
+mod settings;
+mod tokens;
+mod value;
+
+use std::path::PathBuf;
+
+pub use error::{ConfigError, ConfigFile, DirectiveError, Origin};
+pub use options::HostOptions;
+pub use settings::{
+    FtpSettings, IdentityAgent, Settings, SettingsError, DEFAULT_FTP_DATA_TIMEOUT,
+    DEFAULT_GLOBAL_KNOWN_HOSTS_FILES, DEFAULT_IDENTITY_FILES, DEFAULT_USER_KNOWN_HOSTS_FILES,
+};
+pub use tokens::ExpandError;
+pub use value::{FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
+
+use reader::Reader;
+
+/// The system-wide configuration file.
+pub const SYSTEM_CONFIG_FILE: &str = "/etc/ssh/ssh_config";
+
+/// Where configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSources {
+    /// Each `-o` argument, in order, e.g. `"Port=2222"` or `"User bob"`.
+    pub cli_options: Vec<String>,
+    /// `-F file`: replaces `~/.ssh/config` and skips the system file; must
+    /// exist. `-F none` reads no file at all.
+    pub user_file: Option<PathBuf>,
+    /// The local user's home directory (`~`, `%d`).
+    pub home: PathBuf,
+    /// The local user's name (`%u`, the default remote user).
+    pub local_user: String,
+    /// The system file, [`SYSTEM_CONFIG_FILE`] by default. Relative
+    /// `Include`s in it are resolved against its directory.
+    pub system_file: PathBuf,
+}
+
+impl ConfigSources {
+    /// No `-o`, no `-F`, the default system file.
+    pub fn new(home: impl Into<PathBuf>, local_user: impl Into<String>) -> Self {
+        ConfigSources {
+            cli_options: Vec::new(),
+            user_file: None,
+            home: home.into(),
+            local_user: local_user.into(),
+            system_file: PathBuf::from(SYSTEM_CONFIG_FILE),
+        }
+    }
+}
+
+/// The options found for a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub options: HostOptions,
+    /// Keywords that applied to this host but that sshfwd does not act on
+    /// (valid OpenSSH keywords, or unknown ones covered by `IgnoreUnknown`),
+    /// for the caller to log at `-v`.
+    pub ignored: Vec<IgnoredKeyword>,
+}
+
+/// A keyword accepted and ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredKeyword {
+    /// As written (canonical spelling for known keywords).
+    pub keyword: String,
+    pub origin: Origin,
+}
+
+/// Reads all sources for `host` (as given on the command line) and returns
+/// what they set. Errors name the file and line.
+///
+/// A `Match final` anywhere triggers a second pass, as in OpenSSH, in which
+/// `Host` lines match the host name after `HostName` and `Match
+/// final`/`canonical` hold.
+pub fn resolve(sources: &ConfigSources, host: &str) -> Result<Resolved, ConfigError> {
+    let mut reader = Reader::new(sources, host);
+    reader.run()?;
+    if reader.wants_final_pass {
+        reader = reader.into_final_pass()?;
+        reader.run()?;
+    }
+    Ok(Resolved {
+        options: reader.options,
+        ignored: reader.ignored,
+    })
+}
+
+#[cfg(test)]
+mod tests;

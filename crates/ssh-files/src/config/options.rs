@@ -1,0 +1,208 @@
+//! The options obtained for one host, before defaults. OpenSSH's rule: the
+//! first value obtained for a parameter wins; a few parameters accumulate.
+
+use std::time::Duration;
+
+use super::directive::Directive;
+use super::value::{FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
+use crate::forward_spec::ForwardSpec;
+
+/// Every option sshfwd acts on, as found in the sources: `None` (or empty)
+/// when no source set it. Values are as written: tokens (`%h`, `~`) are
+/// expanded by [`Settings`](super::Settings), once User and HostName are
+/// final.
+///
+/// The fields are public so the command line can be merged in: `-p` and `-l`
+/// replace `port` and `user`, `-i` files go before `identity_files`, `-L`,
+/// `-R`, `-D` before `forwards`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostOptions {
+    /// `HostName`; may contain `%h` (the host as given).
+    pub host_name: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// `IdentityFile`, cumulative across lines and files, without duplicates.
+    pub identity_files: Vec<String>,
+    pub identities_only: Option<bool>,
+    /// `IdentityAgent`: a path, `SSH_AUTH_SOCK`, `$VAR` or `none`.
+    pub identity_agent: Option<String>,
+    /// `UserKnownHostsFile`: the whole list of the first line that sets it;
+    /// `["none"]` means no file.
+    pub user_known_hosts_files: Option<Vec<String>>,
+    /// `GlobalKnownHostsFile`, likewise.
+    pub global_known_hosts_files: Option<Vec<String>>,
+    pub strict_host_key_checking: Option<StrictHostKeyChecking>,
+    pub hash_known_hosts: Option<bool>,
+    pub batch_mode: Option<bool>,
+    pub connect_timeout: Option<Duration>,
+    pub server_alive_interval: Option<Duration>,
+    pub server_alive_count_max: Option<u32>,
+    pub exit_on_forward_failure: Option<bool>,
+    pub gateway_ports: Option<bool>,
+    /// `LocalForward`, `RemoteForward`, `DynamicForward`: cumulative, in
+    /// order, without duplicates.
+    pub forwards: Vec<ForwardSpec>,
+    /// `ClearAllForwardings`: when true, [`Settings`](super::Settings) drops
+    /// every forwarding, the command line's included (as OpenSSH does).
+    pub clear_all_forwardings: Option<bool>,
+    pub password_authentication: Option<bool>,
+    pub pubkey_authentication: Option<bool>,
+    /// `KbdInteractiveAuthentication` (alias `ChallengeResponseAuthentication`).
+    pub kbd_interactive_authentication: Option<bool>,
+    /// `Ciphers` as written, `+`/`-`/`^` prefix included.
+    pub ciphers: Option<String>,
+    pub kex_algorithms: Option<String>,
+    pub macs: Option<String>,
+    pub host_key_algorithms: Option<String>,
+    pub log_level: Option<LogLevel>,
+    /// `HostKeyAlias`: the name to look up in known_hosts instead of the host.
+    pub host_key_alias: Option<String>,
+    /// `ProxyJump` as written (`none` included). Only one of `proxy_jump` and
+    /// `proxy_command` is ever set: the first one found wins.
+    pub proxy_jump: Option<String>,
+    /// `ProxyCommand` as written (`none` included).
+    pub proxy_command: Option<String>,
+    pub ftp_data_timeout: Option<Duration>,
+    pub ftp_passive_address: Option<FtpPassiveAddress>,
+    pub ftp_allow_foreign_passive: Option<bool>,
+    pub ftp_allow_third_party_active: Option<bool>,
+    pub ftp_tls: Option<FtpTls>,
+    /// `RefuseConnection yes`: the caller must refuse to connect.
+    pub refuse_connection: Option<bool>,
+    /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
+    pub ignore_unknown: Option<String>,
+}
+
+impl HostOptions {
+    /// Records a directive from an applicable line, unless the parameter is
+    /// already set.
+    pub(crate) fn apply(&mut self, directive: Directive) {
+        fn first<T>(slot: &mut Option<T>, value: T) {
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        match directive {
+            Directive::HostName(v) => first(&mut self.host_name, v),
+            Directive::Port(v) => first(&mut self.port, v),
+            Directive::User(v) => first(&mut self.user, v),
+            Directive::IdentityFile(v) => {
+                if !self.identity_files.contains(&v) {
+                    self.identity_files.push(v);
+                }
+            }
+            Directive::IdentitiesOnly(v) => first(&mut self.identities_only, v),
+            Directive::IdentityAgent(v) => first(&mut self.identity_agent, v),
+            Directive::UserKnownHostsFile(v) => first(&mut self.user_known_hosts_files, v),
+            Directive::GlobalKnownHostsFile(v) => first(&mut self.global_known_hosts_files, v),
+            Directive::StrictHostKeyChecking(v) => first(&mut self.strict_host_key_checking, v),
+            Directive::HashKnownHosts(v) => first(&mut self.hash_known_hosts, v),
+            Directive::BatchMode(v) => first(&mut self.batch_mode, v),
+            // `none` leaves the option unset, so a later line may still set it.
+            Directive::ConnectTimeout(v) => {
+                if let Some(v) = v {
+                    first(&mut self.connect_timeout, v);
+                }
+            }
+            Directive::ServerAliveInterval(v) => {
+                if let Some(v) = v {
+                    first(&mut self.server_alive_interval, v);
+                }
+            }
+            Directive::ServerAliveCountMax(v) => first(&mut self.server_alive_count_max, v),
+            Directive::ExitOnForwardFailure(v) => first(&mut self.exit_on_forward_failure, v),
+            Directive::GatewayPorts(v) => first(&mut self.gateway_ports, v),
+            Directive::Forward(v) => {
+                if !self.forwards.contains(&v) {
+                    self.forwards.push(v);
+                }
+            }
+            Directive::ClearAllForwardings(v) => first(&mut self.clear_all_forwardings, v),
+            Directive::PasswordAuthentication(v) => first(&mut self.password_authentication, v),
+            Directive::PubkeyAuthentication(v) => first(&mut self.pubkey_authentication, v),
+            Directive::KbdInteractiveAuthentication(v) => {
+                first(&mut self.kbd_interactive_authentication, v)
+            }
+            Directive::Ciphers(v) => first(&mut self.ciphers, v),
+            Directive::KexAlgorithms(v) => first(&mut self.kex_algorithms, v),
+            Directive::Macs(v) => first(&mut self.macs, v),
+            Directive::HostKeyAlgorithms(v) => first(&mut self.host_key_algorithms, v),
+            Directive::LogLevel(v) => first(&mut self.log_level, v),
+            Directive::HostKeyAlias(v) => first(&mut self.host_key_alias, v),
+            Directive::ProxyJump(v) => {
+                if self.proxy_command.is_none() {
+                    first(&mut self.proxy_jump, v);
+                }
+            }
+            Directive::ProxyCommand(v) => {
+                if self.proxy_jump.is_none() {
+                    first(&mut self.proxy_command, v);
+                }
+            }
+            Directive::FtpDataTimeout(v) => first(&mut self.ftp_data_timeout, v),
+            Directive::FtpPassiveAddress(v) => first(&mut self.ftp_passive_address, v),
+            Directive::FtpAllowForeignPassive(v) => first(&mut self.ftp_allow_foreign_passive, v),
+            Directive::FtpAllowThirdPartyActive(v) => {
+                first(&mut self.ftp_allow_third_party_active, v)
+            }
+            Directive::FtpTls(v) => first(&mut self.ftp_tls, v),
+            Directive::RefuseConnection(v) => first(&mut self.refuse_connection, v),
+            Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
+            Directive::Ignored(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward_spec::ForwardKind;
+
+    #[test]
+    fn first_value_wins() {
+        let mut options = HostOptions::default();
+        options.apply(Directive::Port(2222));
+        options.apply(Directive::Port(22));
+        options.apply(Directive::UserKnownHostsFile(vec!["a".into(), "b".into()]));
+        options.apply(Directive::UserKnownHostsFile(vec!["c".into()]));
+        assert_eq!(options.port, Some(2222));
+        assert_eq!(
+            options.user_known_hosts_files,
+            Some(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn none_time_does_not_pin_the_value() {
+        let mut options = HostOptions::default();
+        options.apply(Directive::ConnectTimeout(None));
+        options.apply(Directive::ConnectTimeout(Some(Duration::from_secs(5))));
+        assert_eq!(options.connect_timeout, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn lists_accumulate_without_duplicates() {
+        let mut options = HostOptions::default();
+        options.apply(Directive::IdentityFile("~/.ssh/a".into()));
+        options.apply(Directive::IdentityFile("~/.ssh/b".into()));
+        options.apply(Directive::IdentityFile("~/.ssh/a".into()));
+        assert_eq!(
+            options.identity_files,
+            vec!["~/.ssh/a".to_string(), "~/.ssh/b".to_string()]
+        );
+
+        let spec = ForwardSpec::parse(ForwardKind::Local, "8080:h:80").unwrap();
+        options.apply(Directive::Forward(spec.clone()));
+        options.apply(Directive::Forward(spec.clone()));
+        assert_eq!(options.forwards, vec![spec]);
+    }
+
+    #[test]
+    fn first_of_proxy_jump_and_proxy_command_wins() {
+        let mut options = HostOptions::default();
+        options.apply(Directive::ProxyCommand("nc %h %p".into()));
+        options.apply(Directive::ProxyJump("gw".into()));
+        assert_eq!(options.proxy_command.as_deref(), Some("nc %h %p"));
+        assert_eq!(options.proxy_jump, None);
+    }
+}

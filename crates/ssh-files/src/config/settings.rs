@@ -1,0 +1,410 @@
+//! Concrete settings for one connection: [`HostOptions`] with OpenSSH's
+//! defaults filled in (`fill_default_options`) and tokens expanded.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::options::HostOptions;
+use super::tokens::{self, Context, ExpandError, TokenValue};
+use super::value::{FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
+use crate::forward_spec::ForwardSpec;
+
+/// The identity files tried when none is configured, in OpenSSH's order.
+pub const DEFAULT_IDENTITY_FILES: &[&str] = &[
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ecdsa",
+    "~/.ssh/id_ecdsa_sk",
+    "~/.ssh/id_ed25519",
+    "~/.ssh/id_ed25519_sk",
+    "~/.ssh/id_xmss",
+    "~/.ssh/id_dsa",
+];
+
+/// The user known_hosts files when `UserKnownHostsFile` is not set.
+pub const DEFAULT_USER_KNOWN_HOSTS_FILES: &[&str] = &["~/.ssh/known_hosts", "~/.ssh/known_hosts2"];
+
+/// The global known_hosts files when `GlobalKnownHostsFile` is not set.
+pub const DEFAULT_GLOBAL_KNOWN_HOSTS_FILES: &[&str] =
+    &["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
+
+/// sshfwd's default for `FtpDataTimeout`.
+pub const DEFAULT_FTP_DATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where to find the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityAgent {
+    /// The socket named by `$SSH_AUTH_SOCK` (the default).
+    Environment,
+    /// `IdentityAgent none`: do not use an agent.
+    None,
+    /// This socket.
+    Path(PathBuf),
+}
+
+/// sshfwd's FTP options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FtpSettings {
+    /// How long to wait for a data connection (default 30 s).
+    pub data_timeout: Duration,
+    /// Default [`FtpPassiveAddress::ControlHost`].
+    pub passive_address: FtpPassiveAddress,
+    /// Allow a passive reply naming a host other than the control host
+    /// (default no).
+    pub allow_foreign_passive: bool,
+    /// Allow PORT/EPRT naming a host other than the client (default no).
+    pub allow_third_party_active: bool,
+    /// Default [`FtpTls::Refuse`].
+    pub tls: FtpTls,
+}
+
+/// Everything a connection needs, with concrete values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The host as given on the command line (`%n`).
+    pub original_host: String,
+    /// The host to connect to: `HostName` with `%h` expanded, or the host
+    /// as given.
+    pub host_name: String,
+    pub port: u16,
+    /// The remote user: `User`, or the local user.
+    pub user: String,
+    /// Expanded identity files, in order.
+    pub identity_files: Vec<PathBuf>,
+    /// True when `identity_files` is the default list (OpenSSH stays quiet
+    /// about missing default files but warns about configured ones).
+    pub identity_files_are_defaults: bool,
+    pub identities_only: bool,
+    pub identity_agent: IdentityAgent,
+    /// Expanded user known_hosts files; empty for `none`. New keys go to the
+    /// first one.
+    pub user_known_hosts_files: Vec<PathBuf>,
+    /// Global known_hosts files; empty for `none`.
+    pub global_known_hosts_files: Vec<PathBuf>,
+    pub strict_host_key_checking: StrictHostKeyChecking,
+    pub hash_known_hosts: bool,
+    pub batch_mode: bool,
+    /// `None` when unset or 0: no timeout beyond the system's.
+    pub connect_timeout: Option<Duration>,
+    /// `None` when unset or 0: no keepalives.
+    pub server_alive_interval: Option<Duration>,
+    pub server_alive_count_max: u32,
+    pub exit_on_forward_failure: bool,
+    pub gateway_ports: bool,
+    /// Empty when `ClearAllForwardings yes`.
+    pub forwards: Vec<ForwardSpec>,
+    pub password_authentication: bool,
+    pub pubkey_authentication: bool,
+    pub kbd_interactive_authentication: bool,
+    /// Algorithm lists as written; `None` means the implementation's default.
+    pub ciphers: Option<String>,
+    pub kex_algorithms: Option<String>,
+    pub macs: Option<String>,
+    pub host_key_algorithms: Option<String>,
+    pub log_level: LogLevel,
+    pub host_key_alias: Option<String>,
+    /// `None` when unset or `none`.
+    pub proxy_jump: Option<String>,
+    /// `None` when unset or `none`.
+    pub proxy_command: Option<String>,
+    pub refuse_connection: bool,
+    pub ftp: FtpSettings,
+}
+
+/// A value that could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{option}: {source}")]
+pub struct SettingsError {
+    /// The option whose value failed, e.g. `IdentityFile`.
+    pub option: &'static str,
+    pub source: ExpandError,
+}
+
+impl Settings {
+    /// Fills in defaults and expands tokens. `original_host` is the host as
+    /// given; `home` and `local_user` are this process's.
+    pub fn new(
+        original_host: &str,
+        options: HostOptions,
+        home: &Path,
+        local_user: &str,
+    ) -> Result<Settings, SettingsError> {
+        let error = |option| move |source| SettingsError { option, source };
+        let host_name = match &options.host_name {
+            Some(name) => tokens::expand(name, &[('h', TokenValue::Text(original_host))], false)
+                .map_err(error("HostName"))?,
+            None => original_host.to_string(),
+        };
+        let port = options.port.unwrap_or(22);
+        let user = options
+            .user
+            .clone()
+            .unwrap_or_else(|| local_user.to_string());
+        let jump = tokens::jump_host(options.proxy_jump.as_deref());
+        let context = Context {
+            home,
+            local_user,
+            host: &host_name,
+            original_host,
+            port,
+            remote_user: &user,
+            host_key_alias: options.host_key_alias.as_deref(),
+            jump_host: &jump,
+        };
+        let expand_all = |paths: &[String], option| -> Result<Vec<PathBuf>, SettingsError> {
+            paths
+                .iter()
+                .map(|p| {
+                    context
+                        .expand_path(p)
+                        .map(PathBuf::from)
+                        .map_err(error(option))
+                })
+                .collect()
+        };
+
+        let identity_files_are_defaults = options.identity_files.is_empty();
+        let identity_files = if identity_files_are_defaults {
+            let defaults: Vec<String> = DEFAULT_IDENTITY_FILES
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            expand_all(&defaults, "IdentityFile")?
+        } else {
+            expand_all(&options.identity_files, "IdentityFile")?
+        };
+        let identity_agent = match options.identity_agent.as_deref() {
+            None | Some("SSH_AUTH_SOCK") => IdentityAgent::Environment,
+            Some(none) if none.eq_ignore_ascii_case("none") => IdentityAgent::None,
+            // `$NAME` (legacy form) names the variable holding the socket.
+            Some(var) if var.starts_with('$') && !var.starts_with("${") => {
+                let path = tokens::expand(&format!("${{{}}}", &var[1..]), &[], true)
+                    .map_err(error("IdentityAgent"))?;
+                IdentityAgent::Path(PathBuf::from(path))
+            }
+            Some(path) => IdentityAgent::Path(PathBuf::from(
+                context.expand_path(path).map_err(error("IdentityAgent"))?,
+            )),
+        };
+        let user_known_hosts_files = match &options.user_known_hosts_files {
+            None => {
+                let defaults: Vec<String> = DEFAULT_USER_KNOWN_HOSTS_FILES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                expand_all(&defaults, "UserKnownHostsFile")?
+            }
+            Some(files) if is_none(files) => Vec::new(),
+            Some(files) => expand_all(files, "UserKnownHostsFile")?,
+        };
+        // OpenSSH does not expand the global files.
+        let global_known_hosts_files = match &options.global_known_hosts_files {
+            None => DEFAULT_GLOBAL_KNOWN_HOSTS_FILES
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            Some(files) if is_none(files) => Vec::new(),
+            Some(files) => files.iter().map(PathBuf::from).collect(),
+        };
+        let forwards = if options.clear_all_forwardings == Some(true) {
+            Vec::new()
+        } else {
+            options.forwards
+        };
+        let not_none = |value: Option<String>| value.filter(|v| !v.eq_ignore_ascii_case("none"));
+        Ok(Settings {
+            original_host: original_host.to_string(),
+            host_name,
+            port,
+            user,
+            identity_files,
+            identity_files_are_defaults,
+            identities_only: options.identities_only.unwrap_or(false),
+            identity_agent,
+            user_known_hosts_files,
+            global_known_hosts_files,
+            strict_host_key_checking: options
+                .strict_host_key_checking
+                .unwrap_or(StrictHostKeyChecking::Ask),
+            hash_known_hosts: options.hash_known_hosts.unwrap_or(false),
+            batch_mode: options.batch_mode.unwrap_or(false),
+            connect_timeout: options.connect_timeout.filter(|t| !t.is_zero()),
+            server_alive_interval: options.server_alive_interval.filter(|t| !t.is_zero()),
+            server_alive_count_max: options.server_alive_count_max.unwrap_or(3),
+            exit_on_forward_failure: options.exit_on_forward_failure.unwrap_or(false),
+            gateway_ports: options.gateway_ports.unwrap_or(false),
+            forwards,
+            password_authentication: options.password_authentication.unwrap_or(true),
+            pubkey_authentication: options.pubkey_authentication.unwrap_or(true),
+            kbd_interactive_authentication: options.kbd_interactive_authentication.unwrap_or(true),
+            ciphers: options.ciphers,
+            kex_algorithms: options.kex_algorithms,
+            macs: options.macs,
+            host_key_algorithms: options.host_key_algorithms,
+            log_level: options.log_level.unwrap_or(LogLevel::Info),
+            host_key_alias: options.host_key_alias,
+            proxy_jump: not_none(options.proxy_jump),
+            proxy_command: not_none(options.proxy_command),
+            refuse_connection: options.refuse_connection.unwrap_or(false),
+            ftp: FtpSettings {
+                data_timeout: options.ftp_data_timeout.unwrap_or(DEFAULT_FTP_DATA_TIMEOUT),
+                passive_address: options
+                    .ftp_passive_address
+                    .unwrap_or(FtpPassiveAddress::ControlHost),
+                allow_foreign_passive: options.ftp_allow_foreign_passive.unwrap_or(false),
+                allow_third_party_active: options.ftp_allow_third_party_active.unwrap_or(false),
+                tls: options.ftp_tls.unwrap_or(FtpTls::Refuse),
+            },
+        })
+    }
+
+    /// The name to look up in known_hosts: `HostKeyAlias`, or the host name.
+    pub fn known_hosts_name(&self) -> &str {
+        self.host_key_alias.as_deref().unwrap_or(&self.host_name)
+    }
+
+    /// User then global known_hosts files, the order to check them in.
+    pub fn known_hosts_files(&self) -> Vec<PathBuf> {
+        self.user_known_hosts_files
+            .iter()
+            .chain(&self.global_known_hosts_files)
+            .cloned()
+            .collect()
+    }
+}
+
+/// `["none"]`: no files.
+fn is_none(files: &[String]) -> bool {
+    matches!(files, [only] if only.eq_ignore_ascii_case("none"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward_spec::ForwardKind;
+
+    fn settings(options: HostOptions) -> Settings {
+        Settings::new("alias", options, Path::new("/home/me"), "me").unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(HostOptions::default());
+        assert_eq!(s.host_name, "alias");
+        assert_eq!(s.port, 22);
+        assert_eq!(s.user, "me");
+        assert!(s.identity_files_are_defaults);
+        assert_eq!(s.identity_files.len(), 7);
+        assert_eq!(s.identity_files[0], PathBuf::from("/home/me/.ssh/id_rsa"));
+        assert_eq!(s.identity_files[6], PathBuf::from("/home/me/.ssh/id_dsa"));
+        assert_eq!(s.identity_agent, IdentityAgent::Environment);
+        assert_eq!(
+            s.known_hosts_files(),
+            vec![
+                PathBuf::from("/home/me/.ssh/known_hosts"),
+                PathBuf::from("/home/me/.ssh/known_hosts2"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ]
+        );
+        assert_eq!(s.strict_host_key_checking, StrictHostKeyChecking::Ask);
+        assert_eq!(s.server_alive_count_max, 3);
+        assert_eq!(s.server_alive_interval, None);
+        assert_eq!(s.connect_timeout, None);
+        assert_eq!(s.log_level, LogLevel::Info);
+        assert!(
+            s.password_authentication
+                && s.pubkey_authentication
+                && s.kbd_interactive_authentication
+        );
+        assert!(
+            !s.batch_mode && !s.exit_on_forward_failure && !s.gateway_ports && !s.hash_known_hosts
+        );
+        assert_eq!(s.ftp.data_timeout, Duration::from_secs(30));
+        assert_eq!(s.ftp.passive_address, FtpPassiveAddress::ControlHost);
+        assert_eq!(s.ftp.tls, FtpTls::Refuse);
+        assert!(!s.ftp.allow_foreign_passive && !s.ftp.allow_third_party_active);
+        assert_eq!(s.known_hosts_name(), "alias");
+    }
+
+    #[test]
+    fn expands_tokens_after_resolution() {
+        let options = HostOptions {
+            host_name: Some("%h.example.com".into()),
+            user: Some("bob".into()),
+            port: Some(2222),
+            identity_files: vec!["~/.ssh/id_%r@%h:%p".into(), "%d/keys/%n-%u".into()],
+            user_known_hosts_files: Some(vec!["~/.ssh/kh_%h".into()]),
+            identity_agent: Some("~/agent.sock".into()),
+            ..HostOptions::default()
+        };
+        let s = settings(options);
+        assert_eq!(s.host_name, "alias.example.com");
+        assert_eq!(
+            s.identity_files,
+            vec![
+                PathBuf::from("/home/me/.ssh/id_bob@alias.example.com:2222"),
+                PathBuf::from("/home/me/keys/alias-me"),
+            ]
+        );
+        assert!(!s.identity_files_are_defaults);
+        assert_eq!(
+            s.user_known_hosts_files,
+            vec![PathBuf::from("/home/me/.ssh/kh_alias.example.com")]
+        );
+        assert_eq!(
+            s.identity_agent,
+            IdentityAgent::Path("/home/me/agent.sock".into())
+        );
+    }
+
+    #[test]
+    fn none_values() {
+        let options = HostOptions {
+            user_known_hosts_files: Some(vec!["none".into()]),
+            global_known_hosts_files: Some(vec!["None".into()]),
+            identity_agent: Some("none".into()),
+            proxy_jump: Some("none".into()),
+            ..HostOptions::default()
+        };
+        let s = settings(options);
+        assert!(s.known_hosts_files().is_empty());
+        assert_eq!(s.identity_agent, IdentityAgent::None);
+        assert_eq!(s.proxy_jump, None);
+    }
+
+    #[test]
+    fn zero_times_disable_and_clear_all_forwardings_clears() {
+        let options = HostOptions {
+            connect_timeout: Some(Duration::ZERO),
+            server_alive_interval: Some(Duration::from_secs(15)),
+            forwards: vec![ForwardSpec::parse(ForwardKind::Local, "1:h:2").unwrap()],
+            clear_all_forwardings: Some(true),
+            ..HostOptions::default()
+        };
+        let s = settings(options);
+        assert_eq!(s.connect_timeout, None);
+        assert_eq!(s.server_alive_interval, Some(Duration::from_secs(15)));
+        assert!(s.forwards.is_empty());
+    }
+
+    #[test]
+    fn bad_tokens_name_the_option() {
+        let options = HostOptions {
+            host_name: Some("%r.example".into()),
+            ..HostOptions::default()
+        };
+        let err = Settings::new("h", options, Path::new("/home/me"), "me").unwrap_err();
+        assert_eq!(err.option, "HostName");
+        let options = HostOptions {
+            identity_files: vec!["~/.ssh/%q".into()],
+            ..HostOptions::default()
+        };
+        let err = Settings::new("h", options, Path::new("/home/me"), "me").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "IdentityFile: unknown token %q in \"/home/me/.ssh/%q\""
+        );
+    }
+}
