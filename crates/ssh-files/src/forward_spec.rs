@@ -209,6 +209,9 @@ pub enum ForwardSpecReason {
     /// The target host is empty.
     #[error("empty target host")]
     EmptyHost,
+    /// A host name with characters no host name has.
+    #[error("bad host name '{0}'")]
+    BadHost(String),
     /// A host name is longer than OpenSSH accepts.
     #[error("host name too long")]
     HostTooLong,
@@ -316,8 +319,8 @@ fn from_fields(kind: ForwardKind, fields: &[Field]) -> Result<ForwardSpec, Forwa
         return Err(ForwardSpecReason::ZeroListenPort);
     }
     let bind = bind.map(|b| if b.is_empty() { "*" } else { b });
-    if bind.is_some_and(|b| b.len() > MAX_HOST_LEN) {
-        return Err(ForwardSpecReason::HostTooLong);
+    if let Some(bind) = bind {
+        check_host(bind)?;
     }
     let target = match target {
         None => None,
@@ -325,9 +328,7 @@ fn from_fields(kind: ForwardKind, fields: &[Field]) -> Result<ForwardSpec, Forwa
             if host.is_empty() {
                 return Err(ForwardSpecReason::EmptyHost);
             }
-            if host.len() > MAX_HOST_LEN {
-                return Err(ForwardSpecReason::HostTooLong);
-            }
+            check_host(host)?;
             let port = parse_port(host_port)?;
             if port == 0 {
                 return Err(ForwardSpecReason::ZeroTargetPort);
@@ -345,6 +346,22 @@ fn from_fields(kind: ForwardKind, fields: &[Field]) -> Result<ForwardSpec, Forwa
         port,
         target,
     })
+}
+
+/// Refuses host names no resolver accepts: too long, or with blanks,
+/// control characters, brackets or backslashes (which would also not print
+/// back unambiguously).
+fn check_host(host: &str) -> Result<(), ForwardSpecReason> {
+    if host.len() > MAX_HOST_LEN {
+        return Err(ForwardSpecReason::HostTooLong);
+    }
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '[' | ']' | '\\'))
+    {
+        return Err(ForwardSpecReason::BadHost(host.to_string()));
+    }
+    Ok(())
 }
 
 /// A decimal port, 0 to 65535. (OpenSSH also accepts service names from
@@ -516,6 +533,9 @@ mod tests {
             (Local, "[::1:8080:h:80", R::Brackets),
             (Local, "[::1]x:8080:h:80", R::Brackets),
             (Local, "8080:h:80\\", R::TrailingBackslash),
+            (Local, "8080:a b:80", R::BadHost("a b".into())),
+            (Local, "8080:a\\\\b:80", R::BadHost("a\\b".into())),
+            (Local, "x\\y/8080/h/80", R::BadHost("x\\y".into())),
             (Dynamic, "ftp/1080", R::FtpWithoutTarget),
             (Remote, "ftp/1080", R::FtpWithoutTarget),
         ];

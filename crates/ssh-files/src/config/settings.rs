@@ -259,9 +259,15 @@ impl Settings {
         })
     }
 
-    /// The name to look up in known_hosts: `HostKeyAlias`, or the host name.
-    pub fn known_hosts_name(&self) -> &str {
-        self.host_key_alias.as_deref().unwrap_or(&self.host_name)
+    /// The host and port to look up in (and record to) known_hosts: the
+    /// `HostKeyAlias` alone when set (OpenSSH adds no port to an alias),
+    /// else the host name and port. Pass both to
+    /// [`known_hosts::check`](crate::known_hosts::check).
+    pub fn known_hosts_host(&self) -> (&str, u16) {
+        match &self.host_key_alias {
+            Some(alias) => (alias, 22),
+            None => (&self.host_name, self.port),
+        }
     }
 
     /// User then global known_hosts files, the order to check them in.
@@ -325,7 +331,7 @@ mod tests {
         assert_eq!(s.ftp.passive_address, FtpPassiveAddress::ControlHost);
         assert_eq!(s.ftp.tls, FtpTls::Refuse);
         assert!(!s.ftp.allow_foreign_passive && !s.ftp.allow_third_party_active);
-        assert_eq!(s.known_hosts_name(), "alias");
+        assert_eq!(s.known_hosts_host(), ("alias", 22));
     }
 
     #[test]
@@ -366,9 +372,12 @@ mod tests {
             global_known_hosts_files: Some(vec!["None".into()]),
             identity_agent: Some("none".into()),
             proxy_jump: Some("none".into()),
+            host_key_alias: Some("nickname".into()),
+            port: Some(2222),
             ..HostOptions::default()
         };
         let s = settings(options);
+        assert_eq!(s.known_hosts_host(), ("nickname", 22));
         assert!(s.known_hosts_files().is_empty());
         assert_eq!(s.identity_agent, IdentityAgent::None);
         assert_eq!(s.proxy_jump, None);
