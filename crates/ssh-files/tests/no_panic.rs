@@ -75,7 +75,7 @@ fn command_line_options() {
     let mut rng = Rng(42);
     for _ in 0..5_000 {
         let keyword = keywords[(rng.next() % keywords.len() as u64) as usize];
-        let separator = if rng.next() % 2 == 0 { "=" } else { " " };
+        let separator = if rng.next() & 1 == 0 { "=" } else { " " };
         sources.cli_options = vec![format!("{keyword}{separator}{}", rng.text()), rng.text()];
         let _ = resolve(&sources, &rng.text());
     }
