@@ -1,7 +1,18 @@
-//! OpenSSH's client files, as sshfwd reads them: `ssh_config` (parsed and
-//! resolved for one host), forwarding specifications, and `known_hosts`.
+//! OpenSSH's client files, as sshfwd reads them.
 //!
-//! Pure logic over the files: reading them with `std::fs` is the only I/O.
+//! - [`config`]: ssh_config(5). [`config::resolve`] reads `-o` options, the
+//!   user file and the system file for one host and returns the options they
+//!   set ([`config::HostOptions`], first value wins); the caller merges its
+//!   `-p`/`-l`/`-i`/`-L`/`-R`/`-D` flags into those public fields, then
+//!   [`config::Settings::new`] fills in OpenSSH's defaults and expands `~`,
+//!   `%h`, `%r`… tokens.
+//! - [`forward_spec`]: `-L`/`-R`/`-D` and `LocalForward`/`RemoteForward`/
+//!   `DynamicForward` specifications, with sshfwd's `ftp/` prefix.
+//! - [`known_hosts`]: look a host key up ([`known_hosts::check`]) and record
+//!   one ([`known_hosts::append`]), hashed entries included.
+//!
+//! Pure logic over the files: reading them with `std::fs` (and appending to
+//! known_hosts) is the only I/O. No networking, no async.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -10,6 +21,4 @@ pub mod forward_spec;
 pub mod known_hosts;
 pub mod pattern;
 
-pub use forward_spec::{
-    ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, HostPort, LocalBind,
-};
+pub use forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, HostPort, LocalBind};
