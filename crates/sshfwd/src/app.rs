@@ -1,0 +1,141 @@
+//! One run of the client: connect, set up the forwardings, run the command
+//! or wait, and pick the exit status as OpenSSH does.
+
+use std::sync::Arc;
+
+use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
+use tokio::task::JoinSet;
+
+use crate::forward::{bind, dynamic, local, remote, ForwardContext, ForwardError};
+use crate::settings::Settings;
+use crate::ssh::{self, SessionEnd};
+
+/// Exit status for connection, authentication and forwarding failures.
+pub const EXIT_FAILURE: i32 = 255;
+
+pub async fn run(settings: Settings) -> i32 {
+    let connection = match ssh::connect(&settings.connect).await {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let ctx = ForwardContext { ssh: connection.clone() };
+    let mut tasks = JoinSet::new();
+    for spec in &settings.forwards {
+        if let Err(e) = start_forward(&ctx, spec, &settings, &mut tasks).await {
+            if settings.exit_on_forward_failure {
+                eprintln!("Error: {e}");
+                connection.disconnect().await;
+                return EXIT_FAILURE;
+            }
+            tracing::warn!("Warning: {e}");
+        }
+    }
+
+    let code = match &settings.command {
+        Some(command) => {
+            tokio::select! {
+                result = crate::exec::run(&connection, command) => match result {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        EXIT_FAILURE
+                    }
+                },
+                end = connection.ended() => report_end(&end, &settings.display_host),
+                signal = termination() => report_signal(signal),
+            }
+        }
+        None => {
+            tokio::select! {
+                end = connection.ended() => report_end(&end, &settings.display_host),
+                signal = termination() => report_signal(signal),
+            }
+        }
+    };
+    tasks.abort_all();
+    connection.disconnect().await;
+    code
+}
+
+async fn start_forward(
+    ctx: &ForwardContext,
+    spec: &ForwardSpec,
+    settings: &Settings,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), ForwardError> {
+    if spec.ftp {
+        return Err(ForwardError::Local); // FTPTODO
+    }
+    match (spec.kind, &spec.target) {
+        (ForwardKind::Local, Some(target)) => {
+            let listeners = listen(spec, settings.gateway_ports, ForwardError::Local)?;
+            let target = local::LocalTarget { host: target.host.clone(), port: target.port };
+            tasks.spawn(local::serve(ctx.clone(), listeners, target));
+            Ok(())
+        }
+        (ForwardKind::Dynamic, _) => {
+            let listeners = listen(spec, settings.gateway_ports, ForwardError::Dynamic)?;
+            tasks.spawn(dynamic::serve(ctx.clone(), listeners));
+            Ok(())
+        }
+        (ForwardKind::Remote, Some(target)) => {
+            let target_local = local::LocalTarget { host: target.host.clone(), port: target.port };
+            let (bound, serve) = remote::start(ctx.clone(), spec.remote_bind_address(), spec.port, target_local).await?;
+            if spec.port == 0 {
+                // OpenSSH prints this even when quiet: scripts read it.
+                eprintln!("Allocated port {bound} for remote forward to {target}");
+            }
+            tracing::debug!("remote forward success for: listen {}:{bound}, connect {target}", spec.remote_bind_address());
+            tasks.spawn(serve);
+            Ok(())
+        }
+        (_, None) => Err(ForwardError::ReverseSocks { port: spec.port }),
+    }
+}
+
+/// Binds a forwarding's local listeners, reporting failures as OpenSSH
+/// does; the error is the one to report for the forwarding's kind.
+pub fn listen(spec: &ForwardSpec, gateway_ports: bool, failure: ForwardError) -> Result<Vec<tokio::net::TcpListener>, ForwardError> {
+    let addresses = bind::local_bind_addresses(&spec.local_bind(gateway_ports), spec.port);
+    match addresses.and_then(|a| bind::bind_all(&a)) {
+        Ok(listeners) => Ok(listeners),
+        Err(e) => {
+            tracing::warn!("{e}");
+            tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", spec.port);
+            Err(failure)
+        }
+    }
+}
+
+fn report_end(end: &SessionEnd, host: &str) -> i32 {
+    match end {
+        SessionEnd::KeepaliveTimeout => eprintln!("Timeout, server {host} not responding."),
+        SessionEnd::ServerDisconnect(message) if !message.is_empty() => {
+            eprintln!("Received disconnect from {host}: {message}");
+            eprintln!("Disconnected from {host}");
+        }
+        SessionEnd::Error(e) => eprintln!("Connection to {host} closed: {e}"),
+        _ => eprintln!("Connection to {host} closed by remote host."),
+    }
+    EXIT_FAILURE
+}
+
+fn report_signal(signal: i32) -> i32 {
+    tracing::info!("Killed by signal {signal}.");
+    EXIT_FAILURE
+}
+
+/// Resolves with the signal number on SIGINT or SIGTERM.
+async fn termination() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => 2,
+        _ = term.recv() => 15,
+    }
+}

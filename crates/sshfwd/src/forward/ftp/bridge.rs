@@ -1,0 +1,179 @@
+//! One-shot data forwardings for FTP data channels. Each accepts exactly
+//! one connection and is removed as soon as it arrives, after a timeout, or
+//! when its control session ends, whichever comes first.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::forward::relay;
+use crate::ssh::{ForwardedConnection, SshConnection};
+
+/// What a data channel is, for the per-channel log line.
+#[derive(Debug, Clone)]
+pub struct DataLabel {
+    /// The session's id and the command or reply that opened the channel.
+    pub session: u64,
+    pub opened_by: String,
+}
+
+/// Why a data forwarding ended without relaying.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("no data connection within {0:?}")]
+    Timeout(Duration),
+    #[error("control session ended")]
+    Cancelled,
+    #[error("opening the SSH channel to {target}: {reason}")]
+    Channel { target: String, reason: String },
+    #[error("connecting to {target}: {reason}")]
+    Connect { target: String, reason: String },
+}
+
+/// A local listener whose single connection, accepted only from
+/// `expected_peer`, goes through a direct-tcpip channel to `target`.
+pub struct LocalListenerBridge {
+    pub ssh: Arc<SshConnection>,
+    pub bind_ip: IpAddr,
+    pub expected_peer: IpAddr,
+    pub target_host: String,
+    pub target_port: u16,
+    pub timeout: Duration,
+    pub cancel: CancellationToken,
+    pub label: DataLabel,
+}
+
+impl LocalListenerBridge {
+    /// Binds the listener; returns its address and the task that serves it.
+    pub fn start(self) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send + 'static)> {
+        let listener = std::net::TcpListener::bind(SocketAddr::new(self.bind_ip, 0))?;
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
+        let address = listener.local_addr()?;
+        Ok((address, async move {
+            let label = self.label.clone();
+            match self.serve(listener).await {
+                Ok(()) => {}
+                Err(e) => tracing::info!("ftp session {}: data channel for {}: {e}", label.session, label.opened_by),
+            }
+        }))
+    }
+
+    async fn serve(self, listener: TcpListener) -> Result<(), BridgeError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let (mut stream, peer) = loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(self.timeout)),
+                _ = self.cancel.cancelled() => return Err(BridgeError::Cancelled),
+            };
+            match accepted {
+                Ok((s, peer)) if peer.ip() == self.expected_peer => break (s, peer),
+                Ok((_, peer)) => tracing::warn!(
+                    "ftp session {}: refused data connection from {peer}: only {} may connect",
+                    self.label.session,
+                    self.expected_peer
+                ),
+                Err(e) => tracing::debug!("ftp session {}: data accept: {e}", self.label.session),
+            }
+        };
+        drop(listener);
+        let _ = stream.set_nodelay(true);
+        let target = format!("{}:{}", self.target_host, self.target_port);
+        let channel = self.ssh.open_direct_tcpip(&self.target_host, self.target_port, peer).await.map_err(|e| {
+            BridgeError::Channel { target: target.clone(), reason: crate::forward::local::describe_open_error(&e) }
+        })?;
+        let mut channel = channel.into_stream();
+        log_transfer(&self.label, &target, relay::relay(&mut stream, &mut channel)).await;
+        Ok(())
+    }
+}
+
+/// A remote forwarding (tcpip-forward, port 0) on the SSH server whose single
+/// connection is connected from here to `target`.
+pub struct RemoteForwardBridge {
+    pub ssh: Arc<SshConnection>,
+    pub remote_bind: String,
+    pub target: SocketAddr,
+    pub timeout: Duration,
+    pub cancel: CancellationToken,
+    pub label: DataLabel,
+}
+
+/// Cancels a remote forwarding when dropped, however its task ends.
+struct RemoteForwardGuard {
+    ssh: Arc<SshConnection>,
+    address: String,
+    port: u16,
+}
+
+impl Drop for RemoteForwardGuard {
+    fn drop(&mut self) {
+        let ssh = self.ssh.clone();
+        let address = std::mem::take(&mut self.address);
+        let port = self.port;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = ssh.cancel_remote_forward(&address, port).await {
+                    tracing::debug!("cancel-tcpip-forward {address}:{port}: {e}");
+                }
+            });
+        }
+    }
+}
+
+impl RemoteForwardBridge {
+    /// Requests the forwarding; returns the port the server allocated and
+    /// the task that serves it. The forwarding is in place when this returns.
+    pub async fn start(self) -> Result<(u16, impl std::future::Future<Output = ()> + Send + 'static), russh::Error> {
+        let (sink, connections) = mpsc::unbounded_channel();
+        let port = self.ssh.request_remote_forward(&self.remote_bind, 0, sink).await?;
+        let guard = RemoteForwardGuard { ssh: self.ssh.clone(), address: self.remote_bind.clone(), port };
+        Ok((port, async move {
+            let label = self.label.clone();
+            if let Err(e) = self.serve(connections, guard).await {
+                tracing::info!("ftp session {}: data channel for {}: {e}", label.session, label.opened_by);
+            }
+        }))
+    }
+
+    async fn serve(
+        self,
+        mut connections: mpsc::UnboundedReceiver<ForwardedConnection>,
+        guard: RemoteForwardGuard,
+    ) -> Result<(), BridgeError> {
+        let connection = tokio::select! {
+            c = connections.recv() => c.ok_or(BridgeError::Cancelled)?,
+            _ = tokio::time::sleep(self.timeout) => return Err(BridgeError::Timeout(self.timeout)),
+            _ = self.cancel.cancelled() => return Err(BridgeError::Cancelled),
+        };
+        drop(guard);
+        drop(connections);
+        let target = self.target.to_string();
+        let mut stream = TcpStream::connect(self.target)
+            .await
+            .map_err(|e| BridgeError::Connect { target: target.clone(), reason: crate::ssh::io_reason(&e) })?;
+        let _ = stream.set_nodelay(true);
+        tracing::debug!("ftp session {}: data connection from {} (server side)", self.label.session, connection.originator);
+        let mut channel = connection.channel.into_stream();
+        log_transfer(&self.label, &target, relay::relay(&mut channel, &mut stream)).await;
+        Ok(())
+    }
+}
+
+async fn log_transfer(label: &DataLabel, target: &str, transfer: impl std::future::Future<Output = std::io::Result<(u64, u64)>>) {
+    let started = Instant::now();
+    match transfer.await {
+        Ok((a, b)) => tracing::debug!(
+            "ftp session {}: data channel for {} via {target}: {a} + {b} bytes in {:.3}s",
+            label.session,
+            label.opened_by,
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => tracing::info!("ftp session {}: data channel for {} via {target} failed: {e}", label.session, label.opened_by),
+    }
+}

@@ -1,0 +1,145 @@
+//! FTP-aware forwarding (`-L ftp/…`, `-R ftp/…`): the control connection
+//! is relayed through SSH and watched; every data channel it announces
+//! gets a one-shot forwarding of its own.
+
+mod bridge;
+mod control;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ftp_proto::policy::{PassiveAddress, PolicyConfig, SessionFacts, TlsPolicy};
+use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use control::{Endpoints, MAX_LINE};
+
+use super::{ForwardContext, ForwardError};
+use crate::settings::Settings;
+use ssh_files::config::{FtpPassiveAddress as ConfiguredPassiveAddress, FtpSettings, FtpTls};
+use crate::ssh::{ForwardedConnection, SshConnection};
+
+/// Numbers sessions for the logs.
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// One FTP control session and what its data forwardings need.
+pub struct FtpSession {
+    pub id: u64,
+    /// The FTP client's address as seen on the control connection.
+    pub client_addr: SocketAddr,
+    /// The control connection's target host.
+    pub server_host: String,
+    pub ssh: Arc<SshConnection>,
+    pub endpoints: Endpoints,
+    pub settings: FtpSettings,
+}
+
+impl FtpSession {
+    fn facts(&self) -> SessionFacts {
+        SessionFacts { client_ip: self.client_addr.ip(), server_host: self.server_host.clone() }
+    }
+
+    fn policy_config(&self) -> PolicyConfig {
+        PolicyConfig {
+            passive_address: match self.settings.passive_address {
+                ConfiguredPassiveAddress::ControlHost => PassiveAddress::ControlHost,
+                ConfiguredPassiveAddress::Reply => PassiveAddress::Reply,
+            },
+            allow_foreign_passive: self.settings.allow_foreign_passive,
+            allow_third_party_active: self.settings.allow_third_party_active,
+            tls: match self.settings.tls {
+                FtpTls::Refuse => TlsPolicy::Refuse,
+                FtpTls::Pass => TlsPolicy::PassThrough,
+            },
+            ..PolicyConfig::default()
+        }
+    }
+}
+
+/// Sets up an FTP forwarding and spawns its server into `tasks`.
+pub async fn start(ctx: &ForwardContext, spec: &ForwardSpec, settings: &Settings, tasks: &mut JoinSet<()>) -> Result<(), ForwardError> {
+    let Some(target) = spec.target.clone() else {
+        return Err(ForwardError::Local);
+    };
+    let ftp = settings.ftp.clone();
+    match spec.kind {
+        ForwardKind::Local => {
+            let listeners = crate::app::listen(spec, settings.gateway_ports, ForwardError::Local)?;
+            let ssh = ctx.ssh.clone();
+            tasks.spawn(super::listener::serve(listeners, move |client, peer| {
+                local_session(ssh.clone(), client, peer, target.host.clone(), target.port, ftp.clone())
+            }));
+            Ok(())
+        }
+        ForwardKind::Remote => {
+            let (sink, mut connections) = mpsc::unbounded_channel::<ForwardedConnection>();
+            let address = spec.remote_bind_address().to_owned();
+            let bound = ctx
+                .ssh
+                .request_remote_forward(&address, spec.port, sink)
+                .await
+                .map_err(|_| ForwardError::Remote { port: spec.port })?;
+            if spec.port == 0 {
+                eprintln!("Allocated port {bound} for remote forward to {target}");
+            }
+            let ssh = ctx.ssh.clone();
+            let remote_bind = if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address };
+            tasks.spawn(async move {
+                while let Some(connection) = connections.recv().await {
+                    tokio::spawn(remote_session(ssh.clone(), connection, target.host.clone(), target.port, remote_bind.clone(), ftp.clone()));
+                }
+            });
+            Ok(())
+        }
+        ForwardKind::Dynamic => Err(ForwardError::Dynamic),
+    }
+}
+
+async fn local_session(ssh: Arc<SshConnection>, client: TcpStream, peer: SocketAddr, host: String, port: u16, settings: FtpSettings) {
+    let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+    let listen_ip = match client.local_addr() {
+        Ok(a) => a.ip(),
+        Err(_) => return,
+    };
+    tracing::debug!("ftp session {id}: control connection from {peer} to {host}:{port}");
+    let channel = match ssh.open_direct_tcpip(&host, port, peer).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!("ftp session {id}: channel open failed: connect to {host}:{port} failed: {}", super::local::describe_open_error(&e));
+            return;
+        }
+    };
+    let session = FtpSession { id, client_addr: peer, server_host: host, ssh, endpoints: Endpoints::Local { listen_ip }, settings };
+    control::drive(session, client, channel.into_stream()).await;
+}
+
+async fn remote_session(
+    ssh: Arc<SshConnection>,
+    connection: ForwardedConnection,
+    host: String,
+    port: u16,
+    remote_bind: String,
+    settings: FtpSettings,
+) {
+    let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+    let client_addr = connection.originator.parse::<SocketAddr>().unwrap_or_else(|_| {
+        SocketAddr::new(connection.originator_address.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])), 0)
+    });
+    tracing::debug!("ftp session {id}: control connection from {} (server side) to {host}:{port}", connection.originator);
+    let server = match TcpStream::connect((host.as_str(), port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!("ftp session {id}: connect_to {host} port {port}: failed: {}", crate::ssh::io_reason(&e));
+            let _ = connection.channel.close().await;
+            return;
+        }
+    };
+    let _ = server.set_nodelay(true);
+    let (Ok(local), Ok(server_addr)) = (server.local_addr(), server.peer_addr()) else { return };
+    let endpoints = Endpoints::Remote { remote_bind, server_facing_ip: local.ip(), server_ip: server_addr.ip() };
+    let session = FtpSession { id, client_addr, server_host: host, ssh, endpoints, settings };
+    control::drive(session, connection.channel.into_stream(), server).await;
+}

@@ -1,0 +1,42 @@
+//! -L: a local listener whose connections go through direct-tcpip channels.
+
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{listener, relay, ForwardContext};
+
+/// Where the connections of a local forwarding go.
+#[derive(Debug, Clone)]
+pub struct LocalTarget {
+    pub host: String,
+    pub port: u16,
+}
+
+pub async fn serve(ctx: ForwardContext, listeners: Vec<TcpListener>, target: LocalTarget) {
+    listener::serve(listeners, move |stream, peer| connection(ctx.clone(), stream, peer, target.clone())).await;
+}
+
+async fn connection(ctx: ForwardContext, mut stream: TcpStream, peer: SocketAddr, target: LocalTarget) {
+    tracing::debug!("Connection to port forwarding from {peer} to {}:{}", target.host, target.port);
+    let channel = match ctx.ssh.open_direct_tcpip(&target.host, target.port, peer).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!("channel: open failed: connect to {}:{} failed: {}", target.host, target.port, describe_open_error(&e));
+            return;
+        }
+    };
+    let mut channel = channel.into_stream();
+    match relay::relay(&mut stream, &mut channel).await {
+        Ok((up, down)) => tracing::debug!("forwarding {peer} -> {}:{} closed: {up} bytes out, {down} bytes in", target.host, target.port),
+        Err(e) => tracing::debug!("forwarding {peer} -> {}:{} ended: {e}", target.host, target.port),
+    }
+}
+
+/// russh's channel-open failure, as OpenSSH words it.
+pub fn describe_open_error(e: &russh::Error) -> String {
+    match e {
+        russh::Error::ChannelOpenFailure(reason) => format!("{reason:?}"),
+        other => other.to_string(),
+    }
+}

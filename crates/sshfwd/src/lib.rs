@@ -1,0 +1,12 @@
+//! sshfwd: an OpenSSH-compatible SSH client whose port forwardings
+//! understand FTP.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod cli;
+pub mod exec;
+pub mod forward;
+pub mod logging;
+pub mod settings;
+pub mod ssh;

@@ -1,0 +1,170 @@
+//! The validated whole of one run: the command line merged over the
+//! ssh_config files (command line first, first value wins), defaults
+//! applied, tokens expanded. No networking here.
+
+use ssh_files::config::{self, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel};
+use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
+
+use crate::cli::{Args, Destination, DestinationError};
+use crate::ssh::{AgentSource, AlgorithmOptions, AuthOptions, ConnectOptions, HostKeyPolicy, IdentityFile};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{}", crate::cli::usage())]
+    NoDestination,
+    #[error("{0}")]
+    Destination(#[from] DestinationError),
+    #[error("{0}")]
+    Forward(#[from] ForwardSpecError),
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Expand(#[from] config::SettingsError),
+    #[error("sshfwd: no command given and -N not set: interactive shells are not supported; give a command or use -N")]
+    NoCommand,
+    #[error("sshfwd: {0} is not supported")]
+    Unsupported(&'static str),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub connect: ConnectOptions,
+    /// The host as the user named it, for messages.
+    pub display_host: String,
+    pub forwards: Vec<ForwardSpec>,
+    pub gateway_ports: bool,
+    pub exit_on_forward_failure: bool,
+    /// `None` with -N.
+    pub command: Option<String>,
+    pub log_level: LogLevel,
+    pub ftp: FtpSettings,
+    /// Valid OpenSSH options that sshfwd ignores, for -v.
+    pub ignored_options: Vec<String>,
+}
+
+impl Settings {
+    pub fn from_args(args: &Args) -> Result<Settings, SettingsError> {
+        let destination: Destination = args.destination.as_deref().ok_or(SettingsError::NoDestination)?.parse()?;
+        let command = match (args.no_command, args.command.is_empty()) {
+            (true, _) => None,
+            (false, false) => Some(args.command.join(" ")),
+            (false, true) => return Err(SettingsError::NoCommand),
+        };
+        let home = home_dir();
+        let local_user = local_user();
+        let mut sources = ConfigSources::new(home.clone(), local_user.clone());
+        sources.cli_options = args.options.clone();
+        sources.user_file = args.config_file.clone();
+        let resolved = config::resolve(&sources, &destination.host)?;
+        let options = with_command_line(resolved.options, args, &destination)?;
+        let s = config::Settings::new(&destination.host, options, &home, &local_user)?;
+        if s.proxy_jump.is_some() || s.proxy_command.is_some() {
+            return Err(SettingsError::Unsupported("ProxyJump/ProxyCommand"));
+        }
+
+        let explicit = !s.identity_files_are_defaults;
+        let (known_host, known_port) = s.known_hosts_host();
+        let connect = ConnectOptions {
+            host: s.host_name.clone(),
+            port: s.port,
+            connect_timeout: s.connect_timeout,
+            server_alive_interval: s.server_alive_interval,
+            server_alive_count_max: s.server_alive_count_max,
+            algorithms: AlgorithmOptions {
+                ciphers: s.ciphers.clone(),
+                kex: s.kex_algorithms.clone(),
+                macs: s.macs.clone(),
+                host_key: s.host_key_algorithms.clone(),
+            },
+            host_key: HostKeyPolicy {
+                host: known_host.to_owned(),
+                port: known_port,
+                user_files: s.user_known_hosts_files.clone(),
+                global_files: s.global_known_hosts_files.clone(),
+                strict: s.strict_host_key_checking,
+                hash_known_hosts: s.hash_known_hosts,
+            },
+            auth: AuthOptions {
+                user: s.user.clone(),
+                identity_files: s.identity_files.iter().map(|p| IdentityFile { path: p.clone(), explicit }).collect(),
+                identities_only: s.identities_only,
+                agent: match &s.identity_agent {
+                    IdentityAgent::Environment => AgentSource::Environment,
+                    IdentityAgent::None => AgentSource::Disabled,
+                    IdentityAgent::Path(p) => AgentSource::Socket(p.clone()),
+                },
+                pubkey: s.pubkey_authentication,
+                password: s.password_authentication,
+                kbd_interactive: s.kbd_interactive_authentication,
+                password_prompts: 3,
+            },
+            batch_mode: s.batch_mode,
+        };
+
+        Ok(Settings {
+            connect,
+            display_host: s.host_name.clone(),
+            forwards: s.forwards.clone(),
+            gateway_ports: s.gateway_ports,
+            exit_on_forward_failure: s.exit_on_forward_failure,
+            command,
+            log_level: crate::logging::adjusted(s.log_level, args.quiet, args.verbose),
+            ftp: s.ftp.clone(),
+            ignored_options: resolved.ignored.iter().map(|i| format!("{}: ignored option {}", i.origin, i.keyword)).collect(),
+        })
+    }
+}
+
+/// Puts the command-line flags over the configuration: -p, -l and the
+/// destination's user and port win; -i files come first; -L/-R/-D come
+/// before configured forwardings; -g sets GatewayPorts.
+fn with_command_line(mut options: HostOptions, args: &Args, destination: &Destination) -> Result<HostOptions, SettingsError> {
+    if let Some(port) = &args.port {
+        options.port = Some(crate::cli::parse_port(port)?);
+    } else if let Some(port) = destination.port {
+        options.port = Some(port);
+    }
+    if let Some(user) = args.login.clone().or(destination.user.clone()) {
+        options.user = Some(user);
+    }
+    let mut identity_files: Vec<String> = args.identity_files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    identity_files.append(&mut options.identity_files);
+    options.identity_files = identity_files;
+    let mut forwards = Vec::new();
+    for (kind, specs) in [(ForwardKind::Local, &args.local), (ForwardKind::Remote, &args.remote), (ForwardKind::Dynamic, &args.dynamic)] {
+        for spec in specs {
+            forwards.push(ForwardSpec::parse(kind, spec)?);
+        }
+    }
+    forwards.append(&mut options.forwards);
+    options.forwards = forwards;
+    if args.gateway_ports {
+        options.gateway_ports = Some(true);
+    }
+    Ok(options)
+}
+
+fn home_dir() -> std::path::PathBuf {
+    std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from("/"))
+}
+
+/// The local user's name: `$USER`, else the password database entry of the
+/// process's uid.
+fn local_user() -> String {
+    if let Ok(user) = std::env::var("USER") {
+        if !user.is_empty() {
+            return user;
+        }
+    }
+    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| "root".into())
+}

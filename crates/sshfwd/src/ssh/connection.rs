@@ -1,0 +1,204 @@
+//! Opening the SSH connection and the operations on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::client::Handle;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::algorithms::{AlgorithmError, AlgorithmOptions};
+use super::auth::{self, AuthError, AuthOptions};
+use super::handler::{ClientHandler, HandlerError, SessionEnd};
+use super::hostkey::HostKeyPolicy;
+use super::prompt::Prompter;
+use super::remote_registry::{ForwardedSink, RemoteRegistry};
+use super::SshChannel;
+
+/// Everything needed to connect and log in.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The address to connect to (HostName).
+    pub host: String,
+    pub port: u16,
+    pub connect_timeout: Option<Duration>,
+    pub server_alive_interval: Option<Duration>,
+    pub server_alive_count_max: u32,
+    pub algorithms: AlgorithmOptions,
+    pub host_key: HostKeyPolicy,
+    pub auth: AuthOptions,
+    pub batch_mode: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("ssh: connect to host {host} port {port}: {reason}")]
+    Tcp { host: String, port: u16, reason: String },
+    #[error("ssh: Could not resolve hostname {host}: Name or service not known")]
+    Resolve { host: String },
+    #[error("{0}")]
+    Algorithms(#[from] AlgorithmError),
+    #[error("Host key verification failed.")]
+    HostKey,
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("ssh: handshake with {host} port {port}: {reason}")]
+    Handshake { host: String, port: u16, reason: String },
+}
+
+/// An authenticated SSH connection.
+pub struct SshConnection {
+    handle: Handle<ClientHandler>,
+    remote: Arc<RemoteRegistry>,
+    ended: watch::Receiver<Option<SessionEnd>>,
+}
+
+pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectError> {
+    let preferred = options.algorithms.preferred()?;
+    let config = russh::client::Config {
+        preferred,
+        keepalive_interval: options.server_alive_interval,
+        keepalive_max: options.server_alive_count_max as usize,
+        // Large windows and packets keep bulk forwarding from stalling on
+        // window adjustments (measured in FACTS.md).
+        window_size: 16 * 1024 * 1024,
+        maximum_packet_size: 65535,
+        channel_buffer_size: 256,
+        nodelay: true,
+        ..Default::default()
+    };
+    let stream = tcp_connect(&options.host, options.port, options.connect_timeout).await?;
+    let prompter = Prompter::new(options.batch_mode);
+    let remote = Arc::new(RemoteRegistry::default());
+    let (ended_tx, ended) = watch::channel(None);
+    let handler = ClientHandler {
+        policy: options.host_key.clone(),
+        prompter: prompter.clone(),
+        remote: remote.clone(),
+        server_key: None,
+        ended: ended_tx,
+    };
+    let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
+    let handshake = async {
+        match options.connect_timeout {
+            Some(t) => tokio::time::timeout(t, handshake).await.unwrap_or(Err(HandlerError::Ssh(russh::Error::ConnectionTimeout))),
+            None => handshake.await,
+        }
+    };
+    let mut handle = handshake.await.map_err(|e| match e {
+        HandlerError::HostKey(_) => ConnectError::HostKey,
+        HandlerError::Ssh(russh::Error::UnknownKey) => ConnectError::HostKey,
+        other => ConnectError::Handshake { host: options.host.clone(), port: options.port, reason: describe(&other) },
+    })?;
+    tracing::debug!("Authenticating to {}:{} as '{}'", options.host, options.port, options.auth.user);
+    auth::authenticate(&mut handle, &options.auth, &options.host, &prompter).await?;
+    tracing::debug!("Authenticated to {} ([{}]:{}).", options.host, options.host, options.port);
+    Ok(SshConnection { handle, remote, ended })
+}
+
+fn describe(e: &HandlerError) -> String {
+    match e {
+        HandlerError::Ssh(russh::Error::ConnectionTimeout) => "Connection timed out".into(),
+        HandlerError::Ssh(russh::Error::Disconnect) => "Connection closed by remote host".into(),
+        other => other.to_string(),
+    }
+}
+
+async fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream, ConnectError> {
+    let host_for_lookup = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<_> = tokio::net::lookup_host((host_for_lookup, port))
+        .await
+        .map_err(|_| ConnectError::Resolve { host: host.to_owned() })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ConnectError::Resolve { host: host.to_owned() });
+    }
+    let mut last = String::from("Connection refused");
+    for addr in addrs {
+        tracing::debug!("Connecting to {host} [{}] port {port}.", addr.ip());
+        let attempt = TcpStream::connect(addr);
+        let result = match timeout {
+            Some(t) => match tokio::time::timeout(t, attempt).await {
+                Ok(r) => r,
+                Err(_) => {
+                    last = "Connection timed out".into();
+                    continue;
+                }
+            },
+            None => attempt.await,
+        };
+        match result {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                tracing::debug!("Connection established.");
+                return Ok(stream);
+            }
+            Err(e) => last = io_reason(&e),
+        }
+    }
+    Err(ConnectError::Tcp { host: host.to_owned(), port, reason: last })
+}
+
+/// OpenSSH's wording for socket errors ("Connection refused", ...).
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+impl SshConnection {
+    /// Opens a direct-tcpip channel to `host:port` on the server's side.
+    pub async fn open_direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+        originator: std::net::SocketAddr,
+    ) -> Result<SshChannel, russh::Error> {
+        self.handle
+            .channel_open_direct_tcpip(host, u32::from(port), originator.ip().to_string(), u32::from(originator.port()))
+            .await
+    }
+
+    /// Asks the server to listen on `address:port` (port 0: any) and hand
+    /// its connections to `sink`. Returns the port the server bound.
+    pub async fn request_remote_forward(&self, address: &str, port: u16, sink: ForwardedSink) -> Result<u16, russh::Error> {
+        let allocated = self.handle.tcpip_forward(address, u32::from(port)).await?;
+        let bound = if port == 0 { allocated } else { u32::from(port) };
+        self.remote.insert(address, bound, sink);
+        Ok(u16::try_from(bound).unwrap_or(port))
+    }
+
+    /// Cancels a remote forwarding; its connections are no longer accepted.
+    pub async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), russh::Error> {
+        self.remote.remove(address, u32::from(port));
+        self.handle.cancel_tcpip_forward(address, u32::from(port)).await
+    }
+
+    /// How many remote forwardings are registered now.
+    pub fn remote_forward_count(&self) -> usize {
+        self.remote.len()
+    }
+
+    pub async fn open_session(&self) -> Result<SshChannel, russh::Error> {
+        self.handle.channel_open_session().await
+    }
+
+    /// Resolves when the session has ended, with the reason.
+    pub async fn ended(&self) -> SessionEnd {
+        let mut ended = self.ended.clone();
+        let end = match ended.wait_for(Option::is_some).await {
+            Ok(end) => end.clone(),
+            Err(_) => None,
+        };
+        end.unwrap_or(SessionEnd::Closed)
+    }
+
+    pub async fn disconnect(&self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "disconnected by user", "en")
+            .await;
+    }
+}

@@ -1,0 +1,145 @@
+//! The server host key check against known_hosts files, with OpenSSH's
+//! StrictHostKeyChecking semantics and wording. A connection never proceeds
+//! past a failed check: a changed or revoked key is refused whatever the
+//! setting says.
+
+use std::path::PathBuf;
+
+use russh::keys::{HashAlg, PublicKey};
+pub use ssh_files::config::StrictHostKeyChecking;
+use ssh_files::known_hosts::{self, CheckOutcome};
+
+use super::prompt::Prompter;
+
+/// Everything the check needs to know, fixed before connecting.
+#[derive(Debug, Clone)]
+pub struct HostKeyPolicy {
+    /// The name the host is recorded under (HostName, or the host as given).
+    pub host: String,
+    pub port: u16,
+    pub user_files: Vec<PathBuf>,
+    pub global_files: Vec<PathBuf>,
+    pub strict: StrictHostKeyChecking,
+    pub hash_known_hosts: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostKeyError {
+    /// The key did not pass; the reason was already reported to the user.
+    #[error("Host key verification failed.")]
+    VerificationFailed,
+}
+
+impl HostKeyPolicy {
+    /// Checks `key`; reports to the user as OpenSSH does and records a new
+    /// key when the policy allows it.
+    pub fn verify(&self, key: &PublicKey, prompter: &Prompter) -> Result<(), HostKeyError> {
+        let openssh = key.to_openssh().map_err(|_| HostKeyError::VerificationFailed)?;
+        let mut fields = openssh.split_whitespace();
+        let (Some(key_type), Some(key_base64)) = (fields.next(), fields.next()) else {
+            return Err(HostKeyError::VerificationFailed);
+        };
+        let label = key_label(key_type);
+        let fingerprint = key.fingerprint(HashAlg::Sha256);
+        let shown_host = known_hosts::host_key_name(&self.host, self.port);
+        let files: Vec<PathBuf> = self.user_files.iter().chain(&self.global_files).cloned().collect();
+        let outcome = match known_hosts::check(&files, &self.host, self.port, key_type, key_base64) {
+            Ok(check) => {
+                for note in &check.notes {
+                    tracing::debug!("{note}");
+                }
+                check.outcome
+            }
+            Err(e) => {
+                tracing::debug!("reading known_hosts: {e}");
+                CheckOutcome::Unknown { other_types: Vec::new() }
+            }
+        };
+        match outcome {
+            CheckOutcome::Known { file, line } => {
+                tracing::debug!("Host '{shown_host}' is known and matches the {label} host key.");
+                tracing::debug!("Found key in {}:{line}", file.display());
+                Ok(())
+            }
+            CheckOutcome::Revoked { file, line } => {
+                eprintln!("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+                eprintln!("@       WARNING: REVOKED HOST KEY DETECTED!               @");
+                eprintln!("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+                eprintln!("The {label} host key for {shown_host} is marked as revoked.");
+                eprintln!("This could mean that a stolen key is being used to");
+                eprintln!("impersonate this host.");
+                eprintln!("Revoked key in {}:{line}", file.display());
+                Err(HostKeyError::VerificationFailed)
+            }
+            CheckOutcome::Changed { file, line, .. } => {
+                eprintln!("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+                eprintln!("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
+                eprintln!("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+                eprintln!("IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!");
+                eprintln!("Someone could be eavesdropping on you right now (man-in-the-middle attack)!");
+                eprintln!("It is also possible that a host key has just been changed.");
+                eprintln!("The fingerprint for the {label} key sent by the remote host is");
+                eprintln!("{fingerprint}.");
+                eprintln!("Offending {label} key in {}:{line}", file.display());
+                eprintln!("Host key for {shown_host} has changed and sshfwd never connects past a changed key.");
+                Err(HostKeyError::VerificationFailed)
+            }
+            CheckOutcome::Unknown { .. } => self.unknown(key_type, key_base64, &label, &fingerprint.to_string(), prompter),
+        }
+    }
+
+    fn unknown(
+        &self,
+        key_type: &str,
+        key_base64: &str,
+        label: &str,
+        fingerprint: &str,
+        prompter: &Prompter,
+    ) -> Result<(), HostKeyError> {
+        let shown_host = known_hosts::host_key_name(&self.host, self.port);
+        match self.strict {
+            StrictHostKeyChecking::Yes => {
+                eprintln!("No {label} host key is known for {shown_host} and you have requested strict checking.");
+                return Err(HostKeyError::VerificationFailed);
+            }
+            StrictHostKeyChecking::Ask => {
+                let question = format!(
+                    "The authenticity of host '{shown_host} ({shown_host})' can't be established.\n\
+                     {label} key fingerprint is {fingerprint}.\n\
+                     This key is not known by any other names.\n\
+                     Are you sure you want to continue connecting (yes/no/[fingerprint])? "
+                );
+                let answer = prompter.confirm(&question).unwrap_or_default();
+                let answer = answer.trim();
+                if !(answer.eq_ignore_ascii_case("yes") || answer == fingerprint) {
+                    return Err(HostKeyError::VerificationFailed);
+                }
+            }
+            StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No => {}
+        }
+        match self.user_files.first() {
+            Some(file) => {
+                match known_hosts::append(file, &self.host, self.port, key_type, key_base64, self.hash_known_hosts) {
+                    Ok(()) => tracing::warn!(
+                        "Warning: Permanently added '{shown_host}' ({label}) to the list of known hosts."
+                    ),
+                    Err(e) => tracing::warn!("Failed to add the host to the list of known hosts ({}): {e}", file.display()),
+                }
+            }
+            None => tracing::warn!("No user known_hosts file to record '{shown_host}' in."),
+        }
+        Ok(())
+    }
+}
+
+
+/// OpenSSH's short upper-case name for a key type.
+fn key_label(key_type: &str) -> String {
+    match key_type {
+        "ssh-ed25519" => "ED25519".into(),
+        t if t.starts_with("ecdsa-sha2-") => "ECDSA".into(),
+        "ssh-rsa" | "rsa-sha2-256" | "rsa-sha2-512" => "RSA".into(),
+        "ssh-dss" => "DSA".into(),
+        other => other.to_uppercase(),
+    }
+}
