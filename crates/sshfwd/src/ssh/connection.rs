@@ -15,6 +15,9 @@ use super::prompt::Prompter;
 use super::remote_registry::{ForwardedSink, RemoteRegistry};
 use super::SshChannel;
 
+/// Socket read buffer under the SSH transport.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Everything needed to connect and log in.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -78,6 +81,9 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
         server_key: None,
         ended: ended_tx,
     };
+    // russh reads each packet with two exact reads; a read buffer turns
+    // those into few large socket reads on bulk transfers.
+    let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let handshake = async {
         match options.connect_timeout {
