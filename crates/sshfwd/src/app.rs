@@ -67,7 +67,7 @@ async fn start_forward(
     tasks: &mut JoinSet<()>,
 ) -> Result<(), ForwardError> {
     if spec.ftp {
-        return Err(ForwardError::Local); // FTPTODO
+        return crate::forward::ftp::start(ctx, spec, settings, tasks).await;
     }
     match (spec.kind, &spec.target) {
         (ForwardKind::Local, Some(target)) => {

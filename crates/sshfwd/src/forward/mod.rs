@@ -4,7 +4,7 @@
 pub mod bind;
 pub mod listener;
 pub mod dynamic;
-// pub mod ftp; (waiting for ftp-proto)
+pub mod ftp;
 pub mod local;
 pub mod relay;
 pub mod remote;

@@ -129,6 +129,21 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    /// Once the channel is opaque (TLS let through), copies everything
+    /// that is left, buffered bytes first, without looking at it.
+    async fn pass_rest<T: AsyncWrite>(mut self, writer: &Writer<T>, to: &'static str) -> Result<(), ControlError> {
+        let buffered = self.framer.finish();
+        write_to(writer, &buffered, to).await?;
+        if self.done {
+            return Ok(());
+        }
+        let mut w = writer.lock().await;
+        tokio::io::copy(&mut self.read, &mut *w).await.map_err(|source| ControlError::Io { side: self.side, source })?;
+        Ok(())
+    }
+}
+
 async fn client_to_server<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
     session: &FtpSession,
     policy: Arc<Mutex<ControlPolicy>>,
@@ -142,16 +157,34 @@ async fn client_to_server<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
     while let Some(line) = lines.next().await? {
         let action = lock(&policy).handle_client_line(&line);
         match action {
-            ClientAction::Forward => write_to(&server_write, &line, "server").await?,
+            ClientAction::Forward => {
+                write_to(&server_write, &line, "server").await?;
+                if lock(&policy).opaque() {
+                    tracing::warn!("ftp session {}: TLS passed through; data channels of this session cannot be forwarded", session.id);
+                    lines.pass_rest(&server_write, "server").await?;
+                    break;
+                }
+            }
             ClientAction::Reply(reply) => {
-                tracing::info!("ftp session {}: refused {}", session.id, printable(&line));
+                // Refusing TLS is routine (lftp asks every time); the rest
+                // are clients doing what they must not.
+                if reply.starts_with(b"534") {
+                    tracing::debug!("ftp session {}: refused {}", session.id, printable(&line));
+                } else {
+                    tracing::warn!("ftp session {}: refused {}", session.id, printable(&line));
+                }
                 write_to(&client_write, &reply, "client").await?;
             }
             ClientAction::Active { target, kind } => {
+                let Some(permit) = session.data_permit() else {
+                    tracing::warn!("ftp session {}: refused {}: too many data channels", session.id, printable(&line));
+                    write_to(&client_write, TOO_MANY, "client").await?;
+                    continue;
+                };
                 let label = DataLabel { session: session.id, opened_by: printable(&line) };
                 match session.active_endpoint(target, cancel.clone(), label).await {
                     Ok((advertised, task)) => {
-                        data_tasks.lock().await.spawn(task);
+                        data_tasks.lock().await.spawn(holding(permit, task));
                         let rewritten = ftp_proto::render::active_command(kind, advertised);
                         tracing::debug!("ftp session {}: {} -> {}", session.id, printable(&line), printable(&rewritten));
                         write_to(&server_write, &rewritten, "server").await?;
@@ -180,16 +213,30 @@ async fn server_to_client<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
     while let Some(line) = lines.next().await? {
         let action = lock(&policy).handle_server_line(&line);
         match action {
-            ServerAction::Forward => write_to(&client_write, &line, "client").await?,
+            ServerAction::Forward => {
+                write_to(&client_write, &line, "client").await?;
+                if lock(&policy).opaque() {
+                    lines.pass_rest(&client_write, "client").await?;
+                    break;
+                }
+            }
             ServerAction::Replace(reply) => {
                 tracing::warn!("ftp session {}: refused server reply {}", session.id, printable(&line));
                 write_to(&client_write, &reply, "client").await?;
             }
-            ServerAction::Passive { target, kind } => {
+            ServerAction::Passive { target, kind, note } => {
+                if let Some(note) = note {
+                    tracing::debug!("ftp session {}: {note}", session.id);
+                }
+                let Some(permit) = session.data_permit() else {
+                    tracing::warn!("ftp session {}: refused {}: too many data channels", session.id, printable(&line));
+                    write_to(&client_write, TOO_MANY, "client").await?;
+                    continue;
+                };
                 let label = DataLabel { session: session.id, opened_by: printable(&line) };
                 match session.passive_endpoint(&target.host, target.port, cancel.clone(), label).await {
                     Ok((advertised, task)) => {
-                        data_tasks.lock().await.spawn(task);
+                        data_tasks.lock().await.spawn(holding(permit, task));
                         let rewritten = ftp_proto::render::passive_reply(kind, advertised);
                         tracing::debug!("ftp session {}: {} -> {}", session.id, printable(&line), printable(&rewritten));
                         write_to(&client_write, &rewritten, "client").await?;
@@ -204,6 +251,14 @@ async fn server_to_client<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
     }
     shutdown(&client_write).await;
     Ok(())
+}
+
+const TOO_MANY: &[u8] = b"425 sshfwd: too many data connections waiting in this session\r\n";
+
+/// Runs a data forwarding's task, keeping its place in the limits.
+async fn holding(permit: super::DataPermit, task: DataTask) {
+    task.await;
+    drop(permit);
 }
 
 fn lock(policy: &Mutex<ControlPolicy>) -> std::sync::MutexGuard<'_, ControlPolicy> {

@@ -7,12 +7,12 @@ mod control;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ftp_proto::policy::{PassiveAddress, PolicyConfig, SessionFacts, TlsPolicy};
 use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 pub use control::{Endpoints, MAX_LINE};
@@ -25,6 +25,24 @@ use crate::ssh::{ForwardedConnection, SshConnection};
 /// Numbers sessions for the logs.
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
+/// Data forwardings (waiting or relaying) one session may have at once: FTP
+/// uses one at a time, so more is a client or server gone wrong.
+const DATA_CHANNELS_PER_SESSION: usize = 8;
+/// Data forwardings across all sessions, so that no flood of PASV/PORT can
+/// exhaust ports, remote forwardings or memory.
+const DATA_CHANNELS_TOTAL: usize = 1024;
+
+fn all_data_channels() -> Arc<Semaphore> {
+    static TOTAL: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    TOTAL.get_or_init(|| Arc::new(Semaphore::new(DATA_CHANNELS_TOTAL))).clone()
+}
+
+/// Held by a data forwarding for as long as it exists.
+pub struct DataPermit {
+    _session: OwnedSemaphorePermit,
+    _total: OwnedSemaphorePermit,
+}
+
 /// One FTP control session and what its data forwardings need.
 pub struct FtpSession {
     pub id: u64,
@@ -35,9 +53,22 @@ pub struct FtpSession {
     pub ssh: Arc<SshConnection>,
     pub endpoints: Endpoints,
     pub settings: FtpSettings,
+    pub data_channels: Arc<Semaphore>,
 }
 
 impl FtpSession {
+    fn new(id: u64, client_addr: SocketAddr, server_host: String, ssh: Arc<SshConnection>, endpoints: Endpoints, settings: FtpSettings) -> Self {
+        let data_channels = Arc::new(Semaphore::new(DATA_CHANNELS_PER_SESSION));
+        Self { id, client_addr, server_host, ssh, endpoints, settings, data_channels }
+    }
+
+    /// A place for one more data forwarding, if the limits allow it.
+    fn data_permit(&self) -> Option<DataPermit> {
+        let session = self.data_channels.clone().try_acquire_owned().ok()?;
+        let total = all_data_channels().try_acquire_owned().ok()?;
+        Some(DataPermit { _session: session, _total: total })
+    }
+
     fn facts(&self) -> SessionFacts {
         SessionFacts { client_ip: self.client_addr.ip(), server_host: self.server_host.clone() }
     }
@@ -54,7 +85,6 @@ impl FtpSession {
                 FtpTls::Refuse => TlsPolicy::Refuse,
                 FtpTls::Pass => TlsPolicy::PassThrough,
             },
-            ..PolicyConfig::default()
         }
     }
 }
@@ -112,7 +142,7 @@ async fn local_session(ssh: Arc<SshConnection>, client: TcpStream, peer: SocketA
             return;
         }
     };
-    let session = FtpSession { id, client_addr: peer, server_host: host, ssh, endpoints: Endpoints::Local { listen_ip }, settings };
+    let session = FtpSession::new(id, peer, host, ssh, Endpoints::Local { listen_ip }, settings);
     control::drive(session, client, channel.into_stream()).await;
 }
 
@@ -140,6 +170,6 @@ async fn remote_session(
     let _ = server.set_nodelay(true);
     let (Ok(local), Ok(server_addr)) = (server.local_addr(), server.peer_addr()) else { return };
     let endpoints = Endpoints::Remote { remote_bind, server_facing_ip: local.ip(), server_ip: server_addr.ip() };
-    let session = FtpSession { id, client_addr, server_host: host, ssh, endpoints, settings };
+    let session = FtpSession::new(id, client_addr, host, ssh, endpoints, settings);
     control::drive(session, connection.channel.into_stream(), server).await;
 }
