@@ -54,6 +54,17 @@ pub struct Args {
     /// Dynamic (SOCKS) forwarding: [bind_address:]port.
     #[arg(short = 'D', value_name = "spec")]
     pub dynamic: Vec<String>,
+    /// Diagnose an FTP endpoint (typically a running `-L ftp/` forward):
+    /// log in and try a listing in EPSV, PASV, EPRT and PORT.
+    #[arg(long = "ftp-check", value_name = "[user[:password]@]host:port")]
+    pub ftp_check: Option<String>,
+    /// Run the whole FTP-over-SSH path in-process on loopback, self-check it,
+    /// and stay up until Ctrl-C.
+    #[arg(long = "demo")]
+    pub demo: bool,
+    /// With --demo: exit after the self-check (status says whether it passed).
+    #[arg(long = "once", requires = "demo")]
+    pub once: bool,
     /// Print help.
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,

@@ -7,6 +7,8 @@ pub mod app;
 pub mod cli;
 pub mod exec;
 pub mod forward;
+pub mod ftp_check;
+pub mod ftp_client;
 pub mod logging;
 pub mod settings;
 pub mod ssh;

@@ -2,7 +2,7 @@
 //! run, and leave with OpenSSH's exit status.
 
 use sshfwd::cli::{self, Parsed};
-use sshfwd::{app, logging, settings};
+use sshfwd::{app, ftp_check, logging, settings};
 
 fn main() {
     let args = match cli::parse(std::env::args_os()) {
@@ -16,6 +16,17 @@ fn main() {
             std::process::exit(code);
         }
     };
+    if let Some(endpoint) = &args.ftp_check {
+        let endpoint = match endpoint.parse::<ftp_check::Endpoint>() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(app::EXIT_FAILURE);
+            }
+        };
+        logging::init(logging::adjusted(ssh_files::config::LogLevel::Info, args.quiet, args.verbose));
+        std::process::exit(block_on(ftp_check::run(&endpoint)));
+    }
     let settings = match settings::Settings::from_args(&args) {
         Ok(s) => s,
         Err(e) => {
@@ -27,15 +38,20 @@ fn main() {
     for ignored in &settings.ignored_options {
         tracing::debug!("{ignored}");
     }
+    std::process::exit(block_on(app::run(settings)));
+}
+
+/// Runs the async part of a mode to its exit status.
+fn block_on(future: impl std::future::Future<Output = i32>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sshfwd: cannot start the runtime: {e}");
-            std::process::exit(app::EXIT_FAILURE);
+            return app::EXIT_FAILURE;
         }
     };
-    let code = runtime.block_on(app::run(settings));
+    let code = runtime.block_on(future);
     // Blocking reads of stdin must not keep the process alive.
     runtime.shutdown_background();
-    std::process::exit(code);
+    code
 }
