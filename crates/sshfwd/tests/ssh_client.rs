@@ -1,0 +1,850 @@
+//! The sshfwd client against a real OpenSSH sshd on 127.0.0.1: key types,
+//! encrypted keys, ssh-agent, password auth, host key checking, -L/-R/-D
+//! forwarding (bulk data with SHA-256, half-close), ExitOnForwardFailure,
+//! exit statuses, config precedence and errors, keepalive timeouts.
+
+#[path = "common/sshd.rs"]
+mod sshd;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use sshd::{free_port, write_script, Agent, KeyType, Sshd, SshdOptions, TestUser};
+
+/// Bound for a short run of sshfwd (connect, auth, a trivial command).
+const RUN: Duration = Duration::from_secs(30);
+/// Bound for a forwarding to come up.
+const READY: Duration = Duration::from_secs(20);
+/// Socket read/write timeout in the test's TCP peers.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn assert_exit(out: &sshd::Outcome, code: i32) {
+    assert_eq!(out.code, Some(code), "expected exit {code}; timed out: {}; stderr:\n{}\nstdout:\n{}", out.timed_out, out.stderr, out.stdout);
+}
+
+// ---------------------------------------------------------------------------
+// TCP peers used behind the forwardings.
+
+/// A thread-per-connection TCP server on 127.0.0.1; stopped on drop.
+struct TestServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    fn start<F>(handler: F) -> TestServer
+    where
+        F: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind test server");
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(handler);
+        let stop2 = stop.clone();
+        let accept = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(IO_TIMEOUT));
+                let _ = conn.set_write_timeout(Some(IO_TIMEOUT));
+                let h = handler.clone();
+                thread::spawn(move || h(conn));
+            }
+        });
+        TestServer { addr, stop, accept: Some(accept) }
+    }
+
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Echoes everything until EOF, then closes.
+fn echo_server() -> TestServer {
+    TestServer::start(|mut c| {
+        let mut buf = [0u8; 16384];
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if c.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = c.shutdown(Shutdown::Write);
+    })
+}
+
+/// Connects, sends `msg`, half-closes, and reads until EOF.
+fn echo_round_trip(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    c.write_all(msg).expect("write");
+    c.shutdown(Shutdown::Write).expect("shutdown");
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).expect("read");
+    got
+}
+
+/// splitmix64: a fast deterministic byte stream.
+struct Prng(u64);
+
+impl Prng {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// Writes `len` bytes of the stream `seed`, then shuts the write half;
+/// returns the SHA-256 of what was written.
+fn send_stream(mut w: TcpStream, seed: u64, len: u64) -> Vec<u8> {
+    let mut prng = Prng(seed);
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        prng.fill(&mut buf[..n]);
+        hash.update(&buf[..n]);
+        w.write_all(&buf[..n]).expect("send_stream write");
+        left -= n as u64;
+    }
+    w.shutdown(Shutdown::Write).expect("send_stream shutdown");
+    hash.finalize().to_vec()
+}
+
+/// Reads until EOF; returns (byte count, SHA-256).
+fn recv_stream(mut r: TcpStream) -> (u64, Vec<u8>) {
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf).expect("recv_stream read");
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        total += n as u64;
+    }
+    (total, hash.finalize().to_vec())
+}
+
+const BULK_MAGIC: u64 = 0x5353_4846_5744_4154; // "SSHFWDAT"
+
+/// What the bulk server saw on one connection.
+struct BulkReport {
+    received: u64,
+    received_hash: Vec<u8>,
+    sent_hash: Vec<u8>,
+}
+
+/// A server that reads a header (magic, length, seed), then at once sends
+/// `length` bytes of stream `seed` and hashes everything it receives until
+/// EOF. Connections that end before a header (readiness probes) are ignored.
+fn bulk_server() -> (TestServer, mpsc::Receiver<BulkReport>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = TestServer::start(move |mut c| {
+        let mut header = [0u8; 24];
+        if c.read_exact(&mut header).is_err() {
+            return;
+        }
+        let word = |i: usize| u64::from_le_bytes(header[i * 8..i * 8 + 8].try_into().unwrap());
+        if word(0) != BULK_MAGIC {
+            return;
+        }
+        let (len, seed) = (word(1), word(2));
+        let w = c.try_clone().expect("clone");
+        let sender = thread::spawn(move || send_stream(w, seed, len));
+        let (received, received_hash) = recv_stream(c);
+        let sent_hash = sender.join().expect("server sender");
+        let _ = tx.lock().unwrap().send(BulkReport { received, received_hash, sent_hash });
+    });
+    (server, rx)
+}
+
+/// Moves `len` bytes each way through `addr` (a forwarding to a
+/// bulk_server) at the same time, and checks both directions' SHA-256.
+fn bulk_exchange(addr: SocketAddr, reports: &mpsc::Receiver<BulkReport>, len: u64) {
+    let c = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect bulk");
+    c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    c.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    let (up_seed, down_seed) = (0x1234_5678_u64, 0x9abc_def0_u64);
+    let mut header = Vec::new();
+    for w in [BULK_MAGIC, len, down_seed] {
+        header.extend_from_slice(&w.to_le_bytes());
+    }
+    (&c).write_all(&header).expect("write header");
+    let w = c.try_clone().unwrap();
+    let start = Instant::now();
+    let sender = thread::spawn(move || send_stream(w, up_seed, len));
+    let (down_len, down_hash) = recv_stream(c);
+    let up_hash = sender.join().expect("client sender");
+    let report = reports.recv_timeout(IO_TIMEOUT).expect("bulk server report");
+    eprintln!("bulk: {} MiB each way in {:?}", len >> 20, start.elapsed());
+    assert_eq!(report.received, len, "bytes received by the server");
+    assert_eq!(report.received_hash, up_hash, "SHA-256 client -> server");
+    assert_eq!(down_len, len, "bytes received by the client");
+    assert_eq!(down_hash, report.sent_hash, "SHA-256 server -> client");
+}
+
+/// A server that reads a request until EOF, then replies with 1 MiB derived
+/// from it followed by the request itself, then closes.
+fn half_close_server() -> TestServer {
+    TestServer::start(|mut c| {
+        let mut req = Vec::new();
+        if c.read_to_end(&mut req).is_err() || req.is_empty() {
+            return;
+        }
+        let reply = half_close_reply(&req);
+        let _ = c.write_all(&reply);
+        let _ = c.shutdown(Shutdown::Write);
+    })
+}
+
+fn half_close_reply(req: &[u8]) -> Vec<u8> {
+    let seed = u64::from_le_bytes(Sha256::digest(req)[..8].try_into().unwrap());
+    let mut reply = vec![0u8; 1 << 20];
+    Prng(seed).fill(&mut reply);
+    reply.extend_from_slice(req);
+    reply
+}
+
+fn half_close_exchange(addr: SocketAddr) {
+    let req = b"REQUEST: the server answers only after it has seen EOF\n".repeat(100);
+    let got = echo_round_trip(addr, &req);
+    let want = half_close_reply(&req);
+    assert_eq!(got.len(), want.len(), "reply length after half-close");
+    assert!(got == want, "reply content after half-close differs");
+}
+
+// ---------------------------------------------------------------------------
+// 1. Key types.
+
+fn auth_with_key(key_type: KeyType, sshd_extra: &[&str], client_options: &[&str]) {
+    let sshd = Sshd::start_with(SshdOptions { extra: sshd_extra.iter().map(|s| s.to_string()).collect(), ..Default::default() });
+    let key = sshd.add_client_key(&format!("user_{}", key_type.keygen_name()), key_type, "");
+    let mut cmd = sshd.sshfwd().command(["exit", "0"]);
+    cmd.identities = vec![key];
+    cmd.options.extend(client_options.iter().map(|s| s.to_string()));
+    let out = cmd.run(RUN);
+    assert_exit(&out, 0);
+    let log = sshd.log();
+    assert!(log.contains("Accepted publickey for root"), "sshd did not log a publickey login:\n{log}");
+}
+
+#[test]
+fn auth_ed25519_key() {
+    auth_with_key(KeyType::Ed25519, &[], &[]);
+}
+
+#[test]
+fn auth_ecdsa_key() {
+    auth_with_key(KeyType::Ecdsa, &[], &[]);
+}
+
+#[test]
+fn auth_rsa_key() {
+    auth_with_key(KeyType::Rsa, &[], &[]);
+}
+
+#[test]
+fn auth_rsa_key_sha2_512_only() {
+    auth_with_key(KeyType::Rsa, &["PubkeyAcceptedAlgorithms rsa-sha2-512"], &[]);
+}
+
+/// sshd 9.2 advertises every algorithm it knows in server-sig-algs, whatever
+/// PubkeyAcceptedAlgorithms says, so a client picks rsa-sha2-512 unless told
+/// otherwise; OpenSSH's ssh is told with -o PubkeyAcceptedAlgorithms.
+#[test]
+#[ignore = "sshfwd accepts but ignores PubkeyAcceptedAlgorithms, so it signs with rsa-sha2-512, which this sshd refuses"]
+fn auth_rsa_key_sha2_256_only() {
+    auth_with_key(
+        KeyType::Rsa,
+        &["PubkeyAcceptedAlgorithms rsa-sha2-256"],
+        &["PubkeyAcceptedAlgorithms=rsa-sha2-256"],
+    );
+}
+
+#[test]
+fn host_key_types_ecdsa_and_rsa_sha2() {
+    let cases: [(KeyType, &[&str]); 3] = [
+        (KeyType::Ecdsa, &[]),
+        (KeyType::Rsa, &["HostKeyAlgorithms rsa-sha2-256"]),
+        (KeyType::Rsa, &["HostKeyAlgorithms rsa-sha2-512"]),
+    ];
+    for (t, extra) in cases {
+        let sshd = Sshd::start_with(SshdOptions {
+            host_key_types: vec![t],
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        });
+        let out = sshd.sshfwd().command(["true"]).run(RUN);
+        assert_exit(&out, 0);
+    }
+}
+
+#[test]
+fn wrong_key_is_denied() {
+    let sshd = Sshd::start();
+    let stranger = sshd::keygen(&sshd.dir().join("stranger"), KeyType::Ed25519, "");
+    let mut cmd = sshd.sshfwd().command(["true"]);
+    cmd.identities = vec![stranger];
+    let out = cmd.run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Permission denied"), "stderr:\n{}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Encrypted key.
+
+#[test]
+fn encrypted_key_with_askpass() {
+    let sshd = Sshd::start();
+    let key = sshd.add_client_key("user_encrypted", KeyType::Ed25519, "secret passphrase");
+    let askpass = write_script(&sshd.dir().join("askpass.sh"), "echo 'secret passphrase'");
+
+    let mut cmd = sshd.sshfwd().command(["true"]);
+    cmd.identities = vec![key.clone()];
+    cmd.batch = Some(false);
+    let out = cmd.clone().env("SSH_ASKPASS", &askpass).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
+    assert_exit(&out, 0);
+
+    // A wrong passphrase does not get in.
+    let wrong = write_script(&sshd.dir().join("askpass_wrong.sh"), "echo wrong");
+    let out = cmd.clone().env("SSH_ASKPASS", &wrong).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
+    assert_exit(&out, 255);
+
+    // BatchMode never asks, even with askpass forced.
+    cmd.batch = Some(true);
+    let out = cmd.env("SSH_ASKPASS", &askpass).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Permission denied"), "stderr:\n{}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// 3. ssh-agent.
+
+#[test]
+fn auth_through_ssh_agent() {
+    let sshd = Sshd::start();
+    let key = sshd.add_client_key("agent_key", KeyType::Ecdsa, "");
+    let agent = Agent::start(sshd.dir());
+    agent.add(&key);
+    // Move the key away: only the agent holds it now.
+    fs::remove_file(&key).unwrap();
+
+    let mut cmd = sshd.sshfwd().command(["true"]);
+    cmd.identities.clear();
+    cmd.identities_only = false;
+    let out = cmd.clone().env("SSH_AUTH_SOCK", agent.sock()).run(RUN);
+    assert_exit(&out, 0);
+
+    // Without the agent there is no key to offer.
+    let out = cmd.run(RUN);
+    assert_exit(&out, 255);
+}
+
+// ---------------------------------------------------------------------------
+// 4. Password auth.
+
+#[test]
+fn password_auth_with_askpass() {
+    let password = "pw-Sshfwd-7431";
+    let user = TestUser::create("sshfwdtest", password);
+    let sshd = Sshd::start_with(SshdOptions { password_authentication: true, ..Default::default() });
+    let askpass = write_script(&sshd.dir().join("askpass_pw.sh"), &format!("echo '{password}'"));
+
+    let mut cmd = sshd.sshfwd().arg("-l").arg(&user.name).command(["id", "-un"]);
+    cmd.identities.clear();
+    cmd.batch = Some(false);
+    cmd.options.push("PubkeyAuthentication=no".into());
+    let out = cmd.clone().env("SSH_ASKPASS", &askpass).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
+    assert_exit(&out, 0);
+    assert_eq!(out.stdout.trim(), user.name, "remote `id -un`");
+    assert!(sshd.log().contains(&format!("Accepted password for {}", user.name)), "sshd log:\n{}", sshd.log());
+
+    // A wrong password is refused.
+    let wrong = write_script(&sshd.dir().join("askpass_wrong.sh"), "echo nope");
+    let out = cmd.clone().env("SSH_ASKPASS", &wrong).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Permission denied"), "stderr:\n{}", out.stderr);
+
+    // BatchMode never asks for a password.
+    cmd.batch = Some(true);
+    let out = cmd.env("SSH_ASKPASS", &askpass).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
+    assert_exit(&out, 255);
+    drop(sshd);
+}
+
+// ---------------------------------------------------------------------------
+// 5. StrictHostKeyChecking.
+
+#[test]
+fn strict_host_key_checking_values() {
+    let sshd = Sshd::start();
+    let dir = sshd.dir();
+    let host_entry = format!("[127.0.0.1]:{}", sshd.port());
+    let run = |strict: &str, kh: &std::path::Path, extra: &[&str]| {
+        let mut cmd = sshd.sshfwd().command(["true"]);
+        cmd.known_hosts = Some(kh.to_path_buf());
+        cmd.strict = Some(strict.into());
+        cmd.options.extend(extra.iter().map(|s| s.to_string()));
+        cmd.run(RUN)
+    };
+
+    // yes, unknown host: refused.
+    let kh = dir.join("kh_yes");
+    let out = run("yes", &kh, &[]);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Host key verification failed."), "stderr:\n{}", out.stderr);
+    assert!(!kh.exists() || fs::read_to_string(&kh).unwrap().is_empty(), "yes must not record the key");
+
+    // no: connects.
+    let kh = dir.join("kh_no");
+    let out = run("no", &kh, &[]);
+    assert_exit(&out, 0);
+
+    // accept-new: connects and records [127.0.0.1]:PORT.
+    let kh = dir.join("kh_accept_new");
+    let out = run("accept-new", &kh, &["HashKnownHosts=no"]);
+    assert_exit(&out, 0);
+    let text = fs::read_to_string(&kh).expect("accept-new wrote known_hosts");
+    let want = format!("{host_entry} {}", sshd.host_key_line(KeyType::Ed25519));
+    assert!(text.lines().any(|l| l.trim() == want), "known_hosts:\n{text}\nwanted line:\n{want}");
+    // ... and that entry is then enough for `yes`.
+    let out = run("yes", &kh, &[]);
+    assert_exit(&out, 0);
+
+    // accept-new with HashKnownHosts: a |1| entry that verifies.
+    let kh = dir.join("kh_accept_new_hashed");
+    let out = run("accept-new", &kh, &["HashKnownHosts=yes"]);
+    assert_exit(&out, 0);
+    let text = fs::read_to_string(&kh).expect("accept-new wrote known_hosts");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "known_hosts:\n{text}");
+    assert!(lines[0].starts_with("|1|"), "hashed entry expected:\n{text}");
+    assert!(!text.contains("127.0.0.1"), "hashed entry must not show the host:\n{text}");
+    assert!(lines[0].ends_with(&sshd.host_key_line(KeyType::Ed25519)), "known_hosts:\n{text}");
+    let out = run("yes", &kh, &[]);
+    assert_exit(&out, 0);
+
+    // ask in BatchMode: cannot ask, so refused, nothing recorded.
+    let kh = dir.join("kh_ask");
+    let out = run("ask", &kh, &[]);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Host key verification failed."), "stderr:\n{}", out.stderr);
+    assert!(!kh.exists() || fs::read_to_string(&kh).unwrap().is_empty(), "ask must not record without an answer");
+}
+
+#[test]
+fn changed_host_key_refused_even_with_strict_no() {
+    let sshd = Sshd::start();
+    let other = sshd::keygen(&sshd.dir().join("other_host_key"), KeyType::Ed25519, "");
+    let kh = sshd.dir().join("kh_changed");
+    fs::write(
+        &kh,
+        format!("# a comment line\n[127.0.0.1]:{} {}\n", sshd.port(), sshd::public_key_line(&other)),
+    )
+    .unwrap();
+    for strict in ["no", "accept-new", "yes"] {
+        let mut cmd = sshd.sshfwd().command(["true"]);
+        cmd.known_hosts = Some(kh.clone());
+        cmd.strict = Some(strict.into());
+        let out = cmd.run(RUN);
+        assert_exit(&out, 255);
+        assert!(out.stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"), "{strict}: stderr:\n{}", out.stderr);
+        let where_ = format!("{}:2", kh.display());
+        assert!(out.stderr.contains(&where_), "{strict}: stderr should name {where_}:\n{}", out.stderr);
+        assert!(out.stderr.contains("Host key verification failed."), "{strict}: stderr:\n{}", out.stderr);
+    }
+    // The known_hosts file is left alone.
+    let text = fs::read_to_string(&kh).unwrap();
+    assert_eq!(text.lines().count(), 2, "known_hosts changed:\n{text}");
+    assert!(!sshd.log().contains("Accepted publickey"), "sshfwd must not log in past a changed key");
+}
+
+// ---------------------------------------------------------------------------
+// 6. Hashed and [host]:port entries.
+
+#[test]
+fn hashed_and_bracketed_known_hosts_entries() {
+    let sshd = Sshd::start();
+    let plain = sshd.dir().join("kh_plain");
+    fs::write(&plain, format!("[127.0.0.1]:{} {}\n", sshd.port(), sshd.host_key_line(KeyType::Ed25519))).unwrap();
+    let hashed = sshd.dir().join("kh_hashed");
+    fs::copy(&plain, &hashed).unwrap();
+    let out = std::process::Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).output().unwrap();
+    assert!(out.status.success(), "ssh-keygen -H: {}", String::from_utf8_lossy(&out.stderr));
+    let text = fs::read_to_string(&hashed).unwrap();
+    assert!(text.starts_with("|1|"), "ssh-keygen -H output:\n{text}");
+
+    for kh in [&plain, &hashed] {
+        let mut cmd = sshd.sshfwd().command(["true"]);
+        cmd.known_hosts = Some(kh.clone());
+        let out = cmd.run(RUN);
+        assert_exit(&out, 0);
+    }
+
+    // A plain entry for the host without the port does not match a
+    // non-standard port.
+    let bare = sshd.dir().join("kh_bare");
+    fs::write(&bare, format!("127.0.0.1 {}\n", sshd.host_key_line(KeyType::Ed25519))).unwrap();
+    let mut cmd = sshd.sshfwd().command(["true"]);
+    cmd.known_hosts = Some(bare);
+    let out = cmd.run(RUN);
+    assert_exit(&out, 255);
+}
+
+// ---------------------------------------------------------------------------
+// 7. Bulk data and half-close through -L and -R.
+
+const BULK: u64 = 256 << 20;
+
+#[test]
+fn local_forward_bulk_256mib_each_way_and_half_close() {
+    let sshd = Sshd::start();
+    let (bulk, reports) = bulk_server();
+    let half = half_close_server();
+    let (lp_bulk, lp_half) = (free_port(), free_port());
+    let mut fwd = sshd
+        .sshfwd()
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("{lp_bulk}:127.0.0.1:{}", bulk.port()))
+        .arg("-L")
+        .arg(format!("127.0.0.1:{lp_half}:127.0.0.1:{}", half.port()))
+        .spawn();
+    fwd.wait_port(local(lp_bulk), READY);
+    fwd.wait_port(local(lp_half), READY);
+    half_close_exchange(local(lp_half));
+    bulk_exchange(local(lp_bulk), &reports, BULK);
+    half_close_exchange(local(lp_half));
+    assert!(fwd.try_status().is_none(), "sshfwd exited; stderr:\n{}", fwd.stderr());
+}
+
+#[test]
+fn remote_forward_bulk_256mib_each_way_and_half_close() {
+    let sshd = Sshd::start();
+    let (bulk, reports) = bulk_server();
+    let half = half_close_server();
+    let (rp_bulk, rp_half) = (free_port(), free_port());
+    let mut fwd = sshd
+        .sshfwd()
+        .arg("-N")
+        .arg("-R")
+        .arg(format!("{rp_bulk}:127.0.0.1:{}", bulk.port()))
+        .arg("-R")
+        .arg(format!("127.0.0.1:{rp_half}:127.0.0.1:{}", half.port()))
+        .spawn();
+    fwd.wait_port(local(rp_bulk), READY);
+    fwd.wait_port(local(rp_half), READY);
+    half_close_exchange(local(rp_half));
+    bulk_exchange(local(rp_bulk), &reports, BULK);
+    half_close_exchange(local(rp_half));
+    assert!(fwd.try_status().is_none(), "sshfwd exited; stderr:\n{}", fwd.stderr());
+}
+
+// ---------------------------------------------------------------------------
+// 8. -R with port 0.
+
+#[test]
+fn remote_forward_port_zero_allocation() {
+    let sshd = Sshd::start();
+    let echo = echo_server();
+    let mut fwd = sshd.sshfwd().arg("-N").arg("-R").arg(format!("0:127.0.0.1:{}", echo.port())).spawn();
+    let prefix = "Allocated port ";
+    assert!(fwd.wait_stderr(prefix, READY), "no allocation message; stderr:\n{}", fwd.stderr());
+    let stderr = fwd.stderr();
+    let line = stderr.lines().find(|l| l.starts_with(prefix)).expect("allocation line");
+    let suffix = format!(" for remote forward to 127.0.0.1:{}", echo.port());
+    assert!(line.ends_with(&suffix), "line: {line:?}");
+    let port: u16 = line[prefix.len()..line.len() - suffix.len()].parse().expect("port number");
+    assert_ne!(port, 0);
+    let msg = b"through an allocated remote port";
+    assert_eq!(echo_round_trip(local(port), msg), msg);
+}
+
+// ---------------------------------------------------------------------------
+// 9. -D SOCKS5.
+
+/// SOCKS5 CONNECT (no auth) to `target` through the proxy at `proxy`;
+/// `target` is an IPv4 address or a domain name.
+fn socks5_connect(proxy: SocketAddr, target: &str, port: u16) -> TcpStream {
+    let mut c = TcpStream::connect_timeout(&proxy, Duration::from_secs(5)).expect("connect to SOCKS proxy");
+    c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    c.write_all(&[5, 1, 0]).unwrap();
+    let mut reply = [0u8; 2];
+    c.read_exact(&mut reply).expect("method reply");
+    assert_eq!(reply, [5, 0], "SOCKS5 method selection");
+    let mut req = vec![5, 1, 0];
+    match target.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => {
+            req.push(1);
+            req.extend_from_slice(&ip.octets());
+        }
+        Err(_) => {
+            req.push(3);
+            req.push(target.len() as u8);
+            req.extend_from_slice(target.as_bytes());
+        }
+    }
+    req.extend_from_slice(&port.to_be_bytes());
+    c.write_all(&req).unwrap();
+    let mut head = [0u8; 4];
+    c.read_exact(&mut head).expect("CONNECT reply");
+    assert_eq!(&head[..2], &[5, 0], "SOCKS5 CONNECT to {target}:{port} refused: {head:?}");
+    let rest = match head[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        3 => {
+            let mut l = [0u8; 1];
+            c.read_exact(&mut l).unwrap();
+            l[0] as usize + 2
+        }
+        other => panic!("bad ATYP {other}"),
+    };
+    let mut skip = vec![0u8; rest];
+    c.read_exact(&mut skip).unwrap();
+    c
+}
+
+#[test]
+fn dynamic_forward_socks5_ipv4_and_domain() {
+    let sshd = Sshd::start();
+    let echo = echo_server();
+    let dport = free_port();
+    let mut fwd = sshd.sshfwd().arg("-N").arg("-D").arg(dport.to_string()).spawn();
+    fwd.wait_port(local(dport), READY);
+    for target in ["127.0.0.1", "localhost"] {
+        let mut c = socks5_connect(local(dport), target, echo.port());
+        let msg = format!("hello via SOCKS5 to {target}").repeat(1000);
+        c.write_all(msg.as_bytes()).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        assert!(got == msg.as_bytes(), "{target}: echo differs ({} bytes back)", got.len());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 10. ExitOnForwardFailure.
+
+#[test]
+fn exit_on_forward_failure() {
+    let sshd = Sshd::start();
+    let echo = echo_server();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+
+    let out = sshd
+        .sshfwd()
+        .opt("ExitOnForwardFailure=yes")
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("{busy_port}:127.0.0.1:{}", echo.port()))
+        .run(RUN);
+    assert_exit(&out, 255);
+    assert!(!out.stderr.trim().is_empty(), "a message is expected");
+    assert!(out.stderr.contains(&busy_port.to_string()), "message should name the port:\n{}", out.stderr);
+
+    // Without it: a warning, and the session goes on with the other -L.
+    let ok_port = free_port();
+    let mut fwd = sshd
+        .sshfwd()
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("{busy_port}:127.0.0.1:{}", echo.port()))
+        .arg("-L")
+        .arg(format!("{ok_port}:127.0.0.1:{}", echo.port()))
+        .spawn();
+    fwd.wait_port(local(ok_port), READY);
+    assert_eq!(echo_round_trip(local(ok_port), b"still forwarding"), b"still forwarding");
+    assert!(fwd.wait_stderr("Warning", Duration::from_secs(5)), "no warning; stderr:\n{}", fwd.stderr());
+    assert!(fwd.try_status().is_none(), "sshfwd exited; stderr:\n{}", fwd.stderr());
+    drop(busy);
+}
+
+#[test]
+fn exit_on_forward_failure_remote_refused() {
+    // The server refuses remote forwarding: with ExitOnForwardFailure
+    // sshfwd exits 255.
+    let sshd = Sshd::start_with(SshdOptions { extra: vec!["AllowTcpForwarding local".into()], ..Default::default() });
+    let out = sshd
+        .sshfwd()
+        .opt("ExitOnForwardFailure=yes")
+        .arg("-N")
+        .arg("-R")
+        .arg(format!("{}:127.0.0.1:9", free_port()))
+        .run(RUN);
+    assert_exit(&out, 255);
+    assert!(!out.stderr.trim().is_empty(), "a message is expected");
+}
+
+// ---------------------------------------------------------------------------
+// 11. Remote command exit status and stdout.
+
+#[test]
+fn remote_command_exit_status_and_output() {
+    let sshd = Sshd::start();
+    let out = sshd.sshfwd().command(["sh", "-c", "'echo out; echo err >&2; exit 7'"]).run(RUN);
+    assert_exit(&out, 7);
+    assert_eq!(out.stdout, "out\n");
+    assert!(out.stderr.contains("err"), "remote stderr relayed:\n{}", out.stderr);
+
+    let out = sshd.sshfwd().command(["true"]).run(RUN);
+    assert_exit(&out, 0);
+
+    // Larger output arrives whole.
+    let out = sshd.sshfwd().command(["seq", "1", "100000"]).run(RUN);
+    assert_exit(&out, 0);
+    let want: String = (1..=100000).map(|i| format!("{i}\n")).collect();
+    assert!(out.stdout == want, "seq output differs ({} bytes)", out.stdout.len());
+}
+
+// ---------------------------------------------------------------------------
+// 12. Config precedence and errors.
+
+#[test]
+fn config_precedence_and_bad_line() {
+    let sshd = Sshd::start();
+    let closed = free_port();
+    let wrong = sshd.dir().join("config_wrong_port");
+    fs::write(&wrong, format!("Host *\n    Port {closed}\n")).unwrap();
+    let right = sshd.dir().join("config_right_port");
+    fs::write(&right, format!("Host 127.0.0.1\n    Port {}\nHost *\n    Port {closed}\n", sshd.port())).unwrap();
+
+    let base = |cfg: &std::path::Path| {
+        let mut c = sshd.sshfwd().command(["true"]);
+        c.port = None;
+        c.config = Some(cfg.to_path_buf());
+        c
+    };
+    // -F file alone with the wrong port: refused (the file is used).
+    let out = base(&wrong).run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Connection refused"), "stderr:\n{}", out.stderr);
+    // -o Port over the -F file.
+    let out = base(&wrong).opt(format!("Port={}", sshd.port())).run(RUN);
+    assert_exit(&out, 0);
+    // -F file with the right port (first matching Host wins).
+    let out = base(&right).run(RUN);
+    assert_exit(&out, 0);
+    // -o with a wrong port over a right -F file.
+    let out = base(&right).opt(format!("Port={closed}")).run(RUN);
+    assert_exit(&out, 255);
+    // -p over the file too.
+    let mut c = base(&wrong);
+    c.port = Some(sshd.port());
+    assert_exit(&c.run(RUN), 0);
+
+    // An unknown keyword: file and line named.
+    let bad = sshd.dir().join("config_bad_keyword");
+    fs::write(&bad, format!("Host *\n    Port {}\n    NoSuchKeywordHere yes\n", sshd.port())).unwrap();
+    let out = base(&bad).run(RUN);
+    assert_exit(&out, 255);
+    let want = format!("{} line 3", bad.display());
+    assert!(out.stderr.contains(&want), "stderr should contain {want:?}:\n{}", out.stderr);
+    assert!(!sshd.log().contains("Accepted"), "no connection with a bad config");
+
+    // A bad value: file and line named.
+    let bad = sshd.dir().join("config_bad_value");
+    fs::write(&bad, format!("# comment\nHost *\n    Port {}\n    StrictHostKeyChecking perhaps\n", sshd.port())).unwrap();
+    let out = base(&bad).run(RUN);
+    assert_exit(&out, 255);
+    let want = format!("{} line 4", bad.display());
+    assert!(out.stderr.contains(&want), "stderr should contain {want:?}:\n{}", out.stderr);
+
+    // A bad -o option.
+    let out = base(&right).opt("NoSuchKeywordHere=yes").run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("NoSuchKeywordHere"), "stderr:\n{}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// 13. Dead server.
+
+#[test]
+fn server_alive_detects_stopped_server() {
+    let sshd = Sshd::start();
+    let echo = echo_server();
+    let lport = free_port();
+    let mut fwd = sshd
+        .sshfwd()
+        .opt("ServerAliveInterval=1")
+        .opt("ServerAliveCountMax=2")
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("{lport}:127.0.0.1:{}", echo.port()))
+        .spawn();
+    fwd.wait_port(local(lport), READY);
+    assert_eq!(echo_round_trip(local(lport), b"alive"), b"alive");
+    // Let at least one keepalive be answered: the session must survive it.
+    assert!(fwd.wait_timeout(Duration::from_secs(3)).is_none(), "sshfwd exited while the server was alive; stderr:\n{}", fwd.stderr());
+
+    let sessions = sshd.session_pids();
+    assert!(!sessions.is_empty(), "no sshd session process found");
+    for pid in &sessions {
+        sshd::signal(*pid, libc::SIGSTOP);
+    }
+    let started = Instant::now();
+    let status = fwd.wait_timeout(Duration::from_secs(20));
+    for pid in &sessions {
+        sshd::signal(*pid, libc::SIGCONT);
+    }
+    let status = status.unwrap_or_else(|| panic!("sshfwd did not notice the dead server; stderr:\n{}", fwd.stderr()));
+    eprintln!("dead server noticed after {:?}", started.elapsed());
+    assert_eq!(status.code(), Some(255));
+    assert!(fwd.wait_stderr("not responding", Duration::from_secs(2)));
+    let stderr = fwd.stderr();
+    assert!(stderr.contains("Timeout, server") && stderr.contains("not responding"), "stderr:\n{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// 14. Connection refused.
+
+#[test]
+fn connection_refused() {
+    let port = free_port();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = sshd::Sshfwd::new(home.path()).command(["true"]);
+    cmd.port = Some(port);
+    cmd.known_hosts = Some(home.path().join("known_hosts"));
+    let out = cmd.run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Connection refused"), "stderr:\n{}", out.stderr);
+    assert!(out.stderr.contains(&port.to_string()), "stderr should name the port:\n{}", out.stderr);
+}
