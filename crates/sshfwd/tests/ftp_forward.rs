@@ -1,0 +1,814 @@
+//! End-to-end FTP forwarding tests on network namespaces (see
+//! `common/netns.rs` for the topology): real OpenSSH sshd, real FTP servers
+//! (proftpd, pyftpdlib), real FTP clients (curl, lftp, Python ftplib). The FTP
+//! client host has no route to the FTP server except through sshfwd's SSH
+//! connection, so a transfer that works proves the data went through SSH.
+//!
+//! Needs root (network namespaces); run with
+//! `cargo test -p sshfwd --test ftp_forward -- --test-threads=2`.
+
+#[path = "common/netns.rs"]
+mod netns;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use netns::*;
+
+const LPORT: u16 = 2121;
+const T: Duration = Duration::from_secs(60);
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().expect("socket address")
+}
+
+fn local_endpoint(port: u16) -> SocketAddr {
+    sa(&format!("127.0.0.1:{port}"))
+}
+
+/// Skips (with a message) when not root: namespaces need it.
+fn root_or_skip() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: network namespaces need root");
+    }
+    root
+}
+
+/// A topology with an FTP server of `kind` in srv (127.0.0.1:21) and sshfwd
+/// in cli forwarding `-L ftp/127.0.0.1:2121:127.0.0.1:21`.
+fn local_ftp_setup(kind: FtpKind, big: bool) -> (Topology, FtpServer, usize) {
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(kind, Host::Srv, "127.0.0.1", 21, big);
+    let fwd = topo.start_sshfwd("ftp", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
+    topo.wait_local_forward(fwd, LPORT);
+    (topo, server, fwd)
+}
+
+fn expect_same_file(topo: &Topology, a: &Path, b: &Path, what: &str) {
+    assert!(b.exists(), "{what}: {} was not created\n{}", b.display(), topo.logs());
+    let (ha, hb) = (sha256_file(a), sha256_file(b));
+    assert_eq!(
+        ha,
+        hb,
+        "{what}: SHA-256 differs ({} is {} bytes, {} is {} bytes)\n{}",
+        a.display(),
+        fs::metadata(a).map(|m| m.len()).unwrap_or(0),
+        b.display(),
+        fs::metadata(b).map(|m| m.len()).unwrap_or(0),
+        topo.logs()
+    );
+}
+
+fn expect_listing(topo: &Topology, out: &Path, names: &[&str], what: &str) {
+    let text = fs::read_to_string(out).unwrap_or_default();
+    for n in names {
+        assert!(text.contains(n), "{what}: listing lacks {n}:\n{text}\n{}", topo.logs());
+    }
+}
+
+/// Downloads, uploads (0 B, 1 B, 1 MiB) and lists (LIST, NLST, MLSD where the
+/// client can) with `client` in each of `modes` through `endpoint` as seen
+/// from `host`; checks SHA-256 of every file and the listings.
+fn transfer_matrix(topo: &Topology, server: &FtpServer, host: Host, client: Client, modes: &[Mode], endpoint: SocketAddr) {
+    for &mode in modes.iter().filter(|m| client.supports(**m)) {
+        let tag = format!("{client:?}-{mode:?}").to_lowercase();
+        let work = topo.path(&format!("work-{}-{tag}", server.home.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
+        fs::create_dir_all(&work).expect("work dir");
+        let mut ops = Vec::new();
+        for (name, _) in SMALL_FILES {
+            ops.push(Op::Get { remote: name.to_string(), local: work.join(format!("got-{name}")) });
+        }
+        for (name, _) in SMALL_FILES {
+            let remote = format!("up-{tag}-{name}");
+            ops.push(Op::Put { local: server.home.join(name), remote });
+        }
+        ops.push(Op::List { out: work.join("list.txt") });
+        ops.push(Op::Nlst { out: work.join("nlst.txt") });
+        if client.supports_mlsd() {
+            ops.push(Op::Mlsd { out: work.join("mlsd.txt") });
+        }
+        let started = Instant::now();
+        if let Err(t) = ftp_session(topo, host, client, mode, endpoint, &ops, T) {
+            panic!("{:?} {client:?} {mode:?} failed:\n{t}\n{}", server.kind, topo.logs());
+        }
+        eprintln!("{:?} {client:?} {mode:?}: {} operations in {:?}", server.kind, ops.len(), started.elapsed());
+        for (name, _) in SMALL_FILES {
+            let what = format!("{:?} {client:?} {mode:?} RETR {name}", server.kind);
+            expect_same_file(topo, &server.home.join(name), &work.join(format!("got-{name}")), &what);
+            let what = format!("{:?} {client:?} {mode:?} STOR {name}", server.kind);
+            expect_same_file(topo, &server.home.join(name), &server.home.join(format!("up-{tag}-{name}")), &what);
+        }
+        let names = ["empty.bin", "one.bin", "mib.bin"];
+        expect_listing(topo, &work.join("list.txt"), &names, &format!("{client:?} {mode:?} LIST"));
+        expect_listing(topo, &work.join("nlst.txt"), &names, &format!("{client:?} {mode:?} NLST"));
+        if client.supports_mlsd() {
+            expect_listing(topo, &work.join("mlsd.txt"), &names, &format!("{client:?} {mode:?} MLSD"));
+        }
+    }
+}
+
+/// Waits until the listening sockets inside `host` are exactly `expected`
+/// (`ip:port` strings): no dynamic listener or remote forwarding left over.
+fn expect_listeners(topo: &Topology, host: Host, expected: &[&str]) {
+    let want: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+    let got = poll(Duration::from_secs(10), || {
+        let now: BTreeSet<String> = topo.ns(host).listening_addresses().into_iter().collect();
+        (now == want).then_some(now)
+    });
+    assert!(
+        got.is_some(),
+        "{host:?}: listeners should be exactly {want:?}, found:\n{}\n{}",
+        topo.ns(host).listeners(true).join("\n"),
+        topo.logs()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The topology itself
+
+#[test]
+fn topology_has_no_direct_path_to_the_ftp_servers() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(true);
+    topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    topo.start_ftp(FtpKind::Proftpd, Host::Ftp3, FTP3_IP, 21, false);
+    // cli reaches sshd…
+    assert!(topo.cli.connect(sa(&format!("{SRV_IP}:22")), Duration::from_secs(5)).is_ok());
+    // …but not the FTP server on srv's loopback, nor the third host.
+    assert!(topo.cli.connect(sa(&format!("{SRV_IP}:21")), Duration::from_secs(2)).is_err());
+    assert!(topo.cli.connect(sa("127.0.0.1:21"), Duration::from_secs(2)).is_err());
+    assert!(topo.cli.connect(sa(&format!("{FTP3_IP}:21")), Duration::from_secs(2)).is_err());
+    // srv reaches the third host.
+    assert!(topo.srv.connect(sa(&format!("{FTP3_IP}:21")), Duration::from_secs(5)).is_ok());
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 1. Plain -L of the control port is not enough; -L ftp/ is.
+
+#[test]
+fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let plain = topo.start_sshfwd("plain", &["-L", "127.0.0.1:2120:127.0.0.1:21"]);
+    topo.wait_local_forward(plain, 2120);
+    let ftp = topo.start_sshfwd("ftp", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
+    topo.wait_local_forward(ftp, LPORT);
+
+    // The control connection works through the plain forward.
+    let mut raw = RawFtp::connect(&topo.cli, local_endpoint(2120)).expect("connect plain forward");
+    raw.login(FTP_USER, FTP_PASS).expect("login through the plain forward");
+    let _ = raw.cmd("QUIT");
+
+    let short = Duration::from_secs(20);
+    for (client, mode) in [
+        (Client::Curl, Mode::Pasv),
+        (Client::Curl, Mode::Epsv),
+        (Client::Curl, Mode::Port),
+        (Client::Curl, Mode::Eprt),
+        (Client::Ftplib, Mode::Pasv),
+        (Client::Ftplib, Mode::Port),
+    ] {
+        let out = topo.path(&format!("plain-{client:?}-{mode:?}"));
+        let ops = [Op::Get { remote: "mib.bin".into(), local: out.clone() }];
+        let r = ftp_session(&topo, Host::Cli, client, mode, local_endpoint(2120), &ops, short);
+        assert!(r.is_err(), "{client:?} {mode:?} through plain -L should fail, but worked:\n{}", r.unwrap_or_default());
+        assert!(!out.exists() || sha256_file(&out) != sha256_file(&server.home.join("mib.bin")), "plain -L moved the file");
+
+        let out = topo.path(&format!("ftp-{client:?}-{mode:?}"));
+        let ops = [Op::Get { remote: "mib.bin".into(), local: out.clone() }];
+        if let Err(t) = ftp_session(&topo, Host::Cli, client, mode, local_endpoint(LPORT), &ops, T) {
+            panic!("{client:?} {mode:?} through -L ftp/ failed:\n{t}\n{}", topo.logs());
+        }
+        expect_same_file(&topo, &server.home.join("mib.bin"), &out, &format!("{client:?} {mode:?} via -L ftp/"));
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2120", "127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 2. Two servers × three clients × four modes; downloads, uploads, listings.
+
+fn matrix(kind: FtpKind, client: Client) {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(kind, false);
+    transfer_matrix(&topo, &server, Host::Cli, client, &ALL_MODES, local_endpoint(LPORT));
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+#[test]
+fn proftpd_curl_all_modes() {
+    matrix(FtpKind::Proftpd, Client::Curl);
+}
+
+#[test]
+fn proftpd_lftp_all_modes() {
+    matrix(FtpKind::Proftpd, Client::Lftp);
+}
+
+#[test]
+fn proftpd_ftplib_all_modes() {
+    matrix(FtpKind::Proftpd, Client::Ftplib);
+}
+
+#[test]
+fn pyftpdlib_curl_all_modes() {
+    matrix(FtpKind::Pyftpdlib, Client::Curl);
+}
+
+#[test]
+fn pyftpdlib_lftp_all_modes() {
+    matrix(FtpKind::Pyftpdlib, Client::Lftp);
+}
+
+#[test]
+fn pyftpdlib_ftplib_all_modes() {
+    matrix(FtpKind::Pyftpdlib, Client::Ftplib);
+}
+
+/// 64 MiB each way: download with curl (EPSV) from proftpd, upload with
+/// ftplib (PORT) to proftpd, download with lftp (PASV) from pyftpdlib and
+/// upload with ftplib (EPRT) to pyftpdlib.
+#[test]
+fn big_files_64_mib_both_ways() {
+    if !root_or_skip() {
+        return;
+    }
+    let (mut topo, proftpd, _fwd) = local_ftp_setup(FtpKind::Proftpd, true);
+    let pyftpd = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "127.0.0.1", 2100, false);
+    let fwd2 = topo.start_sshfwd("ftp-py", &["-L", "ftp/127.0.0.1:2122:127.0.0.1:2100"]);
+    topo.wait_local_forward(fwd2, 2122);
+    let big = proftpd.home.join(BIG_FILE.0);
+    let cases = [
+        (Client::Curl, Mode::Epsv, &proftpd, LPORT, true),
+        (Client::Ftplib, Mode::Port, &proftpd, LPORT, false),
+        (Client::Ftplib, Mode::Eprt, &pyftpd, 2122, false),
+        (Client::Lftp, Mode::Pasv, &pyftpd, 2122, true),
+    ];
+    for (client, mode, server, port, download) in cases {
+        let started = Instant::now();
+        let name = format!("big-{client:?}-{mode:?}.bin");
+        let (ops, local, remote) = if download {
+            let local = topo.path(&name);
+            (vec![Op::Get { remote: name.clone(), local: local.clone() }], local, server.home.join(&name))
+        } else {
+            (vec![Op::Put { local: big.clone(), remote: name.clone() }], big.clone(), server.home.join(&name))
+        };
+        if download {
+            fs::copy(&big, &remote).expect("place big file");
+        }
+        if let Err(t) = ftp_session(&topo, Host::Cli, client, mode, local_endpoint(port), &ops, Duration::from_secs(120)) {
+            panic!("{client:?} {mode:?} 64 MiB failed:\n{t}\n{}", topo.logs());
+        }
+        expect_same_file(&topo, &remote, &local, &format!("64 MiB {client:?} {mode:?} download={download}"));
+        eprintln!("64 MiB {client:?} {mode:?} download={download}: {:?}", started.elapsed());
+    }
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 3. The FTP server on a third host, reachable only from the SSH server.
+
+#[test]
+fn third_host_passive_modes() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(true);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Ftp3, FTP3_IP, 21, false);
+    let fwd = topo.start_sshfwd("ftp3", &["-L", &format!("ftp/127.0.0.1:{LPORT}:{FTP3_IP}:21")]);
+    topo.wait_local_forward(fwd, LPORT);
+    for client in [Client::Curl, Client::Lftp, Client::Ftplib] {
+        transfer_matrix(&topo, &server, Host::Cli, client, &[Mode::Pasv, Mode::Epsv], local_endpoint(LPORT));
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22"]);
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 4. -R ftp/: the FTP server beside sshfwd, the FTP client beside sshd.
+
+#[test]
+fn remote_ftp_forward_fixed_port_proftpd() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Cli, "127.0.0.1", 21, false);
+    let fwd = topo.start_sshfwd("rftp", &["-R", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
+    topo.wait_remote_forward(fwd, 2121);
+    for client in [Client::Ftplib, Client::Curl] {
+        transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:21"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
+    topo.finish();
+}
+
+#[test]
+fn remote_ftp_forward_allocated_port_pyftpdlib() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Cli, "127.0.0.1", 21, false);
+    let fwd = topo.start_sshfwd("rftp0", &["-R", "ftp/127.0.0.1:0:127.0.0.1:21"]);
+    let line = topo
+        .proc(fwd)
+        .wait_log("Allocated port ", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no 'Allocated port' line:\n{}", topo.logs()));
+    let port: u16 = line
+        .split("Allocated port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("bad line {line:?}"));
+    assert!(line.contains("127.0.0.1:21"), "{line}");
+    topo.wait_remote_forward(fwd, port);
+    for client in [Client::Lftp, Client::Ftplib] {
+        transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(port));
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:21"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", &format!("127.0.0.1:{port}")]);
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 5. Twenty sessions transferring at once.
+
+const CONCURRENT_CLIENT: &str = r#"
+import ftplib, hashlib, socket, sys, threading
+
+host, port, n, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+modes = ["pasv", "epsv", "port", "eprt"]
+barrier = threading.Barrier(n, timeout=60)
+results = [None] * n
+
+class F(ftplib.FTP):
+    trust_server_pasv_ipv4_address = True
+    mode = "pasv"
+    def makepasv(self):
+        if self.mode == "epsv":
+            return ftplib.parse229(self.sendcmd("EPSV"), self.sock.getpeername())
+        return super().makepasv()
+    def makeport(self):
+        if self.mode == "eprt":
+            sock = socket.create_server((self.sock.getsockname()[0], 0), backlog=1)
+            h, p = sock.getsockname()[:2]
+            self.sendeprt(h, p)
+            sock.settimeout(self.timeout)
+            return sock
+        return super().makeport()
+
+def worker(i):
+    try:
+        f = F(timeout=60)
+        f.mode = modes[i % 4]
+        f.connect(host, port)
+        f.login("ftpuser", "secret")
+        f.set_pasv(f.mode in ("pasv", "epsv"))
+        name = names[(i // 4) % len(names)]
+        barrier.wait()
+        h = hashlib.sha256()
+        size = [0]
+        def got(b):
+            h.update(b)
+            size[0] += len(b)
+        f.retrbinary("RETR " + name, got, blocksize=1 << 20)
+        f.quit()
+        results[i] = "OK %d %s %s %s %d" % (i, f.mode, name, h.hexdigest(), size[0])
+    except Exception as e:
+        results[i] = "ERR %d %r" % (i, e)
+        try:
+            barrier.abort()
+        except Exception:
+            pass
+
+threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+for t in threads: t.start()
+for t in threads: t.join(120)
+for r in results: print(r)
+"#;
+
+#[test]
+fn twenty_concurrent_sessions() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let names: Vec<String> = (1..=4).map(|m| format!("c{m}.bin")).collect();
+    for (i, name) in names.iter().enumerate() {
+        write_test_file(&server.home.join(name), name, (i + 1) << 20);
+    }
+    let script = topo.script("concurrent.py", CONCURRENT_CLIENT);
+    let port = LPORT.to_string();
+    let mut args = vec![script.as_str(), "127.0.0.1", port.as_str(), "20"];
+    args.extend(names.iter().map(String::as_str));
+    let started = Instant::now();
+    let out = topo.run(Host::Cli, "python3", &args, Duration::from_secs(150));
+    let ok: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("OK ")).collect();
+    assert_eq!(ok.len(), 20, "not all 20 sessions succeeded:\n{}\n{}", out.transcript(), topo.logs());
+    for line in ok {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (name, sha) = (f[3], f[4]);
+        assert_eq!(sha, sha256_file(&server.home.join(name)), "session {line}");
+    }
+    eprintln!("20 concurrent sessions: {:?}", started.elapsed());
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 6. Security and robustness of the control channel.
+
+/// A passive download over a raw control connection: TYPE I, PASV (or
+/// EPSV), connect from cli, RETR, read to end, 226.
+fn raw_passive_get(topo: &Topology, ftp: &mut RawFtp, name: &str, epsv: bool) -> Vec<u8> {
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE I");
+    assert_eq!(c, 200, "{t}");
+    let data_addr = if epsv {
+        let (c, t) = ftp.cmd("EPSV").expect("EPSV");
+        assert_eq!(c, 229, "{t}");
+        local_endpoint(parse_229(&t).expect("229 port"))
+    } else {
+        let (c, t) = ftp.cmd("PASV").expect("PASV");
+        assert_eq!(c, 227, "{t}");
+        let a = parse_227(&t).expect("227 address");
+        assert_eq!(a.ip().to_string(), "127.0.0.1", "the 227 reply should point at the address the client used: {t}");
+        a
+    };
+    let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data connection");
+    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let (c, t) = ftp.cmd(&format!("RETR {name}")).expect("RETR");
+    assert!(c == 150 || c == 125, "{t}");
+    let mut buf = Vec::new();
+    data.read_to_end(&mut buf).expect("read data");
+    let (c, t) = ftp.reply().expect("transfer reply");
+    assert_eq!(c, 226, "{t}");
+    buf
+}
+
+#[test]
+fn bounce_attempts_are_refused_and_not_forwarded() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, fwd) = local_ftp_setup(FtpKind::Pyftpdlib, false);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let before_srv = topo.srv.listening_addresses();
+    for cmd in [
+        "PORT 10,9,9,9,4,1",          // another host
+        "PORT 10,231,0,2,0,22",       // the SSH server's sshd port
+        "PORT 127,0,0,1,0,21",        // own address, privileged port
+        "PORT 127,0,0,1,3,255",       // own address, port 1023
+        "EPRT |1|10.9.9.9|1025|",     // another host, extended
+        "EPRT |1|127.0.0.1|22|",      // privileged port, extended
+        "EPRT |2|::1|1025|",          // a different address family/address
+        "PORT 300,1,1,1,4,1",         // garbage
+    ] {
+        let started = Instant::now();
+        let (c, t) = ftp.cmd(cmd).expect("reply to bounce attempt");
+        assert!((500..600).contains(&c), "{cmd} should get a 5xx reply from sshfwd, got: {t}\n{}", topo.logs());
+        assert!(started.elapsed() < Duration::from_secs(5), "{cmd}: slow reply");
+    }
+    // Nothing reached the FTP server: pyftpdlib logs every command it gets.
+    thread::sleep(Duration::from_millis(200));
+    let server_log = topo.proc(server.proc).log_text();
+    for l in server_log.lines() {
+        assert!(!(l.contains("<- PORT") || l.contains("<- EPRT")), "the FTP server saw a bounce attempt: {l}");
+    }
+    // No remote forwarding was requested for them.
+    assert_eq!(topo.srv.listening_addresses(), before_srv, "a remote forwarding appeared on srv");
+    // The session still works, in passive mode and with a legitimate PORT.
+    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    let _ = ftp.cmd("QUIT");
+    let log = topo.proc(fwd).log_text();
+    eprintln!("sshfwd log lines about the refusals:");
+    for l in log.lines().filter(|l| l.contains("PORT") || l.contains("EPRT") || l.contains("bounce")) {
+        eprintln!("  {l}");
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// A hostile FTP server: its PASV replies name another host (10.9.9.9, an
+/// address of srv's loopback where a trap listens) and then a privileged
+/// port; listeners record every connection they get.
+const HOSTILE_SERVER: &str = r#"
+import socket, sys, threading
+
+ctrl_port, log = int(sys.argv[1]), sys.argv[2]
+
+def record(msg):
+    with open(log, "a") as f:
+        f.write(msg + "\n")
+
+def trap(addr, port, tag, payload):
+    s = socket.create_server((addr, port))
+    while True:
+        c, peer = s.accept()
+        record("%s %s" % (tag, peer))
+        try:
+            c.sendall(payload)
+        finally:
+            c.close()
+
+for args in [("10.9.9.9", 1025, "FOREIGN", b"foreign"), ("10.9.9.9", 23, "FOREIGN-LOW", b"foreign-low"),
+             ("127.0.0.1", 1025, "CONTROL-HOST", b"control-host"), ("127.0.0.1", 23, "LOW-PORT", b"low-port")]:
+    threading.Thread(target=trap, args=args, daemon=True).start()
+
+replies = ["227 Entering Passive Mode (10,9,9,9,4,1).", "227 Entering Passive Mode (127,0,0,1,0,23)",
+           "227 Entering Passive Mode (10,9,9,9,0,23)", "229 Entering Extended Passive Mode (|||23|)"]
+
+def session(c):
+    n = 0
+    f = c.makefile("rb")
+    c.sendall(b"220 hostile\r\n")
+    for line in f:
+        cmd = line.strip().decode(errors="replace").upper()
+        if cmd.startswith("USER"): c.sendall(b"331 pass\r\n")
+        elif cmd.startswith("PASS"): c.sendall(b"230 ok\r\n")
+        elif cmd.startswith("PASV") or cmd.startswith("EPSV"):
+            r = replies[min(n, len(replies) - 1)]; n += 1
+            record("REPLIED " + r)
+            c.sendall(r.encode() + b"\r\n")
+        elif cmd.startswith("QUIT"):
+            c.sendall(b"221 bye\r\n"); break
+        else: c.sendall(b"200 ok\r\n")
+    c.close()
+
+s = socket.create_server(("127.0.0.1", ctrl_port))
+print("READY", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=session, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn hostile_passive_replies_do_not_reach_other_hosts_or_low_ports() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    topo.srv.ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    let trap_log = topo.path("hostile-connections.log");
+    let script = topo.script("hostile.py", HOSTILE_SERVER);
+    let hostile = topo.spawn(Host::Srv, "hostile-ftp", "python3", &["-u", &script, "2100", trap_log.to_str().expect("utf-8")], &[]);
+    assert!(topo.srv.wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
+    assert!(topo.srv.wait_port(sa("10.9.9.9:1025"), Duration::from_secs(10)), "{}", topo.logs());
+    let _ = hostile;
+    let fwd = topo.start_sshfwd("hostile", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
+    topo.wait_local_forward(fwd, LPORT);
+
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login("anonymous", "x").expect("login");
+    let mut outcomes = Vec::new();
+    for (i, verb) in ["PASV", "PASV", "PASV", "EPSV"].iter().enumerate() {
+        let (c, t) = ftp.cmd(verb).expect("passive reply");
+        let target = match c {
+            227 => parse_227(&t),
+            229 => parse_229(&t).map(local_endpoint),
+            _ => None,
+        };
+        let data = target.and_then(|a| {
+            let mut s = topo.cli.connect(a, Duration::from_secs(5)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            let mut v = Vec::new();
+            let _ = s.read_to_end(&mut v);
+            Some(String::from_utf8_lossy(&v).into_owned())
+        });
+        if let Some(a) = target {
+            assert_eq!(a.ip().to_string(), "127.0.0.1", "reply {i} rewritten to a non-local address: {t}");
+        }
+        outcomes.push(format!("{verb} #{i}: reply {t:?} data {data:?}"));
+        match i {
+            // A foreign address on an unprivileged port: redirected to the
+            // control host, or refused.
+            0 => assert!(data.is_none() || data.as_deref() == Some("control-host") || data.as_deref() == Some(""), "{outcomes:?}"),
+            // Privileged ports: refused (no data from port 23 anywhere).
+            _ => assert!(!data.as_deref().unwrap_or("").contains("low"), "{outcomes:?}"),
+        }
+    }
+    let _ = ftp.cmd("QUIT");
+    thread::sleep(Duration::from_millis(300));
+    let connections = fs::read_to_string(&trap_log).unwrap_or_default();
+    eprintln!("hostile passive outcomes:\n  {}\ntrap log:\n{connections}", outcomes.join("\n  "));
+    assert!(!connections.contains("FOREIGN"), "sshfwd made sshd connect to 10.9.9.9:\n{connections}\n{}", topo.logs());
+    assert!(!connections.contains("LOW-PORT"), "sshfwd connected to a privileged passive port:\n{connections}\n{}", topo.logs());
+    let log = topo.proc(fwd).log_text();
+    assert!(log.contains("10.9.9.9"), "sshfwd -v should say that it ignored the passive address 10.9.9.9:\n{log}");
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    topo.finish();
+}
+
+#[test]
+fn auth_tls_is_refused_fast_and_clients_fall_back() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    for auth in ["AUTH TLS", "AUTH SSL", "auth tls"] {
+        let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+        let (c, _) = ftp.reply().expect("greeting");
+        assert_eq!(c, 220);
+        let started = Instant::now();
+        let (c, t) = ftp.cmd(auth).expect("AUTH reply");
+        assert_eq!(c, 534, "{auth}: {t}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{auth} took {:?}", started.elapsed());
+        let (c, t) = ftp.cmd(&format!("USER {FTP_USER}")).expect("USER");
+        assert_eq!(c, 331, "{t}");
+        let (c, t) = ftp.cmd(&format!("PASS {FTP_PASS}")).expect("PASS");
+        assert_eq!(c, 230, "{t}");
+        let data = raw_passive_get(&topo, &mut ftp, "one.bin", true);
+        assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
+        let _ = ftp.cmd("QUIT");
+    }
+    // lftp tries AUTH TLS by default (ftp:ssl-allow yes) and must fall back.
+    let out_file = topo.path("lftp-tls-fallback.bin");
+    let script = format!("set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; open -u {FTP_USER},{FTP_PASS} ftp://127.0.0.1:{LPORT}; get mib.bin -o {}", out_file.display());
+    let out = topo.run(Host::Cli, "lftp", &["-d", "-c", &script], Duration::from_secs(30));
+    assert!(out.success(), "lftp with ssl-allow:\n{}\n{}", out.transcript(), topo.logs());
+    assert!(out.stderr.contains("AUTH TLS") && out.stderr.contains("534"), "lftp did not try AUTH TLS:\n{}", out.transcript());
+    expect_same_file(&topo, &server.home.join("mib.bin"), &out_file, "lftp after AUTH TLS refusal");
+    // curl --ssl (try TLS, fall back) as well.
+    let out_file = topo.path("curl-tls-fallback.bin");
+    let url = format!("ftp://{FTP_USER}:{FTP_PASS}@127.0.0.1:{LPORT}/mib.bin");
+    let out = topo.run(Host::Cli, "curl", &["-sS", "-v", "--ssl", "--max-time", "30", "-o", out_file.to_str().expect("utf-8"), &url], Duration::from_secs(35));
+    assert!(out.success(), "curl --ssl:\n{}", out.transcript());
+    expect_same_file(&topo, &server.home.join("mib.bin"), &out_file, "curl --ssl after AUTH TLS refusal");
+    topo.finish();
+}
+
+#[test]
+fn control_lines_split_across_writes_and_batched_in_one_write() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    let (c, _) = ftp.reply().expect("greeting");
+    assert_eq!(c, 220);
+    // "US" … "ER ftpuser\r\n": two TCP segments (TCP_NODELAY, a pause between).
+    ftp.send_raw(b"US").expect("write");
+    thread::sleep(Duration::from_millis(150));
+    ftp.send_raw(format!("ER {FTP_USER}\r\n").as_bytes()).expect("write");
+    let (c, t) = ftp.reply().expect("USER reply");
+    assert_eq!(c, 331, "{t}");
+    // The password byte by byte.
+    for b in format!("PASS {FTP_PASS}\r\n").bytes() {
+        ftp.send_raw(&[b]).expect("write");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let (c, t) = ftp.reply().expect("PASS reply");
+    assert_eq!(c, 230, "{t}");
+    // A PASV split before its CRLF, the CR and LF apart: still rewritten.
+    ftp.send_raw(b"TYPE I\r\nPA").expect("write");
+    let (c, t) = ftp.reply().expect("TYPE reply");
+    assert_eq!(c, 200, "{t}");
+    thread::sleep(Duration::from_millis(100));
+    ftp.send_raw(b"SV\r").expect("write");
+    thread::sleep(Duration::from_millis(100));
+    ftp.send_raw(b"\n").expect("write");
+    let (c, t) = ftp.reply().expect("PASV reply");
+    assert_eq!(c, 227, "{t}");
+    let data_addr = parse_227(&t).expect("227");
+    assert_eq!(data_addr.ip().to_string(), "127.0.0.1", "{t}");
+    let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data connection");
+    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    // RETR batched with a NOOP in one write: both replies arrive in order.
+    ftp.send_raw(b"RETR mib.bin\r\n").expect("write");
+    let (c, t) = ftp.reply().expect("150");
+    assert_eq!(c, 150, "{t}");
+    let mut buf = Vec::new();
+    data.read_to_end(&mut buf).expect("data");
+    let (c, t) = ftp.reply().expect("226");
+    assert_eq!(c, 226, "{t}");
+    assert_eq!(sha256_bytes(&buf), sha256_file(&server.home.join("mib.bin")));
+    ftp.send_raw(b"NOOP\r\nNOOP\r\nPWD\r\n").expect("write");
+    for want in [200, 200, 257] {
+        let (c, t) = ftp.reply().expect("batched reply");
+        assert_eq!(c, want, "{t}");
+    }
+    // Bare LF framing.
+    ftp.send_raw(b"NOOP\n").expect("write");
+    let (c, t) = ftp.reply().expect("NOOP");
+    assert_eq!(c, 200, "{t}");
+    let _ = ftp.cmd("QUIT");
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    topo.finish();
+}
+
+#[test]
+fn overlong_line_ends_only_its_session() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let mut good = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    good.login(FTP_USER, FTP_PASS).expect("login");
+
+    let mut bad = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    let (c, _) = bad.reply().expect("greeting");
+    assert_eq!(c, 220);
+    let long = vec![b'A'; 9000];
+    let _ = bad.send_raw(b"USER ");
+    let _ = bad.send_raw(&long);
+    // The session must end (EOF or reset), with at most an error reply first.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let ended = loop {
+        match bad.stream.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => break false,
+            Err(_) => break true,
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+    };
+    assert!(ended, "overlong line did not end the session; got {:?}\n{}", String::from_utf8_lossy(&rest), topo.logs());
+    let text = String::from_utf8_lossy(&rest);
+    assert!(!text.contains("331"), "the overlong USER was forwarded: {text}");
+    let _ = bad.stream.shutdown(Shutdown::Both);
+
+    // The other session keeps working, and new sessions too.
+    let (c, t) = good.cmd("NOOP").expect("NOOP");
+    assert_eq!(c, 200, "{t}");
+    let data = raw_passive_get(&topo, &mut good, "mib.bin", false);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    let _ = good.cmd("QUIT");
+    let mut fresh = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    fresh.login(FTP_USER, FTP_PASS).expect("login after overlong line");
+    let data = raw_passive_get(&topo, &mut fresh, "one.bin", true);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
+    let _ = fresh.cmd("QUIT");
+    let log = topo.proc(fwd).log_text();
+    eprintln!("sshfwd on the overlong line: {:?}", log.lines().filter(|l| l.contains("long")).collect::<Vec<_>>());
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// Passive listeners that the client never connects to, and PORT/EPRT
+/// forwardings that the server never uses, are gone after the session ends;
+/// sshfwd keeps only its configured listener.
+#[test]
+fn abandoned_data_channels_leave_no_listeners() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, _server, fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    // Client-side listener for PORT/EPRT (never accepted).
+    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let lport = listener.local_addr().expect("addr").port();
+    for _ in 0..5 {
+        let (c, t) = ftp.cmd("PASV").expect("PASV");
+        assert_eq!(c, 227, "{t}");
+        let (c, t) = ftp.cmd("EPSV").expect("EPSV");
+        assert_eq!(c, 229, "{t}");
+        let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+        assert_eq!(c, 200, "{t}");
+        let (c, t) = ftp.cmd(&format!("EPRT |1|127.0.0.1|{lport}|")).expect("EPRT");
+        assert_eq!(c, 200, "{t}");
+    }
+    // While the session lives, dynamic listeners exist in cli and
+    // remote forwardings in srv (at most a bounded number).
+    let cli_now = topo.cli.listening_addresses();
+    let srv_now = topo.srv.listening_addresses();
+    eprintln!("during the session: cli {cli_now:?}, srv {srv_now:?}");
+    let _ = ftp.cmd("QUIT");
+    drop(ftp);
+    drop(listener);
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    let ss = topo.cli.listeners(true);
+    assert!(ss.iter().all(|l| l.contains("sshfwd")), "a listener in cli that is not sshfwd's: {ss:?}");
+    let _ = fwd;
+    topo.finish();
+}
