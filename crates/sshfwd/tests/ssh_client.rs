@@ -711,7 +711,23 @@ fn exit_on_forward_failure_remote_refused() {
         .arg(format!("{}:127.0.0.1:9", free_port()))
         .run(RUN);
     assert_exit(&out, 255);
-    assert!(!out.stderr.trim().is_empty(), "a message is expected");
+    assert!(out.stderr.contains("remote port forwarding failed"), "stderr:\n{}", out.stderr);
+
+    // Without it: a warning, and the session goes on (a -L still works).
+    let echo = echo_server();
+    let lport = free_port();
+    let mut fwd = sshd
+        .sshfwd()
+        .arg("-N")
+        .arg("-R")
+        .arg(format!("{}:127.0.0.1:9", free_port()))
+        .arg("-L")
+        .arg(format!("{lport}:127.0.0.1:{}", echo.port()))
+        .spawn();
+    fwd.wait_port(local(lport), READY);
+    assert_eq!(echo_round_trip(local(lport), b"local still works"), b"local still works");
+    assert!(fwd.wait_stderr("Warning", Duration::from_secs(5)), "no warning; stderr:\n{}", fwd.stderr());
+    assert!(fwd.try_status().is_none(), "sshfwd exited; stderr:\n{}", fwd.stderr());
 }
 
 // ---------------------------------------------------------------------------
@@ -774,11 +790,12 @@ fn config_precedence_and_bad_line() {
     // An unknown keyword: file and line named.
     let bad = sshd.dir().join("config_bad_keyword");
     fs::write(&bad, format!("Host *\n    Port {}\n    NoSuchKeywordHere yes\n", sshd.port())).unwrap();
+    let connections_before = sshd.log().matches("Connection from").count();
     let out = base(&bad).run(RUN);
     assert_exit(&out, 255);
     let want = format!("{} line 3", bad.display());
     assert!(out.stderr.contains(&want), "stderr should contain {want:?}:\n{}", out.stderr);
-    assert!(!sshd.log().contains("Accepted"), "no connection with a bad config");
+    assert_eq!(sshd.log().matches("Connection from").count(), connections_before, "no connection with a bad config");
 
     // A bad value: file and line named.
     let bad = sshd.dir().join("config_bad_value");

@@ -165,7 +165,8 @@ pub struct SshdOptions {
     pub password_authentication: bool,
     pub kbd_interactive_authentication: bool,
     pub gateway_ports: bool,
-    /// Extra sshd_config lines, appended.
+    /// Extra sshd_config lines, put before the harness's own so that they
+    /// override them (sshd keeps a keyword's first value); no `Match` here.
     pub extra: Vec<String>,
 }
 
@@ -219,7 +220,13 @@ impl Sshd {
         for _attempt in 0..5 {
             let port = free_port();
             let yn = |b: bool| if b { "yes" } else { "no" };
+            // sshd keeps the first value of a keyword: the test's lines go
+            // first so that they override the defaults below.
             let mut cfg = String::new();
+            for line in &opts.extra {
+                cfg.push_str(line);
+                cfg.push('\n');
+            }
             cfg.push_str(&format!("Port {port}\nListenAddress 127.0.0.1\n"));
             for (_, k) in &host_keys {
                 cfg.push_str(&format!("HostKey {}\n", k.display()));
@@ -234,10 +241,6 @@ impl Sshd {
                 yn(opts.kbd_interactive_authentication),
                 yn(opts.gateway_ports),
             ));
-            for line in &opts.extra {
-                cfg.push_str(line);
-                cfg.push('\n');
-            }
             let cfg_path = base.join("sshd_config");
             fs::write(&cfg_path, cfg).expect("write sshd_config");
 
