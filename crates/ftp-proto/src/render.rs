@@ -38,13 +38,15 @@ pub fn eprt_command(address: SocketAddr) -> Vec<u8> {
     format!("EPRT |{family}|{}|{}|\r\n", address.ip(), address.port()).into_bytes()
 }
 
-/// The command announcing `address` to the FTP server. PORT cannot carry
-/// an IPv6 address; EPRT, which every server that speaks IPv6 knows, then
-/// stands in.
-pub fn active_command(kind: ActiveKind, address: SocketAddr) -> Vec<u8> {
-    match (kind, address) {
-        (ActiveKind::Port, SocketAddr::V4(v4)) => port_command(v4),
-        _ => eprt_command(address),
+/// The command announcing `address` to the FTP server, whichever command
+/// the client sent (`_kind`): an IPv4 address goes in PORT, which every
+/// server knows (RFC 959 makes it mandatory; some servers, libunftp among
+/// them, lack EPRT), an IPv6 address in EPRT, the only command that can
+/// carry it.
+pub fn active_command(_kind: ActiveKind, address: SocketAddr) -> Vec<u8> {
+    match address {
+        SocketAddr::V4(v4) => port_command(v4),
+        SocketAddr::V6(_) => eprt_command(address),
     }
 }
 
@@ -77,7 +79,8 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1025".parse().unwrap();
         let v6: SocketAddr = "[::1]:2000".parse().unwrap();
         assert_eq!(active_command(ActiveKind::Port, a), b"PORT 127,0,0,1,4,1\r\n");
-        assert_eq!(active_command(ActiveKind::Eprt, a), b"EPRT |1|127.0.0.1|1025|\r\n");
+        assert_eq!(active_command(ActiveKind::Eprt, a), b"PORT 127,0,0,1,4,1\r\n");
+        assert_eq!(eprt_command(a), b"EPRT |1|127.0.0.1|1025|\r\n");
         assert_eq!(active_command(ActiveKind::Port, v6), b"EPRT |2|::1|2000|\r\n");
         let pasv = PassiveKind { mode: PassiveMode::Pasv, continued: false };
         let epsv = PassiveKind { mode: PassiveMode::Epsv, continued: false };

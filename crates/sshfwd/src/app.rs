@@ -13,27 +13,18 @@ use crate::ssh::{self, SessionEnd};
 /// Exit status for connection, authentication and forwarding failures.
 pub const EXIT_FAILURE: i32 = 255;
 
-pub async fn run(settings: Settings) -> i32 {
-    let connection = match ssh::connect(&settings.connect).await {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_FAILURE;
-        }
-    };
-    let ctx = ForwardContext { ssh: connection.clone() };
-    let mut tasks = JoinSet::new();
-    for spec in &settings.forwards {
-        if let Err(e) = start_forward(&ctx, spec, &settings, &mut tasks).await {
-            if settings.exit_on_forward_failure {
-                eprintln!("Error: {e}");
-                connection.disconnect().await;
-                return EXIT_FAILURE;
-            }
-            tracing::warn!("Warning: {e}");
-        }
-    }
+/// A connection with its forwardings in place.
+pub struct Running {
+    pub connection: Arc<ssh::SshConnection>,
+    pub tasks: JoinSet<()>,
+}
 
+pub async fn run(settings: Settings) -> i32 {
+    let mut running = match start(&settings).await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let connection = running.connection.clone();
     let code = match &settings.command {
         Some(command) => {
             tokio::select! {
@@ -48,16 +39,48 @@ pub async fn run(settings: Settings) -> i32 {
                 signal = termination() => report_signal(signal),
             }
         }
-        None => {
-            tokio::select! {
-                end = connection.ended() => report_end(&end, &settings.display_host),
-                signal = termination() => report_signal(signal),
-            }
+        None => wait(&running, &settings).await,
+    };
+    stop(&mut running).await;
+    code
+}
+
+/// Connects and sets up every forwarding; on failure, the exit status.
+pub async fn start(settings: &Settings) -> Result<Running, i32> {
+    let connection = match ssh::connect(&settings.connect).await {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(EXIT_FAILURE);
         }
     };
-    tasks.abort_all();
-    connection.disconnect().await;
-    code
+    let ctx = ForwardContext { ssh: connection.clone() };
+    let mut tasks = JoinSet::new();
+    for spec in &settings.forwards {
+        if let Err(e) = start_forward(&ctx, spec, settings, &mut tasks).await {
+            if settings.exit_on_forward_failure {
+                eprintln!("Error: {e}");
+                connection.disconnect().await;
+                return Err(EXIT_FAILURE);
+            }
+            tracing::warn!("Warning: {e}");
+        }
+    }
+    Ok(Running { connection, tasks })
+}
+
+/// Forwards until the session ends or a signal asks to stop.
+pub async fn wait(running: &Running, settings: &Settings) -> i32 {
+    tokio::select! {
+        end = running.connection.ended() => report_end(&end, &settings.display_host),
+        signal = termination() => report_signal(signal),
+    }
+}
+
+/// Closes the listeners and says goodbye to the server.
+pub async fn stop(running: &mut Running) {
+    running.tasks.abort_all();
+    running.connection.disconnect().await;
 }
 
 async fn start_forward(

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod demo;
 pub mod exec;
 pub mod forward;
 pub mod ftp_check;

@@ -2,7 +2,8 @@
 //! run, and leave with OpenSSH's exit status.
 
 use sshfwd::cli::{self, Parsed};
-use sshfwd::{app, ftp_check, logging, settings};
+use sshfwd::logging::LogLevel;
+use sshfwd::{app, demo, ftp_check, logging, settings};
 
 fn main() {
     let args = match cli::parse(std::env::args_os()) {
@@ -24,8 +25,14 @@ fn main() {
                 std::process::exit(app::EXIT_FAILURE);
             }
         };
-        logging::init(logging::adjusted(ssh_files::config::LogLevel::Info, args.quiet, args.verbose));
+        logging::init(logging::adjusted(LogLevel::Info, args.quiet, args.verbose));
         std::process::exit(block_on(ftp_check::run(&endpoint)));
+    }
+    if args.demo {
+        // The demo logs each session and data channel unless asked for less.
+        let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
+        logging::init(logging::adjusted(level, args.quiet, args.verbose));
+        std::process::exit(block_on(demo::run(args.once)));
     }
     let settings = match settings::Settings::from_args(&args) {
         Ok(s) => s,
