@@ -335,13 +335,20 @@ fn wrong_key_is_denied() {
 fn encrypted_key_with_askpass() {
     let sshd = Sshd::start();
     let key = sshd.add_client_key("user_encrypted", KeyType::Ed25519, "secret passphrase");
-    let askpass = write_script(&sshd.dir().join("askpass.sh"), "echo 'secret passphrase'");
+    let marker = sshd.dir().join("askpass_prompts");
+    let askpass = write_script(
+        &sshd.dir().join("askpass.sh"),
+        &format!("printf '%s\\n' \"$1\" >> '{}'\necho 'secret passphrase'", marker.display()),
+    );
 
     let mut cmd = sshd.sshfwd().command(["true"]);
     cmd.identities = vec![key.clone()];
     cmd.batch = Some(false);
     let out = cmd.clone().env("SSH_ASKPASS", &askpass).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
     assert_exit(&out, 0);
+    let prompts = fs::read_to_string(&marker).expect("askpass was not run");
+    assert!(prompts.contains(&key.display().to_string()), "the passphrase prompt should name the key: {prompts:?}");
+    fs::remove_file(&marker).unwrap();
 
     // A wrong passphrase does not get in.
     let wrong = write_script(&sshd.dir().join("askpass_wrong.sh"), "echo wrong");
@@ -353,6 +360,7 @@ fn encrypted_key_with_askpass() {
     let out = cmd.env("SSH_ASKPASS", &askpass).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
     assert_exit(&out, 255);
     assert!(out.stderr.contains("Permission denied"), "stderr:\n{}", out.stderr);
+    assert!(!marker.exists(), "askpass must not run in BatchMode");
 }
 
 // ---------------------------------------------------------------------------
@@ -468,6 +476,27 @@ fn strict_host_key_checking_values() {
     assert_exit(&out, 255);
     assert!(out.stderr.contains("Host key verification failed."), "stderr:\n{}", out.stderr);
     assert!(!kh.exists() || fs::read_to_string(&kh).unwrap().is_empty(), "ask must not record without an answer");
+
+    // ask answered "no" through askpass: refused, nothing recorded.
+    let ask = |answer: &str, kh: &std::path::Path| {
+        let script = write_script(&dir.join(format!("askpass_{answer}.sh")), &format!("echo {answer}"));
+        let mut cmd = sshd.sshfwd().command(["true"]).env("SSH_ASKPASS", script).env("SSH_ASKPASS_REQUIRE", "force");
+        cmd.known_hosts = Some(kh.to_path_buf());
+        cmd.strict = Some("ask".into());
+        cmd.batch = Some(false);
+        cmd.options.push("HashKnownHosts=no".into());
+        cmd.run(RUN)
+    };
+    let kh = dir.join("kh_ask_no");
+    let out = ask("no", &kh);
+    assert_exit(&out, 255);
+    assert!(!kh.exists() || fs::read_to_string(&kh).unwrap().is_empty(), "a refused key must not be recorded");
+    // ask answered "yes": connects and records the key.
+    let kh = dir.join("kh_ask_yes");
+    let out = ask("yes", &kh);
+    assert_exit(&out, 0);
+    let text = fs::read_to_string(&kh).expect("ask + yes wrote known_hosts");
+    assert!(text.contains(&host_entry), "known_hosts:\n{text}");
 }
 
 #[test]
@@ -744,6 +773,16 @@ fn remote_command_exit_status_and_output() {
     let out = sshd.sshfwd().command(["true"]).run(RUN);
     assert_exit(&out, 0);
 
+    // stdin is relayed, and its end reaches the remote command as EOF.
+    let mut input = vec![0u8; 3 << 20];
+    Prng(42).fill(&mut input);
+    let mut cmd = sshd.sshfwd().command(["sha256sum"]);
+    cmd.stdin = Some(input.clone());
+    let out = cmd.run(RUN);
+    assert_exit(&out, 0);
+    let want: String = Sha256::digest(&input).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(out.stdout.split_whitespace().next(), Some(want.as_str()), "remote sha256sum of stdin");
+
     // Larger output arrives whole.
     let out = sshd.sshfwd().command(["seq", "1", "100000"]).run(RUN);
     assert_exit(&out, 0);
@@ -843,8 +882,11 @@ fn server_alive_detects_stopped_server() {
         sshd::signal(*pid, libc::SIGCONT);
     }
     let status = status.unwrap_or_else(|| panic!("sshfwd did not notice the dead server; stderr:\n{}", fwd.stderr()));
-    eprintln!("dead server noticed after {:?}", started.elapsed());
+    let took = started.elapsed();
+    eprintln!("dead server noticed after {took:?}");
     assert_eq!(status.code(), Some(255));
+    // Interval 1 s, count 2: about 3 s, far from any TCP timeout.
+    assert!(took < Duration::from_secs(10), "dead server noticed only after {took:?}");
     assert!(fwd.wait_stderr("not responding", Duration::from_secs(2)));
     let stderr = fwd.stderr();
     assert!(stderr.contains("Timeout, server") && stderr.contains("not responding"), "stderr:\n{stderr}");
@@ -864,4 +906,108 @@ fn connection_refused() {
     assert_exit(&out, 255);
     assert!(out.stderr.contains("Connection refused"), "stderr:\n{}", out.stderr);
     assert!(out.stderr.contains(&port.to_string()), "stderr should name the port:\n{}", out.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// More: signals, the default config file, IPv6.
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let sshd = Sshd::start();
+    let echo = echo_server();
+    let lport = free_port();
+    let mut fwd = sshd.sshfwd().arg("-N").arg("-L").arg(format!("{lport}:127.0.0.1:{}", echo.port())).spawn();
+    fwd.wait_port(local(lport), READY);
+    fwd.signal(libc::SIGTERM);
+    let status = fwd.wait_timeout(Duration::from_secs(10)).expect("sshfwd did not stop on SIGTERM");
+    assert_eq!(status.code(), Some(255), "OpenSSH exits 255 when killed by a signal");
+    // The listener is gone and the server saw a disconnect, not a dropped TCP connection.
+    assert!(TcpStream::connect_timeout(&local(lport), Duration::from_secs(1)).is_err(), "listener still open");
+    let interval = Duration::from_millis(50);
+    let saw = (0..100).any(|_| {
+        let log = sshd.log();
+        if log.contains("Received disconnect from 127.0.0.1") {
+            return true;
+        }
+        thread::sleep(interval);
+        false
+    });
+    assert!(saw, "sshd did not see an SSH disconnect:\n{}", sshd.log());
+}
+
+#[test]
+fn default_config_file_in_home() {
+    let sshd = Sshd::start();
+    fs::write(
+        sshd.home().join(".ssh/config"),
+        format!("Host test-alias\n    HostName 127.0.0.1\n    Port {}\n    IdentityFile ~/.ssh/id_alias\n", sshd.port()),
+    )
+    .unwrap();
+    fs::copy(sshd.client_key(), sshd.home().join(".ssh/id_alias")).unwrap();
+    let mut cmd = sshd.sshfwd().command(["true"]);
+    cmd.config = None;
+    cmd.port = None;
+    cmd.identities.clear();
+    cmd.destination = "test-alias".into();
+    let out = cmd.run(RUN);
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn dynamic_forward_socks5_ipv6() {
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let server = thread::spawn(move || {
+        // Bounded accept: poll for up to 30 s.
+        let mut conn = None;
+        for _ in 0..600 {
+            match listener.accept() {
+                Ok((c, _)) => {
+                    conn = Some(c);
+                    break;
+                }
+                Err(_) => thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        let Some(mut c) = conn else { return };
+        c.set_nonblocking(false).unwrap();
+        c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut buf = Vec::new();
+        c.read_to_end(&mut buf).unwrap();
+        c.write_all(&buf).unwrap();
+    });
+    let sshd = Sshd::start();
+    let dport = free_port();
+    let mut fwd = sshd.sshfwd().arg("-N").arg("-D").arg(format!("127.0.0.1:{dport}")).spawn();
+    fwd.wait_port(local(dport), READY);
+    let mut c = TcpStream::connect_timeout(&local(dport), Duration::from_secs(5)).unwrap();
+    c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    c.write_all(&[5, 1, 0]).unwrap();
+    let mut reply = [0u8; 2];
+    c.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, [5, 0]);
+    let mut req = vec![5, 1, 0, 4];
+    req.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+    req.extend_from_slice(&port.to_be_bytes());
+    c.write_all(&req).unwrap();
+    let mut head = [0u8; 4];
+    c.read_exact(&mut head).unwrap();
+    assert_eq!(&head[..2], &[5, 0], "CONNECT to [::1]:{port}: {head:?}");
+    let skip = match head[3] {
+        1 => 6,
+        4 => 18,
+        other => panic!("ATYP {other}"),
+    };
+    let mut rest = vec![0u8; skip];
+    c.read_exact(&mut rest).unwrap();
+    c.write_all(b"over IPv6").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"over IPv6");
+    server.join().unwrap();
 }

@@ -410,6 +410,8 @@ pub struct Sshfwd {
     pub env: Vec<(OsString, OsString)>,
     /// Environment variables removed (SSH_AUTH_SOCK, SSH_ASKPASS, DISPLAY... by default).
     pub env_remove: Vec<OsString>,
+    /// Bytes written to sshfwd's stdin (then closed); `None`: /dev/null.
+    pub stdin: Option<Vec<u8>>,
 }
 
 /// The end of a finished sshfwd run.
@@ -442,6 +444,7 @@ impl Sshfwd {
                 .iter()
                 .map(OsString::from)
                 .collect(),
+            stdin: None,
         }
     }
 
@@ -527,13 +530,21 @@ impl Sshfwd {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let stdin = if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
+        cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
     }
 
     /// Starts sshfwd; stdout and stderr are collected in the background.
     pub fn spawn(&self) -> Running {
         let mut child = self.std_command().spawn().expect("spawn sshfwd");
+        if let (Some(data), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
+            thread::spawn(move || {
+                use std::io::Write;
+                let _ = pipe.write_all(&data);
+                // Dropping the pipe closes sshfwd's stdin.
+            });
+        }
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         drain(child.stdout.take().expect("stdout"), stdout.clone(), None);
