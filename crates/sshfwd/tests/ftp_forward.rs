@@ -194,6 +194,10 @@ fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
         }
         expect_same_file(&topo, &server.home.join("mib.bin"), &out, &format!("{client:?} {mode:?} via -L ftp/"));
     }
+    // -v logs each session's client address and each data channel's bytes.
+    let log = topo.proc(ftp).log_text();
+    assert!(log.contains("control connection from 127.0.0.1:"), "no session log line:\n{log}");
+    assert!(log.lines().any(|l| l.contains("data channel") && l.contains("bytes")), "no data channel log line:\n{log}");
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2120", "127.0.0.1:2121"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
     topo.finish();
@@ -443,20 +447,32 @@ fn twenty_concurrent_sessions() {
 /// A passive download over a raw control connection: TYPE I, PASV (or
 /// EPSV), connect from cli, RETR, read to end, 226.
 fn raw_passive_get(topo: &Topology, ftp: &mut RawFtp, name: &str, epsv: bool) -> Vec<u8> {
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE I");
-    assert_eq!(c, 200, "{t}");
-    let data_addr = if epsv {
+    raw_passive_get_from(topo, Host::Cli, "127.0.0.1", ftp, name, epsv).1
+}
+
+/// The data address a PASV/EPSV request got (checked to be on `control_ip`,
+/// the address the client reached sshfwd on).
+fn raw_passive(ftp: &mut RawFtp, control_ip: &str, epsv: bool) -> SocketAddr {
+    if epsv {
         let (c, t) = ftp.cmd("EPSV").expect("EPSV");
         assert_eq!(c, 229, "{t}");
-        local_endpoint(parse_229(&t).expect("229 port"))
+        sa(&format!("{control_ip}:{}", parse_229(&t).expect("229 port")))
     } else {
         let (c, t) = ftp.cmd("PASV").expect("PASV");
         assert_eq!(c, 227, "{t}");
         let a = parse_227(&t).expect("227 address");
-        assert_eq!(a.ip().to_string(), "127.0.0.1", "the 227 reply should point at the address the client used: {t}");
+        assert_eq!(a.ip().to_string(), control_ip, "the 227 reply should point at the address the client used: {t}");
         a
-    };
-    let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data connection");
+    }
+}
+
+/// Like [`raw_passive_get`] from `host`, whose control connection reached
+/// sshfwd on `control_ip`; returns the data address and the bytes.
+fn raw_passive_get_from(topo: &Topology, host: Host, control_ip: &str, ftp: &mut RawFtp, name: &str, epsv: bool) -> (SocketAddr, Vec<u8>) {
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE I");
+    assert_eq!(c, 200, "{t}");
+    let data_addr = raw_passive(ftp, control_ip, epsv);
+    let mut data = topo.ns(host).connect(data_addr, Duration::from_secs(5)).expect("data connection");
     data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let (c, t) = ftp.cmd(&format!("RETR {name}")).expect("RETR");
     assert!(c == 150 || c == 125, "{t}");
@@ -466,7 +482,7 @@ fn raw_passive_get(topo: &Topology, ftp: &mut RawFtp, name: &str, epsv: bool) ->
     drop(data);
     let (c, t) = ftp.reply().expect("transfer reply");
     assert_eq!(c, 226, "{t}");
-    buf
+    (data_addr, buf)
 }
 
 #[test]
@@ -501,10 +517,13 @@ fn bounce_attempts_are_refused_and_not_forwarded() {
     }
     // No remote forwarding was requested for them.
     assert_eq!(topo.srv.listening_addresses(), before_srv, "a remote forwarding appeared on srv");
-    // The session still works, in passive mode and with a legitimate PORT.
+    // The session still works.
     let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
     assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
     let _ = ftp.cmd("QUIT");
+    // (The server log does show the commands that did reach it.)
+    let server_log = topo.proc(server.proc).log_text();
+    assert!(server_log.contains("<- PASV") && server_log.contains("<- RETR"), "pyftpdlib logs no commands:\n{server_log}");
     let log = topo.proc(fwd).log_text();
     eprintln!("sshfwd log lines about the refusals:");
     for l in log.lines().filter(|l| l.contains("PORT") || l.contains("EPRT") || l.contains("bounce")) {
@@ -821,5 +840,109 @@ fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
     let ss = topo.cli.listeners(true);
     assert!(ss.iter().all(|l| l.contains("sshfwd")), "a listener in cli that is not sshfwd's: {ss:?}");
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// Gateway mode, one-shot listeners and their timeout.
+
+/// `-L ftp/CLI_LAN_IP:2121:…`: FTP clients on another host of the client's
+/// LAN use the forward (passive listeners bind the address the client
+/// reached); a connection to a passive listener from another address is
+/// refused and the real client still gets its data.
+#[test]
+fn gateway_mode_serves_clients_on_another_host() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    topo.add_lan();
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let endpoint = sa(&format!("{CLI_LAN_IP}:{LPORT}"));
+    let fwd = topo.start_sshfwd("gw", &["-L", &format!("ftp/{endpoint}:127.0.0.1:21")]);
+    topo.wait_forward_at(fwd, Host::Cli, endpoint);
+    // The LAN host has no path to the SSH server's network.
+    assert!(topo.ns(Host::Lan).connect(sa(&format!("{SRV_IP}:22")), Duration::from_secs(2)).is_err());
+    for client in [Client::Curl, Client::Lftp, Client::Ftplib] {
+        transfer_matrix(&topo, &server, Host::Lan, client, &ALL_MODES, endpoint);
+    }
+
+    // An intruder (cli itself, from another address) reaches the passive
+    // listener before the real client does.
+    let mut ftp = RawFtp::connect(topo.ns(Host::Lan), endpoint).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
+    assert_eq!(c, 200, "{t}");
+    let data_addr = raw_passive(&mut ftp, CLI_LAN_IP, false);
+    let intruder = topo.cli.connect(data_addr, Duration::from_secs(5));
+    let mut real = topo.ns(Host::Lan).connect(data_addr, Duration::from_secs(5)).expect("the FTP client's data connection");
+    real.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
+    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
+    let mut got = Vec::new();
+    real.read_to_end(&mut got).expect("data");
+    drop(real);
+    let (c, t) = ftp.reply().expect("226");
+    assert_eq!(c, 226, "{t}");
+    assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")), "the real client's data");
+    if let Ok(mut s) = intruder {
+        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        let mut stolen = Vec::new();
+        let r = s.read_to_end(&mut stolen);
+        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
+        eprintln!("intruder: connected, then {r:?} with no data");
+    } else {
+        eprintln!("intruder: connection refused");
+    }
+    let _ = ftp.cmd("QUIT");
+    let log = topo.proc(fwd).log_text();
+    eprintln!("sshfwd about the intruder: {:?}", log.lines().filter(|l| l.contains(CLI_LAN_IP) && !l.contains("control connection")).take(5).collect::<Vec<_>>());
+    expect_listeners(&topo, Host::Cli, &[&endpoint.to_string()]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// A passive listener takes one connection only; unused passive listeners
+/// and PORT forwardings go after `FtpDataTimeout` while the session lives on.
+#[test]
+fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let fwd = topo.start_sshfwd("timeout", &["-o", "FtpDataTimeout=2", "-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
+    topo.wait_local_forward(fwd, LPORT);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+
+    // One-shot.
+    let (data_addr, data) = raw_passive_get_from(&topo, Host::Cli, "127.0.0.1", &mut ftp, "one.bin", false);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
+    assert!(topo.cli.connect(data_addr, Duration::from_secs(2)).is_err(), "the passive listener {data_addr} took a second connection");
+
+    // Unused passive listener and unused PORT forwarding.
+    let unused = raw_passive(&mut ftp, "127.0.0.1", true);
+    assert!(topo.cli.listening_addresses().contains(&unused.to_string()), "no listener for the EPSV reply {unused}");
+    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let lport = listener.local_addr().expect("addr").port();
+    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    assert_eq!(c, 200, "{t}");
+    let srv_now = topo.srv.listening_addresses();
+    assert_eq!(srv_now.len(), 3, "expected one remote forwarding for PORT: {srv_now:?}");
+    let started = Instant::now();
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121", &format!("127.0.0.1:{lport}")]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    let waited = started.elapsed();
+    eprintln!("unused data forwardings gone after {waited:?} (FtpDataTimeout=2)");
+    assert!(waited >= Duration::from_millis(1000), "gone too early ({waited:?}): removed before the timeout?");
+    assert!(topo.cli.connect(unused, Duration::from_secs(2)).is_err(), "expired listener still accepts");
+    // The session is still usable.
+    let (c, t) = ftp.cmd("NOOP").expect("NOOP");
+    assert_eq!(c, 200, "{t}");
+    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    let _ = ftp.cmd("QUIT");
+    drop(listener);
     topo.finish();
 }

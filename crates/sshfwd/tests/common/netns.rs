@@ -7,6 +7,9 @@
 //!   cli 10.231.0.1 ──veth── 10.231.0.2 srv 10.232.0.1 ──veth── 10.232.0.2 ftp3
 //!   (sshfwd, FTP clients)   (OpenSSH sshd on :22,         (FTP server reachable
 //!                            FTP servers on 127.0.0.1)      only from srv)
+//!        10.233.0.1
+//!            │ veth (optional, gateway mode)
+//!        10.233.0.2 lan (FTP clients on another host of the client's LAN)
 //! ```
 //!
 //! No namespace forwards packets and cli has no route to 10.232.0.0/24, so an
@@ -37,6 +40,9 @@ pub const CLI_IP: &str = "10.231.0.1";
 pub const SRV_IP: &str = "10.231.0.2";
 pub const SRV_IP_FTP3_SIDE: &str = "10.232.0.1";
 pub const FTP3_IP: &str = "10.232.0.2";
+/// A LAN beside the client host, for gateway mode (`-L ftp/CLI_LAN_IP:…`).
+pub const CLI_LAN_IP: &str = "10.233.0.1";
+pub const LAN_IP: &str = "10.233.0.2";
 
 pub const FTP_USER: &str = "ftpuser";
 pub const FTP_PASS: &str = "secret";
@@ -373,6 +379,7 @@ pub enum Host {
     Cli,
     Srv,
     Ftp3,
+    Lan,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,6 +405,7 @@ pub struct Topology {
     pub cli: Netns,
     pub srv: Netns,
     pub ftp3: Option<Netns>,
+    pub lan: Option<Netns>,
     pub dir: tempfile::TempDir,
     pub client_key: PathBuf,
     pub sshd: usize,
@@ -428,7 +436,7 @@ impl Topology {
             f3.ip(&["link", "set", "veth-srv", "up"]);
         }
 
-        let mut topo = Topology { n, procs: Vec::new(), cli, srv, ftp3, dir, client_key: PathBuf::new(), sshd: usize::MAX };
+        let mut topo = Topology { n, procs: Vec::new(), cli, srv, ftp3, lan: None, dir, client_key: PathBuf::new(), sshd: usize::MAX };
         topo.start_sshd();
         topo
     }
@@ -442,7 +450,20 @@ impl Topology {
             Host::Cli => &self.cli,
             Host::Srv => &self.srv,
             Host::Ftp3 => self.ftp3.as_ref().expect("topology without ftp3"),
+            Host::Lan => self.lan.as_ref().expect("topology without lan"),
         }
+    }
+
+    /// Adds the `lan` namespace joined to cli (10.233.0.0/24); it has no
+    /// route beyond cli.
+    pub fn add_lan(&mut self) {
+        let lan = Netns::create(format!("{}{}-lan", namespace_prefix(), self.n));
+        sh("ip", &["link", "add", "veth-lan", "netns", &self.cli.name, "type", "veth", "peer", "name", "veth-cli", "netns", &lan.name]);
+        self.cli.ip(&["addr", "add", &format!("{CLI_LAN_IP}/24"), "dev", "veth-lan"]);
+        self.cli.ip(&["link", "set", "veth-lan", "up"]);
+        lan.ip(&["addr", "add", &format!("{LAN_IP}/24"), "dev", "veth-cli"]);
+        lan.ip(&["link", "set", "veth-cli", "up"]);
+        self.lan = Some(lan);
     }
 
     pub fn proc(&self, index: usize) -> &Proc {
@@ -604,32 +625,27 @@ impl Topology {
     /// Waits until `port` on 127.0.0.1 in cli accepts connections while
     /// sshfwd `proc` runs.
     pub fn wait_local_forward(&mut self, proc: usize, port: u16) {
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let ok = poll(Duration::from_secs(20), || {
-            if !self.proc_mut(proc).is_running() {
-                return Some(false);
-            }
-            self.cli.connect(addr, Duration::from_millis(500)).ok().map(|s| {
-                let _ = s.shutdown(Shutdown::Both);
-                true
-            })
-        });
-        assert_eq!(ok, Some(true), "sshfwd forward on {addr} not ready:\n{}", self.proc(proc).log_text());
+        self.wait_forward_at(proc, Host::Cli, format!("127.0.0.1:{port}").parse().expect("addr"));
     }
 
     /// Waits until 127.0.0.1:`port` in srv accepts (a remote forwarding).
     pub fn wait_remote_forward(&mut self, proc: usize, port: u16) {
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        self.wait_forward_at(proc, Host::Srv, format!("127.0.0.1:{port}").parse().expect("addr"));
+    }
+
+    /// Waits until `addr` inside `host` accepts connections while sshfwd
+    /// `proc` runs.
+    pub fn wait_forward_at(&mut self, proc: usize, host: Host, addr: SocketAddr) {
         let ok = poll(Duration::from_secs(20), || {
             if !self.proc_mut(proc).is_running() {
                 return Some(false);
             }
-            self.srv.connect(addr, Duration::from_millis(500)).ok().map(|s| {
+            self.ns(host).connect(addr, Duration::from_millis(500)).ok().map(|s| {
                 let _ = s.shutdown(Shutdown::Both);
                 true
             })
         });
-        assert_eq!(ok, Some(true), "remote forward on srv {addr} not ready:\n{}", self.proc(proc).log_text());
+        assert_eq!(ok, Some(true), "forward on {host:?} {addr} not ready:\n{}", self.proc(proc).log_text());
     }
 
     /// Writes a helper script (Python) into the topology's directory.
@@ -676,6 +692,9 @@ impl Topology {
             }
         }
         // The namespaces go again (harmlessly) when the struct is dropped.
+        if let Some(lan) = &self.lan {
+            lan.delete();
+        }
         if let Some(f3) = &self.ftp3 {
             f3.delete();
         }
