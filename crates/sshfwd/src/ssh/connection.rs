@@ -83,7 +83,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
     };
     // russh reads each packet with two exact reads; a read buffer turns
     // those into few large socket reads on bulk transfers.
-    let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
+    let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, super::quick_ack::QuickAck(stream));
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let handshake = async {
         match options.connect_timeout {

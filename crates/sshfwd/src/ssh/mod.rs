@@ -7,6 +7,7 @@ mod auth;
 mod connection;
 mod handler;
 mod hostkey;
+mod quick_ack;
 pub mod prompt;
 mod remote_registry;
 

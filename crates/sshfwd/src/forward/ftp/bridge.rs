@@ -64,15 +64,25 @@ impl LocalListenerBridge {
     }
 
     async fn serve(self, listener: TcpListener) -> Result<(), BridgeError> {
+        // The channel is opened while the FTP client is still on its way:
+        // the round trip to the SSH server overlaps the client's connect
+        // instead of following it. Dropping the handle (timeout, cancel)
+        // closes the channel unused.
+        let target = format!("{}:{}", self.target_host, self.target_port);
+        let mut opening = {
+            let (ssh, host, port) = (self.ssh.clone(), self.target_host.clone(), self.target_port);
+            let originator = SocketAddr::new(self.expected_peer, 0);
+            AbortOnDrop(tokio::spawn(async move { ssh.open_direct_tcpip(&host, port, originator).await }))
+        };
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let (mut stream, peer) = loop {
+        let mut stream = loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(self.timeout)),
                 _ = self.cancel.cancelled() => return Err(BridgeError::Cancelled),
             };
             match accepted {
-                Ok((s, peer)) if peer.ip() == self.expected_peer => break (s, peer),
+                Ok((s, peer)) if peer.ip() == self.expected_peer => break s,
                 Ok((_, peer)) => tracing::warn!(
                     "ftp session {}: refused data connection from {peer}: only {} may connect",
                     self.label.session,
@@ -83,13 +93,25 @@ impl LocalListenerBridge {
         };
         drop(listener);
         let _ = stream.set_nodelay(true);
-        let target = format!("{}:{}", self.target_host, self.target_port);
-        let channel = self.ssh.open_direct_tcpip(&self.target_host, self.target_port, peer).await.map_err(|e| {
-            BridgeError::Channel { target: target.clone(), reason: crate::forward::local::describe_open_error(&e) }
-        })?;
+        let channel = match (&mut opening.0).await {
+            Ok(Ok(channel)) => channel,
+            Ok(Err(e)) => {
+                return Err(BridgeError::Channel { target, reason: crate::forward::local::describe_open_error(&e) })
+            }
+            Err(e) => return Err(BridgeError::Channel { target, reason: e.to_string() }),
+        };
         let mut channel = channel.into_stream();
         log_transfer(&self.label, &target, relay::relay(&mut stream, &mut channel)).await;
         Ok(())
+    }
+}
+
+/// A spawned task that is stopped when its handle goes away.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
