@@ -84,6 +84,13 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
             if key.is_encrypted() {
                 return Err(KeyError::Encrypted { path: path.to_owned() });
             }
+            if let Ok(meta) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!("{}: host key is accessible by others (mode {mode:o}); use chmod 600", path.display());
+                }
+            }
             Ok((key, false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -113,6 +120,19 @@ pub fn write_private_key(key: &PrivateKey, path: &Path) -> Result<(), KeyError> 
         .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)
+}
+
+/// A known_hosts line for `key` at `address`, as OpenSSH writes it:
+/// `[127.0.0.1]:2222 ssh-ed25519 AAAA…` (the bare host for port 22).
+pub fn known_hosts_line(address: std::net::SocketAddr, key: &PublicKey) -> Result<String, KeyError> {
+    let mut public = key.clone();
+    public.set_comment("");
+    let text = public.to_openssh().map_err(KeyError::Encode)?;
+    let host = match (address.ip(), address.port()) {
+        (ip, 22) => ip.to_string(),
+        (ip, port) => format!("[{ip}]:{port}"),
+    };
+    Ok(format!("{host} {}", text.trim_end()))
 }
 
 /// `ssh-ed25519 SHA256:…`: the key's algorithm and SHA-256 fingerprint, as
@@ -161,5 +181,10 @@ mod tests {
         assert!(printed.starts_with("ssh-ed25519 SHA256:"), "{printed}");
         assert!(!printed.ends_with('='));
         assert_eq!(log_type(&pair.public), "ED25519");
+        let line = known_hosts_line("127.0.0.1:2222".parse().unwrap(), &pair.public).unwrap();
+        assert!(line.starts_with("[127.0.0.1]:2222 ssh-ed25519 AAAA"), "{line}");
+        assert!(!line.ends_with(' '), "{line:?}");
+        let line = known_hosts_line("[::1]:22".parse().unwrap(), &pair.public).unwrap();
+        assert!(line.starts_with("::1 ssh-ed25519 "), "{line}");
     }
 }

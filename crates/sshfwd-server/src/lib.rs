@@ -15,24 +15,20 @@
 //! - no shell, no exec, no pty: refused with a message on the channel's
 //!   stderr and exit status 1.
 //!
-//! Embedding it (the caller owns the listener, so it can bind port 0 and
-//! learn the port before serving):
+//! Embedding it: [`spawn`] binds an address (port 0 picks one) and serves
+//! in the background; [`serve`] runs on a listener the caller bound.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use sshfwd_server::{serve, AuthorizedKeys, KeyOptions, ServerConfig};
-//! let host_key = sshfwd_server::generate_host_key()?;
+//! use sshfwd_server::{KeyOptions, ServerConfig};
 //! let client = sshfwd_server::generate_client_key()?;
-//! let mut config = ServerConfig::new(host_key);
+//! let mut config = ServerConfig::new(sshfwd_server::generate_host_key()?);
 //! config.authorized_keys.push(client.public.clone(), KeyOptions::default());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let port = listener.local_addr()?.port();
-//! let shutdown = tokio_util::sync::CancellationToken::new();
-//! let server = tokio::spawn(serve(config, listener, shutdown.clone()));
-//! // ... connect to 127.0.0.1:port with client.private ...
-//! shutdown.cancel();
-//! server.await??;
-//! # let _ = port; Ok(()) }
+//! let server = sshfwd_server::spawn(config, "127.0.0.1:0".parse()?).await?;
+//! let known_hosts = sshfwd_server::known_hosts_line(server.local_addr(), server.host_key())?;
+//! // ... connect to server.local_addr() with client.private, trusting known_hosts ...
+//! server.stop().await?;
+//! # let _ = known_hosts; Ok(()) }
 //! ```
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -48,11 +44,11 @@ pub mod sftp;
 
 pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, PermitListen, PermitOpen};
 pub use keys::{
-    fingerprint, generate_client_key, generate_host_key, load_or_generate_host_key, write_private_key, ClientKeyPair,
-    KeyError,
+    fingerprint, generate_client_key, generate_host_key, known_hosts_line, load_or_generate_host_key, write_private_key,
+    ClientKeyPair, KeyError,
 };
 pub use passwords::{PasswordFileError, Passwords};
 pub use pattern::PatternList;
 pub use russh::keys::{PrivateKey, PublicKey};
-pub use server::{serve, ServerConfig, ServerError};
+pub use server::{serve, spawn, RunningServer, ServerConfig, ServerError};
 pub use tokio_util::sync::CancellationToken;

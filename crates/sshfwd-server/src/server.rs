@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use russh::keys::PrivateKey;
+use russh::keys::{PrivateKey, PublicKey};
 use russh::server::Config;
 use russh::{Disconnect, MethodKind, MethodSet};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,7 +24,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What the server does; see the crate documentation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Host keys offered to clients; at least one.
     pub host_keys: Vec<PrivateKey>,
@@ -44,6 +44,22 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Server keepalives (answered by OpenSSH clients) detect dead clients.
     pub keepalive_interval: Duration,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host_keys: Vec<String> = self.host_keys.iter().map(|k| crate::keys::fingerprint(k.public_key())).collect();
+        f.debug_struct("ServerConfig")
+            .field("host_keys", &host_keys)
+            .field("authorized_keys", &self.authorized_keys.entries().len())
+            .field("passwords", &self.passwords)
+            .field("sftp_root", &self.sftp_root)
+            .field("gateway_ports", &self.gateway_ports)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .finish()
+    }
 }
 
 impl ServerConfig {
@@ -101,6 +117,16 @@ pub enum ServerError {
     /// The listener's address could not be read.
     #[error("listener: {0}")]
     Listener(#[source] std::io::Error),
+    /// [`spawn`] could not bind its address.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server task ended abnormally.
+    #[error("server task failed: {0}")]
+    Task(String),
 }
 
 /// What every session shares.
@@ -113,6 +139,76 @@ pub(crate) struct Shared {
 /// Serves SSH on `listener` until `shutdown` is cancelled; then sends every
 /// session a disconnect, waits briefly for them, and returns.
 pub async fn serve(config: ServerConfig, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServerError> {
+    let shared = prepare(config)?;
+    accept_loop(shared, listener, shutdown).await
+}
+
+/// Binds `listen` (port 0 picks a free port), then serves in a background
+/// task until [`RunningServer::shutdown`] or the drop of the handle.
+pub async fn spawn(config: ServerConfig, listen: SocketAddr) -> Result<RunningServer, ServerError> {
+    let shared = prepare(config)?;
+    let listener = TcpListener::bind(listen).await.map_err(|source| ServerError::Bind { address: listen, source })?;
+    let local_addr = listener.local_addr().map_err(ServerError::Listener)?;
+    let host_key = shared
+        .config
+        .host_keys
+        .first()
+        .map(|key| key.public_key().clone())
+        .ok_or(ServerError::NoHostKey)?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(accept_loop(shared, listener, shutdown.clone()));
+    Ok(RunningServer { local_addr, host_key, shutdown, task: Some(task) })
+}
+
+/// A server started by [`spawn`]; dropping it shuts the server down.
+#[derive(Debug)]
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    host_key: PublicKey,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), ServerError>>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on (with the port picked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The public half of the first host key, for a client's known_hosts.
+    pub fn host_key(&self) -> &PublicKey {
+        &self.host_key
+    }
+
+    /// Starts the shutdown: no new connections, a disconnect to every
+    /// session. Returns at once; [`RunningServer::wait`] waits for the end.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the server has stopped (after [`RunningServer::shutdown`]).
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(|e| ServerError::Task(e.to_string()))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Shuts down and waits.
+    pub async fn stop(self) -> Result<(), ServerError> {
+        self.shutdown();
+        self.wait().await
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Checks the configuration once, before anything listens.
+fn prepare(config: ServerConfig) -> Result<Arc<Shared>, ServerError> {
     if config.host_keys.is_empty() {
         return Err(ServerError::NoHostKey);
     }
@@ -127,10 +223,13 @@ pub async fn serve(config: ServerConfig, listener: TcpListener, shutdown: Cancel
         }
         None => None,
     };
+    Ok(Arc::new(Shared { config, sftp_root }))
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Listener)?;
-    let russh_config = Arc::new(config.russh_config());
-    let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let shared = Arc::new(Shared { config, sftp_root });
+    let russh_config = Arc::new(shared.config.russh_config());
+    let limit = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
     let tracker = TaskTracker::new();
     tracing::info!("Server listening on {} port {}.", local.ip(), local.port());
 
