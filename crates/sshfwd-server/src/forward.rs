@@ -155,17 +155,19 @@ pub(crate) async fn accept_loop(forward: std::sync::Arc<RemoteForward>, listener
                         forward.address,
                         forward.port
                     );
+                    // Not tied to the forward's token: cancel-tcpip-forward
+                    // stops the listener, not the connections it accepted
+                    // (an FTP client cancels a one-shot forward as soon as
+                    // its data connection arrives). A session's end closes
+                    // the channel, which ends the relay.
                     let stream = channel.into_stream();
-                    tokio::select! {
-                        result = relay(socket, stream) => match result {
-                            Ok((up, down)) => tracing::debug!(
-                                "forwarded-tcpip from {} port {} closed: {up} bytes in, {down} bytes out",
-                                peer.ip(), peer.port()
-                            ),
-                            Err(e) => tracing::debug!("forwarded-tcpip from {} port {} ended: {e}", peer.ip(), peer.port()),
-                        },
-                        // The session is gone; nothing more can flow.
-                        () = forward.token.cancelled() => {}
+                    match relay(socket, stream).await {
+                        Ok((up, down)) => tracing::debug!(
+                            "forwarded-tcpip from {} port {} closed: {up} bytes in, {down} bytes out",
+                            peer.ip(),
+                            peer.port()
+                        ),
+                        Err(e) => tracing::debug!("forwarded-tcpip from {} port {} ended: {e}", peer.ip(), peer.port()),
                     }
                 }
                 Err(e) => tracing::info!(

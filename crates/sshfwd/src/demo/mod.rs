@@ -94,7 +94,7 @@ async fn run_demo(once: bool) -> Result<i32, DemoError> {
         0
     };
     app::stop(&mut running).await;
-    ssh.stop();
+    ssh.stop().await;
     ftp_task.abort();
     Ok(code)
 }
