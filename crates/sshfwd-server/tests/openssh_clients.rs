@@ -333,3 +333,194 @@ async fn gateway_ports_let_the_client_choose_the_wildcard_address() {
     drop(ssh);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_server_with_generated_keys_passes_strict_host_key_checking() {
+    init_logging();
+    let dir = tempfile::tempdir().unwrap();
+    let client = sshfwd_server::generate_client_key().unwrap();
+    let key_path = dir.path().join("client_key");
+    sshfwd_server::write_private_key(&client.private, &key_path).unwrap();
+    let mut config = sshfwd_server::ServerConfig::new(sshfwd_server::generate_host_key().unwrap());
+    config.authorized_keys.push(client.public.clone(), sshfwd_server::KeyOptions::default());
+    let server = sshfwd_server::spawn(config, local(0)).await.unwrap();
+    let address = server.local_addr();
+    assert_ne!(address.port(), 0);
+    let known_hosts = dir.path().join("known_hosts");
+    let line = sshfwd_server::known_hosts_line(address, server.host_key()).unwrap();
+    std::fs::write(&known_hosts, format!("{line}\n")).unwrap();
+
+    let target = EchoTarget::start().await;
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
+    let known = format!("UserKnownHostsFile={}", known_hosts.display());
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", &known, "-o", "GlobalKnownHostsFile=/dev/null"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-N", "-L", &spec])
+        .arg("-i")
+        .arg(&key_path)
+        .args(["-p", &address.port().to_string(), "127.0.0.1"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let ssh = cmd.spawn().unwrap();
+    wait_listening(local(port)).await;
+    assert_eq!(exchange(local(port), b"strict").await, [b"strict".as_slice(), TRAILER].concat());
+    drop(ssh);
+    tokio::time::timeout(WAIT, server.stop()).await.expect("stop timed out").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_authentication_only_when_configured() {
+    let server = Harness::start_with("", |config| {
+        let mut passwords = sshfwd_server::Passwords::default();
+        passwords.insert("alice", "correct horse");
+        config.passwords = Some(passwords);
+    })
+    .await;
+    let without = Harness::start("").await;
+    let askpass = |dir: &std::path::Path, password: &str| {
+        let path = dir.join(format!("askpass-{}", password.len()));
+        std::fs::write(&path, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let run = |port: u16, user: &str, script: std::path::PathBuf| {
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "BatchMode=no", "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password"])
+            .args(["-o", "NumberOfPasswordPrompts=1", "-o", "LogLevel=ERROR", "-p", &port.to_string()])
+            .arg(format!("{user}@127.0.0.1"))
+            .arg("true")
+            .env("SSH_ASKPASS", script)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd.spawn().unwrap()
+    };
+    let good = askpass(server.dir.path(), "correct horse");
+    let bad = askpass(server.dir.path(), "wrong");
+    // Logged in (then exec is refused: exit 1).
+    let (code, stderr) = finish(run(server.port, "alice", good.clone())).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("shell and exec are not supported"), "{stderr}");
+    let (code, stderr) = finish(run(server.port, "alice", bad)).await;
+    assert_eq!(code, Some(255), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    // Not offered at all without a password list.
+    let (code, stderr) = finish(run(without.port, "alice", good)).await;
+    assert_eq!(code, Some(255), "{stderr}");
+    assert!(stderr.contains("Permission denied (publickey)"), "{stderr}");
+    server.stop().await;
+    without.stop().await;
+}
+
+/// Runs the binary until its log says it listens; returns the child, the
+/// port and the log lines so far.
+async fn start_binary(args: &[&str]) -> (tokio::process::Child, u16, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sshfwd-server"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = stderr_lines(&mut child);
+    let mut log = String::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("Server listening on") {
+                return line.trim_end_matches('.').rsplit(' ').next().and_then(|p| p.parse::<u16>().ok());
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(port)) = found else { panic!("the binary did not start: {log}") };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, port, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_generates_its_host_key_prints_the_fingerprint_and_stops_on_sigterm() {
+    let server = Harness::start("").await; // for its key and temp dir
+    let dir = server.dir.path();
+    let host_key = dir.join("host_key");
+    let ak = dir.join("authorized_keys");
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--host-key",
+        host_key.to_str().unwrap(),
+        "--authorized-keys",
+        ak.to_str().unwrap(),
+    ];
+    let (mut child, port, log) = start_binary(&args).await;
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&host_key).unwrap().permissions().mode() & 0o777, 0o600);
+    let keygen = std::process::Command::new("ssh-keygen").arg("-lf").arg(&host_key).output().unwrap();
+    let keygen = String::from_utf8_lossy(&keygen.stdout).to_string();
+    let sha = keygen.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(sha.starts_with("SHA256:"), "{keygen}");
+    assert!(log.contains(&format!("Server host key: ssh-ed25519 {sha}")), "{log}\n{keygen}");
+
+    // It serves: a forward through it works.
+    let target = EchoTarget::start().await;
+    let lport = free_port();
+    let spec = format!("{lport}:127.0.0.1:{}", target.addr.port());
+    // The harness's client options without its port (ssh keeps the first -p).
+    let mut options = server.client_options("-p");
+    options.truncate(options.len() - 2);
+    let ssh = tokio::process::Command::new("ssh")
+        .args(&options)
+        .args(["-p", &port.to_string(), "-N", "-L", &spec, "127.0.0.1"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_listening(local(lport)).await;
+    assert_eq!(exchange(local(lport), b"binary").await, [b"binary".as_slice(), TRAILER].concat());
+    drop(ssh);
+
+    // SIGTERM, by PID: a clean exit.
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("no exit after SIGTERM").unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // Second run: the same key is read back, not regenerated.
+    let (child, _, log2) = start_binary(&args).await;
+    assert!(log2.contains(&format!("Server host key: ssh-ed25519 {sha}")), "{log2}");
+    assert!(!log2.contains("Generated host key"), "{log2}");
+    drop(child);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_reports_authorized_keys_errors_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ak = dir.path().join("ak");
+    std::fs::write(&ak, "# keys\nssh-ed25519 not-base64!\n").unwrap();
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sshfwd-server"))
+            .args(["--listen", "127.0.0.1:0", "--authorized-keys", ak.to_str().unwrap()])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the binary did not exit")
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("sshfwd-server: {}:2: bad ssh-ed25519 key", ak.display())), "{stderr}");
+}
