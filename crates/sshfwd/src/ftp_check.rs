@@ -133,6 +133,10 @@ fn hint(mode: Mode, error: &FtpError, control_peer: SocketAddr) -> String {
             "server refused {}: bounce protection (the address must be the client's own) or active mode disabled ({reply})",
             mode.name()
         ),
+        FtpError::Refused { code: 425, .. } if matches!(mode, Mode::Eprt | Mode::Port) => format!(
+            "the server could not connect back for {}: active mode through a plain forward cannot work; use -L ftp/...",
+            mode.name()
+        ),
         FtpError::NoConnectBack { address, .. } => format!(
             "the server could not connect back to {address}: active mode through a plain forward cannot work; use -L ftp/..."
         ),
