@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Server keepalives (answered by OpenSSH clients) detect dead clients.
     pub keepalive_interval: Duration,
+    /// A connection not authenticated within this time is dropped
+    /// (sshd's LoginGraceTime).
+    pub login_grace_time: Duration,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -58,6 +62,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("max_connections", &self.max_connections)
             .field("keepalive_interval", &self.keepalive_interval)
+            .field("login_grace_time", &self.login_grace_time)
             .finish()
     }
 }
@@ -75,6 +80,7 @@ impl ServerConfig {
             connect_timeout: Duration::from_secs(10),
             max_connections: 256,
             keepalive_interval: Duration::from_secs(30),
+            login_grace_time: Duration::from_secs(120),
         }
     }
 
@@ -255,10 +261,13 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: Cance
             },
         };
         let token = shutdown.child_token();
-        let handler = SessionHandler::new(shared.clone(), peer, token.clone());
+        let authenticated = Arc::new(AtomicBool::new(false));
+        let handler = SessionHandler::new(shared.clone(), peer, token.clone(), authenticated.clone());
         let russh_config = russh_config.clone();
+        let grace = shared.config.login_grace_time;
         tracker.spawn(async move {
-            run_connection(russh_config, socket, peer, handler, token).await;
+            let connection = Connection { peer, token, authenticated, grace };
+            run_connection(russh_config, socket, handler, connection).await;
             drop(permit);
         });
     }
@@ -270,36 +279,56 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, shutdown: Cance
     Ok(())
 }
 
-async fn run_connection(
-    config: Arc<Config>,
-    socket: TcpStream,
+/// What the connection task watches besides the session itself.
+struct Connection {
     peer: SocketAddr,
-    handler: SessionHandler,
+    /// Server shutdown (a child of the server's token).
     token: CancellationToken,
-) {
+    /// Set by the handler on successful authentication.
+    authenticated: Arc<AtomicBool>,
+    grace: Duration,
+}
+
+async fn run_connection(config: Arc<Config>, socket: TcpStream, handler: SessionHandler, connection: Connection) {
+    let Connection { peer, token, authenticated, grace } = connection;
     if let Ok(local) = socket.local_addr() {
         tracing::info!("Connection from {} port {} on {} port {}", peer.ip(), peer.port(), local.ip(), local.port());
     }
-    let session = match russh::server::run_stream(config, socket, handler).await {
-        Ok(session) => session,
-        Err(e) => {
+    let setup = tokio::time::timeout(grace, russh::server::run_stream(config, socket, handler));
+    let session = match setup.await {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => {
             tracing::info!("Connection from {} port {} failed: {e}", peer.ip(), peer.port());
+            return;
+        }
+        Err(_) => {
+            tracing::info!("Timeout before authentication for {} port {}", peer.ip(), peer.port());
             return;
         }
     };
     let handle = session.handle();
     tokio::pin!(session);
-    tokio::select! {
-        result = &mut session => {
-            if let Err(e) = result {
-                tracing::debug!("session with {} port {} ended: {e}", peer.ip(), peer.port());
+    let deadline = tokio::time::sleep(grace);
+    tokio::pin!(deadline);
+    let mut grace_over = false;
+    let reason = loop {
+        tokio::select! {
+            result = &mut session => {
+                if let Err(e) = result {
+                    tracing::debug!("session with {} port {} ended: {e}", peer.ip(), peer.port());
+                }
+                return;
+            }
+            () = token.cancelled() => break "server shutting down",
+            () = &mut deadline, if !grace_over => {
+                grace_over = true;
+                if !authenticated.load(Ordering::SeqCst) {
+                    tracing::info!("Timeout before authentication for {} port {}", peer.ip(), peer.port());
+                    break "login grace time exceeded";
+                }
             }
         }
-        () = token.cancelled() => {
-            let _ = handle
-                .disconnect(Disconnect::ByApplication, "server shutting down".to_owned(), "en".to_owned())
-                .await;
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
-        }
-    }
+    };
+    let _ = handle.disconnect(Disconnect::ByApplication, reason.to_owned(), "en".to_owned()).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use russh::keys::{HashAlg, PublicKey};
@@ -104,10 +105,12 @@ pub(crate) struct SessionHandler {
     remote_forwards: HashMap<(String, u32), CancellationToken>,
     /// Cancelled when the connection ends: stops listeners and relays.
     token: CancellationToken,
+    /// Tells the connection task that the login grace time no longer applies.
+    authenticated: Arc<AtomicBool>,
 }
 
 impl SessionHandler {
-    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, token: CancellationToken) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, token: CancellationToken, authenticated: Arc<AtomicBool>) -> Self {
         Self {
             shared,
             peer,
@@ -116,6 +119,7 @@ impl SessionHandler {
             sessions: HashMap::new(),
             remote_forwards: HashMap::new(),
             token,
+            authenticated,
         }
     }
 
@@ -196,6 +200,7 @@ impl russh::server::Handler for SessionHandler {
         );
         self.permissions = Some(Permissions::from_key(&entry.options, &entry.origin));
         self.user = Some(user.to_owned());
+        self.authenticated.store(true, Ordering::SeqCst);
         Ok(Auth::Accept)
     }
 
@@ -205,6 +210,7 @@ impl russh::server::Handler for SessionHandler {
             tracing::info!("Accepted password for {user} from {} ssh2", self.from());
             self.permissions = Some(Permissions::password());
             self.user = Some(user.to_owned());
+            self.authenticated.store(true, Ordering::SeqCst);
             Ok(Auth::Accept)
         } else {
             tracing::info!("Failed password for {user} from {} ssh2", self.from());

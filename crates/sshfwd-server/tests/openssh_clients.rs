@@ -524,3 +524,104 @@ async fn binary_reports_authorized_keys_errors_with_file_and_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("sshfwd-server: {}:2: bad ssh-ed25519 key", ak.display())), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
+    let server = Harness::start("").await;
+    let target = EchoTarget::start().await;
+    let socket = server.dir.path().join("cm");
+    let control = format!("ControlPath={}", socket.display());
+    let mut options = server.client_options("-p");
+    options.extend(["-o".to_owned(), control]);
+    let master = tokio::process::Command::new("ssh")
+        .args(&options)
+        .args(["-M", "-N", "-o", "ControlPersist=no", "127.0.0.1"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mux = |args: Vec<String>| {
+        let options = options.clone();
+        async move {
+            let output = tokio::time::timeout(
+                WAIT,
+                tokio::process::Command::new("ssh")
+                    .args(&options)
+                    .args(&args)
+                    .arg("127.0.0.1")
+                    .stdin(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .expect("ssh -O timed out")
+            .unwrap();
+            (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    };
+    let mut ready = false;
+    for _ in 0..300 {
+        if mux(vec!["-O".into(), "check".into()]).await.0 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the control master never came up");
+
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
+    let (ok, stderr) = mux(vec!["-O".into(), "forward".into(), "-R".into(), spec.clone()]).await;
+    assert!(ok, "{stderr}");
+    wait_listening(local(port)).await;
+
+    let mut stream = tokio::net::TcpStream::connect(local(port)).await.unwrap();
+    stream.write_all(b"first").await.unwrap();
+    let mut echo = [0u8; 5];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut echo)).await.expect("no echo").unwrap();
+    assert_eq!(&echo, b"first");
+
+    let (ok, stderr) = mux(vec!["-O".into(), "cancel".into(), "-R".into(), spec]).await;
+    assert!(ok, "{stderr}");
+    wait_closed(local(port)).await;
+
+    // The connection accepted before the cancel goes on.
+    stream.write_all(b"second").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await.expect("no reply").unwrap();
+    assert_eq!(rest, [b"second".as_slice(), TRAILER].concat());
+
+    drop(master);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
+    let server = Harness::start_with("", |config| config.login_grace_time = std::time::Duration::from_secs(1)).await;
+    let mut stream = tokio::net::TcpStream::connect(local(server.port)).await.unwrap();
+    let mut banner = Vec::new();
+    // Ends (EOF or reset) once the grace time is over; bounded by WAIT.
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut banner)).await.expect("the connection stayed open");
+    assert!(banner.starts_with(b"SSH-2.0-sshfwd-server"), "{:?}", String::from_utf8_lossy(&banner));
+    // An authenticated session outlives the grace time: a forward set up
+    // now still works after it.
+    let target = EchoTarget::start().await;
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
+    let ssh = server.ssh(&["-N", "-L", &spec], &[]);
+    wait_listening(local(port)).await;
+    let mut probe = tokio::net::TcpStream::connect(local(port)).await.unwrap();
+    probe.write_all(b"x").await.unwrap();
+    let mut one = [0u8; 1];
+    probe.read_exact(&mut one).await.unwrap();
+    // Hold until the grace time has surely passed, observed through the
+    // server's clock-independent behaviour: a second silent connection is dropped.
+    let mut silent = tokio::net::TcpStream::connect(local(server.port)).await.unwrap();
+    let mut ignored = Vec::new();
+    let _ = tokio::time::timeout(WAIT, silent.read_to_end(&mut ignored)).await.expect("second silent connection stayed open");
+    assert_eq!(exchange(local(port), b"later").await, [b"later".as_slice(), TRAILER].concat());
+    drop(ssh);
+    server.stop().await;
+}
