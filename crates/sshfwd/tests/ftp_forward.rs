@@ -114,18 +114,30 @@ fn transfer_matrix(topo: &Topology, server: &FtpServer, host: Host, client: Clie
     }
 }
 
+/// Ends a raw session as a client does: QUIT, then close.
+fn quit(mut ftp: RawFtp) {
+    let _ = ftp.cmd("QUIT");
+    drop(ftp);
+}
+
 /// Waits until the listening sockets inside `host` are exactly `expected`
 /// (`ip:port` strings): no dynamic listener or remote forwarding left over.
 fn expect_listeners(topo: &Topology, host: Host, expected: &[&str]) {
     let want: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
-    let got = poll(Duration::from_secs(10), || {
-        let now: BTreeSet<String> = topo.ns(host).listening_addresses().into_iter().collect();
-        (now == want).then_some(now)
-    });
-    assert!(
-        got.is_some(),
-        "{host:?}: listeners should be exactly {want:?}, found:\n{}\n{}",
-        topo.ns(host).listeners(true).join("\n"),
+    let listeners_now = || -> BTreeSet<String> { topo.ns(host).listening_addresses().into_iter().collect() };
+    if poll(Duration::from_secs(10), || (listeners_now() == want).then_some(())).is_some() {
+        return;
+    }
+    let found = topo.ns(host).listeners(true).join("\n");
+    // For the report: do they go later (a timeout) or never?
+    let started = Instant::now();
+    let later = poll(Duration::from_secs(35), || (listeners_now() == want).then_some(()));
+    panic!(
+        "{host:?}: listeners should be exactly {want:?} within 10 s after the sessions ended, found:\n{found}\n({})\n{}",
+        match later {
+            Some(()) => format!("they went {:?} later", started.elapsed() + Duration::from_secs(10)),
+            None => "still there 45 s after the sessions ended".to_owned(),
+        },
         topo.logs()
     );
 }
@@ -170,7 +182,7 @@ fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
     // The control connection works through the plain forward.
     let mut raw = RawFtp::connect(&topo.cli, local_endpoint(2120)).expect("connect plain forward");
     raw.login(FTP_USER, FTP_PASS).expect("login through the plain forward");
-    let _ = raw.cmd("QUIT");
+    quit(raw);
 
     let short = Duration::from_secs(20);
     for (client, mode) in [
@@ -520,7 +532,7 @@ fn bounce_attempts_are_refused_and_not_forwarded() {
     // The session still works.
     let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
     assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    let _ = ftp.cmd("QUIT");
+    quit(ftp);
     // (The server log does show the commands that did reach it.)
     let server_log = topo.proc(server.proc).log_text();
     assert!(server_log.contains("<- PASV") && server_log.contains("<- RETR"), "pyftpdlib logs no commands:\n{server_log}");
@@ -631,7 +643,7 @@ fn hostile_passive_replies_do_not_reach_other_hosts_or_low_ports() {
             _ => assert!(!data.as_deref().unwrap_or("").contains("low"), "{outcomes:?}"),
         }
     }
-    let _ = ftp.cmd("QUIT");
+    quit(ftp);
     thread::sleep(Duration::from_millis(300));
     let connections = fs::read_to_string(&trap_log).unwrap_or_default();
     eprintln!("hostile passive outcomes:\n  {}\ntrap log:\n{connections}", outcomes.join("\n  "));
@@ -663,7 +675,7 @@ fn auth_tls_is_refused_fast_and_clients_fall_back() {
         assert_eq!(c, 230, "{t}");
         let data = raw_passive_get(&topo, &mut ftp, "one.bin", true);
         assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
-        let _ = ftp.cmd("QUIT");
+        quit(ftp);
     }
     // lftp tries AUTH TLS by default (ftp:ssl-allow yes) and must fall back.
     let out_file = topo.path("lftp-tls-fallback.bin");
@@ -733,7 +745,7 @@ fn control_lines_split_across_writes_and_batched_in_one_write() {
         assert_eq!(c, want, "{t}");
     }
     // (Bare-LF framing is not tried end to end: proftpd itself waits for CRLF.)
-    let _ = ftp.cmd("QUIT");
+    quit(ftp);
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
     topo.finish();
 }
@@ -778,12 +790,12 @@ fn overlong_line_ends_only_its_session() {
     assert_eq!(c, 200, "{t}");
     let data = raw_passive_get(&topo, &mut good, "mib.bin", false);
     assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    let _ = good.cmd("QUIT");
+    quit(good);
     let mut fresh = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
     fresh.login(FTP_USER, FTP_PASS).expect("login after overlong line");
     let data = raw_passive_get(&topo, &mut fresh, "one.bin", true);
     assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
-    let _ = fresh.cmd("QUIT");
+    quit(fresh);
     let log = topo.proc(fwd).log_text();
     eprintln!("sshfwd on the overlong line: {:?}", log.lines().filter(|l| l.contains("long")).collect::<Vec<_>>());
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
@@ -831,10 +843,17 @@ fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
     other.login(FTP_USER, FTP_PASS).expect("login");
     let data = raw_passive_get(&topo, &mut other, "mib.bin", true);
     assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    let _ = other.cmd("QUIT");
-    // After the session: only the configured listener.
-    let _ = ftp.cmd("QUIT");
-    drop(ftp);
+    quit(other);
+    // A client that opens data channels and then vanishes (TCP reset).
+    let mut crasher = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    crasher.login(FTP_USER, FTP_PASS).expect("login");
+    for cmd in &commands {
+        let (c, t) = crasher.cmd(cmd).expect("reply");
+        assert!(matches!(c, 200 | 227 | 229), "{cmd}: {t}");
+    }
+    crasher.reset();
+    // After the sessions: only the configured listener.
+    quit(ftp);
     drop(listener);
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
@@ -894,7 +913,7 @@ fn gateway_mode_serves_clients_on_another_host() {
     } else {
         eprintln!("intruder: connection refused");
     }
-    let _ = ftp.cmd("QUIT");
+    quit(ftp);
     let log = topo.proc(fwd).log_text();
     eprintln!("sshfwd about the intruder: {:?}", log.lines().filter(|l| l.contains(CLI_LAN_IP) && !l.contains("control connection")).take(5).collect::<Vec<_>>());
     expect_listeners(&topo, Host::Cli, &[&endpoint.to_string()]);
@@ -942,7 +961,228 @@ fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
     assert_eq!(c, 200, "{t}");
     let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
     assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    let _ = ftp.cmd("QUIT");
+    quit(ftp);
     drop(listener);
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// Real-world reply forms, aborts, long sessions, IPv6.
+
+/// A quirky but honest FTP server: every PASV/EPSV reply points at a fresh
+/// data listener of its own on 127.0.0.1, in the forms seen in the wild.
+const QUIRKY_SERVER: &str = r#"
+import socket, sys, threading
+
+ctrl_port = int(sys.argv[1])
+pasv_forms = ["227 Entering Passive Mode ({h},{p1},{p2}).", "227 Entering Passive Mode {h},{p1},{p2}",
+              "227 ={h},{p1},{p2}", "227 Entering Passive Mode (0,0,0,0,{p1},{p2})",
+              "227 Passive ({h},{p1},{p2}) is ready, go ahead"]
+epsv_forms = ["229 Entering Extended Passive Mode (|||{p}|)", "229 Extended Passive (!!!{p}!)", "229 EPSV ok (|||{p}|)."]
+
+def serve_one(s, payload):
+    c, _ = s.accept()
+    c.sendall(payload)
+    c.close()
+    s.close()
+
+def session(c):
+    counts = {"PASV": 0, "EPSV": 0}
+    f = c.makefile("rb")
+    c.sendall(b"220-quirky server\r\n220-second line of the greeting\r\n220 ready\r\n")
+    for line in f:
+        cmd = line.strip().decode(errors="replace").upper()
+        verb = cmd.split(" ")[0]
+        if verb == "USER": c.sendall(b"331 pass\r\n")
+        elif verb == "PASS": c.sendall(b"230 ok\r\n")
+        elif verb in ("PASV", "EPSV"):
+            forms = pasv_forms if verb == "PASV" else epsv_forms
+            form = forms[counts[verb] % len(forms)]
+            counts[verb] += 1
+            s = socket.create_server(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+            payload = ("%s:%s\n" % (verb, form)).encode() * 1000
+            threading.Thread(target=serve_one, args=(s, payload), daemon=True).start()
+            c.sendall(form.format(h="127,0,0,1", p1=p >> 8, p2=p & 255, p=p).encode() + b"\r\n")
+        elif verb == "QUIT":
+            c.sendall(b"221 bye\r\n"); break
+        else: c.sendall(b"200 ok\r\n")
+    c.close()
+
+s = socket.create_server(("127.0.0.1", ctrl_port))
+print("READY", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=session, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn passive_replies_in_real_world_forms_are_rewritten() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let script = topo.script("quirky.py", QUIRKY_SERVER);
+    topo.spawn(Host::Srv, "quirky-ftp", "python3", &["-u", &script, "2100"], &[]);
+    assert!(topo.srv.wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
+    let fwd = topo.start_sshfwd("quirky", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
+    topo.wait_local_forward(fwd, LPORT);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    // The multi-line greeting arrives whole.
+    let (c, greeting) = ftp.reply().expect("greeting");
+    assert_eq!(c, 220);
+    assert!(greeting.contains("second line of the greeting"), "{greeting:?}");
+    let (c, _) = ftp.cmd("USER anonymous").expect("USER");
+    assert_eq!(c, 331);
+    let (c, _) = ftp.cmd("PASS x").expect("PASS");
+    assert_eq!(c, 230);
+    for (verb, n) in [("PASV", 5), ("EPSV", 3)] {
+        for i in 0..n {
+            let (c, t) = ftp.cmd(verb).expect("reply");
+            let addr = match c {
+                227 => parse_227(&t),
+                229 => parse_229(&t).map(local_endpoint),
+                _ => None,
+            }
+            .unwrap_or_else(|| panic!("{verb} #{i}: not rewritten to something usable: {t:?}\n{}", topo.logs()));
+            assert_eq!(addr.ip().to_string(), "127.0.0.1", "{verb} #{i}: {t:?}");
+            let mut s = topo.cli.connect(addr, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{verb} #{i} {t:?}: {e}\n{}", topo.logs()));
+            s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).expect("data");
+            let text = String::from_utf8_lossy(&got);
+            assert_eq!(got.len() % 1000, 0, "{verb} #{i}: {} bytes", got.len());
+            let first = text.lines().next().unwrap_or("");
+            assert!(!got.is_empty() && first.starts_with(verb), "{verb} #{i}: got {first:?}");
+            eprintln!("{verb} #{i}: server said {:?}, client got {t:?}", first.split_once(':').map(|x| x.1).unwrap_or(""));
+        }
+    }
+    quit(ftp);
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    topo.finish();
+}
+
+/// ABOR in the middle of a 64 MiB download (the client closes its data
+/// connection): the session goes on and nothing is left behind.
+#[test]
+fn abort_mid_transfer_leaves_a_usable_session() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, true);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    for epsv in [false, true] {
+        let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
+        assert_eq!(c, 200, "{t}");
+        let data_addr = raw_passive(&mut ftp, "127.0.0.1", epsv);
+        let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data");
+        data.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let (c, t) = ftp.cmd(&format!("RETR {}", BIG_FILE.0)).expect("RETR");
+        assert_eq!(c, 150, "{t}");
+        let mut first = vec![0u8; 1 << 20];
+        data.read_exact(&mut first).expect("first MiB");
+        ftp.send_raw(b"ABOR\r\n").expect("ABOR");
+        drop(data);
+        // 426 then 226 (or just 225/226): read replies until the abort is acknowledged.
+        let mut replies = Vec::new();
+        for _ in 0..3 {
+            let (c, t) = ftp.reply().unwrap_or_else(|e| panic!("after ABOR: {e}; so far {replies:?}\n{}", topo.logs()));
+            replies.push(t);
+            if c == 225 || c == 226 {
+                break;
+            }
+        }
+        assert!(replies.last().is_some_and(|t| t.starts_with("225") || t.starts_with("226")), "{replies:?}");
+        let (c, t) = ftp.cmd("NOOP").expect("NOOP after ABOR");
+        assert_eq!(c, 200, "{t}");
+        eprintln!("ABOR (epsv={epsv}): {replies:?}");
+    }
+    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    quit(ftp);
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    // No data connection is left established in srv (only sshd's SSH connection).
+    let ok = poll(Duration::from_secs(10), || {
+        let out = topo.run(Host::Srv, "ss", &["-tnH", "state", "established"], Duration::from_secs(5));
+        let lines: Vec<String> = out.stdout.lines().filter(|l| !l.contains(":22 ") && !l.trim().is_empty()).map(str::to_owned).collect();
+        lines.is_empty().then_some(()).or_else(|| {
+            eprintln!("still established in srv: {lines:?}");
+            None
+        })
+    });
+    assert!(ok.is_some(), "connections left established in srv\n{}", topo.logs());
+    topo.finish();
+}
+
+/// Hundreds of data channels in one control session: permits and
+/// listeners are given back after every transfer.
+#[test]
+fn many_transfers_in_one_session() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Pyftpdlib, false);
+    for mode in [Mode::Epsv, Mode::Port] {
+        let work = topo.path(&format!("many-{mode:?}"));
+        fs::create_dir_all(&work).expect("dir");
+        let ops: Vec<Op> = (0..60).map(|i| Op::Get { remote: "one.bin".into(), local: work.join(format!("{i}.bin")) }).collect();
+        if let Err(t) = ftp_session(&topo, Host::Cli, Client::Ftplib, mode, local_endpoint(LPORT), &ops, T) {
+            panic!("60 transfers in {mode:?}: {}\n{}", t.lines().rev().take(30).collect::<Vec<_>>().join("\n"), topo.logs());
+        }
+        for i in 0..60 {
+            expect_same_file(&topo, &server.home.join("one.bin"), &work.join(format!("{i}.bin")), &format!("{mode:?} #{i}"));
+        }
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// `EPSV ALL` passes through: EPSV still works, PASV and PORT are refused
+/// (by the server or by sshfwd), and no forwarding is left behind.
+#[test]
+fn epsv_all_is_respected() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let (c, t) = ftp.cmd("EPSV ALL").expect("EPSV ALL");
+    assert!((200..300).contains(&c), "{t}");
+    let (c, t) = ftp.cmd("PASV").expect("PASV");
+    assert!(c >= 400, "PASV after EPSV ALL: {t}");
+    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let lport = listener.local_addr().expect("addr").port();
+    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    assert!(c >= 400, "PORT after EPSV ALL: {t}");
+    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    quit(ftp);
+    drop(listener);
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// An FTP client that reaches the forward over IPv6 (`-L ftp/[::1]:…`)
+/// while the FTP server speaks IPv4: EPSV, and EPRT with an IPv6 address.
+#[test]
+fn ipv6_client_side() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let endpoint = sa(&format!("[::1]:{LPORT}"));
+    let fwd = topo.start_sshfwd("v6", &["-L", &format!("ftp/[::1]:{LPORT}:127.0.0.1:21")]);
+    topo.wait_forward_at(fwd, Host::Cli, endpoint);
+    for client in [Client::Curl, Client::Ftplib] {
+        transfer_matrix(&topo, &server, Host::Cli, client, &[Mode::Epsv, Mode::Eprt], endpoint);
+    }
+    expect_listeners(&topo, Host::Cli, &["[::1]:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
     topo.finish();
 }

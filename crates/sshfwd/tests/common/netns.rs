@@ -763,6 +763,22 @@ impl RawFtp {
         self.stream.flush()
     }
 
+    /// Closes the control connection with a TCP reset (SO_LINGER 0), as a
+    /// crashing client would.
+    pub fn reset(self) {
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        // SAFETY: setsockopt on our own open socket with a correctly sized value.
+        unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+
     pub fn cmd(&mut self, line: &str) -> io::Result<(u16, String)> {
         self.send_raw(format!("{line}\r\n").as_bytes())?;
         self.reply()
@@ -1048,7 +1064,7 @@ class F(ftplib.FTP):
 
     def makeport(self):
         if mode == "eprt":
-            sock = socket.create_server((self.sock.getsockname()[0], 0), backlog=1)
+            sock = socket.create_server((self.sock.getsockname()[0], 0), family=self.af, backlog=1)
             h, p = sock.getsockname()[:2]
             self.sendeprt(h, p)
             sock.settimeout(self.timeout)
