@@ -88,7 +88,10 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
                 use std::os::unix::fs::PermissionsExt;
                 let mode = meta.permissions().mode() & 0o777;
                 if mode & 0o077 != 0 {
-                    tracing::warn!("{}: host key is accessible by others (mode {mode:o}); use chmod 600", path.display());
+                    tracing::warn!(
+                        "{}: host key is accessible by others (mode {mode:o}); use chmod 600",
+                        path.display()
+                    );
                 }
             }
             Ok((key, false))
@@ -100,10 +103,14 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
             let mut pub_path = path.as_os_str().to_owned();
             pub_path.push(".pub");
             let pub_path = PathBuf::from(pub_path);
-            std::fs::write(&pub_path, format!("{public}\n")).map_err(|source| KeyError::Io { path: pub_path, source })?;
+            std::fs::write(&pub_path, format!("{public}\n"))
+                .map_err(|source| KeyError::Io { path: pub_path, source })?;
             Ok((key, true))
         }
-        Err(source) => Err(KeyError::Io { path: path.to_owned(), source }),
+        Err(source) => Err(KeyError::Io {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -111,7 +118,10 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
 /// Refuses to overwrite an existing file.
 pub fn write_private_key(key: &PrivateKey, path: &Path) -> Result<(), KeyError> {
     let text = key.to_openssh(LineEnding::LF).map_err(KeyError::Encode)?;
-    let io = |source| KeyError::Io { path: path.to_owned(), source };
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -44,8 +44,8 @@ pub mod sftp;
 
 pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, PermitListen, PermitOpen};
 pub use keys::{
-    fingerprint, generate_client_key, generate_host_key, known_hosts_line, load_or_generate_host_key, write_private_key,
-    ClientKeyPair, KeyError,
+    fingerprint, generate_client_key, generate_host_key, known_hosts_line, load_or_generate_host_key,
+    write_private_key, ClientKeyPair, KeyError,
 };
 pub use passwords::{PasswordFileError, Passwords};
 pub use pattern::PatternList;

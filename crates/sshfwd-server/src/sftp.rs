@@ -18,9 +18,7 @@ use std::io::SeekFrom;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use russh_sftp::protocol::{
-    Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode,
-};
+use russh_sftp::protocol::{Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode};
 use russh_sftp::server::StatusReply;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -92,7 +90,10 @@ impl SftpSession {
     fn virtual_path(&self, real: &Path) -> String {
         let relative = real.strip_prefix(&self.root).unwrap_or(Path::new(""));
         let mut out = String::from("/");
-        let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
         out.push_str(&parts.join("/"));
         out
     }
@@ -140,7 +141,12 @@ fn io_status(e: std::io::Error) -> StatusReply {
 }
 
 fn ok(id: u32) -> Status {
-    Status { id, status_code: StatusCode::Ok, error_message: "Ok".to_owned(), language_tag: "en-US".to_owned() }
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".to_owned(),
+        language_tag: "en-US".to_owned(),
+    }
 }
 
 fn attributes(meta: &std::fs::Metadata) -> FileAttributes {
@@ -152,10 +158,16 @@ fn attributes(meta: &std::fs::Metadata) -> FileAttributes {
 
 async fn apply_attributes(path: &Path, attrs: &FileAttributes) -> Result<(), StatusReply> {
     if let Some(mode) = attrs.permissions {
-        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).await.map_err(io_status)?;
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
+            .await
+            .map_err(io_status)?;
     }
     if let Some(size) = attrs.size {
-        let file = tokio::fs::OpenOptions::new().write(true).open(path).await.map_err(io_status)?;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .await
+            .map_err(io_status)?;
         file.set_len(size).await.map_err(io_status)?;
     }
     // Owner and times are left alone.
@@ -169,7 +181,13 @@ impl russh_sftp::server::Handler for SftpSession {
         StatusCode::OpUnsupported.into()
     }
 
-    async fn open(&mut self, id: u32, filename: String, pflags: OpenFlags, attrs: FileAttributes) -> Result<Handle, Self::Error> {
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        attrs: FileAttributes,
+    ) -> Result<Handle, Self::Error> {
         let path = self.resolve(&filename, true).await?;
         let mut options = tokio::fs::OpenOptions::new();
         options
@@ -213,7 +231,10 @@ impl russh_sftp::server::Handler for SftpSession {
         let mut data = vec![0u8; want];
         let mut filled = 0;
         while filled < want {
-            let n = file.read(data.get_mut(filled..).unwrap_or_default()).await.map_err(io_status)?;
+            let n = file
+                .read(data.get_mut(filled..).unwrap_or_default())
+                .await
+                .map_err(io_status)?;
             if n == 0 {
                 break;
             }
@@ -236,12 +257,18 @@ impl russh_sftp::server::Handler for SftpSession {
     async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
         let real = self.resolve(&path, false).await?;
         let meta = tokio::fs::symlink_metadata(&real).await.map_err(io_status)?;
-        Ok(Attrs { id, attrs: attributes(&meta) })
+        Ok(Attrs {
+            id,
+            attrs: attributes(&meta),
+        })
     }
 
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let meta = self.file(&handle)?.metadata().await.map_err(io_status)?;
-        Ok(Attrs { id, attrs: attributes(&meta) })
+        Ok(Attrs {
+            id,
+            attrs: attributes(&meta),
+        })
     }
 
     async fn setstat(&mut self, id: u32, path: String, attrs: FileAttributes) -> Result<Status, Self::Error> {
@@ -279,7 +306,10 @@ impl russh_sftp::server::Handler for SftpSession {
             return Err(StatusCode::Eof.into());
         }
         let count = entries.len().min(NAMES_PER_READDIR);
-        Ok(Name { id, files: entries.drain(..count).collect() })
+        Ok(Name {
+            id,
+            files: entries.drain(..count).collect(),
+        })
     }
 
     async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
@@ -313,13 +343,19 @@ impl russh_sftp::server::Handler for SftpSession {
             Ok(_) => return Err(self.escape(&path)),
             Err(_) => self.virtual_path(&real),
         };
-        Ok(Name { id, files: vec![File::dummy(shown)] })
+        Ok(Name {
+            id,
+            files: vec![File::dummy(shown)],
+        })
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
         let real = self.resolve(&path, true).await?;
         let meta = tokio::fs::metadata(&real).await.map_err(io_status)?;
-        Ok(Attrs { id, attrs: attributes(&meta) })
+        Ok(Attrs {
+            id,
+            attrs: attributes(&meta),
+        })
     }
 
     async fn rename(&mut self, id: u32, oldpath: String, newpath: String) -> Result<Status, Self::Error> {
@@ -333,7 +369,12 @@ impl russh_sftp::server::Handler for SftpSession {
             return Err(StatusCode::Failure.with_message("target exists"));
         }
         tokio::fs::rename(&from, &to).await.map_err(io_status)?;
-        tracing::debug!("sftp: {} renamed {} to {}", self.user, self.virtual_path(&from), self.virtual_path(&to));
+        tracing::debug!(
+            "sftp: {} renamed {} to {}",
+            self.user,
+            self.virtual_path(&from),
+            self.virtual_path(&to)
+        );
         Ok(ok(id))
     }
 }
@@ -365,7 +406,8 @@ mod tests {
         std::os::unix::fs::symlink("inside", root.path().join("to-inside")).unwrap();
         let mut sftp = SftpSession::new(root.path(), "test").unwrap();
 
-        let denied = |r: Result<Attrs, StatusReply>| matches!(r, Err(e) if e.status_code == StatusCode::PermissionDenied);
+        let denied =
+            |r: Result<Attrs, StatusReply>| matches!(r, Err(e) if e.status_code == StatusCode::PermissionDenied);
         assert!(denied(sftp.stat(1, "/to-secret".into()).await));
         assert!(denied(sftp.stat(1, "/to-outside/secret".into()).await));
         assert!(denied(sftp.stat(1, "../secret".into()).await));
@@ -373,7 +415,12 @@ mod tests {
         // lstat shows the link itself.
         assert!(sftp.lstat(1, "/to-secret".into()).await.is_ok());
         let open = sftp
-            .open(1, "/dangling".into(), OpenFlags::WRITE | OpenFlags::CREATE, FileAttributes::default())
+            .open(
+                1,
+                "/dangling".into(),
+                OpenFlags::WRITE | OpenFlags::CREATE,
+                FileAttributes::default(),
+            )
             .await;
         assert!(matches!(open, Err(e) if e.status_code == StatusCode::PermissionDenied));
         assert!(!outside.path().join("missing").exists());

@@ -47,7 +47,10 @@ async fn greeted_exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
     let mut greeting = Vec::new();
-    tokio::time::timeout(WAIT, read.read_to_end(&mut greeting)).await.expect("greeting timed out").unwrap();
+    tokio::time::timeout(WAIT, read.read_to_end(&mut greeting))
+        .await
+        .expect("greeting timed out")
+        .unwrap();
     write.write_all(data).await.unwrap();
     write.shutdown().await.unwrap();
     greeting
@@ -62,7 +65,10 @@ async fn local_forward_moves_data_both_ways_with_half_close() {
     let greet_port = free_port();
     let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
     let greet_spec = format!("{greet_port}:127.0.0.1:{}", greeter.port());
-    let ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec, "-L", &greet_spec], &[]);
+    let ssh = server.ssh(
+        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec, "-L", &greet_spec],
+        &[],
+    );
     wait_listening(local(port)).await;
 
     let data = pattern(BULK);
@@ -75,7 +81,10 @@ async fn local_forward_moves_data_both_ways_with_half_close() {
     wait_listening(local(greet_port)).await;
     let greeting = greeted_exchange(local(greet_port), &data).await;
     assert_eq!(greeting, b"hello, then silence\n");
-    let got = tokio::time::timeout(WAIT, greeted).await.expect("target never got our data").unwrap();
+    let got = tokio::time::timeout(WAIT, greeted)
+        .await
+        .expect("target never got our data")
+        .unwrap();
     assert_eq!(got.len(), data.len());
     assert!(got == data, "data sent after the target's EOF differs");
 
@@ -90,9 +99,15 @@ async fn remote_forward_port_zero_moves_data_and_goes_away_with_the_session() {
     let spec = format!("0:127.0.0.1:{}", target.addr.port());
     let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
-    let line = stderr_line(&mut lines, "Allocated port").await.expect("no allocated port message");
+    let line = stderr_line(&mut lines, "Allocated port")
+        .await
+        .expect("no allocated port message");
     // "Allocated port N for remote forward to host:port"
-    let port: u16 = line.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect(&line);
+    let port: u16 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .expect(&line);
     let remote = local(port);
 
     let data = pattern(BULK);
@@ -119,10 +134,14 @@ fn listening_addresses(port: u16) -> Vec<String> {
     let suffix = format!(":{port:04X}");
     let mut found = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else { continue };
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
             if *state == "0A" && local.ends_with(&suffix) {
                 found.push(local.trim_end_matches(&suffix).to_owned());
             }
@@ -139,12 +158,21 @@ async fn remote_forward_loopback_only_without_gateway_ports() {
     let spec = format!("*:0:127.0.0.1:{}", target.addr.port());
     let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
-    let line = stderr_line(&mut lines, "Allocated port").await.expect("no allocated port message");
-    let port: u16 = line.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect(&line);
+    let line = stderr_line(&mut lines, "Allocated port")
+        .await
+        .expect("no allocated port message");
+    let port: u16 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .expect(&line);
     let listening = listening_addresses(port);
     assert!(!listening.is_empty(), "no listener found for port {port}");
     for address in &listening {
-        assert!(address == "0100007F" || address == "00000000000000000000000001000000", "{listening:?}");
+        assert!(
+            address == "0100007F" || address == "00000000000000000000000001000000",
+            "{listening:?}"
+        );
     }
     assert_eq!(exchange(local(port), b"x").await, [b"x".as_slice(), TRAILER].concat());
     drop(ssh);
@@ -162,14 +190,23 @@ async fn permitopen_refuses_other_targets() {
     let mut ssh = server.ssh(&["-N", "-L", &ok_spec, "-L", &bad_spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
     wait_listening(local(ok_port)).await;
-    assert_eq!(exchange(local(ok_port), b"fine").await, [b"fine".as_slice(), TRAILER].concat());
+    assert_eq!(
+        exchange(local(ok_port), b"fine").await,
+        [b"fine".as_slice(), TRAILER].concat()
+    );
 
     wait_listening(local(bad_port)).await;
     let got = read_all(local(bad_port)).await;
     assert!(got.is_empty(), "a refused forward delivered {got:?}");
-    let refusal = stderr_line(&mut lines, "open failed").await.expect("ssh did not report the refusal");
+    let refusal = stderr_line(&mut lines, "open failed")
+        .await
+        .expect("ssh did not report the refusal");
     assert!(refusal.contains("administratively prohibited"), "{refusal}");
-    assert_eq!(forbidden.accepted.load(Ordering::SeqCst), 0, "the forbidden target was connected to");
+    assert_eq!(
+        forbidden.accepted.load(Ordering::SeqCst),
+        0,
+        "the forbidden target was connected to"
+    );
     drop(ssh);
     server.stop().await;
 }
@@ -182,10 +219,15 @@ async fn permitlisten_refuses_other_listeners() {
     let spec = format!("0:127.0.0.1:{}", target.addr.port());
     let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
-    stderr_line(&mut lines, "Allocated port").await.expect("the permitted forward failed");
+    stderr_line(&mut lines, "Allocated port")
+        .await
+        .expect("the permitted forward failed");
     drop(ssh);
 
-    for forbidden in [format!("{}:127.0.0.1:{}", free_port(), target.addr.port()), format!("127.0.0.1:0:127.0.0.1:{}", target.addr.port())] {
+    for forbidden in [
+        format!("{}:127.0.0.1:{}", free_port(), target.addr.port()),
+        format!("127.0.0.1:0:127.0.0.1:{}", target.addr.port()),
+    ] {
         let ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &forbidden], &[]);
         let (code, stderr) = finish(ssh).await;
         assert_eq!(code, Some(255), "-R {forbidden}: {stderr}");
@@ -213,7 +255,10 @@ async fn restrict_disables_forwarding_and_port_forwarding_reenables_it() {
     let server = Harness::start("restrict,port-forwarding").await;
     let ssh = server.ssh(&["-N", "-L", &lspec], &[]);
     wait_listening(local(port)).await;
-    assert_eq!(exchange(local(port), b"back").await, [b"back".as_slice(), TRAILER].concat());
+    assert_eq!(
+        exchange(local(port), b"back").await,
+        [b"back".as_slice(), TRAILER].concat()
+    );
     drop(ssh);
     server.stop().await;
 }
@@ -322,11 +367,19 @@ async fn gateway_ports_let_the_client_choose_the_wildcard_address() {
     let spec = format!("*:0:127.0.0.1:{}", target.addr.port());
     let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
-    let line = stderr_line(&mut lines, "Allocated port").await.expect("no allocated port message");
-    let port: u16 = line.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect(&line);
+    let line = stderr_line(&mut lines, "Allocated port")
+        .await
+        .expect("no allocated port message");
+    let port: u16 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .expect(&line);
     let listening = listening_addresses(port);
     assert!(
-        listening.iter().any(|a| a == "00000000" || a == "00000000000000000000000000000000"),
+        listening
+            .iter()
+            .any(|a| a == "00000000" || a == "00000000000000000000000000000000"),
         "{listening:?}"
     );
     assert_eq!(exchange(local(port), b"gw").await, [b"gw".as_slice(), TRAILER].concat());
@@ -342,7 +395,9 @@ async fn embedded_server_with_generated_keys_passes_strict_host_key_checking() {
     let key_path = dir.path().join("client_key");
     sshfwd_server::write_private_key(&client.private, &key_path).unwrap();
     let mut config = sshfwd_server::ServerConfig::new(sshfwd_server::generate_host_key().unwrap());
-    config.authorized_keys.push(client.public.clone(), sshfwd_server::KeyOptions::default());
+    config
+        .authorized_keys
+        .push(client.public.clone(), sshfwd_server::KeyOptions::default());
     let server = sshfwd_server::spawn(config, local(0)).await.unwrap();
     let address = server.local_addr();
     assert_ne!(address.port(), 0);
@@ -355,19 +410,44 @@ async fn embedded_server_with_generated_keys_passes_strict_host_key_checking() {
     let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
     let known = format!("UserKnownHostsFile={}", known_hosts.display());
     let mut cmd = tokio::process::Command::new("ssh");
-    cmd.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", &known, "-o", "GlobalKnownHostsFile=/dev/null"])
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-N", "-L", &spec])
-        .arg("-i")
-        .arg(&key_path)
-        .args(["-p", &address.port().to_string(), "127.0.0.1"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        &known,
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ])
+    .args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "IdentityAgent=none",
+        "-N",
+        "-L",
+        &spec,
+    ])
+    .arg("-i")
+    .arg(&key_path)
+    .args(["-p", &address.port().to_string(), "127.0.0.1"])
+    .stdin(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
     let ssh = cmd.spawn().unwrap();
     wait_listening(local(port)).await;
-    assert_eq!(exchange(local(port), b"strict").await, [b"strict".as_slice(), TRAILER].concat());
+    assert_eq!(
+        exchange(local(port), b"strict").await,
+        [b"strict".as_slice(), TRAILER].concat()
+    );
     drop(ssh);
-    tokio::time::timeout(WAIT, server.stop()).await.expect("stop timed out").unwrap();
+    tokio::time::timeout(WAIT, server.stop())
+        .await
+        .expect("stop timed out")
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,18 +468,39 @@ async fn password_authentication_only_when_configured() {
     };
     let run = |port: u16, user: &str, script: std::path::PathBuf| {
         let mut cmd = tokio::process::Command::new("ssh");
-        cmd.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "BatchMode=no", "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password"])
-            .args(["-o", "NumberOfPasswordPrompts=1", "-o", "LogLevel=ERROR", "-p", &port.to_string()])
-            .arg(format!("{user}@127.0.0.1"))
-            .arg("true")
-            .env("SSH_ASKPASS", script)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", ":0")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
+        cmd.args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "BatchMode=no",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+        ])
+        .args([
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            &port.to_string(),
+        ])
+        .arg(format!("{user}@127.0.0.1"))
+        .arg("true")
+        .env("SSH_ASKPASS", script)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
         cmd.spawn().unwrap()
     };
     let good = askpass(server.dir.path(), "correct horse");
@@ -436,13 +537,19 @@ async fn start_binary(args: &[&str]) -> (tokio::process::Child, u16, String) {
             log.push_str(&line);
             log.push('\n');
             if line.contains("Server listening on") {
-                return line.trim_end_matches('.').rsplit(' ').next().and_then(|p| p.parse::<u16>().ok());
+                return line
+                    .trim_end_matches('.')
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok());
             }
         }
         None
     })
     .await;
-    let Ok(Some(port)) = found else { panic!("the binary did not start: {log}") };
+    let Ok(Some(port)) = found else {
+        panic!("the binary did not start: {log}")
+    };
     // Keep draining stderr so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, port, log)
@@ -464,12 +571,22 @@ async fn binary_generates_its_host_key_prints_the_fingerprint_and_stops_on_sigte
     ];
     let (mut child, port, log) = start_binary(&args).await;
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&host_key).unwrap().permissions().mode() & 0o777, 0o600);
-    let keygen = std::process::Command::new("ssh-keygen").arg("-lf").arg(&host_key).output().unwrap();
+    assert_eq!(
+        std::fs::metadata(&host_key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let keygen = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&host_key)
+        .output()
+        .unwrap();
     let keygen = String::from_utf8_lossy(&keygen.stdout).to_string();
     let sha = keygen.split_whitespace().nth(1).unwrap().to_owned();
     assert!(sha.starts_with("SHA256:"), "{keygen}");
-    assert!(log.contains(&format!("Server host key: ssh-ed25519 {sha}")), "{log}\n{keygen}");
+    assert!(
+        log.contains(&format!("Server host key: ssh-ed25519 {sha}")),
+        "{log}\n{keygen}"
+    );
 
     // It serves: a forward through it works.
     let target = EchoTarget::start().await;
@@ -487,13 +604,23 @@ async fn binary_generates_its_host_key_prints_the_fingerprint_and_stops_on_sigte
         .spawn()
         .unwrap();
     wait_listening(local(lport)).await;
-    assert_eq!(exchange(local(lport), b"binary").await, [b"binary".as_slice(), TRAILER].concat());
+    assert_eq!(
+        exchange(local(lport), b"binary").await,
+        [b"binary".as_slice(), TRAILER].concat()
+    );
     drop(ssh);
 
     // SIGTERM, by PID: a clean exit.
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("no exit after SIGTERM").unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("no exit after SIGTERM")
+        .unwrap();
     assert!(status.success(), "{status:?}");
 
     // Second run: the same key is read back, not regenerated.
@@ -522,7 +649,10 @@ async fn binary_reports_authorized_keys_errors_with_file_and_line() {
     .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("sshfwd-server: {}:2: bad ssh-ed25519 key", ak.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("sshfwd-server: {}:2: bad ssh-ed25519 key", ak.display())),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -557,7 +687,10 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
             .await
             .expect("ssh -O timed out")
             .unwrap();
-            (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+            (
+                output.status.success(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
         }
     };
     let mut ready = false;
@@ -579,7 +712,10 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     let mut stream = tokio::net::TcpStream::connect(local(port)).await.unwrap();
     stream.write_all(b"first").await.unwrap();
     let mut echo = [0u8; 5];
-    tokio::time::timeout(WAIT, stream.read_exact(&mut echo)).await.expect("no echo").unwrap();
+    tokio::time::timeout(WAIT, stream.read_exact(&mut echo))
+        .await
+        .expect("no echo")
+        .unwrap();
     assert_eq!(&echo, b"first");
 
     let (ok, stderr) = mux(vec!["-O".into(), "cancel".into(), "-R".into(), spec]).await;
@@ -590,7 +726,10 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     stream.write_all(b"second").await.unwrap();
     stream.shutdown().await.unwrap();
     let mut rest = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await.expect("no reply").unwrap();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
+        .await
+        .expect("no reply")
+        .unwrap();
     assert_eq!(rest, [b"second".as_slice(), TRAILER].concat());
 
     drop(master);
@@ -603,8 +742,14 @@ async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     let mut stream = tokio::net::TcpStream::connect(local(server.port)).await.unwrap();
     let mut banner = Vec::new();
     // Ends (EOF or reset) once the grace time is over; bounded by WAIT.
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut banner)).await.expect("the connection stayed open");
-    assert!(banner.starts_with(b"SSH-2.0-sshfwd-server"), "{:?}", String::from_utf8_lossy(&banner));
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut banner))
+        .await
+        .expect("the connection stayed open");
+    assert!(
+        banner.starts_with(b"SSH-2.0-sshfwd-server"),
+        "{:?}",
+        String::from_utf8_lossy(&banner)
+    );
     // An authenticated session outlives the grace time: a forward set up
     // now still works after it.
     let target = EchoTarget::start().await;
@@ -620,8 +765,13 @@ async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     // server's clock-independent behaviour: a second silent connection is dropped.
     let mut silent = tokio::net::TcpStream::connect(local(server.port)).await.unwrap();
     let mut ignored = Vec::new();
-    let _ = tokio::time::timeout(WAIT, silent.read_to_end(&mut ignored)).await.expect("second silent connection stayed open");
-    assert_eq!(exchange(local(port), b"later").await, [b"later".as_slice(), TRAILER].concat());
+    let _ = tokio::time::timeout(WAIT, silent.read_to_end(&mut ignored))
+        .await
+        .expect("second silent connection stayed open");
+    assert_eq!(
+        exchange(local(port), b"later").await,
+        [b"later".as_slice(), TRAILER].concat()
+    );
     drop(ssh);
     server.stop().await;
 }

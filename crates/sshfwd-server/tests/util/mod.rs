@@ -54,7 +54,11 @@ impl Harness {
             .expect("ssh-keygen (openssh-client) must be installed");
         assert!(status.success());
         let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let line = if options.is_empty() { public } else { format!("{options} {public}") };
+        let line = if options.is_empty() {
+            public
+        } else {
+            format!("{options} {public}")
+        };
         let ak_path = dir.path().join("authorized_keys");
         std::fs::write(&ak_path, &line).unwrap();
         let sftp_root = dir.path().join("root");
@@ -69,7 +73,14 @@ impl Harness {
         let port = listener.local_addr().unwrap().port();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(serve(config, listener, shutdown.clone()));
-        Harness { dir, port, key, sftp_root, shutdown, server }
+        Harness {
+            dir,
+            port,
+            key,
+            sftp_root,
+            shutdown,
+            server,
+        }
     }
 
     /// OpenSSH client options for this server (`port_flag` is `-p` for ssh,
@@ -130,14 +141,25 @@ impl Harness {
             .current_dir(cwd)
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        let output = tokio::time::timeout(WAIT, cmd.output()).await.expect("sftp timed out").unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let output = tokio::time::timeout(WAIT, cmd.output())
+            .await
+            .expect("sftp timed out")
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         (output.status.success(), text)
     }
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.server).await.expect("server did not stop").unwrap().unwrap();
+        tokio::time::timeout(WAIT, self.server)
+            .await
+            .expect("server did not stop")
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -270,7 +292,10 @@ pub fn pattern(len: usize) -> Vec<u8> {
 
 /// Sends `data` to `addr`, half-closes, and reads until the peer closes.
 pub async fn exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
-    let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect timed out").unwrap();
+    let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect timed out")
+        .unwrap();
     let (mut read, mut write) = stream.into_split();
     let data = data.to_vec();
     let writer = tokio::spawn(async move {
@@ -279,15 +304,26 @@ pub async fn exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
         write
     });
     let mut received = Vec::new();
-    tokio::time::timeout(WAIT, read.read_to_end(&mut received)).await.expect("read timed out").unwrap();
-    let _write = tokio::time::timeout(WAIT, writer).await.expect("write timed out").unwrap();
+    tokio::time::timeout(WAIT, read.read_to_end(&mut received))
+        .await
+        .expect("read timed out")
+        .unwrap();
+    let _write = tokio::time::timeout(WAIT, writer)
+        .await
+        .expect("write timed out")
+        .unwrap();
     received
 }
 
 /// Connects to `addr` and reads until EOF or reset; the bytes received.
 pub async fn read_all(addr: SocketAddr) -> Vec<u8> {
-    let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect timed out").unwrap();
+    let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect timed out")
+        .unwrap();
     let mut received = Vec::new();
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut received)).await.expect("read timed out");
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut received))
+        .await
+        .expect("read timed out");
     received
 }
