@@ -775,3 +775,21 @@ async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     drop(ssh);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_target_is_reported_as_connect_failed() {
+    let server = Harness::start("").await;
+    let closed = free_port(); // nothing listens there
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{closed}");
+    let mut ssh = server.ssh(&["-N", "-L", &spec], &[]);
+    let mut lines = stderr_lines(&mut ssh);
+    wait_listening(local(port)).await;
+    assert!(read_all(local(port)).await.is_empty());
+    let failure = stderr_line(&mut lines, "open failed")
+        .await
+        .expect("ssh did not report the failure");
+    assert!(failure.contains("connect failed"), "{failure}");
+    drop(ssh);
+    server.stop().await;
+}
