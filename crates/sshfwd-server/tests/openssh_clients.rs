@@ -27,8 +27,10 @@ async fn greeting_target() -> (SocketAddr, tokio::sync::oneshot::Receiver<Vec<u8
         let mut tx = Some(tx);
         while let Ok((socket, _)) = listener.accept().await {
             let (mut read, mut write) = socket.into_split();
-            write.write_all(b"hello, then silence\n").await.unwrap();
-            write.shutdown().await.unwrap();
+            bounded("greeting", write.write_all(b"hello, then silence\n"))
+                .await
+                .unwrap();
+            bounded("shutdown", write.shutdown()).await.unwrap();
             let mut got = Vec::new();
             let _ = read.read_to_end(&mut got).await;
             if !got.is_empty() {
@@ -44,15 +46,17 @@ async fn greeting_target() -> (SocketAddr, tokio::sync::oneshot::Receiver<Vec<u8
 
 /// Reads the greeting to EOF, then sends `data` and half-closes.
 async fn greeted_exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = bounded("connect", tokio::net::TcpStream::connect(addr)).await.unwrap();
     let (mut read, mut write) = stream.into_split();
     let mut greeting = Vec::new();
     tokio::time::timeout(WAIT, read.read_to_end(&mut greeting))
         .await
         .expect("greeting timed out")
         .unwrap();
-    write.write_all(data).await.unwrap();
-    write.shutdown().await.unwrap();
+    bounded("sending after the greeting", write.write_all(data))
+        .await
+        .unwrap();
+    bounded("shutdown", write.shutdown()).await.unwrap();
     greeting
 }
 
@@ -122,7 +126,7 @@ async fn remote_forward_port_zero_moves_data_and_goes_away_with_the_session() {
     // The session ends: its listener must close.
     let pid = ssh.id().unwrap();
     ssh.kill().await.unwrap();
-    let _ = ssh.wait().await;
+    let _ = bounded("ssh exit", ssh.wait()).await;
     assert_ne!(pid, 0);
     wait_closed(remote).await;
     server.stop().await;
@@ -709,8 +713,10 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     assert!(ok, "{stderr}");
     wait_listening(local(port)).await;
 
-    let mut stream = tokio::net::TcpStream::connect(local(port)).await.unwrap();
-    stream.write_all(b"first").await.unwrap();
+    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(port)))
+        .await
+        .unwrap();
+    bounded("write", stream.write_all(b"first")).await.unwrap();
     let mut echo = [0u8; 5];
     tokio::time::timeout(WAIT, stream.read_exact(&mut echo))
         .await
@@ -723,8 +729,8 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     wait_closed(local(port)).await;
 
     // The connection accepted before the cancel goes on.
-    stream.write_all(b"second").await.unwrap();
-    stream.shutdown().await.unwrap();
+    bounded("write", stream.write_all(b"second")).await.unwrap();
+    bounded("shutdown", stream.shutdown()).await.unwrap();
     let mut rest = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
         .await
@@ -739,7 +745,9 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     let server = Harness::start_with("", |config| config.login_grace_time = std::time::Duration::from_secs(1)).await;
-    let mut stream = tokio::net::TcpStream::connect(local(server.port)).await.unwrap();
+    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(server.port)))
+        .await
+        .unwrap();
     let mut banner = Vec::new();
     // Ends (EOF or reset) once the grace time is over; bounded by WAIT.
     let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut banner))
@@ -757,13 +765,17 @@ async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
     let ssh = server.ssh(&["-N", "-L", &spec], &[]);
     wait_listening(local(port)).await;
-    let mut probe = tokio::net::TcpStream::connect(local(port)).await.unwrap();
-    probe.write_all(b"x").await.unwrap();
+    let mut probe = bounded("connect", tokio::net::TcpStream::connect(local(port)))
+        .await
+        .unwrap();
+    bounded("write", probe.write_all(b"x")).await.unwrap();
     let mut one = [0u8; 1];
-    probe.read_exact(&mut one).await.unwrap();
+    bounded("echo", probe.read_exact(&mut one)).await.unwrap();
     // Hold until the grace time has surely passed, observed through the
     // server's clock-independent behaviour: a second silent connection is dropped.
-    let mut silent = tokio::net::TcpStream::connect(local(server.port)).await.unwrap();
+    let mut silent = bounded("connect", tokio::net::TcpStream::connect(local(server.port)))
+        .await
+        .unwrap();
     let mut ignored = Vec::new();
     let _ = tokio::time::timeout(WAIT, silent.read_to_end(&mut ignored))
         .await

@@ -327,3 +327,11 @@ pub async fn read_all(addr: SocketAddr) -> Vec<u8> {
         .expect("read timed out");
     received
 }
+
+/// Awaits `future` for at most [`WAIT`].
+pub async fn bounded<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("{what} timed out after {WAIT:?}"),
+    }
+}
