@@ -334,6 +334,15 @@ fn remote_ftp_forward_fixed_port_proftpd() {
     for client in [Client::Ftplib, Client::Curl] {
         transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
     }
+    // Bounce protection applies in this direction too: the client's own
+    // address is the originator sshd reports (127.0.0.1 on srv).
+    let mut ftp = RawFtp::connect(&topo.srv, local_endpoint(2121)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    for cmd in ["PORT 10,9,9,9,4,1", "PORT 10,231,0,1,0,22", "PORT 127,0,0,1,0,21", "EPRT |1|10.231.0.1|2000|"] {
+        let (c, t) = ftp.cmd(cmd).expect("reply");
+        assert!((500..600).contains(&c), "-R: {cmd} should get 5xx from sshfwd: {t}");
+    }
+    quit(ftp);
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:21"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
     topo.finish();
@@ -601,20 +610,39 @@ while True:
 
 #[test]
 fn hostile_passive_replies_do_not_reach_other_hosts_or_low_ports() {
+    hostile_passive(false);
+}
+
+/// The same with `-R ftp/`: the hostile server is beside sshfwd, whose own
+/// host must not be made to connect elsewhere.
+#[test]
+fn hostile_passive_replies_through_remote_ftp_forward() {
+    hostile_passive(true);
+}
+
+fn hostile_passive(remote: bool) {
     if !root_or_skip() {
         return;
     }
     let mut topo = Topology::new(false);
-    topo.srv.ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    // The FTP server's host and the FTP client's host for this direction.
+    let (server_host, client_host) = if remote { (Host::Cli, Host::Srv) } else { (Host::Srv, Host::Cli) };
+    topo.ns(server_host).ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
     let trap_log = topo.path("hostile-connections.log");
     let script = topo.script("hostile.py", HOSTILE_SERVER);
-    let hostile = topo.spawn(Host::Srv, "hostile-ftp", "python3", &["-u", &script, "2100", trap_log.to_str().expect("utf-8")], &[]);
-    assert!(topo.srv.wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
-    let _ = hostile;
-    let fwd = topo.start_sshfwd("hostile", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
-    topo.wait_local_forward(fwd, LPORT);
+    topo.spawn(server_host, "hostile-ftp", "python3", &["-u", &script, "2100", trap_log.to_str().expect("utf-8")], &[]);
+    assert!(topo.ns(server_host).wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
+    let fwd = if remote {
+        let fwd = topo.start_sshfwd("hostile", &["-R", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
+        topo.wait_remote_forward(fwd, LPORT);
+        fwd
+    } else {
+        let fwd = topo.start_sshfwd("hostile", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
+        topo.wait_local_forward(fwd, LPORT);
+        fwd
+    };
 
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    let mut ftp = RawFtp::connect(topo.ns(client_host), local_endpoint(LPORT)).expect("connect");
     ftp.login("anonymous", "x").expect("login");
     let mut outcomes = Vec::new();
     for (i, verb) in ["PASV", "PASV", "PASV", "EPSV"].iter().enumerate() {
@@ -625,7 +653,7 @@ fn hostile_passive_replies_do_not_reach_other_hosts_or_low_ports() {
             _ => None,
         };
         let data = target.and_then(|a| {
-            let mut s = topo.cli.connect(a, Duration::from_secs(5)).ok()?;
+            let mut s = topo.ns(client_host).connect(a, Duration::from_secs(5)).ok()?;
             s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
             let mut v = Vec::new();
             let _ = s.read_to_end(&mut v);
@@ -646,12 +674,16 @@ fn hostile_passive_replies_do_not_reach_other_hosts_or_low_ports() {
     quit(ftp);
     thread::sleep(Duration::from_millis(300));
     let connections = fs::read_to_string(&trap_log).unwrap_or_default();
-    eprintln!("hostile passive outcomes:\n  {}\ntrap log:\n{connections}", outcomes.join("\n  "));
-    assert!(!connections.contains("FOREIGN"), "sshfwd made sshd connect to 10.9.9.9:\n{connections}\n{}", topo.logs());
-    assert!(!connections.contains("LOW-PORT"), "sshfwd connected to a privileged passive port:\n{connections}\n{}", topo.logs());
+    eprintln!("hostile passive outcomes (remote={remote}):\n  {}\ntrap log:\n{connections}", outcomes.join("\n  "));
+    assert!(!connections.contains("FOREIGN"), "the forward connected to 10.9.9.9:\n{connections}\n{}", topo.logs());
+    assert!(!connections.contains("LOW-PORT"), "the forward connected to a privileged passive port:\n{connections}\n{}", topo.logs());
     let log = topo.proc(fwd).log_text();
     assert!(log.contains("10.9.9.9"), "sshfwd -v should say that it ignored the passive address 10.9.9.9:\n{log}");
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    if remote {
+        expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
+    } else {
+        expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    }
     topo.finish();
 }
 
@@ -1183,6 +1215,78 @@ fn ipv6_client_side() {
         transfer_matrix(&topo, &server, Host::Cli, client, &[Mode::Epsv, Mode::Eprt], endpoint);
     }
     expect_listeners(&topo, Host::Cli, &["[::1]:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// `-R ftp/` to an FTP server on another host of sshfwd's LAN: passive
+/// replies become remote forwardings towards that host, PORT/EPRT become
+/// listeners on sshfwd's LAN address that only the FTP server may use.
+#[test]
+fn remote_ftp_forward_to_a_server_on_the_client_lan() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    topo.add_lan();
+    let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Lan, LAN_IP, 21, false);
+    let fwd = topo.start_sshfwd("rlan", &["-R", &format!("ftp/127.0.0.1:2121:{LAN_IP}:21")]);
+    topo.wait_remote_forward(fwd, 2121);
+    for client in [Client::Ftplib, Client::Lftp] {
+        transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
+    }
+    expect_listeners(&topo, Host::Cli, &[]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
+    topo.finish();
+}
+
+/// The FTP server named by a host name that the SSH server resolves.
+#[test]
+fn ftp_server_named_by_host_name() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let fwd = topo.start_sshfwd("name", &["-L", &format!("ftp/127.0.0.1:{LPORT}:localhost:21")]);
+    topo.wait_local_forward(fwd, LPORT);
+    transfer_matrix(&topo, &server, Host::Cli, Client::Curl, &ALL_MODES, local_endpoint(LPORT));
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// lftp's `mirror --parallel` opens several control sessions at once, each
+/// with many data channels; the mirrored tree is identical.
+#[test]
+fn lftp_mirror_with_parallel_sessions() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let tree = server.home.join("tree");
+    fs::create_dir_all(tree.join("deeper")).expect("tree");
+    let mut files = Vec::new();
+    for i in 0..12 {
+        let rel = if i % 4 == 3 { format!("deeper/f{i}.bin") } else { format!("f{i}.bin") };
+        write_test_file(&tree.join(&rel), &rel, i * 37 * 1024 + i);
+        files.push(rel);
+    }
+    for mode in [Mode::Pasv, Mode::Port] {
+        let dest = topo.path(&format!("mirror-{mode:?}"));
+        let script = format!(
+            "set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 15; set ftp:ssl-allow no; set ftp:passive-mode {}; \
+             open -u {FTP_USER},{FTP_PASS} ftp://127.0.0.1:{LPORT}; mirror --parallel=4 tree {}",
+            if mode == Mode::Pasv { "on" } else { "off" },
+            dest.display()
+        );
+        let out = topo.run(Host::Cli, "lftp", &["-c", &script], Duration::from_secs(90));
+        assert!(out.success(), "lftp mirror {mode:?}:\n{}\n{}", out.transcript(), topo.logs());
+        for rel in &files {
+            expect_same_file(&topo, &tree.join(rel), &dest.join(rel), &format!("mirror {mode:?} {rel}"));
+        }
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
     topo.finish();
 }
