@@ -87,6 +87,13 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
     false
 }
 
+/// Resident set size of a process in KiB, from /proc/<pid>/status.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Writes an executable shell script.
 pub fn write_script(path: &Path, body: &str) -> PathBuf {
     fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("write script");
@@ -165,6 +172,8 @@ pub struct SshdOptions {
     pub password_authentication: bool,
     pub kbd_interactive_authentication: bool,
     pub gateway_ports: bool,
+    /// Listen on [::1] too (same port).
+    pub ipv6: bool,
     /// Extra sshd_config lines, put before the harness's own so that they
     /// override them (sshd keeps a keyword's first value); no `Match` here.
     pub extra: Vec<String>,
@@ -177,6 +186,7 @@ impl Default for SshdOptions {
             password_authentication: false,
             kbd_interactive_authentication: false,
             gateway_ports: false,
+            ipv6: false,
             extra: Vec::new(),
         }
     }
@@ -228,6 +238,9 @@ impl Sshd {
                 cfg.push('\n');
             }
             cfg.push_str(&format!("Port {port}\nListenAddress 127.0.0.1\n"));
+            if opts.ipv6 {
+                cfg.push_str("ListenAddress ::1\n");
+            }
             for (_, k) in &host_keys {
                 cfg.push_str(&format!("HostKey {}\n", k.display()));
             }
@@ -260,12 +273,17 @@ impl Sshd {
             let deadline = Instant::now() + SSHD_START_TIMEOUT;
             let mut ready = false;
             let mut in_use = false;
+            let mut listening = 0;
+            let addresses = if opts.ipv6 { 2 } else { 1 };
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(left) {
                     Ok(line) if line.contains("Server listening on") => {
-                        ready = true;
-                        break;
+                        listening += 1;
+                        if listening == addresses {
+                            ready = true;
+                            break;
+                        }
                     }
                     Ok(line) if line.contains("Address already in use") => {
                         in_use = true;
