@@ -443,7 +443,7 @@ fn wrong_key_is_denied() {
     cmd.identities = vec![stranger];
     let out = cmd.run(RUN);
     assert_exit(&out, 255);
-    assert!(out.stderr.contains("Permission denied"), "stderr:\n{}", out.stderr);
+    assert!(out.stderr.contains("Permission denied (publickey)."), "stderr:\n{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------
@@ -527,7 +527,7 @@ fn password_auth_with_askpass() {
     let wrong = write_script(&sshd.dir().join("askpass_wrong.sh"), "echo nope");
     let out = cmd.clone().env("SSH_ASKPASS", &wrong).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
     assert_exit(&out, 255);
-    assert!(out.stderr.contains("Permission denied"), "stderr:\n{}", out.stderr);
+    assert!(out.stderr.contains("Permission denied (publickey,password)."), "stderr:\n{}", out.stderr);
 
     // BatchMode never asks for a password.
     cmd.batch = Some(true);
@@ -1393,4 +1393,93 @@ fn remote_stderr_is_relayed_whole() {
         }
     }
     assert_eq!(lost, 0, "remote stderr lost in {lost} of {runs} runs; e.g. stderr was {example:?}");
+}
+
+// ---------------------------------------------------------------------------
+// More options: no command, algorithms, host patterns and tokens, -g.
+
+#[test]
+fn no_command_without_n_fails_clearly() {
+    let sshd = Sshd::start();
+    let out = sshd.sshfwd().run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("-N"), "the message should point at -N:\n{}", out.stderr);
+    assert!(!sshd.log().contains("Connection from"), "no connection without a command");
+}
+
+#[test]
+fn algorithm_options_are_honoured() {
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: vec![
+            "Ciphers aes256-ctr,chacha20-poly1305@openssh.com".into(),
+            "MACs hmac-sha2-512-etm@openssh.com".into(),
+            "KexAlgorithms curve25519-sha256".into(),
+        ],
+        ..Default::default()
+    });
+    // Matching choices work.
+    let out = sshd
+        .sshfwd()
+        .opt("Ciphers=aes256-ctr")
+        .opt("MACs=hmac-sha2-512-etm@openssh.com")
+        .opt("KexAlgorithms=curve25519-sha256")
+        .command(["true"])
+        .run(RUN);
+    assert_exit(&out, 0);
+    let out = sshd.sshfwd().opt("Ciphers=chacha20-poly1305@openssh.com").command(["true"]).run(RUN);
+    assert_exit(&out, 0);
+    // A cipher the server does not offer: no connection.
+    let out = sshd.sshfwd().opt("Ciphers=aes128-gcm@openssh.com").command(["true"]).run(RUN);
+    assert_exit(&out, 255);
+    let out = sshd.sshfwd().opt("KexAlgorithms=ecdh-sha2-nistp256").command(["true"]).run(RUN);
+    assert_exit(&out, 255);
+    let log = sshd.log();
+    assert!(log.contains("no matching cipher found") || log.contains("no matching key exchange method"), "sshd log:\n{log}");
+}
+
+#[test]
+fn host_patterns_include_and_identity_tokens() {
+    let sshd = Sshd::start();
+    let closed = free_port();
+    let ssh = sshd.home().join(".ssh");
+    fs::copy(sshd.client_key(), ssh.join("key_root@127.0.0.1")).unwrap();
+    fs::write(ssh.join("included.conf"), format!("Host 127.0.0.1\n    Port {}\n", sshd.port())).unwrap();
+    let cfg = sshd.dir().join("config_patterns");
+    fs::write(
+        &cfg,
+        format!(
+            "Host * !127.0.0.1\n    Port {closed}\n\
+             Host *\n\
+             Include {}\n\
+             Host 127.0.0.?\n    IdentityFile ~/.ssh/key_%r@%h\n    IdentitiesOnly yes\n\
+             Host *\n    Port {closed}\n",
+            ssh.join("included.conf").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = sshd.sshfwd().command(["true"]);
+    cmd.port = None;
+    cmd.identities.clear();
+    cmd.config = Some(cfg);
+    let out = cmd.run(RUN);
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn local_forward_bind_loopback_unless_gateway_ports() {
+    let sshd = Sshd::start();
+    let echo = echo_server();
+    let other_loopback = |port: u16| SocketAddr::from(([127, 0, 0, 2], port));
+    let lport = free_port();
+    let mut fwd = sshd.sshfwd().arg("-N").arg("-L").arg(format!("{lport}:127.0.0.1:{}", echo.port())).spawn();
+    fwd.wait_port(local(lport), READY);
+    assert!(
+        TcpStream::connect_timeout(&other_loopback(lport), Duration::from_secs(1)).is_err(),
+        "-L without -g must listen on loopback only"
+    );
+    drop(fwd);
+    let gport = free_port();
+    let mut fwd = sshd.sshfwd().arg("-g").arg("-N").arg("-L").arg(format!("{gport}:127.0.0.1:{}", echo.port())).spawn();
+    fwd.wait_port(local(gport), READY);
+    assert_eq!(echo_round_trip(other_loopback(gport), b"gateway"), b"gateway");
 }
