@@ -138,7 +138,7 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 
 /// Collects a reader into a shared buffer from a thread; optionally sends
 /// every line on a channel as well (send errors ignored).
-fn drain(mut reader: impl Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>, lines: Option<mpsc::Sender<String>>) {
+fn drain(mut reader: impl Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>, lines: Option<mpsc::Sender<String>>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         if let Some(tx) = lines {
             let mut r = BufReader::new(reader);
@@ -162,7 +162,7 @@ fn drain(mut reader: impl Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>, lines
                 }
             }
         }
-    });
+    })
 }
 
 /// What the test wants of its sshd.
@@ -269,7 +269,7 @@ impl Sshd {
                 .expect("spawn sshd");
             let log = Arc::new(Mutex::new(Vec::new()));
             let (tx, rx) = mpsc::channel();
-            drain(child.stderr.take().expect("sshd stderr"), log.clone(), Some(tx));
+            let _ = drain(child.stderr.take().expect("sshd stderr"), log.clone(), Some(tx));
             let deadline = Instant::now() + SSHD_START_TIMEOUT;
             let mut ready = false;
             let mut in_use = false;
@@ -556,6 +556,7 @@ impl Sshfwd {
     /// Starts sshfwd; stdout and stderr are collected in the background.
     pub fn spawn(&self) -> Running {
         let mut child = self.std_command().spawn().expect("spawn sshfwd");
+        let mut drains = Vec::new();
         if let (Some(data), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
             thread::spawn(move || {
                 use std::io::Write;
@@ -565,9 +566,9 @@ impl Sshfwd {
         }
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        drain(child.stdout.take().expect("stdout"), stdout.clone(), None);
-        drain(child.stderr.take().expect("stderr"), stderr.clone(), None);
-        Running { child, stdout, stderr, argv: self.argv(), status: None }
+        drains.push(drain(child.stdout.take().expect("stdout"), stdout.clone(), None));
+        drains.push(drain(child.stderr.take().expect("stderr"), stderr.clone(), None));
+        Running { child, stdout, stderr, argv: self.argv(), status: None, drains }
     }
 
     /// Runs sshfwd to its end, killing it after `timeout`.
@@ -591,6 +592,7 @@ pub struct Running {
     stderr: Arc<Mutex<Vec<u8>>>,
     argv: Vec<OsString>,
     status: Option<ExitStatus>,
+    drains: Vec<thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -662,17 +664,14 @@ impl Running {
         panic!("{addr} not ready after {timeout:?}; sshfwd {:?} stderr:\n{}", self.argv, self.stderr());
     }
 
-    /// After the process ended: a bounded wait for stdout/stderr to be
-    /// fully read by the drain threads (they end at EOF).
+    /// After the process ended: a bounded wait (2 s) for stdout and stderr
+    /// to be read to EOF by the drain threads.
     fn settle_output(&self) {
-        let mut last = (usize::MAX, usize::MAX);
-        for _ in 0..10 {
-            let now = (self.stdout.lock().unwrap().len(), self.stderr.lock().unwrap().len());
-            if now == last {
-                break;
+        for _ in 0..200 {
+            if self.drains.iter().all(|d| d.is_finished()) {
+                return;
             }
-            last = now;
-            thread::sleep(Duration::from_millis(20));
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
