@@ -103,15 +103,7 @@ async fn remote_forward_port_zero_moves_data_and_goes_away_with_the_session() {
     let spec = format!("0:127.0.0.1:{}", target.addr.port());
     let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
-    let line = stderr_line(&mut lines, "Allocated port")
-        .await
-        .expect("no allocated port message");
-    // "Allocated port N for remote forward to host:port"
-    let port: u16 = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|p| p.parse().ok())
-        .expect(&line);
+    let port = allocated_port(&mut lines).await;
     let remote = local(port);
 
     let data = pattern(BULK);
@@ -162,14 +154,7 @@ async fn remote_forward_loopback_only_without_gateway_ports() {
     let spec = format!("*:0:127.0.0.1:{}", target.addr.port());
     let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
-    let line = stderr_line(&mut lines, "Allocated port")
-        .await
-        .expect("no allocated port message");
-    let port: u16 = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|p| p.parse().ok())
-        .expect(&line);
+    let port = allocated_port(&mut lines).await;
     let listening = listening_addresses(port);
     assert!(!listening.is_empty(), "no listener found for port {port}");
     for address in &listening {
@@ -371,14 +356,7 @@ async fn gateway_ports_let_the_client_choose_the_wildcard_address() {
     let spec = format!("*:0:127.0.0.1:{}", target.addr.port());
     let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
-    let line = stderr_line(&mut lines, "Allocated port")
-        .await
-        .expect("no allocated port message");
-    let port: u16 = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|p| p.parse().ok())
-        .expect(&line);
+    let port = allocated_port(&mut lines).await;
     let listening = listening_addresses(port);
     assert!(
         listening

@@ -206,6 +206,12 @@ pub async fn stderr_line(
     }
 }
 
+/// The port of ssh's "Allocated port N for remote forward to host:port".
+pub async fn allocated_port(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) -> u16 {
+    let line = stderr_line(lines, "Allocated port").await.expect("no allocated port message");
+    line.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect(&line)
+}
+
 pub fn stderr_lines(child: &mut Child) -> tokio::io::Lines<BufReader<tokio::process::ChildStderr>> {
     BufReader::new(child.stderr.take().unwrap()).lines()
 }
