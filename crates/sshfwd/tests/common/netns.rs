@@ -600,9 +600,11 @@ impl Topology {
         fs::create_dir_all(&home).expect("sshfwd HOME");
         let key = self.client_key.to_str().expect("utf-8").to_owned();
         let home_s = home.to_str().expect("utf-8").to_owned();
+        // SSHFWD_TEST_VERBOSITY=-vvv for more detail in the logs.
+        let verbosity = std::env::var("SSHFWD_TEST_VERBOSITY").unwrap_or_else(|_| "-v".to_owned());
         let mut all: Vec<&str> = vec![
             "-N",
-            "-v",
+            &verbosity,
             "-o",
             "BatchMode=yes",
             "-o",
