@@ -62,6 +62,9 @@ pub async fn run(ssh: &SshConnection, command: &str) -> Result<i32, ExecError> {
         }
     }
     stdin_task.abort();
+    // tokio writes stdout/stderr from a background thread: without a flush
+    // the process may exit before the last bytes are out.
     let _ = stdout.flush().await;
+    let _ = stderr.flush().await;
     Ok(status.unwrap_or(255))
 }

@@ -836,7 +836,6 @@ fn remote_forward_fixed_port_steady_state() {
 /// sshd listens as soon as it answers tcpip-forward; a connection arriving
 /// at once must be served, not refused.
 #[test]
-#[ignore = "bug: sshfwd registers a fixed-port remote forwarding only after the server's reply is processed (ssh/connection.rs request_remote_forward), so forwarded-tcpip channels that arrive right away are refused as 'no such remote forwarding'"]
 fn remote_forward_accepts_first_connections() {
     let sshd = Sshd::start();
     let echo = echo_server();
@@ -1195,7 +1194,6 @@ fn wait_sessions_ended(sshd: &Sshd, n: usize) -> bool {
 /// disconnect" for it and "Connection closed by" when the TCP connection
 /// just drops.
 #[test]
-#[ignore = "bug: Connection::disconnect only queues the message to russh's session task and the process exits before it is sent (often on SIGTERM, sometimes at a normal exit)"]
 fn disconnect_is_sent_on_exit_and_on_sigterm() {
     let sshd = Sshd::start();
     let runs = 5;
@@ -1376,7 +1374,6 @@ fn ipv6_destination_and_bind_address() {
 
 /// The remote command's stderr reaches sshfwd's stderr, every time.
 #[test]
-#[ignore = "bug: exec.rs writes remote stderr with tokio::io::stderr() and never flushes it; tokio hands the write to a blocking thread and main exits (shutdown_background + process::exit) before it runs, so the last stderr bytes are sometimes lost (under load)"]
 fn remote_stderr_is_relayed_whole() {
     let sshd = Sshd::start();
     let _load = CpuLoad::start(2);

@@ -154,6 +154,9 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// How long shutting down waits for the disconnect message to be sent.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
+
 impl SshConnection {
     /// Opens a direct-tcpip channel to `host:port` on the server's side.
     pub async fn open_direct_tcpip(
@@ -170,10 +173,22 @@ impl SshConnection {
     /// Asks the server to listen on `address:port` (port 0: any) and hand
     /// its connections to `sink`. Returns the port the server bound.
     pub async fn request_remote_forward(&self, address: &str, port: u16, sink: ForwardedSink) -> Result<u16, russh::Error> {
-        let allocated = self.handle.tcpip_forward(address, u32::from(port)).await?;
-        let bound = if port == 0 { allocated } else { u32::from(port) };
-        self.remote.insert(address, bound, sink);
-        Ok(u16::try_from(bound).unwrap_or(port))
+        if port != 0 {
+            // The server listens before it replies: a fixed port must be
+            // known before the first connection can arrive. (An allocated
+            // port is known to nobody before it is returned.)
+            self.remote.insert(address, u32::from(port), sink);
+            return match self.handle.tcpip_forward(address, u32::from(port)).await {
+                Ok(_) => Ok(port),
+                Err(e) => {
+                    self.remote.remove(address, u32::from(port));
+                    Err(e)
+                }
+            };
+        }
+        let allocated = self.handle.tcpip_forward(address, 0).await?;
+        self.remote.insert(address, allocated, sink);
+        u16::try_from(allocated).map_err(|_| russh::Error::RequestDenied)
     }
 
     /// Cancels a remote forwarding; its connections are no longer accepted.
@@ -201,10 +216,14 @@ impl SshConnection {
         end.unwrap_or(SessionEnd::Closed)
     }
 
+    /// Says goodbye to the server and waits (briefly) until the message is
+    /// out: russh sends it from its own task, which would otherwise die
+    /// with the process.
     pub async fn disconnect(&self) {
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "disconnected by user", "en")
             .await;
+        let _ = tokio::time::timeout(DISCONNECT_GRACE, self.ended()).await;
     }
 }
