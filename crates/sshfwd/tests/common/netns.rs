@@ -548,7 +548,7 @@ impl Topology {
             FtpKind::Proftpd => self.spawn_proftpd(&tag, host, ip, port, &home),
             FtpKind::Pyftpdlib => self.spawn_pyftpdlib(&tag, host, ip, port, &home),
         };
-        let addr: SocketAddr = format!("{ip}:{port}").parse().expect("ftp addr");
+        let addr = SocketAddr::new(ip.parse().expect("ftp ip"), port);
         assert!(
             self.ns(host).wait_port(addr, Duration::from_secs(15)),
             "{kind:?} did not start on {addr}:\n{}",
