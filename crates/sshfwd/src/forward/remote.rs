@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 
 use super::local::LocalTarget;
 use super::{relay, ForwardContext, ForwardError};
-use crate::ssh::ForwardedConnection;
+use crate::ssh::{ForwardedConnection, SshStream};
 
 /// Requests the forwarding; returns the port the server listens on and a
 /// task that serves it.
@@ -35,17 +35,31 @@ pub async fn start(
 
 async fn connect(connection: ForwardedConnection, target: LocalTarget) {
     tracing::debug!("forwarded-tcpip from {} to {}:{}", connection.originator, target.host, target.port);
-    let mut stream = match TcpStream::connect((target.host.as_str(), target.port)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::info!("connect_to {} port {}: failed: {}", target.host, target.port, crate::ssh::io_reason(&e));
-            let _ = connection.channel.close().await;
-            return;
-        }
+    let Ok((mut channel, mut stream)) = connect_channel(connection, (target.host.as_str(), target.port)).await else {
+        return;
     };
-    let _ = stream.set_nodelay(true);
-    let mut channel = connection.channel.into_stream();
     if let Err(e) = relay::relay(&mut channel, &mut stream).await {
         tracing::debug!("remote forwarding to {}:{} ended: {e}", target.host, target.port);
+    }
+}
+
+/// Connects a forwarded connection to `target`. When that fails the channel
+/// is closed at once, so that the peer on the server's side sees the end
+/// instead of a connection that hangs open.
+pub async fn connect_channel(
+    connection: ForwardedConnection,
+    target: impl tokio::net::ToSocketAddrs + std::fmt::Debug,
+) -> Result<(SshStream, TcpStream), String> {
+    match TcpStream::connect(&target).await {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Ok((connection.channel.into_stream(), stream))
+        }
+        Err(e) => {
+            let reason = crate::ssh::io_reason(&e);
+            tracing::info!("connect_to {target:?}: failed: {reason}");
+            let _ = connection.channel.close().await;
+            Err(reason)
+        }
     }
 }

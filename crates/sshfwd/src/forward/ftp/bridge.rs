@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -176,12 +176,10 @@ impl RemoteForwardBridge {
         drop(guard);
         drop(connections);
         let target = self.target.to_string();
-        let mut stream = TcpStream::connect(self.target)
-            .await
-            .map_err(|e| BridgeError::Connect { target: target.clone(), reason: crate::ssh::io_reason(&e) })?;
-        let _ = stream.set_nodelay(true);
         tracing::debug!("ftp session {}: data connection from {} (server side)", self.label.session, connection.originator);
-        let mut channel = connection.channel.into_stream();
+        let (mut channel, mut stream) = crate::forward::remote::connect_channel(connection, self.target)
+            .await
+            .map_err(|reason| BridgeError::Connect { target: target.clone(), reason })?;
         log_transfer(&self.label, &target, relay::relay(&mut channel, &mut stream)).await;
         Ok(())
     }

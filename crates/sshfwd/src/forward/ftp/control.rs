@@ -349,16 +349,22 @@ impl FtpSession {
     ) -> Result<(SocketAddr, DataTask), String> {
         match &self.endpoints {
             Endpoints::Local { .. } => {
+                // The FTP server connects to the SSH server's loopback in
+                // the family it speaks on its control connection.
+                let loopback = match self.server_host.trim_matches(['[', ']']).parse::<IpAddr>() {
+                    Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                    _ => IpAddr::from([127, 0, 0, 1]),
+                };
                 let bridge = RemoteForwardBridge {
                     ssh: self.ssh.clone(),
-                    remote_bind: "127.0.0.1".into(),
+                    remote_bind: loopback.to_string(),
                     target,
                     timeout: self.settings.data_timeout,
                     cancel,
                     label,
                 };
                 let (port, task) = bridge.start().await.map_err(|e| e.to_string())?;
-                Ok((SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port), Box::pin(task)))
+                Ok((SocketAddr::new(loopback, port), Box::pin(task)))
             }
             Endpoints::Remote { server_facing_ip, server_ip, .. } => {
                 let bridge = LocalListenerBridge {

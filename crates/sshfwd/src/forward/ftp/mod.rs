@@ -159,17 +159,11 @@ async fn remote_session(
         SocketAddr::new(connection.originator_address.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])), 0)
     });
     tracing::debug!("ftp session {id}: control connection from {} (server side) to {host}:{port}", connection.originator);
-    let server = match TcpStream::connect((host.as_str(), port)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::info!("ftp session {id}: connect_to {host} port {port}: failed: {}", crate::ssh::io_reason(&e));
-            let _ = connection.channel.close().await;
-            return;
-        }
+    let Ok((client, server)) = super::remote::connect_channel(connection, (host.as_str(), port)).await else {
+        return;
     };
-    let _ = server.set_nodelay(true);
     let (Ok(local), Ok(server_addr)) = (server.local_addr(), server.peer_addr()) else { return };
     let endpoints = Endpoints::Remote { remote_bind, server_facing_ip: local.ip(), server_ip: server_addr.ip() };
     let session = FtpSession::new(id, client_addr, host, ssh, endpoints, settings);
-    control::drive(session, connection.channel.into_stream(), server).await;
+    control::drive(session, client, server).await;
 }
