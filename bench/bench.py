@@ -1,0 +1,723 @@
+#!/usr/bin/env python3
+"""sshfwd vs OpenSSH benchmark driver (started by bench/run, as root).
+
+Topology (two network namespaces joined by a veth pair, addresses only inside
+them):
+
+    NS-cli 10.241.0.1  --veth--  10.241.0.2 NS-srv
+    FTP clients, sshfwd, ssh     OpenSSH sshd on :22; on 127.0.0.1 only:
+                                 proftpd :21 (defaults: for sshfwd and direct),
+                                 proftpd :2100 (PassivePorts pinned, Masquerade
+                                 127.0.0.1: for OpenSSH's workaround),
+                                 source/sink :9000, echo :7007
+
+Every process is started with `ip netns exec`, its PID is appended to
+WORK/pids (bench/run's trap kills them even if this script dies), every wait
+is a bounded poll of an observable condition.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FTPC = os.path.join(HERE, "ftpc.py")
+SRVPY = os.path.join(HERE, "srv.py")
+
+CLI_IP, SRV_IP = "10.241.0.1", "10.241.0.2"
+FTP_PORT, FTP_WA_PORT = 21, 2100  # proftpd: default config / workaround config
+PASV_WA = list(range(50000, 50016))  # the workaround's pinned passive ports
+ACTIVE_WA_PORT = 41000  # the workaround's pinned client data port (ssh -R)
+SINK_PORT, ECHO_PORT = 9000, 7007
+L_FTP_SSHFWD, L_FTP_SSH = 2121, 2122  # FTP control forwards in cli
+L_PLAIN_SSHFWD, L_PLAIN_SSH = 9001, 9002
+L_STARTUP = 7100
+USER, PASS = "ftpuser", "secret"
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+def median(v):
+    return statistics.median(v) if v else None
+
+
+# ---------------------------------------------------------------------------
+# Namespaces and processes
+
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def in_ns(ns, fn):
+    """Runs fn() on a thread that entered network namespace ns."""
+    res = {}
+
+    def body():
+        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        try:
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                res["e"] = OSError(ctypes.get_errno(), f"setns {ns}")
+                return
+        finally:
+            os.close(fd)
+        try:
+            res["v"] = fn()
+        except BaseException as e:  # handed to the caller
+            res["e"] = e
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(60)
+    if t.is_alive():
+        raise TimeoutError(f"in_ns({ns}) did not return")
+    if "e" in res:
+        raise res["e"]
+    return res["v"]
+
+
+def poll(desc, timeout, check, interval=0.02):
+    """Calls check() until it returns a true value; raises after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            v = check()
+            if v:
+                return v
+        except Exception as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{desc}: not ready after {timeout}s (last error: {last})")
+        time.sleep(interval)
+
+
+def sh(*argv, timeout=30):
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}): {r.stdout}{r.stderr}")
+    return r.stdout
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.work = args.work
+        self.cli = f"{args.ns}-cli"
+        self.srv = f"{args.ns}-srv"
+        self.procs = []
+        self.home = os.path.join(self.work, "home")
+        self.rows = []  # see add_row
+        self.raw = []
+
+    # -- process management ------------------------------------------------
+    def spawn(self, ns, name, argv, env=None):
+        logf = open(os.path.join(self.work, f"{name}.log"), "ab")
+        p = subprocess.Popen(["ip", "netns", "exec", ns] + argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                             env=env, start_new_session=True)
+        logf.close()
+        with open(os.path.join(self.work, "pids"), "a") as f:
+            f.write(f"{p.pid}\n")
+        p.bench_name = name
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def log_tail(self, name, n=30):
+        try:
+            with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def teardown(self):
+        for p in reversed(list(self.procs)):
+            try:
+                self.stop(p)
+            except Exception as e:
+                log("stop", p.pid, e)
+        for ns in (self.cli, self.srv):
+            if not os.path.exists(f"/run/netns/{ns}"):
+                continue
+            for _ in range(50):
+                pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+                if not pids:
+                    break
+                for pid in pids:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                time.sleep(0.02)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    # -- topology ------------------------------------------------------------
+    def connect_ok(self, ns, host, port, expect=None):
+        def f():
+            with socket.create_connection((host, port), timeout=2) as s:
+                if expect is None:
+                    return True
+                s.settimeout(5)
+                return s.recv(64).startswith(expect)
+        return in_ns(ns, f)
+
+    def listening(self, ns, port):
+        out = sh("ip", "netns", "exec", ns, "ss", "-ltnH", f"sport = :{port}")
+        return bool(out.strip())
+
+    def setup(self):
+        log("topology", self.cli, self.srv)
+        for ns in (self.cli, self.srv):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "link", "add", "veth-srv", "netns", self.cli, "type", "veth", "peer", "name", "veth-cli", "netns", self.srv)
+        sh("ip", "-n", self.cli, "addr", "add", f"{CLI_IP}/24", "dev", "veth-srv")
+        sh("ip", "-n", self.cli, "link", "set", "veth-srv", "up")
+        sh("ip", "-n", self.srv, "addr", "add", f"{SRV_IP}/24", "dev", "veth-cli")
+        sh("ip", "-n", self.srv, "link", "set", "veth-cli", "up")
+
+        # Files served by proftpd, in tmpfs (WORK is under /dev/shm).
+        os.makedirs(self.home)
+        for name, size in (("big.bin", self.a.size), ("mid.bin", 4 * MIB), ("small.bin", 4096)):
+            with open(os.path.join(self.home, name), "wb") as f:
+                left = size
+                while left > 0:
+                    k = min(left, 16 * MIB)
+                    f.write(os.urandom(k))
+                    left -= k
+
+        # sshd
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.hostkey = os.path.join(self.work, "ssh_host_ed25519_key")
+        self.key = os.path.join(self.work, "id_ed25519")
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.hostkey)
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key)
+        shutil.copy(self.key + ".pub", os.path.join(self.work, "authorized_keys"))
+        conf = os.path.join(self.work, "sshd_config")
+        with open(conf, "w") as f:
+            f.write(f"Port 22\nListenAddress {SRV_IP}\nHostKey {self.hostkey}\nPidFile {self.work}/sshd.pid\n"
+                    f"AuthorizedKeysFile {self.work}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n"
+                    "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                    "AllowTcpForwarding yes\nGatewayPorts no\nUseDNS no\nMaxSessions 100\nMaxStartups 100:30:200\n"
+                    "LogLevel INFO\n")
+        self.spawn(self.srv, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", conf])
+        poll("sshd", 15, lambda: self.connect_ok(self.srv, SRV_IP, 22, b"SSH-"))
+
+        # proftpd twice: defaults (sshfwd, direct) and the workaround's config.
+        hashed = sh("openssl", "passwd", "-1", PASS).strip()
+        for tag, port, extra in (
+            ("proftpd", FTP_PORT, "PassivePorts 40000 49999\n"),
+            ("proftpd-wa", FTP_WA_PORT, f"PassivePorts {PASV_WA[0]} {PASV_WA[-1]}\nMasqueradeAddress 127.0.0.1\n"),
+        ):
+            d = os.path.join(self.work, tag)
+            os.makedirs(d)
+            with open(os.path.join(d, "passwd"), "w") as f:
+                f.write(f"{USER}:{hashed}:0:0::{self.home}:/bin/sh\n")
+            os.chmod(os.path.join(d, "passwd"), 0o600)
+            conf = os.path.join(d, "proftpd.conf")
+            with open(conf, "w") as f:
+                f.write(f"ServerType standalone\nServerName \"sshfwd-bench\"\nDefaultServer on\nPort {port}\n"
+                        "DefaultAddress 127.0.0.1\nSocketBindTight on\nUseIPv6 off\nUser root\nGroup root\nRootLogin on\n"
+                        f"AuthOrder mod_auth_file.c\nAuthUserFile {d}/passwd\nRequireValidShell off\n"
+                        f"PidFile {d}/proftpd.pid\nScoreboardFile {d}/scoreboard\nDelayTable none\nWtmpLog off\n"
+                        f"UseReverseDNS off\nSystemLog {d}/system.log\nTransferLog none\nAllowOverwrite on\n"
+                        "UseSendfile off\nMaxInstances 1000\nTimeoutIdle 300\nTimeoutNoTransfer 300\n"
+                        f"{extra}<IfModule mod_ident.c>\nIdentLookups off\n</IfModule>\n")
+            self.spawn(self.srv, tag, ["/usr/sbin/proftpd", "-n", "-q", "-c", conf])
+            poll(tag, 15, lambda port=port: self.connect_ok(self.srv, "127.0.0.1", port, b"220"))
+
+        self.spawn(self.srv, "srvpy", ["python3", SRVPY, str(SINK_PORT), str(ECHO_PORT)])
+        poll("source/sink", 15, lambda: self.connect_ok(self.srv, "127.0.0.1", ECHO_PORT))
+
+        with open(os.path.join(self.work, "ssh_config"), "w") as f:
+            f.write("# empty: neither ~/.ssh/config nor /etc/ssh/ssh_config\n")
+
+    # -- SSH clients -----------------------------------------------------------
+    def client_argv(self, impl, cipher, forwards):
+        exe = self.a.sshfwd if impl == "sshfwd" else "/usr/bin/ssh"
+        return [exe, "-N", "-F", os.path.join(self.work, "ssh_config"), "-i", self.key, "-p", "22",
+                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR", "-o", f"Ciphers={cipher}",
+                *forwards, f"root@{SRV_IP}"]
+
+    def env(self):
+        e = dict(os.environ)
+        e["HOME"] = self.work
+        e.pop("SSH_AUTH_SOCK", None)
+        return e
+
+    def start_client(self, impl, cipher, what="all"):
+        """Starts sshfwd or ssh with the forwards of `what` and waits until
+        they all work."""
+        if impl == "sshfwd":
+            fw = ["-L", f"ftp/127.0.0.1:{L_FTP_SSHFWD}:127.0.0.1:{FTP_PORT}"]
+            if what == "all":
+                fw += ["-L", f"127.0.0.1:{L_PLAIN_SSHFWD}:127.0.0.1:{SINK_PORT}"]
+            ftp_port = L_FTP_SSHFWD
+        else:
+            fw = ["-L", f"127.0.0.1:{L_FTP_SSH}:127.0.0.1:{FTP_WA_PORT}"]
+            for p in PASV_WA:
+                fw += ["-L", f"127.0.0.1:{p}:127.0.0.1:{p}"]
+            if what == "all":
+                fw += ["-R", f"127.0.0.1:{ACTIVE_WA_PORT}:127.0.0.1:{ACTIVE_WA_PORT}",
+                       "-L", f"127.0.0.1:{L_PLAIN_SSH}:127.0.0.1:{SINK_PORT}"]
+            ftp_port = L_FTP_SSH
+        name = f"{impl}-{cipher.split('@')[0]}-{what}"
+        p = self.spawn(self.cli, name, self.client_argv(impl, cipher, fw), env=self.env())
+
+        def ready():
+            if p.poll() is not None:
+                raise SystemExit(f"{name} exited {p.returncode}:\n{self.log_tail(name)}")
+            if not self.connect_ok(self.cli, "127.0.0.1", ftp_port, b"220"):
+                return False
+            if impl == "ssh":
+                if not all(self.listening(self.cli, q) for q in PASV_WA):
+                    return False
+                if what == "all" and not self.listening(self.srv, ACTIVE_WA_PORT):
+                    return False
+            if what == "all":
+                return self.listening(self.cli, L_PLAIN_SSHFWD if impl == "sshfwd" else L_PLAIN_SSH)
+            return True
+        poll(name, 30, ready, interval=0.05)
+        return p
+
+    # -- measurements ------------------------------------------------------------
+    @staticmethod
+    def cpu_seconds(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def vm_hwm_mib(pid):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return None
+
+    def run_client(self, ns, args, timeout):
+        argv = ["ip", "netns", "exec", ns, "python3", FTPC] + [str(x) for x in args]
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"client timed out after {timeout}s"}
+        lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+        if r.returncode != 0 or not lines:
+            return {"error": f"client failed ({r.returncode}): {(r.stderr or r.stdout).strip()[-400:]}"}
+        return json.loads(lines[-1])
+
+    def measure(self, proc, ns, args, timeout):
+        """Runs one client; returns its JSON result plus the SSH client's CPU
+        seconds spent meanwhile (None for direct)."""
+        c0 = self.cpu_seconds(proc.pid) if proc else None
+        res = self.run_client(ns, args, timeout)
+        if proc is not None:
+            res["cpu"] = self.cpu_seconds(proc.pid) - c0
+            if proc.poll() is not None:
+                res["error"] = (res.get("error") or "") + f" [{proc.bench_name} died: {self.log_tail(proc.bench_name, 5)}]"
+        return res
+
+    def add_row(self, group, name, unit, better, samples, cpu=None, note=""):
+        """samples: {impl: [value or None (failed)]}; cpu: {impl: [s/GiB]}."""
+        self.rows.append(dict(group=group, name=name, unit=unit, better=better, samples=samples,
+                              cpu=cpu or {}, note=note))
+        r = self.rows[-1]
+        log(f"ROW {group} | {name}: " + ", ".join(f"{k}={fmt(median(ok(v)))}" for k, v in samples.items())
+            + f" ratio={fmt(ratio(r))}")
+        self.save_raw()
+
+    def save_raw(self):
+        with open(os.path.join(self.work, "rows.json"), "w") as f:
+            json.dump(self.rows, f, indent=1)
+
+    @staticmethod
+    def order(run, impls):
+        """Alternates which implementation goes first from run to run."""
+        k = run % len(impls)
+        return impls[k:] + impls[:k]
+
+    # -- 1 and 2: bulk FTP and plain forwarding ----------------------------------------
+    def bulk(self, cipher, procs):
+        size = self.a.size
+        gib = size / GIB
+        short = cipher.split("@")[0]
+        impls = ["sshfwd", "ssh", "direct"]
+        for mode in ("pasv", "port"):
+            for direction in ("get", "put"):
+                samples = {i: [] for i in impls}
+                cpu = {"sshfwd": [], "ssh": []}
+                for run in range(self.a.runs):
+                    for impl in self.order(run, impls):
+                        if direction == "get":
+                            name = "big.bin"
+                        else:
+                            name = f"up-{impl}.bin"
+                        if impl == "sshfwd":
+                            ns, host, port, dp = self.cli, "127.0.0.1", L_FTP_SSHFWD, 0
+                        elif impl == "ssh":
+                            ns, host, port, dp = self.cli, "127.0.0.1", L_FTP_SSH, ACTIVE_WA_PORT
+                        else:
+                            ns, host, port, dp = self.srv, "127.0.0.1", FTP_PORT, 0
+                        res = self.measure(procs.get(impl), ns, ["bulk", host, port, mode, direction, name, size, dp],
+                                           timeout=60 + size / (20 * MIB))
+                        if direction == "put":
+                            try:
+                                os.unlink(os.path.join(self.home, name))
+                            except FileNotFoundError:
+                                pass
+                        self.record(samples, cpu, impl, res, lambda r: r["bytes"] / MIB / r["seconds"], gib)
+                label = {"get": "download", "put": "upload"}[direction]
+                mname = {"pasv": "passive", "port": "active"}[mode]
+                self.add_row(f"Bulk FTP ({short})", f"{size // MIB} MiB {label}, {mname}", "MiB/s", "higher",
+                             samples, cpu)
+        # plain forwarding
+        for direction in ("get", "put"):
+            samples = {"sshfwd": [], "ssh": []}
+            cpu = {"sshfwd": [], "ssh": []}
+            for run in range(self.a.runs):
+                for impl in self.order(run, ["sshfwd", "ssh"]):
+                    port = L_PLAIN_SSHFWD if impl == "sshfwd" else L_PLAIN_SSH
+                    res = self.measure(procs[impl], self.cli, ["plain", "127.0.0.1", port, direction, size],
+                                       timeout=60 + size / (20 * MIB))
+                    self.record(samples, cpu, impl, res, lambda r: r["bytes"] / MIB / r["seconds"], gib)
+            label = {"get": "download", "put": "upload"}[direction]
+            self.add_row(f"Plain -L ({short})", f"{size // MIB} MiB {label}", "MiB/s", "higher", samples, cpu)
+
+    def record(self, samples, cpu, impl, res, value, gib):
+        self.raw.append(res)
+        if res.get("error"):
+            log("  FAIL", impl, res["error"])
+            samples[impl].append(None)
+            return
+        samples[impl].append(value(res))
+        if impl in cpu and res.get("cpu") is not None and gib:
+            cpu[impl].append(res["cpu"] / gib)
+
+    # -- 3: many small transfers ------------------------------------------------------
+    def small(self, procs):
+        n = self.a.small
+        impls = ["sshfwd", "ssh", "direct"]
+        for mode in ("pasv", "port"):
+            samples = {i: [] for i in impls}
+            cpu = {"sshfwd": [], "ssh": []}
+            notes = []
+            for run in range(self.a.runs):
+                for impl in self.order(run, impls):
+                    if impl == "sshfwd":
+                        ns, port, dp = self.cli, L_FTP_SSHFWD, 0
+                    elif impl == "ssh":
+                        ns, port, dp = self.cli, L_FTP_SSH, ACTIVE_WA_PORT
+                    else:
+                        ns, port, dp = self.srv, FTP_PORT, 0
+                    res = self.measure(procs.get(impl), ns, ["small", "127.0.0.1", port, mode, "small.bin", n, dp],
+                                       timeout=60 + n * 0.2)
+                    if res.get("error") and "done" in res:
+                        res["error"] = f"{res['done']}/{n} transfers, then {res['error']}"
+                    if res.get("error"):
+                        notes.append(f"{impl}: {res['error'][:160]}")
+                    self.record(samples, cpu, impl, res, lambda r: r["done"] / r["seconds"], None)
+            mname = {"pasv": "passive", "port": "active"}[mode]
+            self.add_row("Small transfers", f"{n} x 4 KiB RETR, {mname}", "transfers/s", "higher", samples, cpu,
+                         note="; ".join(notes))
+
+    # -- 4: concurrency ----------------------------------------------------------------
+    def concurrency(self, cipher):
+        n, size = self.a.sessions, 4 * MIB
+        gib = n * size / GIB
+        impls = ["sshfwd", "ssh", "direct"]
+        wall = {i: [] for i in impls}
+        fails = {i: [] for i in impls}
+        rss = {"sshfwd": [], "ssh": []}
+        cpu = {"sshfwd": [], "ssh": []}
+        notes = []
+        for run in range(self.a.runs):
+            for impl in self.order(run, impls):
+                proc = None
+                if impl != "direct":
+                    proc = self.start_client(impl, cipher, what="ftp")
+                    ns, port = self.cli, (L_FTP_SSHFWD if impl == "sshfwd" else L_FTP_SSH)
+                else:
+                    ns, port = self.srv, FTP_PORT
+                res = self.measure(proc, ns, ["conc", "127.0.0.1", port, n, "mid.bin", size], timeout=300)
+                if proc is not None:
+                    rss[impl].append(self.vm_hwm_mib(proc.pid))
+                    self.stop(proc)
+                self.raw.append(res)
+                if "seconds" not in res:
+                    log("  FAIL", impl, res.get("error"))
+                    wall[impl].append(None)
+                    fails[impl].append(n)
+                    notes.append(f"{impl}: {res.get('error', '')[:160]}")
+                    continue
+                wall[impl].append(res["seconds"])
+                fails[impl].append(res["failures"])
+                if res["failures"]:
+                    notes.append(f"{impl}: {res['failures']} failed, e.g. {'; '.join(res['errors'])[:200]}")
+                if impl in cpu:
+                    cpu[impl].append(res["cpu"] / gib)
+        note = "; ".join(dict.fromkeys(notes))
+        self.add_row("Concurrency", f"{n} sessions x 4 MiB: wall time", "s", "lower", wall, cpu, note=note)
+        self.add_row("Concurrency", f"{n} sessions x 4 MiB: failed sessions", "count", "lower", fails)
+        self.add_row("Concurrency", f"{n} sessions x 4 MiB: peak RSS of client", "MiB", "lower", rss)
+
+    # -- 5: start-up -------------------------------------------------------------------
+    def startup(self, cipher):
+        impls = ["sshfwd", "ssh"]
+        samples = {i: [] for i in impls}
+        runs = max(5, self.a.runs)
+        for run in range(runs):
+            for impl in self.order(run, impls):
+                argv = self.client_argv(impl, cipher, ["-L", f"127.0.0.1:{L_STARTUP}:127.0.0.1:{ECHO_PORT}"])
+                res = self.run_client(self.cli, ["startup", L_STARTUP, 20, "--"] + argv, timeout=40)
+                self.raw.append(res)
+                if res.get("error") or res.get("seconds") is None:
+                    log("  FAIL", impl, res.get("error"))
+                    samples[impl].append(None)
+                else:
+                    samples[impl].append(res["seconds"] * 1000)
+                # The previous client must be gone before the port is reused.
+                poll("startup port free", 10, lambda: not self.listening(self.cli, L_STARTUP))
+        self.add_row("Start-up", "process start to first forwarded byte", "ms", "lower", samples)
+
+    # -- the whole run -------------------------------------------------------------------
+    def run(self):
+        self.setup()
+        only = set(self.a.only.split(",")) if self.a.only else {"bulk", "small", "conc", "startup"}
+        ciphers = self.a.ciphers.split(",")
+        for ci, cipher in enumerate(ciphers):
+            if not ({"bulk", "small"} & only) or (ci > 0 and "bulk" not in only):
+                continue
+            procs = {impl: self.start_client(impl, cipher) for impl in ("sshfwd", "ssh")}
+            if "bulk" in only:
+                self.bulk(cipher, procs)
+            if ci == 0 and "small" in only:
+                self.small(procs)
+            for p in procs.values():
+                self.stop(p)
+        if "conc" in only:
+            self.concurrency(ciphers[0])
+        if "startup" in only:
+            self.startup(ciphers[0])
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+def ok(v):
+    return [x for x in v if x is not None]
+
+
+def fmt(x):
+    if x is None:
+        return "–"
+    if isinstance(x, str):
+        return x
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def ratio(row):
+    """> 1 means sshfwd is better: sshfwd/ssh for higher-is-better values,
+    ssh/sshfwd for times, counts and memory."""
+    a, b = median(ok(row["samples"].get("sshfwd", []))), median(ok(row["samples"].get("ssh", [])))
+    if a is None or b is None:
+        return None
+    if row["unit"] == "count":
+        return None
+    if row["better"] == "higher":
+        return a / b if b else None
+    return b / a if a else None
+
+
+def cell(v):
+    good = ok(v)
+    if not v:
+        return "–"
+    m = fmt(median(good)) if good else "FAIL"
+    if len(good) < len(v):
+        m += f" ({len(v) - len(good)}/{len(v)} failed)"
+    if len(good) > 1:
+        m += f" <sub>{fmt(min(good))}–{fmt(max(good))}</sub>"
+    return m
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+
+    def cmd(*argv):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except Exception:
+            return "?"
+    return {
+        "uname": " ".join(platform.uname()[i] for i in (0, 2, 4)),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "sshd": "OpenSSH " + cmd("dpkg-query", "-W", "-f=${Version}", "openssh-server"),
+        "ssh": cmd("ssh", "-V"),
+        "proftpd": cmd("/usr/sbin/proftpd", "-v"),
+        "python": platform.python_version(),
+    }
+
+
+def report(b, args, started, finished):
+    m = machine()
+    rows = b.rows
+    lines = []
+    title = "# sshfwd vs OpenSSH: benchmark results" + (" (quick mode)" if args.quick else "")
+    lines += [title, ""]
+    lines += [f"Generated by `bench/run{' --quick' if args.quick else ''}` on {finished:%Y-%m-%d %H:%M} UTC "
+              f"(run took {(finished - started).total_seconds() / 60:.1f} min).", ""]
+    lines += [f"- Machine: `{m['uname']}`, {m['cpu']}, {m['cores']} cores (shared: other jobs were running, "
+              "so compare only within this run)",
+              f"- SSH server: {m['sshd']} (Debian package version); OpenSSH client: {m['ssh']}",
+              f"- FTP server: {m['proftpd']}; clients: Python {m['python']} ftplib / sockets, 1 MiB blocks, "
+              "data generated and discarded on the fly; server files in tmpfs",
+              f"- sshfwd: commit {args.commit}",
+              f"- Medians of {args.runs} run(s) per cell (start-up: {max(5, args.runs)}); small print: min–max. "
+              f"Bulk size {args.size // MIB} MiB, {args.small} small RETRs, {args.sessions} concurrent sessions.",
+              ""]
+    lines += ["**Ratio: > 1 means sshfwd is better.** For throughput rows (MiB/s, transfers/s) it is "
+              "sshfwd ÷ OpenSSH; for time and memory rows (s, ms, MiB) it is OpenSSH ÷ sshfwd. "
+              "CPU columns: CPU seconds (user+system) of the SSH client process per GiB moved "
+              "(from /proc/PID/stat), and their ratio OpenSSH ÷ sshfwd (> 1: sshfwd uses less CPU).", ""]
+    lines += ["OpenSSH column: what a user would do without sshfwd: `ssh -L` for the control port plus one "
+              f"`ssh -L` per pinned passive port ({len(PASV_WA)} ports, proftpd `PassivePorts` "
+              f"{PASV_WA[0]}–{PASV_WA[-1]}, `MasqueradeAddress 127.0.0.1`), and for active mode a pinned client "
+              "data port with `ssh -R`. sshfwd column: `sshfwd -L ftp/…` (plain `-L` for the plain rows). "
+              "Direct: the same FTP client inside the server namespace talking to proftpd without SSH.", ""]
+    lines += ["| Group | Row | unit | sshfwd | OpenSSH | direct (no SSH) | ratio (>1: sshfwd better) "
+              "| CPU s/GiB sshfwd | CPU s/GiB ssh | CPU ratio |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        s = r["samples"]
+        cs, co = median(r["cpu"].get("sshfwd", [])), median(r["cpu"].get("ssh", []))
+        cr = co / cs if cs and co else None
+        rr = ratio(r)
+        lines.append(f"| {r['group']} | {r['name']} | {r['unit']} | {cell(s.get('sshfwd', []))} | "
+                     f"{cell(s.get('ssh', []))} | {cell(s.get('direct', []))} | "
+                     f"{('**' + fmt(rr) + '**') if rr is not None else '–'} | {fmt(cs)} | {fmt(co)} | {fmt(cr)} |")
+    notes = [f"- {r['group']} / {r['name']}: {r['note']}" for r in rows if r.get("note")]
+    if notes:
+        lines += ["", "Failures and notes:", ""] + notes
+    lines += ["", "![ratios](" + os.path.basename(args.png) + ")", ""]
+    with open(args.md, "w") as f:
+        f.write("\n".join(lines))
+    with open(args.json, "w") as f:
+        json.dump({"machine": m, "started": started.isoformat(), "finished": finished.isoformat(),
+                   "args": {k: v for k, v in vars(args).items() if k in ("quick", "runs", "size", "small", "sessions",
+                                                                          "ciphers", "commit")},
+                   "rows": rows}, f, indent=1)
+    chart(rows, args, m, finished)
+    log("wrote", args.md, args.png, args.json)
+
+
+def chart(rows, args, m, finished):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib missing: no chart")
+        return
+    items = [(f"{r['group']}: {r['name']}", ratio(r)) for r in rows if ratio(r) is not None]
+    labels = [i[0] for i in items][::-1]
+    vals = [i[1] for i in items][::-1]
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(items) + 1.6))
+    colors = ["#2a9d4a" if v >= 1 else "#d1495b" for v in vals]
+    ax.barh(range(len(vals)), vals, color=colors)
+    ax.set_yticks(range(len(vals)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.axvline(1.0, color="black", linewidth=1)
+    for i, v in enumerate(vals):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
+    ax.set_xlabel("ratio sshfwd vs OpenSSH (> 1: sshfwd better; throughput sshfwd/ssh, time and memory ssh/sshfwd)")
+    ax.set_title(f"sshfwd vs OpenSSH, {finished:%Y-%m-%d}, {m['cores']} cores, {m['cpu'][:40]}"
+                 + (" (quick)" if args.quick else ""), fontsize=9)
+    ax.set_xlim(0, max(vals + [1.0]) * 1.15)
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--ns", required=True)
+    ap.add_argument("--sshfwd", required=True)
+    ap.add_argument("--commit", default="?")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--size-mib", type=int)
+    ap.add_argument("--small", type=int)
+    ap.add_argument("--sessions", type=int)
+    ap.add_argument("--ciphers", default="aes128-gcm@openssh.com,chacha20-poly1305@openssh.com")
+    ap.add_argument("--only", default="", help="comma list of bulk,small,conc,startup")
+    ap.add_argument("--out", default=HERE)
+    a = ap.parse_args()
+    a.runs = a.runs or (1 if a.quick else 3)
+    a.size = (a.size_mib or (256 if a.quick else 1024)) * MIB
+    a.small = a.small or (500 if a.quick else 2000)
+    a.sessions = a.sessions or 200
+    base = "results-quick" if a.quick else "results"
+    a.md = os.path.join(a.out, base + ".md")
+    a.png = os.path.join(a.out, base + ".png")
+    a.json = os.path.join(a.out, base + ".json")
+
+    def on_signal(sig, frame):
+        raise SystemExit(f"signal {sig}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    b = Bench(a)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        b.run()
+    finally:
+        b.teardown()
+        if b.rows:
+            report(b, a, started, datetime.datetime.now(datetime.timezone.utc))
+
+
+if __name__ == "__main__":
+    main()
