@@ -1141,7 +1141,7 @@ fn quirky_passive(remote: bool) {
         let addr = parse_227(&t).expect("227");
         let started = Instant::now();
         if let Ok(mut s) = client_ns.connect(addr, Duration::from_secs(5)) {
-            s.set_read_timeout(Some(Duration::from_secs(100))).expect("timeout");
+            s.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
             let mut got = Vec::new();
             let r = s.read_to_end(&mut got);
             assert!(
