@@ -5,8 +5,9 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Per-direction buffer: large enough to fill SSH packets in one read.
-const BUFFER: usize = 256 * 1024;
+/// Per-direction buffer: one maximal SSH packet. 256 KiB moved no more
+/// (measured side by side) and cost 0.4 MiB more per connection.
+const BUFFER: usize = 64 * 1024;
 
 /// Bytes moved: (from `a` to `b`, from `b` to `a`).
 pub async fn relay<A, B>(a: &mut A, b: &mut B) -> std::io::Result<(u64, u64)>
