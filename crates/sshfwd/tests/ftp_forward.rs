@@ -1041,7 +1041,12 @@ def session(c):
     for line in f:
         cmd = line.strip().decode(errors="replace").upper()
         verb = cmd.split(" ")[0]
-        if verb == "USER": c.sendall(b"331 pass\r\n")
+        if b"SITE ECHO" in line:
+            # What arrived, byte for byte, in hex.
+            c.sendall(b"200 " + line.hex().encode() + b"\r\n")
+        elif b"SITE WEIRD" in line:
+            c.sendall(b"200-\xff\xfe caf\xc3\xa9 \x01\x7f\r\n200-227 Entering Passive Mode (10,9,9,9,4,1) (quoted, not a reply)\r\n200 end\r\n")
+        elif verb == "USER": c.sendall(b"331 pass\r\n")
         elif verb == "PASS": c.sendall(b"230 ok\r\n")
         elif verb in ("PASV", "EPSV"):
             forms = pasv_forms if verb == "PASV" else epsv_forms
@@ -1109,6 +1114,29 @@ fn quirky_passive(remote: bool) {
     assert_eq!(c, 331);
     let (c, _) = ftp.cmd("PASS x").expect("PASS");
     assert_eq!(c, 230);
+    // Lines that are not rewritten pass byte for byte, both ways: Telnet
+    // IAC sequences, 8-bit bytes, control characters.
+    for sent in [
+        b"SITE ECHO plain\r\n".to_vec(),
+        b"\xff\xf4\xff\xf2SITE ECHO after IAC IP, IAC DM\r\n".to_vec(),
+        b"SITE ECHO caf\xc3\xa9 \xff\xff \x01\x7f\x80\r\n".to_vec(),
+        b"SITE ECHO bare LF\n".to_vec(),
+    ] {
+        ftp.send_raw(&sent).expect("send");
+        let back = ftp.line_bytes().expect("echo reply");
+        let hex: String = sent.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(String::from_utf8_lossy(&back).trim_end(), format!("200 {hex}"), "sent {sent:?}");
+    }
+    ftp.send_raw(b"SITE WEIRD\r\n").expect("send");
+    let mut weird = Vec::new();
+    for _ in 0..3 {
+        weird.extend(ftp.line_bytes().expect("weird reply"));
+    }
+    assert_eq!(
+        weird,
+        b"200-\xff\xfe caf\xc3\xa9 \x01\x7f\r\n200-227 Entering Passive Mode (10,9,9,9,4,1) (quoted, not a reply)\r\n200 end\r\n".to_vec(),
+        "server reply altered"
+    );
     for (verb, n) in [("PASV", 5), ("EPSV", 3)] {
         for i in 0..n {
             let (c, t) = ftp.cmd(verb).expect("reply");

@@ -760,6 +760,15 @@ impl RawFtp {
         Ok((code, text))
     }
 
+    /// One raw line (up to and including LF), bytes as received.
+    pub fn line_bytes(&mut self) -> io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        if self.reader.read_until(b'\n', &mut v)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+        }
+        Ok(v)
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)?;
         self.stream.flush()
