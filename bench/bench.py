@@ -451,9 +451,9 @@ class Bench:
     # -- 4: concurrency ----------------------------------------------------------------
     def concurrency(self, cipher):
         n, size = self.a.sessions, 4 * MIB
-        gib = n * size / GIB
         impls = ["sshfwd", "ssh", "direct"]
         wall = {i: [] for i in impls}
+        goodput = {i: [] for i in impls}
         fails = {i: [] for i in impls}
         rss = {"sshfwd": [], "ssh": []}
         cpu = {"sshfwd": [], "ssh": []}
@@ -474,38 +474,54 @@ class Bench:
                 if "seconds" not in res:
                     log("  FAIL", impl, res.get("error"))
                     wall[impl].append(None)
+                    goodput[impl].append(None)
                     fails[impl].append(n)
                     notes.append(f"{impl}: {res.get('error', '')[:160]}")
                     continue
                 wall[impl].append(res["seconds"])
+                goodput[impl].append(res["bytes"] / MIB / res["seconds"])
                 fails[impl].append(res["failures"])
                 if res["failures"]:
                     notes.append(f"{impl}: {res['failures']} failed, e.g. {'; '.join(res['errors'])[:200]}")
-                if impl in cpu:
-                    cpu[impl].append(res["cpu"] / gib)
+                if impl in cpu and res["bytes"]:
+                    cpu[impl].append(res["cpu"] / (res["bytes"] / GIB))
         note = "; ".join(dict.fromkeys(notes))
         self.add_row("Concurrency", f"{n} sessions x 4 MiB: wall time", "s", "lower", wall, cpu, note=note)
+        self.add_row("Concurrency", f"{n} sessions x 4 MiB: goodput (bytes of completed sessions / wall)", "MiB/s",
+                     "higher", goodput)
         self.add_row("Concurrency", f"{n} sessions x 4 MiB: failed sessions", "count", "lower", fails)
         self.add_row("Concurrency", f"{n} sessions x 4 MiB: peak RSS of client", "MiB", "lower", rss)
 
     # -- 5: start-up -------------------------------------------------------------------
     def startup(self, cipher):
+        """Time from exec to the forward's listener accepting, and to the
+        first byte echoed through it; with each client's default key
+        exchange (what users get) and with the same one on both."""
         impls = ["sshfwd", "ssh"]
-        samples = {i: [] for i in impls}
         runs = max(5, self.a.runs)
-        for run in range(runs):
-            for impl in self.order(run, impls):
-                argv = self.client_argv(impl, cipher, ["-L", f"127.0.0.1:{L_STARTUP}:127.0.0.1:{ECHO_PORT}"])
-                res = self.run_client(self.cli, ["startup", L_STARTUP, 20, "--"] + argv, timeout=40)
-                self.raw.append(res)
-                if res.get("error") or res.get("seconds") is None:
-                    log("  FAIL", impl, res.get("error"))
-                    samples[impl].append(None)
-                else:
-                    samples[impl].append(res["seconds"] * 1000)
-                # The previous client must be gone before the port is reused.
-                poll("startup port free", 10, lambda: not self.listening(self.cli, L_STARTUP))
-        self.add_row("Start-up", "process start to first forwarded byte", "ms", "lower", samples)
+        for kex in (None, "curve25519-sha256"):
+            first = {i: [] for i in impls}
+            listen = {i: [] for i in impls}
+            for run in range(runs):
+                for impl in self.order(run, impls):
+                    fw = ["-L", f"127.0.0.1:{L_STARTUP}:127.0.0.1:{ECHO_PORT}"]
+                    if kex:
+                        fw += ["-o", f"KexAlgorithms={kex}"]
+                    argv = self.client_argv(impl, cipher, fw)
+                    res = self.run_client(self.cli, ["startup", L_STARTUP, 20, "--"] + argv, timeout=40)
+                    self.raw.append(res)
+                    if res.get("error") or res.get("seconds") is None:
+                        log("  FAIL", impl, res.get("error"))
+                        first[impl].append(None)
+                        listen[impl].append(None)
+                    else:
+                        first[impl].append(res["seconds"] * 1000)
+                        listen[impl].append(res["listening"] * 1000)
+                    # The previous client must be gone before the port is reused.
+                    poll("startup port free", 10, lambda: not self.listening(self.cli, L_STARTUP))
+            what = f"KexAlgorithms={kex} on both" if kex else "default key exchange"
+            self.add_row("Start-up", f"exec to first forwarded byte echoed ({what})", "ms", "lower", first)
+            self.add_row("Start-up", f"exec to listener accepting ({what})", "ms", "lower", listen)
 
     # -- the whole run -------------------------------------------------------------------
     def run(self):
@@ -564,12 +580,22 @@ def cell(v):
     good = ok(v)
     if not v:
         return "–"
+    if all(isinstance(x, int) for x in good):
+        return " ".join(str(x) for x in v) if len(set(v)) > 1 else str(v[0])
     m = fmt(median(good)) if good else "FAIL"
     if len(good) < len(v):
         m += f" ({len(v) - len(good)}/{len(v)} failed)"
     if len(good) > 1:
         m += f" <sub>{fmt(min(good))}–{fmt(max(good))}</sub>"
     return m
+
+
+def group_rank(g):
+    for i, prefix in enumerate(("Bulk FTP (aes", "Bulk FTP (chacha", "Bulk", "Plain -L (aes", "Plain", "Small",
+                                "Concurrency", "Start-up")):
+        if g.startswith(prefix):
+            return i
+    return 99
 
 
 def machine():
@@ -600,9 +626,9 @@ def machine():
     }
 
 
-def report(b, args, started, finished):
-    m = machine()
-    rows = b.rows
+def report(rows, args, started, finished, m=None):
+    m = m or machine()
+    rows = sorted(rows, key=lambda r: group_rank(r["group"]))
     lines = []
     title = "# sshfwd vs OpenSSH: benchmark results" + (" (quick mode)" if args.quick else "")
     lines += [title, ""]
@@ -636,10 +662,10 @@ def report(b, args, started, finished):
         rr = ratio(r)
         lines.append(f"| {r['group']} | {r['name']} | {r['unit']} | {cell(s.get('sshfwd', []))} | "
                      f"{cell(s.get('ssh', []))} | {cell(s.get('direct', []))} | "
-                     f"{('**' + fmt(rr) + '**') if rr is not None else '–'} | {fmt(cs)} | {fmt(co)} | {fmt(cr)} |")
+                     f"{('**' + fmt(rr) + '**' + (' ⚠' if r.get('note') else '')) if rr is not None else '–'} | {fmt(cs)} | {fmt(co)} | {fmt(cr)} |")
     notes = [f"- {r['group']} / {r['name']}: {r['note']}" for r in rows if r.get("note")]
     if notes:
-        lines += ["", "Failures and notes:", ""] + notes
+        lines += ["", "⚠ Failures and notes (a ratio next to failures compares unequal work):", ""] + notes
     lines += ["", "![ratios](" + os.path.basename(args.png) + ")", ""]
     with open(args.md, "w") as f:
         f.write("\n".join(lines))
@@ -663,18 +689,26 @@ def chart(rows, args, m, finished):
     items = [(f"{r['group']}: {r['name']}", ratio(r)) for r in rows if ratio(r) is not None]
     labels = [i[0] for i in items][::-1]
     vals = [i[1] for i in items][::-1]
-    fig, ax = plt.subplots(figsize=(10, 0.38 * len(items) + 1.6))
+    fig, ax = plt.subplots(figsize=(12, 0.36 * len(items) + 1.8))
     colors = ["#2a9d4a" if v >= 1 else "#d1495b" for v in vals]
-    ax.barh(range(len(vals)), vals, color=colors)
+    ax.barh(range(len(vals)), [v - 1 for v in vals], left=1, color=colors)
+    ax.set_xscale("log")
     ax.set_yticks(range(len(vals)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.axvline(1.0, color="black", linewidth=1)
     for i, v in enumerate(vals):
-        ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
-    ax.set_xlabel("ratio sshfwd vs OpenSSH (> 1: sshfwd better; throughput sshfwd/ssh, time and memory ssh/sshfwd)")
-    ax.set_title(f"sshfwd vs OpenSSH, {finished:%Y-%m-%d}, {m['cores']} cores, {m['cpu'][:40]}"
-                 + (" (quick)" if args.quick else ""), fontsize=9)
-    ax.set_xlim(0, max(vals + [1.0]) * 1.15)
+        ax.text(v, i, f" {v:.2f} " if v >= 1 else f"{v:.2f} ", va="center", ha="left" if v >= 1 else "right",
+                fontsize=7)
+    lo, hi = min(vals + [1.0]), max(vals + [1.0])
+    ax.set_xlim(lo / 1.6, hi * 1.6)
+    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo / 1.6 <= t <= hi * 1.6]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("ratio, log scale: > 1 (green) means sshfwd is better\n"
+                  "(throughput: sshfwd/ssh; time and memory: ssh/sshfwd)", fontsize=9)
+    ax.set_title(f"sshfwd vs OpenSSH, same run, {finished:%Y-%m-%d}, {m['cores']} cores, {m['cpu'][:48]}"
+                 + (" (quick mode)" if args.quick else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(args.png, dpi=110)
     plt.close(fig)
@@ -682,9 +716,10 @@ def chart(rows, args, m, finished):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--ns", required=True)
-    ap.add_argument("--sshfwd", required=True)
+    ap.add_argument("--work")
+    ap.add_argument("--ns")
+    ap.add_argument("--sshfwd")
+    ap.add_argument("--replot", metavar="RESULTS_JSON", help="rewrite the .md and .png from a results .json")
     ap.add_argument("--commit", default="?")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int)
@@ -704,6 +739,19 @@ def main():
     a.png = os.path.join(a.out, base + ".png")
     a.json = os.path.join(a.out, base + ".json")
 
+    if a.replot:
+        with open(a.replot) as f:
+            d = json.load(f)
+        for k, v in d["args"].items():
+            setattr(a, k, v)
+        base = "results-quick" if a.quick else "results"
+        a.md, a.png, a.json = (os.path.join(a.out, base + ext) for ext in (".md", ".png", ".json"))
+        report(d["rows"], a, datetime.datetime.fromisoformat(d["started"]),
+               datetime.datetime.fromisoformat(d["finished"]), d["machine"])
+        return
+    if not (a.work and a.ns and a.sshfwd):
+        ap.error("--work, --ns and --sshfwd are required (use bench/run)")
+
     def on_signal(sig, frame):
         raise SystemExit(f"signal {sig}")
     signal.signal(signal.SIGTERM, on_signal)
@@ -716,7 +764,7 @@ def main():
     finally:
         b.teardown()
         if b.rows:
-            report(b, a, started, datetime.datetime.now(datetime.timezone.utc))
+            report(b.rows, a, started, datetime.datetime.now(datetime.timezone.utc))
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ def cmd_startup(a):
     argv = a[a.index("--") + 1:]
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed, err, attempts = None, None, 0
+    elapsed, listening, err, attempts = None, None, None, 0
     try:
         deadline = t0 + timeout
         while time.perf_counter() < deadline:
@@ -216,6 +216,8 @@ def cmd_startup(a):
                 break
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    if listening is None:
+                        listening = time.perf_counter() - t0
                     s.settimeout(5)
                     s.sendall(b"x")
                     if s.recv(1) == b"x":
@@ -233,7 +235,7 @@ def cmd_startup(a):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
-    out(seconds=elapsed, attempts=attempts, error=err)
+    out(seconds=elapsed, listening=listening, attempts=attempts, error=err)
 
 
 def main():
