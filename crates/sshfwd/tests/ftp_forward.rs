@@ -958,6 +958,8 @@ fn gateway_mode_serves_clients_on_another_host() {
         let r = s.read_to_end(&mut stolen);
         assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
         eprintln!("intruder: connected, then {r:?} with no data");
+        let log = topo.proc(fwd).log_text();
+        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
     } else {
         eprintln!("intruder: connection refused");
     }
@@ -1335,6 +1337,47 @@ fn remote_ftp_forward_to_a_server_on_the_client_lan() {
     for client in [Client::Ftplib, Client::Lftp] {
         transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
     }
+
+    // Active mode: the listener sshfwd opens for PORT (on its LAN address)
+    // takes its connection only from the FTP server; an intruder (sshfwd's
+    // own host, from another address) is turned away.
+    let mut ftp = RawFtp::connect(&topo.srv, local_endpoint(2121)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
+    assert_eq!(c, 200, "{t}");
+    let client_listener = topo.srv.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let cport = client_listener.local_addr().expect("addr").port();
+    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", cport >> 8, cport & 255)).expect("PORT");
+    assert_eq!(c, 200, "{t}");
+    // The rewritten PORT, as the server got it.
+    let rewritten = topo
+        .proc(server.proc)
+        .wait_log("<- PORT 10,233,0,1,", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the server did not get a PORT naming sshfwd's LAN address:\n{}", topo.logs()));
+    let nums: Vec<u16> = rewritten.rsplit(' ').next().unwrap_or("").split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    assert_eq!(nums.len(), 6, "{rewritten}");
+    let data_listener = sa(&format!("{CLI_LAN_IP}:{}", nums[4] * 256 + nums[5]));
+    let intruder = topo.cli.connect(data_listener, Duration::from_secs(5));
+    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
+    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
+    client_listener.set_nonblocking(false).expect("blocking");
+    let (mut data, _) = topo.srv.run_in(move || client_listener.accept()).expect("the server's data connection");
+    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).expect("data");
+    drop(data);
+    let (c, t) = ftp.reply().expect("226");
+    assert_eq!(c, 226, "{t}");
+    assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")));
+    if let Ok(mut s) = intruder {
+        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        let mut stolen = Vec::new();
+        let r = s.read_to_end(&mut stolen);
+        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
+        let log = topo.proc(fwd).log_text();
+        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
+    }
+    quit(ftp);
     expect_listeners(&topo, Host::Cli, &[]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
     topo.finish();
@@ -1493,5 +1536,52 @@ fn ipv6_ftp_server_side(modes: &[Mode]) {
     }
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "[::1]:21"]);
+    topo.finish();
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A client that stops reading in the middle of a 64 MiB download: sshfwd
+/// applies back-pressure instead of buffering the file; the download then
+/// completes intact.
+#[test]
+fn slow_reader_gets_back_pressure_not_buffering() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, fwd) = local_ftp_setup(FtpKind::Proftpd, true);
+    let pid = topo.proc(fwd).pid();
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let before = rss_kib(pid);
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
+    assert_eq!(c, 200, "{t}");
+    let data_addr = raw_passive(&mut ftp, "127.0.0.1", true);
+    let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data");
+    data.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let (c, t) = ftp.cmd(&format!("RETR {}", BIG_FILE.0)).expect("RETR");
+    assert_eq!(c, 150, "{t}");
+    let mut got = vec![0u8; 1 << 20];
+    data.read_exact(&mut got).expect("first MiB");
+    // Stop reading for 3 s while the server pushes.
+    let mut peak = before;
+    for _ in 0..30 {
+        thread::sleep(Duration::from_millis(100));
+        peak = peak.max(rss_kib(pid));
+    }
+    data.read_to_end(&mut got).expect("rest");
+    drop(data);
+    let (c, t) = ftp.reply().expect("226");
+    assert_eq!(c, 226, "{t}");
+    assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join(BIG_FILE.0)));
+    quit(ftp);
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("sshfwd RSS {} KiB before, {} KiB peak while the reader paused (+{growth_mib} MiB)", before, peak);
+    assert!(growth_mib < 32, "sshfwd grew by {growth_mib} MiB while the FTP client did not read: buffering instead of back-pressure");
     topo.finish();
 }
