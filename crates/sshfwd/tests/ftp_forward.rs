@@ -142,6 +142,54 @@ fn expect_listeners(topo: &Topology, host: Host, expected: &[&str]) {
     );
 }
 
+/// A passive download over a raw control connection: TYPE I, PASV (or
+/// EPSV), connect from cli, RETR, read to end, 226.
+fn raw_passive_get(topo: &Topology, ftp: &mut RawFtp, name: &str, epsv: bool) -> Vec<u8> {
+    raw_passive_get_from(topo, Host::Cli, "127.0.0.1", ftp, name, epsv).1
+}
+
+/// The data address a PASV/EPSV request got (checked to be on `control_ip`,
+/// the address the client reached sshfwd on).
+fn raw_passive(ftp: &mut RawFtp, control_ip: &str, epsv: bool) -> SocketAddr {
+    if epsv {
+        let (c, t) = ftp.cmd("EPSV").expect("EPSV");
+        assert_eq!(c, 229, "{t}");
+        sa(&format!("{control_ip}:{}", parse_229(&t).expect("229 port")))
+    } else {
+        let (c, t) = ftp.cmd("PASV").expect("PASV");
+        assert_eq!(c, 227, "{t}");
+        let a = parse_227(&t).expect("227 address");
+        assert_eq!(a.ip().to_string(), control_ip, "the 227 reply should point at the address the client used: {t}");
+        a
+    }
+}
+
+/// Like [`raw_passive_get`] from `host`, whose control connection reached
+/// sshfwd on `control_ip`; returns the data address and the bytes.
+fn raw_passive_get_from(topo: &Topology, host: Host, control_ip: &str, ftp: &mut RawFtp, name: &str, epsv: bool) -> (SocketAddr, Vec<u8>) {
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE I");
+    assert_eq!(c, 200, "{t}");
+    let data_addr = raw_passive(ftp, control_ip, epsv);
+    let mut data = topo.ns(host).connect(data_addr, Duration::from_secs(5)).expect("data connection");
+    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let (c, t) = ftp.cmd(&format!("RETR {name}")).expect("RETR");
+    assert!(c == 150 || c == 125, "{t}");
+    let mut buf = Vec::new();
+    data.read_to_end(&mut buf).expect("read data");
+    // proftpd sends 226 only once the client has closed its end.
+    drop(data);
+    let (c, t) = ftp.reply().expect("transfer reply");
+    assert_eq!(c, 226, "{t}");
+    (data_addr, buf)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
 // ---------------------------------------------------------------------------
 // The topology itself
 
@@ -216,7 +264,7 @@ fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
 }
 
 // ---------------------------------------------------------------------------
-// 2. Two servers × three clients × four modes; downloads, uploads, listings.
+// 2. Two servers × three clients × four modes; downloads, uploads, listings, sizes.
 
 fn matrix(kind: FtpKind, client: Client) {
     if !root_or_skip() {
@@ -299,8 +347,83 @@ fn big_files_64_mib_both_ways() {
     topo.finish();
 }
 
+/// Hundreds of data channels in one control session: permits and
+/// listeners are given back after every transfer.
+#[test]
+fn many_transfers_in_one_session() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Pyftpdlib, false);
+    for mode in [Mode::Epsv, Mode::Port] {
+        let work = topo.path(&format!("many-{mode:?}"));
+        fs::create_dir_all(&work).expect("dir");
+        let ops: Vec<Op> = (0..60).map(|i| Op::Get { remote: "one.bin".into(), local: work.join(format!("{i}.bin")) }).collect();
+        if let Err(t) = ftp_session(&topo, Host::Cli, Client::Ftplib, mode, local_endpoint(LPORT), &ops, T) {
+            panic!("60 transfers in {mode:?}: {}\n{}", t.lines().rev().take(30).collect::<Vec<_>>().join("\n"), topo.logs());
+        }
+        for i in 0..60 {
+            expect_same_file(&topo, &server.home.join("one.bin"), &work.join(format!("{i}.bin")), &format!("{mode:?} #{i}"));
+        }
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// lftp's `mirror --parallel` opens several control sessions at once, each
+/// with many data channels; the mirrored tree is identical.
+#[test]
+fn lftp_mirror_with_parallel_sessions() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let tree = server.home.join("tree");
+    fs::create_dir_all(tree.join("deeper")).expect("tree");
+    let mut files = Vec::new();
+    for i in 0..12 {
+        let rel = if i % 4 == 3 { format!("deeper/f{i}.bin") } else { format!("f{i}.bin") };
+        write_test_file(&tree.join(&rel), &rel, i * 37 * 1024 + i);
+        files.push(rel);
+    }
+    for mode in [Mode::Pasv, Mode::Port] {
+        let dest = topo.path(&format!("mirror-{mode:?}"));
+        let script = format!(
+            "set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 15; set ftp:ssl-allow no; set ftp:passive-mode {}; \
+             open -u {FTP_USER},{FTP_PASS} ftp://127.0.0.1:{LPORT}; mirror --parallel=4 tree {}",
+            if mode == Mode::Pasv { "on" } else { "off" },
+            dest.display()
+        );
+        let out = topo.run(Host::Cli, "lftp", &["-c", &script], Duration::from_secs(90));
+        assert!(out.success(), "lftp mirror {mode:?}:\n{}\n{}", out.transcript(), topo.logs());
+        for rel in &files {
+            expect_same_file(&topo, &tree.join(rel), &dest.join(rel), &format!("mirror {mode:?} {rel}"));
+        }
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// The FTP server named by a host name that the SSH server resolves.
+#[test]
+fn ftp_server_named_by_host_name() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let fwd = topo.start_sshfwd("name", &["-L", &format!("ftp/127.0.0.1:{LPORT}:localhost:21")]);
+    topo.wait_local_forward(fwd, LPORT);
+    transfer_matrix(&topo, &server, Host::Cli, Client::Curl, &ALL_MODES, local_endpoint(LPORT));
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
 // ---------------------------------------------------------------------------
-// 3. The FTP server on a third host, reachable only from the SSH server.
+// 3. The FTP server on a third host; FTP clients on another host (gateway mode).
 
 #[test]
 fn third_host_passive_modes() {
@@ -316,6 +439,67 @@ fn third_host_passive_modes() {
     }
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22"]);
+    topo.finish();
+}
+
+/// `-L ftp/CLI_LAN_IP:2121:…`: FTP clients on another host of the client's
+/// LAN use the forward (passive listeners bind the address the client
+/// reached); a connection to a passive listener from another address is
+/// refused and the real client still gets its data.
+#[test]
+fn gateway_mode_serves_clients_on_another_host() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    topo.add_lan();
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let endpoint = sa(&format!("{CLI_LAN_IP}:{LPORT}"));
+    let fwd = topo.start_sshfwd("gw", &["-L", &format!("ftp/{endpoint}:127.0.0.1:21")]);
+    topo.wait_forward_at(fwd, Host::Cli, endpoint);
+    // The LAN host has no path to the SSH server's network.
+    assert!(topo.ns(Host::Lan).connect(sa(&format!("{SRV_IP}:22")), Duration::from_secs(2)).is_err());
+    for client in [Client::Curl, Client::Lftp, Client::Ftplib] {
+        transfer_matrix(&topo, &server, Host::Lan, client, &ALL_MODES, endpoint);
+    }
+
+    // An intruder (cli itself, from another address) reaches the passive
+    // listener before the real client does.
+    let mut ftp = RawFtp::connect(topo.ns(Host::Lan), endpoint).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
+    assert_eq!(c, 200, "{t}");
+    let data_addr = raw_passive(&mut ftp, CLI_LAN_IP, false);
+    let intruder = topo.cli.connect(data_addr, Duration::from_secs(5));
+    let mut real = topo.ns(Host::Lan).connect(data_addr, Duration::from_secs(5)).expect("the FTP client's data connection");
+    real.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
+    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
+    let mut got = Vec::new();
+    real.read_to_end(&mut got).expect("data");
+    drop(real);
+    let (c, t) = ftp.reply().expect("226");
+    assert_eq!(c, 226, "{t}");
+    assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")), "the real client's data");
+    if let Ok(mut s) = intruder {
+        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        let mut stolen = Vec::new();
+        let r = s.read_to_end(&mut stolen);
+        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
+        eprintln!("intruder: connected, then {r:?} with no data");
+        let log = topo.proc(fwd).log_text();
+        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
+    } else {
+        eprintln!("intruder: connection refused");
+    }
+    quit(ftp);
+    let log = topo.proc(fwd).log_text();
+    eprintln!(
+        "sshfwd about the intruder: {:?}",
+        log.lines().filter(|l| l.contains(CLI_LAN_IP) && !l.contains("control connection")).take(5).collect::<Vec<_>>()
+    );
+    expect_listeners(&topo, Host::Cli, &[&endpoint.to_string()]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
     topo.finish();
 }
 
@@ -356,10 +540,7 @@ fn remote_ftp_forward_allocated_port_pyftpdlib() {
     let mut topo = Topology::new(false);
     let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Cli, "127.0.0.1", 21, false);
     let fwd = topo.start_sshfwd("rftp0", &["-R", "ftp/127.0.0.1:0:127.0.0.1:21"]);
-    let line = topo
-        .proc(fwd)
-        .wait_log("Allocated port ", Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("no 'Allocated port' line:\n{}", topo.logs()));
+    let line = topo.proc(fwd).wait_log("Allocated port ", Duration::from_secs(20)).unwrap_or_else(|| panic!("no 'Allocated port' line:\n{}", topo.logs()));
     let port: u16 = line
         .split("Allocated port ")
         .nth(1)
@@ -376,8 +557,154 @@ fn remote_ftp_forward_allocated_port_pyftpdlib() {
     topo.finish();
 }
 
+/// `-R ftp/` to an FTP server on another host of sshfwd's LAN: passive
+/// replies become remote forwardings towards that host, PORT/EPRT become
+/// listeners on sshfwd's LAN address that only the FTP server may use.
+#[test]
+fn remote_ftp_forward_to_a_server_on_the_client_lan() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    topo.add_lan();
+    let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Lan, LAN_IP, 21, false);
+    let fwd = topo.start_sshfwd("rlan", &["-R", &format!("ftp/127.0.0.1:2121:{LAN_IP}:21")]);
+    topo.wait_remote_forward(fwd, 2121);
+    for client in [Client::Ftplib, Client::Lftp] {
+        transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
+    }
+
+    // Active mode: the listener sshfwd opens for PORT (on its LAN address)
+    // takes its connection only from the FTP server; an intruder (sshfwd's
+    // own host, from another address) is turned away.
+    let mut ftp = RawFtp::connect(&topo.srv, local_endpoint(2121)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
+    assert_eq!(c, 200, "{t}");
+    let client_listener = topo.srv.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let cport = client_listener.local_addr().expect("addr").port();
+    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", cport >> 8, cport & 255)).expect("PORT");
+    assert_eq!(c, 200, "{t}");
+    // The rewritten PORT, as the server got it.
+    let rewritten = topo
+        .proc(server.proc)
+        .wait_log("<- PORT 10,233,0,1,", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the server did not get a PORT naming sshfwd's LAN address:\n{}", topo.logs()));
+    let nums: Vec<u16> = rewritten.rsplit(' ').next().unwrap_or("").split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    assert_eq!(nums.len(), 6, "{rewritten}");
+    let data_listener = sa(&format!("{CLI_LAN_IP}:{}", nums[4] * 256 + nums[5]));
+    let intruder = topo.cli.connect(data_listener, Duration::from_secs(5));
+    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
+    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
+    client_listener.set_nonblocking(false).expect("blocking");
+    let (mut data, _) = topo.srv.run_in(move || client_listener.accept()).expect("the server's data connection");
+    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).expect("data");
+    drop(data);
+    let (c, t) = ftp.reply().expect("226");
+    assert_eq!(c, 226, "{t}");
+    assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")));
+    if let Ok(mut s) = intruder {
+        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        let mut stolen = Vec::new();
+        let r = s.read_to_end(&mut stolen);
+        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
+        let log = topo.proc(fwd).log_text();
+        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
+    }
+    quit(ftp);
+    expect_listeners(&topo, Host::Cli, &[]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
+    topo.finish();
+}
+
+/// 64 MiB each way through `-R ftp/`, passive download and active upload.
+#[test]
+fn remote_ftp_forward_64_mib_both_ways() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Cli, "127.0.0.1", 21, true);
+    let fwd = topo.start_sshfwd("rbig", &["-R", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
+    topo.wait_remote_forward(fwd, 2121);
+    let big = server.home.join(BIG_FILE.0);
+    let local = topo.path("r-big-download.bin");
+    let started = Instant::now();
+    let ops = [Op::Get { remote: BIG_FILE.0.into(), local: local.clone() }];
+    if let Err(t) = ftp_session(&topo, Host::Srv, Client::Ftplib, Mode::Epsv, local_endpoint(2121), &ops, Duration::from_secs(120)) {
+        panic!("-R 64 MiB download:\n{t}\n{}", topo.logs());
+    }
+    expect_same_file(&topo, &big, &local, "-R 64 MiB EPSV download");
+    eprintln!("-R 64 MiB EPSV download: {:?}", started.elapsed());
+    let started = Instant::now();
+    let ops = [Op::Put { local: big.clone(), remote: "r-big-upload.bin".into() }];
+    if let Err(t) = ftp_session(&topo, Host::Srv, Client::Curl, Mode::Port, local_endpoint(2121), &ops, Duration::from_secs(120)) {
+        panic!("-R 64 MiB upload:\n{t}\n{}", topo.logs());
+    }
+    expect_same_file(&topo, &big, &server.home.join("r-big-upload.bin"), "-R 64 MiB PORT upload");
+    eprintln!("-R 64 MiB PORT upload: {:?}", started.elapsed());
+    topo.finish();
+}
+
 // ---------------------------------------------------------------------------
-// 5. Twenty sessions transferring at once.
+// 5. IPv6 on either side.
+
+/// An FTP client that reaches the forward over IPv6 (`-L ftp/[::1]:…`)
+/// while the FTP server speaks IPv4: EPSV, and EPRT with an IPv6 address.
+#[test]
+fn ipv6_client_side() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let endpoint = sa(&format!("[::1]:{LPORT}"));
+    let fwd = topo.start_sshfwd("v6", &["-L", &format!("ftp/[::1]:{LPORT}:127.0.0.1:21")]);
+    topo.wait_forward_at(fwd, Host::Cli, endpoint);
+    for client in [Client::Curl, Client::Ftplib] {
+        transfer_matrix(&topo, &server, Host::Cli, client, &[Mode::Epsv, Mode::Eprt], endpoint);
+    }
+    expect_listeners(&topo, Host::Cli, &["[::1]:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+/// An FTP server that listens on IPv6 only (the SSH server's `::1`),
+/// reached from an IPv4 FTP client: passive with EPSV (PASV cannot name an
+/// IPv6 address).
+#[test]
+fn ipv6_ftp_server_side_passive() {
+    ipv6_ftp_server_side(&[Mode::Epsv]);
+}
+
+/// The same in active mode: the remote forwarding for PORT/EPRT has to be
+/// on the SSH server's IPv6 loopback and the command rewritten to
+/// `EPRT |2|::1|port|`, since the FTP server sees its client on ::1.
+#[test]
+fn ipv6_ftp_server_side_active() {
+    ipv6_ftp_server_side(&[Mode::Port, Mode::Eprt]);
+}
+
+fn ipv6_ftp_server_side(modes: &[Mode]) {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "::1", 21, false);
+    let fwd = topo.start_sshfwd("v6srv", &["-L", &format!("ftp/127.0.0.1:{LPORT}:[::1]:21")]);
+    topo.wait_local_forward(fwd, LPORT);
+    for client in [Client::Curl, Client::Ftplib, Client::Lftp] {
+        transfer_matrix(&topo, &server, Host::Cli, client, modes, local_endpoint(LPORT));
+    }
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "[::1]:21"]);
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 6. Twenty sessions transferring at once.
 
 const CONCURRENT_CLIENT: &str = r#"
 import ftplib, hashlib, socket, sys, threading
@@ -463,48 +790,7 @@ fn twenty_concurrent_sessions() {
 }
 
 // ---------------------------------------------------------------------------
-// 6. Security and robustness of the control channel.
-
-/// A passive download over a raw control connection: TYPE I, PASV (or
-/// EPSV), connect from cli, RETR, read to end, 226.
-fn raw_passive_get(topo: &Topology, ftp: &mut RawFtp, name: &str, epsv: bool) -> Vec<u8> {
-    raw_passive_get_from(topo, Host::Cli, "127.0.0.1", ftp, name, epsv).1
-}
-
-/// The data address a PASV/EPSV request got (checked to be on `control_ip`,
-/// the address the client reached sshfwd on).
-fn raw_passive(ftp: &mut RawFtp, control_ip: &str, epsv: bool) -> SocketAddr {
-    if epsv {
-        let (c, t) = ftp.cmd("EPSV").expect("EPSV");
-        assert_eq!(c, 229, "{t}");
-        sa(&format!("{control_ip}:{}", parse_229(&t).expect("229 port")))
-    } else {
-        let (c, t) = ftp.cmd("PASV").expect("PASV");
-        assert_eq!(c, 227, "{t}");
-        let a = parse_227(&t).expect("227 address");
-        assert_eq!(a.ip().to_string(), control_ip, "the 227 reply should point at the address the client used: {t}");
-        a
-    }
-}
-
-/// Like [`raw_passive_get`] from `host`, whose control connection reached
-/// sshfwd on `control_ip`; returns the data address and the bytes.
-fn raw_passive_get_from(topo: &Topology, host: Host, control_ip: &str, ftp: &mut RawFtp, name: &str, epsv: bool) -> (SocketAddr, Vec<u8>) {
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE I");
-    assert_eq!(c, 200, "{t}");
-    let data_addr = raw_passive(ftp, control_ip, epsv);
-    let mut data = topo.ns(host).connect(data_addr, Duration::from_secs(5)).expect("data connection");
-    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let (c, t) = ftp.cmd(&format!("RETR {name}")).expect("RETR");
-    assert!(c == 150 || c == 125, "{t}");
-    let mut buf = Vec::new();
-    data.read_to_end(&mut buf).expect("read data");
-    // proftpd sends 226 only once the client has closed its end.
-    drop(data);
-    let (c, t) = ftp.reply().expect("transfer reply");
-    assert_eq!(c, 226, "{t}");
-    (data_addr, buf)
-}
+// 7. Security: bounce, hostile passive replies, TLS.
 
 #[test]
 fn bounce_attempts_are_refused_and_not_forwarded() {
@@ -516,14 +802,14 @@ fn bounce_attempts_are_refused_and_not_forwarded() {
     ftp.login(FTP_USER, FTP_PASS).expect("login");
     let before_srv = topo.srv.listening_addresses();
     for cmd in [
-        "PORT 10,9,9,9,4,1",          // another host
-        "PORT 10,231,0,2,0,22",       // the SSH server's sshd port
-        "PORT 127,0,0,1,0,21",        // own address, privileged port
-        "PORT 127,0,0,1,3,255",       // own address, port 1023
-        "EPRT |1|10.9.9.9|1025|",     // another host, extended
-        "EPRT |1|127.0.0.1|22|",      // privileged port, extended
-        "EPRT |2|::1|1025|",          // a different address family/address
-        "PORT 300,1,1,1,4,1",         // garbage
+        "PORT 10,9,9,9,4,1",      // another host
+        "PORT 10,231,0,2,0,22",   // the SSH server's sshd port
+        "PORT 127,0,0,1,0,21",    // own address, privileged port
+        "PORT 127,0,0,1,3,255",   // own address, port 1023
+        "EPRT |1|10.9.9.9|1025|", // another host, extended
+        "EPRT |1|127.0.0.1|22|",  // privileged port, extended
+        "EPRT |2|::1|1025|",      // a different address family/address
+        "PORT 300,1,1,1,4,1",     // garbage
     ] {
         let started = Instant::now();
         let (c, t) = ftp.cmd(cmd).expect("reply to bounce attempt");
@@ -727,7 +1013,10 @@ fn auth_tls_is_refused_fast_and_clients_fall_back() {
     }
     // lftp tries AUTH TLS by default (ftp:ssl-allow yes) and must fall back.
     let out_file = topo.path("lftp-tls-fallback.bin");
-    let script = format!("set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; open -u {FTP_USER},{FTP_PASS} ftp://127.0.0.1:{LPORT}; get mib.bin -o {}", out_file.display());
+    let script = format!(
+        "set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; open -u {FTP_USER},{FTP_PASS} ftp://127.0.0.1:{LPORT}; get mib.bin -o {}",
+        out_file.display()
+    );
     let out = topo.run(Host::Cli, "lftp", &["-d", "-c", &script], Duration::from_secs(30));
     assert!(out.success(), "lftp with ssl-allow:\n{}\n{}", out.transcript(), topo.logs());
     assert!(out.stderr.contains("AUTH TLS") && out.stderr.contains("534"), "lftp did not try AUTH TLS:\n{}", out.transcript());
@@ -740,6 +1029,9 @@ fn auth_tls_is_refused_fast_and_clients_fall_back() {
     expect_same_file(&topo, &server.home.join("mib.bin"), &out_file, "curl --ssl after AUTH TLS refusal");
     topo.finish();
 }
+
+// ---------------------------------------------------------------------------
+// 8. Control-channel framing: split, batched, overlong and unusual lines.
 
 #[test]
 fn control_lines_split_across_writes_and_batched_in_one_write() {
@@ -850,174 +1142,6 @@ fn overlong_line_ends_only_its_session() {
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
     topo.finish();
 }
-
-/// Passive listeners that the client never connects to, and PORT/EPRT
-/// forwardings that the server never uses, are bounded per session and gone
-/// once the session ends; sshfwd keeps only its configured listener.
-#[test]
-fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-    // The client-side listener that PORT/EPRT name (never accepted from).
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
-    let commands = ["PASV".to_owned(), "EPSV".to_owned(), format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255), format!("EPRT |1|127.0.0.1|{lport}|")];
-    let mut accepted = 0;
-    let mut refused = 0;
-    for i in 0..40 {
-        let cmd = &commands[i % 4];
-        let (c, t) = ftp.cmd(cmd).expect("reply");
-        match c {
-            200 | 227 | 229 => accepted += 1,
-            425 => refused += 1,
-            _ => panic!("{cmd}: unexpected reply {t}"),
-        }
-    }
-    eprintln!("40 abandoned data-channel requests: {accepted} accepted, {refused} refused");
-    assert!(accepted >= 4, "at least one of each kind should be accepted");
-    assert!(refused > 0, "pending data channels per session should be bounded");
-    // While the session lives, dynamic listeners exist in cli and remote
-    // forwardings in srv, a bounded number of them.
-    let cli_now = topo.cli.listening_addresses();
-    let srv_now = topo.srv.listening_addresses();
-    eprintln!("during the session: cli {cli_now:?}, srv {srv_now:?}");
-    assert!(cli_now.len() <= 2 + accepted, "{cli_now:?}");
-    // Another session is not affected by this one's limit.
-    let mut other = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    other.login(FTP_USER, FTP_PASS).expect("login");
-    let data = raw_passive_get(&topo, &mut other, "mib.bin", true);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    quit(other);
-    // A client that opens data channels and then vanishes (TCP reset).
-    let mut crasher = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    crasher.login(FTP_USER, FTP_PASS).expect("login");
-    for cmd in &commands {
-        let (c, t) = crasher.cmd(cmd).expect("reply");
-        assert!(matches!(c, 200 | 227 | 229), "{cmd}: {t}");
-    }
-    crasher.reset();
-    // After the sessions: only the configured listener.
-    quit(ftp);
-    drop(listener);
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    let ss = topo.cli.listeners(true);
-    assert!(ss.iter().all(|l| l.contains("sshfwd")), "a listener in cli that is not sshfwd's: {ss:?}");
-    topo.finish();
-}
-
-// ---------------------------------------------------------------------------
-// Gateway mode, one-shot listeners and their timeout.
-
-/// `-L ftp/CLI_LAN_IP:2121:…`: FTP clients on another host of the client's
-/// LAN use the forward (passive listeners bind the address the client
-/// reached); a connection to a passive listener from another address is
-/// refused and the real client still gets its data.
-#[test]
-fn gateway_mode_serves_clients_on_another_host() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    topo.add_lan();
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let endpoint = sa(&format!("{CLI_LAN_IP}:{LPORT}"));
-    let fwd = topo.start_sshfwd("gw", &["-L", &format!("ftp/{endpoint}:127.0.0.1:21")]);
-    topo.wait_forward_at(fwd, Host::Cli, endpoint);
-    // The LAN host has no path to the SSH server's network.
-    assert!(topo.ns(Host::Lan).connect(sa(&format!("{SRV_IP}:22")), Duration::from_secs(2)).is_err());
-    for client in [Client::Curl, Client::Lftp, Client::Ftplib] {
-        transfer_matrix(&topo, &server, Host::Lan, client, &ALL_MODES, endpoint);
-    }
-
-    // An intruder (cli itself, from another address) reaches the passive
-    // listener before the real client does.
-    let mut ftp = RawFtp::connect(topo.ns(Host::Lan), endpoint).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-    assert_eq!(c, 200, "{t}");
-    let data_addr = raw_passive(&mut ftp, CLI_LAN_IP, false);
-    let intruder = topo.cli.connect(data_addr, Duration::from_secs(5));
-    let mut real = topo.ns(Host::Lan).connect(data_addr, Duration::from_secs(5)).expect("the FTP client's data connection");
-    real.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
-    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
-    let mut got = Vec::new();
-    real.read_to_end(&mut got).expect("data");
-    drop(real);
-    let (c, t) = ftp.reply().expect("226");
-    assert_eq!(c, 226, "{t}");
-    assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")), "the real client's data");
-    if let Ok(mut s) = intruder {
-        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
-        let mut stolen = Vec::new();
-        let r = s.read_to_end(&mut stolen);
-        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
-        eprintln!("intruder: connected, then {r:?} with no data");
-        let log = topo.proc(fwd).log_text();
-        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
-    } else {
-        eprintln!("intruder: connection refused");
-    }
-    quit(ftp);
-    let log = topo.proc(fwd).log_text();
-    eprintln!("sshfwd about the intruder: {:?}", log.lines().filter(|l| l.contains(CLI_LAN_IP) && !l.contains("control connection")).take(5).collect::<Vec<_>>());
-    expect_listeners(&topo, Host::Cli, &[&endpoint.to_string()]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
-}
-
-/// A passive listener takes one connection only; unused passive listeners
-/// and PORT forwardings go after `FtpDataTimeout` while the session lives on.
-#[test]
-fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let fwd = topo.start_sshfwd("timeout", &["-o", "FtpDataTimeout=2", "-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
-    topo.wait_local_forward(fwd, LPORT);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-
-    // One-shot.
-    let (data_addr, data) = raw_passive_get_from(&topo, Host::Cli, "127.0.0.1", &mut ftp, "one.bin", false);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
-    assert!(topo.cli.connect(data_addr, Duration::from_secs(2)).is_err(), "the passive listener {data_addr} took a second connection");
-
-    // Unused passive listener and unused PORT forwarding.
-    let unused = raw_passive(&mut ftp, "127.0.0.1", true);
-    assert!(topo.cli.listening_addresses().contains(&unused.to_string()), "no listener for the EPSV reply {unused}");
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
-    assert_eq!(c, 200, "{t}");
-    let srv_now = topo.srv.listening_addresses();
-    assert_eq!(srv_now.len(), 3, "expected one remote forwarding for PORT: {srv_now:?}");
-    let started = Instant::now();
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121", &format!("127.0.0.1:{lport}")]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    let waited = started.elapsed();
-    eprintln!("unused data forwardings gone after {waited:?} (FtpDataTimeout=2)");
-    assert!(waited >= Duration::from_millis(1000), "gone too early ({waited:?}): removed before the timeout?");
-    assert!(topo.cli.connect(unused, Duration::from_secs(2)).is_err(), "expired listener still accepts");
-    // The session is still usable.
-    let (c, t) = ftp.cmd("NOOP").expect("NOOP");
-    assert_eq!(c, 200, "{t}");
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    quit(ftp);
-    drop(listener);
-    topo.finish();
-}
-
-// ---------------------------------------------------------------------------
-// Real-world reply forms, aborts, long sessions, IPv6.
 
 /// A quirky but honest FTP server: every PASV/EPSV reply points at a fresh
 /// data listener of its own on 127.0.0.1, in the forms seen in the wild.
@@ -1196,6 +1320,184 @@ fn quirky_passive(remote: bool) {
     topo.finish();
 }
 
+/// `EPSV ALL` passes through: EPSV still works, PASV and PORT are refused
+/// (by the server or by sshfwd), and no forwarding is left behind.
+#[test]
+fn epsv_all_is_respected() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let (c, t) = ftp.cmd("EPSV ALL").expect("EPSV ALL");
+    assert!((200..300).contains(&c), "{t}");
+    let (c, t) = ftp.cmd("PASV").expect("PASV");
+    assert!(c >= 400, "PASV after EPSV ALL: {t}");
+    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let lport = listener.local_addr().expect("addr").port();
+    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    assert!(c >= 400, "PORT after EPSV ALL: {t}");
+    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    quit(ftp);
+    drop(listener);
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 9. Data-channel life cycle: limits, one shot, timeout, dead targets, ABOR, back-pressure; no leftover listeners.
+
+/// Passive listeners that the client never connects to, and PORT/EPRT
+/// forwardings that the server never uses, are bounded per session and gone
+/// once the session ends; sshfwd keeps only its configured listener.
+#[test]
+fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    // The client-side listener that PORT/EPRT name (never accepted from).
+    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let lport = listener.local_addr().expect("addr").port();
+    let commands = ["PASV".to_owned(), "EPSV".to_owned(), format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255), format!("EPRT |1|127.0.0.1|{lport}|")];
+    let mut accepted = 0;
+    let mut refused = 0;
+    for i in 0..40 {
+        let cmd = &commands[i % 4];
+        let (c, t) = ftp.cmd(cmd).expect("reply");
+        match c {
+            200 | 227 | 229 => accepted += 1,
+            425 => refused += 1,
+            _ => panic!("{cmd}: unexpected reply {t}"),
+        }
+    }
+    eprintln!("40 abandoned data-channel requests: {accepted} accepted, {refused} refused");
+    assert!(accepted >= 4, "at least one of each kind should be accepted");
+    assert!(refused > 0, "pending data channels per session should be bounded");
+    // While the session lives, dynamic listeners exist in cli and remote
+    // forwardings in srv, a bounded number of them.
+    let cli_now = topo.cli.listening_addresses();
+    let srv_now = topo.srv.listening_addresses();
+    eprintln!("during the session: cli {cli_now:?}, srv {srv_now:?}");
+    assert!(cli_now.len() <= 2 + accepted, "{cli_now:?}");
+    // Another session is not affected by this one's limit.
+    let mut other = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    other.login(FTP_USER, FTP_PASS).expect("login");
+    let data = raw_passive_get(&topo, &mut other, "mib.bin", true);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    quit(other);
+    // A client that opens data channels and then vanishes (TCP reset).
+    let mut crasher = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    crasher.login(FTP_USER, FTP_PASS).expect("login");
+    for cmd in &commands {
+        let (c, t) = crasher.cmd(cmd).expect("reply");
+        assert!(matches!(c, 200 | 227 | 229), "{cmd}: {t}");
+    }
+    crasher.reset();
+    // After the sessions: only the configured listener.
+    quit(ftp);
+    drop(listener);
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    let ss = topo.cli.listeners(true);
+    assert!(ss.iter().all(|l| l.contains("sshfwd")), "a listener in cli that is not sshfwd's: {ss:?}");
+    topo.finish();
+}
+
+/// A passive listener takes one connection only; unused passive listeners
+/// and PORT forwardings go after `FtpDataTimeout` while the session lives on.
+#[test]
+fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let fwd = topo.start_sshfwd("timeout", &["-o", "FtpDataTimeout=2", "-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
+    topo.wait_local_forward(fwd, LPORT);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+
+    // One-shot.
+    let (data_addr, data) = raw_passive_get_from(&topo, Host::Cli, "127.0.0.1", &mut ftp, "one.bin", false);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
+    assert!(topo.cli.connect(data_addr, Duration::from_secs(2)).is_err(), "the passive listener {data_addr} took a second connection");
+
+    // Unused passive listener and unused PORT forwarding.
+    let unused = raw_passive(&mut ftp, "127.0.0.1", true);
+    assert!(topo.cli.listening_addresses().contains(&unused.to_string()), "no listener for the EPSV reply {unused}");
+    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let lport = listener.local_addr().expect("addr").port();
+    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    assert_eq!(c, 200, "{t}");
+    let srv_now = topo.srv.listening_addresses();
+    assert_eq!(srv_now.len(), 3, "expected one remote forwarding for PORT: {srv_now:?}");
+    let started = Instant::now();
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121", &format!("127.0.0.1:{lport}")]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    let waited = started.elapsed();
+    eprintln!("unused data forwardings gone after {waited:?} (FtpDataTimeout=2)");
+    assert!(waited >= Duration::from_millis(1000), "gone too early ({waited:?}): removed before the timeout?");
+    assert!(topo.cli.connect(unused, Duration::from_secs(2)).is_err(), "expired listener still accepts");
+    // The session is still usable.
+    let (c, t) = ftp.cmd("NOOP").expect("NOOP");
+    assert_eq!(c, 200, "{t}");
+    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    quit(ftp);
+    drop(listener);
+    topo.finish();
+}
+
+/// PORT names a listener that the client has already closed. The server's
+/// data connection through SSH must then be closed at once (as `ssh -R`
+/// does by refusing the channel), so that the server reports the failure and
+/// the session goes on, instead of the server waiting for a close that never
+/// comes (proftpd gives up after its 10 s TimeoutLinger).
+#[test]
+fn vanished_active_target_is_closed_at_once() {
+    if !root_or_skip() {
+        return;
+    }
+    let (topo, server, fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
+    assert_eq!(c, 200, "{t}");
+    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let lport = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    assert_eq!(c, 200, "{t}");
+    let started = Instant::now();
+    ftp.stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
+    let mut replies = vec![t];
+    if c == 150 || c == 125 {
+        replies.push(ftp.reply().map(|r| r.1).unwrap_or_else(|e| format!("no reply: {e}")));
+    }
+    let waited = started.elapsed();
+    eprintln!("RETR to a vanished active listener: {replies:?} in {waited:?}");
+    let log = topo.proc(fwd).log_text();
+    let relevant: Vec<&str> = log.lines().filter(|l| l.contains("ftp session") || l.contains("forwarded-tcpip") || l.contains("channel")).collect();
+    assert!(waited < Duration::from_secs(5), "the server's final reply took {waited:?}: {replies:?}\nsshfwd:\n{}", relevant.join("\n"));
+    let last = replies.last().map(String::as_str).unwrap_or("");
+    assert!(["226", "425", "426", "450", "451"].iter().any(|c| last.starts_with(c)), "{replies:?}");
+    let (c, t) = ftp.cmd("NOOP").expect("NOOP");
+    assert_eq!(c, 200, "{t}");
+    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    quit(ftp);
+    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
+    topo.finish();
+}
+
 /// ABOR in the middle of a 64 MiB download (the client closes its data
 /// connection): the session goes on and nothing is left behind.
 #[test]
@@ -1248,302 +1550,6 @@ fn abort_mid_transfer_leaves_a_usable_session() {
     });
     assert!(ok.is_some(), "connections left established in srv\n{}", topo.logs());
     topo.finish();
-}
-
-/// Hundreds of data channels in one control session: permits and
-/// listeners are given back after every transfer.
-#[test]
-fn many_transfers_in_one_session() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Pyftpdlib, false);
-    for mode in [Mode::Epsv, Mode::Port] {
-        let work = topo.path(&format!("many-{mode:?}"));
-        fs::create_dir_all(&work).expect("dir");
-        let ops: Vec<Op> = (0..60).map(|i| Op::Get { remote: "one.bin".into(), local: work.join(format!("{i}.bin")) }).collect();
-        if let Err(t) = ftp_session(&topo, Host::Cli, Client::Ftplib, mode, local_endpoint(LPORT), &ops, T) {
-            panic!("60 transfers in {mode:?}: {}\n{}", t.lines().rev().take(30).collect::<Vec<_>>().join("\n"), topo.logs());
-        }
-        for i in 0..60 {
-            expect_same_file(&topo, &server.home.join("one.bin"), &work.join(format!("{i}.bin")), &format!("{mode:?} #{i}"));
-        }
-    }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
-}
-
-/// `EPSV ALL` passes through: EPSV still works, PASV and PORT are refused
-/// (by the server or by sshfwd), and no forwarding is left behind.
-#[test]
-fn epsv_all_is_respected() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-    let (c, t) = ftp.cmd("EPSV ALL").expect("EPSV ALL");
-    assert!((200..300).contains(&c), "{t}");
-    let (c, t) = ftp.cmd("PASV").expect("PASV");
-    assert!(c >= 400, "PASV after EPSV ALL: {t}");
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
-    assert!(c >= 400, "PORT after EPSV ALL: {t}");
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    quit(ftp);
-    drop(listener);
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
-}
-
-/// An FTP client that reaches the forward over IPv6 (`-L ftp/[::1]:…`)
-/// while the FTP server speaks IPv4: EPSV, and EPRT with an IPv6 address.
-#[test]
-fn ipv6_client_side() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let endpoint = sa(&format!("[::1]:{LPORT}"));
-    let fwd = topo.start_sshfwd("v6", &["-L", &format!("ftp/[::1]:{LPORT}:127.0.0.1:21")]);
-    topo.wait_forward_at(fwd, Host::Cli, endpoint);
-    for client in [Client::Curl, Client::Ftplib] {
-        transfer_matrix(&topo, &server, Host::Cli, client, &[Mode::Epsv, Mode::Eprt], endpoint);
-    }
-    expect_listeners(&topo, Host::Cli, &["[::1]:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
-}
-
-/// `-R ftp/` to an FTP server on another host of sshfwd's LAN: passive
-/// replies become remote forwardings towards that host, PORT/EPRT become
-/// listeners on sshfwd's LAN address that only the FTP server may use.
-#[test]
-fn remote_ftp_forward_to_a_server_on_the_client_lan() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    topo.add_lan();
-    let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Lan, LAN_IP, 21, false);
-    let fwd = topo.start_sshfwd("rlan", &["-R", &format!("ftp/127.0.0.1:2121:{LAN_IP}:21")]);
-    topo.wait_remote_forward(fwd, 2121);
-    for client in [Client::Ftplib, Client::Lftp] {
-        transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
-    }
-
-    // Active mode: the listener sshfwd opens for PORT (on its LAN address)
-    // takes its connection only from the FTP server; an intruder (sshfwd's
-    // own host, from another address) is turned away.
-    let mut ftp = RawFtp::connect(&topo.srv, local_endpoint(2121)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-    assert_eq!(c, 200, "{t}");
-    let client_listener = topo.srv.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let cport = client_listener.local_addr().expect("addr").port();
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", cport >> 8, cport & 255)).expect("PORT");
-    assert_eq!(c, 200, "{t}");
-    // The rewritten PORT, as the server got it.
-    let rewritten = topo
-        .proc(server.proc)
-        .wait_log("<- PORT 10,233,0,1,", Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("the server did not get a PORT naming sshfwd's LAN address:\n{}", topo.logs()));
-    let nums: Vec<u16> = rewritten.rsplit(' ').next().unwrap_or("").split(',').filter_map(|n| n.trim().parse().ok()).collect();
-    assert_eq!(nums.len(), 6, "{rewritten}");
-    let data_listener = sa(&format!("{CLI_LAN_IP}:{}", nums[4] * 256 + nums[5]));
-    let intruder = topo.cli.connect(data_listener, Duration::from_secs(5));
-    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
-    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
-    client_listener.set_nonblocking(false).expect("blocking");
-    let (mut data, _) = topo.srv.run_in(move || client_listener.accept()).expect("the server's data connection");
-    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let mut got = Vec::new();
-    data.read_to_end(&mut got).expect("data");
-    drop(data);
-    let (c, t) = ftp.reply().expect("226");
-    assert_eq!(c, 226, "{t}");
-    assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")));
-    if let Ok(mut s) = intruder {
-        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
-        let mut stolen = Vec::new();
-        let r = s.read_to_end(&mut stolen);
-        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
-        let log = topo.proc(fwd).log_text();
-        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
-    }
-    quit(ftp);
-    expect_listeners(&topo, Host::Cli, &[]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
-    topo.finish();
-}
-
-/// The FTP server named by a host name that the SSH server resolves.
-#[test]
-fn ftp_server_named_by_host_name() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let fwd = topo.start_sshfwd("name", &["-L", &format!("ftp/127.0.0.1:{LPORT}:localhost:21")]);
-    topo.wait_local_forward(fwd, LPORT);
-    transfer_matrix(&topo, &server, Host::Cli, Client::Curl, &ALL_MODES, local_endpoint(LPORT));
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
-}
-
-/// lftp's `mirror --parallel` opens several control sessions at once, each
-/// with many data channels; the mirrored tree is identical.
-#[test]
-fn lftp_mirror_with_parallel_sessions() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let tree = server.home.join("tree");
-    fs::create_dir_all(tree.join("deeper")).expect("tree");
-    let mut files = Vec::new();
-    for i in 0..12 {
-        let rel = if i % 4 == 3 { format!("deeper/f{i}.bin") } else { format!("f{i}.bin") };
-        write_test_file(&tree.join(&rel), &rel, i * 37 * 1024 + i);
-        files.push(rel);
-    }
-    for mode in [Mode::Pasv, Mode::Port] {
-        let dest = topo.path(&format!("mirror-{mode:?}"));
-        let script = format!(
-            "set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 15; set ftp:ssl-allow no; set ftp:passive-mode {}; \
-             open -u {FTP_USER},{FTP_PASS} ftp://127.0.0.1:{LPORT}; mirror --parallel=4 tree {}",
-            if mode == Mode::Pasv { "on" } else { "off" },
-            dest.display()
-        );
-        let out = topo.run(Host::Cli, "lftp", &["-c", &script], Duration::from_secs(90));
-        assert!(out.success(), "lftp mirror {mode:?}:\n{}\n{}", out.transcript(), topo.logs());
-        for rel in &files {
-            expect_same_file(&topo, &tree.join(rel), &dest.join(rel), &format!("mirror {mode:?} {rel}"));
-        }
-    }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
-}
-
-/// PORT names a listener that the client has already closed. The server's
-/// data connection through SSH must then be closed at once (as `ssh -R`
-/// does by refusing the channel), so that the server reports the failure and
-/// the session goes on, instead of the server waiting for a close that never
-/// comes (proftpd gives up after its 10 s TimeoutLinger).
-#[test]
-fn vanished_active_target_is_closed_at_once() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-    assert_eq!(c, 200, "{t}");
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
-    drop(listener);
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
-    assert_eq!(c, 200, "{t}");
-    let started = Instant::now();
-    ftp.stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
-    let mut replies = vec![t];
-    if c == 150 || c == 125 {
-        replies.push(ftp.reply().map(|r| r.1).unwrap_or_else(|e| format!("no reply: {e}")));
-    }
-    let waited = started.elapsed();
-    eprintln!("RETR to a vanished active listener: {replies:?} in {waited:?}");
-    let log = topo.proc(fwd).log_text();
-    let relevant: Vec<&str> = log.lines().filter(|l| l.contains("ftp session") || l.contains("forwarded-tcpip") || l.contains("channel")).collect();
-    assert!(waited < Duration::from_secs(5), "the server's final reply took {waited:?}: {replies:?}\nsshfwd:\n{}", relevant.join("\n"));
-    let last = replies.last().map(String::as_str).unwrap_or("");
-    assert!(["226", "425", "426", "450", "451"].iter().any(|c| last.starts_with(c)), "{replies:?}");
-    let (c, t) = ftp.cmd("NOOP").expect("NOOP");
-    assert_eq!(c, 200, "{t}");
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
-    quit(ftp);
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
-}
-
-/// 64 MiB each way through `-R ftp/`, passive download and active upload.
-#[test]
-fn remote_ftp_forward_64_mib_both_ways() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Cli, "127.0.0.1", 21, true);
-    let fwd = topo.start_sshfwd("rbig", &["-R", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
-    topo.wait_remote_forward(fwd, 2121);
-    let big = server.home.join(BIG_FILE.0);
-    let local = topo.path("r-big-download.bin");
-    let started = Instant::now();
-    let ops = [Op::Get { remote: BIG_FILE.0.into(), local: local.clone() }];
-    if let Err(t) = ftp_session(&topo, Host::Srv, Client::Ftplib, Mode::Epsv, local_endpoint(2121), &ops, Duration::from_secs(120)) {
-        panic!("-R 64 MiB download:\n{t}\n{}", topo.logs());
-    }
-    expect_same_file(&topo, &big, &local, "-R 64 MiB EPSV download");
-    eprintln!("-R 64 MiB EPSV download: {:?}", started.elapsed());
-    let started = Instant::now();
-    let ops = [Op::Put { local: big.clone(), remote: "r-big-upload.bin".into() }];
-    if let Err(t) = ftp_session(&topo, Host::Srv, Client::Curl, Mode::Port, local_endpoint(2121), &ops, Duration::from_secs(120)) {
-        panic!("-R 64 MiB upload:\n{t}\n{}", topo.logs());
-    }
-    expect_same_file(&topo, &big, &server.home.join("r-big-upload.bin"), "-R 64 MiB PORT upload");
-    eprintln!("-R 64 MiB PORT upload: {:?}", started.elapsed());
-    topo.finish();
-}
-
-/// An FTP server that listens on IPv6 only (the SSH server's `::1`),
-/// reached from an IPv4 FTP client: passive with EPSV (PASV cannot name an
-/// IPv6 address).
-#[test]
-fn ipv6_ftp_server_side_passive() {
-    ipv6_ftp_server_side(&[Mode::Epsv]);
-}
-
-/// The same in active mode: the remote forwarding for PORT/EPRT has to be
-/// on the SSH server's IPv6 loopback and the command rewritten to
-/// `EPRT |2|::1|port|`, since the FTP server sees its client on ::1.
-#[test]
-fn ipv6_ftp_server_side_active() {
-    ipv6_ftp_server_side(&[Mode::Port, Mode::Eprt]);
-}
-
-fn ipv6_ftp_server_side(modes: &[Mode]) {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "::1", 21, false);
-    let fwd = topo.start_sshfwd("v6srv", &["-L", &format!("ftp/127.0.0.1:{LPORT}:[::1]:21")]);
-    topo.wait_local_forward(fwd, LPORT);
-    for client in [Client::Curl, Client::Ftplib, Client::Lftp] {
-        transfer_matrix(&topo, &server, Host::Cli, client, modes, local_endpoint(LPORT));
-    }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "[::1]:21"]);
-    topo.finish();
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
 }
 
 /// A client that stops reading in the middle of a 64 MiB download: sshfwd

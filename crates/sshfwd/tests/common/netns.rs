@@ -61,12 +61,7 @@ pub fn namespace_prefix() -> String {
 /// Names of the namespaces that exist now and start with `prefix`.
 pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()).filter(|n| n.starts_with(prefix)).map(str::to_owned).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -549,11 +544,7 @@ impl Topology {
             FtpKind::Pyftpdlib => self.spawn_pyftpdlib(&tag, host, ip, port, &home),
         };
         let addr = SocketAddr::new(ip.parse().expect("ftp ip"), port);
-        assert!(
-            self.ns(host).wait_port(addr, Duration::from_secs(15)),
-            "{kind:?} did not start on {addr}:\n{}",
-            self.proc(proc).log_text()
-        );
+        assert!(self.ns(host).wait_port(addr, Duration::from_secs(15)), "{kind:?} did not start on {addr}:\n{}", self.proc(proc).log_text());
         FtpServer { kind, host, addr, home, proc }
     }
 
@@ -819,12 +810,8 @@ impl RawFtp {
 pub fn parse_227(text: &str) -> Option<SocketAddr> {
     let inner = text.get(4..)?;
     let digits_start = inner.find(|c: char| c.is_ascii_digit())?;
-    let nums: Vec<u16> = inner[digits_start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .take(6)
-        .map(|s| s.parse().ok())
-        .collect::<Option<Vec<u16>>>()?;
+    let nums: Vec<u16> =
+        inner[digits_start..].split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).take(6).map(|s| s.parse().ok()).collect::<Option<Vec<u16>>>()?;
     if nums.len() != 6 || nums.iter().any(|&n| n > 255) {
         return None;
     }
