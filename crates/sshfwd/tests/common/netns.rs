@@ -58,6 +58,21 @@ pub fn namespace_prefix() -> String {
     format!("sfwd-{}-", std::process::id())
 }
 
+/// Deletes namespaces left by earlier runs of these tests that were killed
+/// before they could clean up (`sfwd-<pid>-…` whose process is gone), with
+/// whatever still runs inside them.
+fn sweep_stale_namespaces() {
+    for name in namespaces_with_prefix("sfwd-") {
+        let Some(pid) = name.strip_prefix("sfwd-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("removing stale namespace {name} of a test run that was killed");
+            Netns { name }.delete();
+        }
+    }
+}
+
 /// Names of the namespaces that exist now and start with `prefix`.
 pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
@@ -409,6 +424,8 @@ pub struct Topology {
 impl Topology {
     /// cli and srv (and ftp3 when asked), with sshd running in srv.
     pub fn new(with_ftp3: bool) -> Topology {
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(sweep_stale_namespaces);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let base = format!("{}{n}", namespace_prefix());
         let dir = tempfile::Builder::new().prefix("sshfwd-netns-").tempdir().expect("tempdir");
