@@ -315,10 +315,13 @@ fn big_files_64_mib_both_ways() {
     if !root_or_skip() {
         return;
     }
-    let (mut topo, proftpd, _fwd) = local_ftp_setup(FtpKind::Proftpd, true);
+    // One sshfwd with two FTP forwardings, one per server.
+    let mut topo = Topology::new(false);
+    let proftpd = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, true);
     let pyftpd = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "127.0.0.1", 2100, false);
-    let fwd2 = topo.start_sshfwd("ftp-py", &["-L", "ftp/127.0.0.1:2122:127.0.0.1:2100"]);
-    topo.wait_local_forward(fwd2, 2122);
+    let fwd = topo.start_sshfwd("ftp-two", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21"), "-L", "ftp/127.0.0.1:2122:127.0.0.1:2100"]);
+    topo.wait_local_forward(fwd, LPORT);
+    topo.wait_local_forward(fwd, 2122);
     let big = proftpd.home.join(BIG_FILE.0);
     let cases = [
         (Client::Curl, Mode::Epsv, &proftpd, LPORT, true),
