@@ -992,6 +992,67 @@ fn hostile_passive(remote: bool) {
     topo.finish();
 }
 
+/// The security rules are opt-out, one option each: a passive reply's own
+/// address is used only with `FtpPassiveAddress reply`, and a foreign one
+/// only with `FtpAllowForeignPassive yes` as well; PORT to another host only
+/// with `FtpAllowThirdPartyActive yes`; AUTH TLS reaches the server only with
+/// `FtpTls pass`.
+#[test]
+fn security_options_relax_the_rules_one_by_one() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut topo = Topology::new(false);
+    topo.srv.ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    let trap_log = topo.path("hostile-connections.log");
+    let script = topo.script("hostile.py", HOSTILE_SERVER);
+    topo.spawn(Host::Srv, "hostile-ftp", "python3", &["-u", &script, "2100", trap_log.to_str().expect("utf-8")], &[]);
+    assert!(topo.srv.wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
+    let target = "127.0.0.1:2100";
+    let reply_only = topo.start_sshfwd("reply", &["-o", "FtpPassiveAddress=reply", "-L", &format!("ftp/127.0.0.1:2122:{target}")]);
+    let foreign =
+        topo.start_sshfwd("foreign", &["-o", "FtpPassiveAddress=reply", "-o", "FtpAllowForeignPassive=yes", "-L", &format!("ftp/127.0.0.1:2123:{target}")]);
+    let third = topo.start_sshfwd("third", &["-o", "FtpAllowThirdPartyActive=yes", "-o", "FtpTls=pass", "-L", &format!("ftp/127.0.0.1:2124:{target}")]);
+    for (p, port) in [(reply_only, 2122), (foreign, 2123), (third, 2124)] {
+        topo.wait_local_forward(p, port);
+    }
+    let first_pasv = |port: u16| -> (String, Option<String>) {
+        let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(port)).expect("connect");
+        ftp.login("anonymous", "x").expect("login");
+        let (c, t) = ftp.cmd("PASV").expect("PASV");
+        let data = (c == 227).then(|| parse_227(&t)).flatten().and_then(|a| {
+            let mut s = topo.cli.connect(a, Duration::from_secs(5)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            let mut v = Vec::new();
+            let _ = s.read_to_end(&mut v);
+            Some(String::from_utf8_lossy(&v).into_owned())
+        });
+        quit(ftp);
+        (t, data)
+    };
+    // `reply` alone: the foreign address is refused, not redirected.
+    let (t, data) = first_pasv(2122);
+    assert!(t.starts_with("425"), "FtpPassiveAddress=reply with a foreign address: {t} / {data:?}");
+    thread::sleep(Duration::from_millis(200));
+    assert!(!fs::read_to_string(&trap_log).unwrap_or_default().contains("FOREIGN"));
+    // `reply` and `FtpAllowForeignPassive yes`: the data comes from 10.9.9.9.
+    let (t, data) = first_pasv(2123);
+    assert_eq!(data.as_deref(), Some("foreign"), "FtpAllowForeignPassive=yes: {t}");
+    assert!(fs::read_to_string(&trap_log).unwrap_or_default().contains("FOREIGN"));
+    // `FtpAllowThirdPartyActive yes`: a PORT to another host is forwarded
+    // (the server answers, not sshfwd); `FtpTls pass`: so is AUTH TLS.
+    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(2124)).expect("connect");
+    ftp.login("anonymous", "x").expect("login");
+    let (c, t) = ftp.cmd("PORT 10,231,0,1,39,16").expect("PORT");
+    assert_eq!((c, t.trim_end()), (200, "200 ok"), "third-party PORT with FtpAllowThirdPartyActive=yes");
+    let (c, t) = ftp.cmd("AUTH TLS").expect("AUTH");
+    assert_eq!((c, t.trim_end()), (200, "200 ok"), "AUTH TLS with FtpTls=pass");
+    drop(ftp);
+    let log = topo.proc(third).log_text();
+    assert!(log.contains("TLS passed through"), "no warning for a passed-through AUTH TLS:\n{log}");
+    topo.finish();
+}
+
 #[test]
 fn auth_tls_is_refused_fast_and_clients_fall_back() {
     if !root_or_skip() {
