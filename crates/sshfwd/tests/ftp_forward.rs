@@ -1202,6 +1202,7 @@ fn overlong_line_ends_only_its_session() {
     quit(fresh);
     let log = topo.proc(fwd).log_text();
     eprintln!("sshfwd on the overlong line: {:?}", log.lines().filter(|l| l.contains("long")).collect::<Vec<_>>());
+    assert!(log.contains("longer than 8192 bytes"), "no clear log line for the overlong line:\n{log}");
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
     topo.finish();
@@ -1215,7 +1216,10 @@ import socket, sys, threading
 ctrl_port = int(sys.argv[1])
 pasv_forms = ["227 Entering Passive Mode ({h},{p1},{p2}).", "227 Entering Passive Mode {h},{p1},{p2}",
               "227 ={h},{p1},{p2}", "227 Entering Passive Mode (0,0,0,0,{p1},{p2})",
-              "227 Passive ({h},{p1},{p2}) is ready, go ahead", "DEAD 227 Entering Passive Mode ({h},{p1},{p2})"]
+              "227 Passive ({h},{p1},{p2}) is ready, go ahead",
+              "227-Entering Passive Mode ({h},{p1},{p2})\r\n227 That was the address",
+              "227-Here it comes\r\n227 Entering Passive Mode ({h},{p1},{p2})",
+              "DEAD 227 Entering Passive Mode ({h},{p1},{p2})"]
 epsv_forms = ["229 Entering Extended Passive Mode (|||{p}|)", "229 Extended Passive (!!!{p}!)", "229 EPSV ok (|||{p}|)."]
 
 def serve_one(s, payload):
@@ -1327,7 +1331,7 @@ fn quirky_passive(remote: bool) {
         b"200-\xff\xfe caf\xc3\xa9 \x01\x7f\r\n200-227 Entering Passive Mode (10,9,9,9,4,1) (quoted, not a reply)\r\n200 end\r\n".to_vec(),
         "server reply altered"
     );
-    for (verb, n) in [("PASV", 5), ("EPSV", 3)] {
+    for (verb, n) in [("PASV", 7), ("EPSV", 3)] {
         for i in 0..n {
             let (c, t) = ftp.cmd(verb).expect("reply");
             let addr = match c {
@@ -1348,13 +1352,9 @@ fn quirky_passive(remote: bool) {
             eprintln!("{verb} #{i}: server said {:?}, client got {t:?}", first.split_once(':').map(|x| x.1).unwrap_or(""));
         }
     }
-    // The sixth PASV names a port where nothing listens: the client's data
+    // The last PASV names a port where nothing listens: the client's data
     // connection ends at once, empty, and the session goes on.
-    for _ in 0..5 {
-        let (c, _) = ftp.cmd("NOOP").expect("NOOP");
-        assert_eq!(c, 200);
-    }
-    let (c, t) = ftp.cmd("PASV").expect("sixth PASV");
+    let (c, t) = ftp.cmd("PASV").expect("last PASV");
     if c == 227 {
         let addr = parse_227(&t).expect("227");
         let started = Instant::now();

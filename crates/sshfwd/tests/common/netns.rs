@@ -823,16 +823,35 @@ impl RawFtp {
     }
 }
 
-/// Parses `h1,h2,h3,h4,p1,p2` out of a 227 reply.
+/// Parses the first `h1,h2,h3,h4,p1,p2` out of a 227 reply (any line of a
+/// multi-line one), as Python's ftplib does.
 pub fn parse_227(text: &str) -> Option<SocketAddr> {
-    let inner = text.get(4..)?;
-    let digits_start = inner.find(|c: char| c.is_ascii_digit())?;
-    let nums: Vec<u16> =
-        inner[digits_start..].split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).take(6).map(|s| s.parse().ok()).collect::<Option<Vec<u16>>>()?;
-    if nums.len() != 6 || nums.iter().any(|&n| n > 255) {
-        return None;
+    let bytes = text.as_bytes();
+    for start in 0..bytes.len() {
+        if !bytes[start].is_ascii_digit() || (start > 0 && bytes[start - 1].is_ascii_digit()) {
+            continue;
+        }
+        let mut nums = Vec::with_capacity(6);
+        let mut i = start;
+        while nums.len() < 6 {
+            let from = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let Some(n) = text.get(from..i).and_then(|d| d.parse::<u16>().ok()).filter(|n| *n <= 255) else { break };
+            nums.push(n);
+            if nums.len() < 6 {
+                if bytes.get(i) != Some(&b',') {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        if nums.len() == 6 {
+            return Some(SocketAddr::from(([nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8], nums[4] * 256 + nums[5])));
+        }
     }
-    Some(SocketAddr::from(([nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8], nums[4] * 256 + nums[5])))
+    None
 }
 
 /// Parses the port out of a 229 reply `(|||port|)`.
