@@ -569,8 +569,10 @@ impl Topology {
         let d = self.path(&format!("proftpd-{tag}"));
         fs::create_dir_all(&d).expect("proftpd dir");
         let passwd = d.join("passwd");
-        let hash = Command::new("openssl").args(["passwd", "-1", FTP_PASS]).output().expect("openssl passwd");
+        // crypt(3) through perl-base (Essential on Debian: always there).
+        let hash = Command::new("perl").args(["-e", "print crypt($ARGV[0], q($6$sfwdtest$))", FTP_PASS]).output().expect("perl crypt");
         let hash = String::from_utf8_lossy(&hash.stdout).trim().to_owned();
+        assert!(hash.starts_with("$6$"), "crypt failed: {hash:?}");
         fs::write(&passwd, format!("{FTP_USER}:{hash}:0:0::{}:/bin/sh\n", home.display())).expect("passwd");
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600)).expect("chmod passwd");
