@@ -26,13 +26,13 @@ fn main() {
             }
         };
         logging::init(logging::adjusted(LogLevel::Info, args.quiet, args.verbose));
-        std::process::exit(block_on(ftp_check::run(&endpoint)));
+        std::process::exit(block_on(Threads::One, ftp_check::run(&endpoint)));
     }
     if args.demo {
         // The demo logs each session and data channel unless asked for less.
         let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
         logging::init(logging::adjusted(level, args.quiet, args.verbose));
-        std::process::exit(block_on(demo::run(args.once)));
+        std::process::exit(block_on(Threads::All, demo::run(args.once)));
     }
     let settings = match settings::Settings::from_args(&args) {
         Ok(s) => s,
@@ -45,12 +45,26 @@ fn main() {
     for ignored in &settings.ignored_options {
         tracing::debug!("{ignored}");
     }
-    std::process::exit(block_on(app::run(settings)));
+    std::process::exit(block_on(Threads::One, app::run(settings)));
+}
+
+/// How the async part runs.
+enum Threads {
+    /// One thread, as OpenSSH: no cross-thread wake-ups between the SSH
+    /// session and the relays (measured side by side: 1.16x download and
+    /// 1.4x upload throughput over a multi-thread runtime).
+    One,
+    /// The demo runs an SSH server, an FTP server and the client at once.
+    All,
 }
 
 /// Runs the async part of a mode to its exit status.
-fn block_on(future: impl std::future::Future<Output = i32>) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+fn block_on(threads: Threads, future: impl std::future::Future<Output = i32>) -> i32 {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::All => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sshfwd: cannot start the runtime: {e}");
