@@ -5,6 +5,8 @@
 #[path = "common/netns.rs"]
 mod netns;
 
+const SSH_SERVER: netns::SshServer = netns::SshServer::OpenSsh;
+
 use std::process::Command;
 use std::time::Duration;
 

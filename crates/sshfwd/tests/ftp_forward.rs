@@ -8,7 +8,12 @@
 //! `cargo test -p sshfwd --test ftp_forward -- --test-threads=2`.
 
 #[path = "common/netns.rs"]
-mod netns;
+pub(crate) mod netns;
+
+/// Run against OpenSSH's sshd here; `ftp_forward_sshfwd_server.rs` runs
+/// the same tests against sshfwd-server.
+#[allow(dead_code)]
+const SSH_SERVER: netns::SshServer = netns::SshServer::OpenSsh;
 
 use std::collections::BTreeSet;
 use std::fs;

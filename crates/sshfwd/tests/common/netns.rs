@@ -36,6 +36,32 @@ use sha2::{Digest, Sha256};
 
 pub const SSHFWD: &str = env!("CARGO_BIN_EXE_sshfwd");
 
+/// Which SSH server runs on srv. Each test crate that includes this file
+/// says which at its root (`const SSH_SERVER: SshServer`), so the same
+/// tests run against both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SshServer {
+    OpenSsh,
+    SshfwdServer,
+}
+
+/// The sshfwd-server binary beside sshfwd's, built first when this test
+/// run did not build it (`cargo test -p sshfwd` alone).
+fn sshfwd_server_binary() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let path = Path::new(SSHFWD).with_file_name("sshfwd-server");
+            if !path.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = Command::new(cargo).args(["build", "-p", "sshfwd-server"]).status().expect("run cargo build");
+                assert!(status.success(), "cargo build -p sshfwd-server failed");
+            }
+            path.to_str().expect("utf-8").to_owned()
+        })
+        .clone()
+}
+
 pub const CLI_IP: &str = "10.231.0.1";
 pub const SRV_IP: &str = "10.231.0.2";
 pub const SRV_IP_FTP3_SIDE: &str = "10.232.0.1";
@@ -532,7 +558,15 @@ impl Topology {
         )
         .expect("sshd_config");
         let config = config.to_str().expect("utf-8").to_owned();
-        self.sshd = self.spawn(Host::Srv, "sshd", "/usr/sbin/sshd", &["-D", "-e", "-f", &config], &[]);
+        self.sshd = match crate::SSH_SERVER {
+            SshServer::OpenSsh => self.spawn(Host::Srv, "sshd", "/usr/sbin/sshd", &["-D", "-e", "-f", &config], &[]),
+            SshServer::SshfwdServer => {
+                let listen = format!("{SRV_IP}:22");
+                let (hk, ak) = (host_key.display().to_string(), authorized.display().to_string());
+                let args = ["--listen", &listen, "--host-key", &hk, "--authorized-keys", &ak, "-v"];
+                self.spawn(Host::Srv, "sshfwd-server", &sshfwd_server_binary(), &args, &[])
+            }
+        };
         let addr: SocketAddr = format!("{SRV_IP}:22").parse().expect("addr");
         assert!(self.srv.wait_port(addr, Duration::from_secs(10)), "sshd did not start:\n{}", self.proc(self.sshd).log_text());
     }
