@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::command::{Command, CommandError};
+use crate::command::{Command, CommandError, EpsvArgument};
 use crate::render::{ActiveKind, PassiveKind, PassiveMode};
 use crate::reply::{parse_epsv_reply, parse_pasv_reply, ReplyTracker};
 
@@ -100,11 +100,14 @@ pub struct ControlPolicy {
     reply_handled: bool,
     /// TLS was let through: nothing more can be read.
     opaque: bool,
+    /// The client sent `EPSV ALL` (RFC 2428 §4): no other command may open
+    /// a data connection from now on.
+    epsv_all: bool,
 }
 
 impl ControlPolicy {
     pub fn new(facts: SessionFacts, config: PolicyConfig) -> Self {
-        Self { facts, config, replies: ReplyTracker::default(), reply_handled: false, opaque: false }
+        Self { facts, config, replies: ReplyTracker::default(), reply_handled: false, opaque: false, epsv_all: false }
     }
 
     /// Whether the control channel has become unreadable (TLS passed
@@ -119,8 +122,15 @@ impl ControlPolicy {
             return ClientAction::Forward;
         }
         match Command::parse(line) {
+            Ok(Command::Port(_) | Command::Eprt(_)) if self.epsv_all => {
+                ClientAction::Reply(b"503 sshfwd: after EPSV ALL only EPSV may open data connections\r\n".to_vec())
+            }
             Ok(Command::Port(address)) => self.active(SocketAddr::V4(address), ActiveKind::Port),
             Ok(Command::Eprt(address)) => self.active(address, ActiveKind::Eprt),
+            Ok(Command::Epsv(EpsvArgument::All)) => {
+                self.epsv_all = true;
+                ClientAction::Forward
+            }
             Ok(Command::LongAddress) => {
                 ClientAction::Reply(b"502 sshfwd: LPRT and LPSV are not forwarded; use EPRT/EPSV or PORT/PASV\r\n".to_vec())
             }
@@ -282,7 +292,7 @@ mod tests {
         let active = |target: &str, kind| ClientAction::Active { target: target.parse().unwrap(), kind };
         assert_eq!(p.handle_client_line(b"USER anonymous\r\n"), ClientAction::Forward);
         assert_eq!(p.handle_client_line(b"PASV\r\n"), ClientAction::Forward);
-        assert_eq!(p.handle_client_line(b"EPSV ALL\r\n"), ClientAction::Forward);
+        assert_eq!(p.handle_client_line(b"EPSV\r\n"), ClientAction::Forward);
         assert_eq!(p.handle_client_line(b"PORT 127,0,0,1,4,1\r\n"), active("127.0.0.1:1025", ActiveKind::Port));
         assert_eq!(p.handle_client_line(b"EPRT |1|127.0.0.1|40000|\r\n"), active("127.0.0.1:40000", ActiveKind::Eprt));
         assert_eq!(p.handle_client_line(b"EPRT |2|::ffff:127.0.0.1|40000|\r\n"), active("[::ffff:127.0.0.1]:40000", ActiveKind::Eprt));
@@ -297,6 +307,15 @@ mod tests {
         assert_eq!(reply_code(&p.handle_client_line(b"AUTH TLS\r\n")), Some(&b"534"[..]));
         assert_eq!(reply_code(&p.handle_client_line(b"auth ssl\r\n")), Some(&b"534"[..]));
         assert_eq!(p.handle_client_line(b"AUTH GSSAPI\r\n"), ClientAction::Forward);
+    }
+
+    #[test]
+    fn nothing_but_epsv_after_epsv_all() {
+        let mut p = policy(PolicyConfig::default());
+        assert_eq!(p.handle_client_line(b"EPSV ALL\r\n"), ClientAction::Forward);
+        assert_eq!(reply_code(&p.handle_client_line(b"PORT 127,0,0,1,4,1\r\n")), Some(&b"503"[..]));
+        assert_eq!(reply_code(&p.handle_client_line(b"EPRT |1|127.0.0.1|40000|\r\n")), Some(&b"503"[..]));
+        assert_eq!(p.handle_client_line(b"EPSV\r\n"), ClientAction::Forward);
     }
 
     #[test]
