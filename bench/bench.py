@@ -345,10 +345,10 @@ class Bench:
                 res["error"] = (res.get("error") or "") + f" [{proc.bench_name} died: {self.log_tail(proc.bench_name, 5)}]"
         return res
 
-    def add_row(self, group, name, unit, better, samples, cpu=None, note=""):
+    def add_row(self, group, name, unit, better, samples, cpu=None, note="", cpu_unit="s/GiB"):
         """samples: {impl: [value or None (failed)]}; cpu: {impl: [s/GiB]}."""
         self.rows.append(dict(group=group, name=name, unit=unit, better=better, samples=samples,
-                              cpu=cpu or {}, note=note))
+                              cpu=cpu or {}, cpu_unit=cpu_unit, note=note))
         r = self.rows[-1]
         log(f"ROW {group} | {name}: " + ", ".join(f"{k}={fmt(median(ok(v)))}" for k, v in samples.items())
             + f" ratio={fmt(ratio(r))}")
@@ -411,15 +411,18 @@ class Bench:
             label = {"get": "download", "put": "upload"}[direction]
             self.add_row(f"Plain -L ({short})", f"{size // MIB} MiB {label}", "MiB/s", "higher", samples, cpu)
 
-    def record(self, samples, cpu, impl, res, value, gib):
+    def record(self, samples, cpu, impl, res, value, gib, cpu_value=None):
         self.raw.append(res)
         if res.get("error"):
             log("  FAIL", impl, res["error"])
             samples[impl].append(None)
             return
         samples[impl].append(value(res))
-        if impl in cpu and res.get("cpu") is not None and gib:
-            cpu[impl].append(res["cpu"] / gib)
+        if impl in cpu and res.get("cpu") is not None:
+            if cpu_value:
+                cpu[impl].append(cpu_value(res))
+            elif gib:
+                cpu[impl].append(res["cpu"] / gib)
 
     # -- 3: many small transfers ------------------------------------------------------
     def small(self, procs):
@@ -443,10 +446,11 @@ class Bench:
                         res["error"] = f"{res['done']}/{n} transfers, then {res['error']}"
                     if res.get("error"):
                         notes.append(f"{impl}: {res['error'][:160]}")
-                    self.record(samples, cpu, impl, res, lambda r: r["done"] / r["seconds"], None)
+                    self.record(samples, cpu, impl, res, lambda r: r["done"] / r["seconds"], None,
+                                cpu_value=lambda r: r["cpu"] * 1000 / max(1, r["done"]))
             mname = {"pasv": "passive", "port": "active"}[mode]
             self.add_row("Small transfers", f"{n} x 4 KiB RETR, {mname}", "transfers/s", "higher", samples, cpu,
-                         note="; ".join(notes))
+                         note="; ".join(notes), cpu_unit="ms/transfer")
 
     # -- 4: concurrency ----------------------------------------------------------------
     def concurrency(self, cipher):
@@ -502,6 +506,7 @@ class Bench:
         for kex in (None, "curve25519-sha256"):
             first = {i: [] for i in impls}
             listen = {i: [] for i in impls}
+            cpu = {i: [] for i in impls}
             for run in range(runs):
                 for impl in self.order(run, impls):
                     fw = ["-L", f"127.0.0.1:{L_STARTUP}:127.0.0.1:{ECHO_PORT}"]
@@ -517,10 +522,13 @@ class Bench:
                     else:
                         first[impl].append(res["seconds"] * 1000)
                         listen[impl].append(res["listening"] * 1000)
+                        if res.get("cpu") is not None:
+                            cpu[impl].append(res["cpu"] * 1000)
                     # The previous client must be gone before the port is reused.
                     poll("startup port free", 10, lambda: not self.listening(self.cli, L_STARTUP))
             what = f"KexAlgorithms={kex} on both" if kex else "default key exchange"
-            self.add_row("Start-up", f"exec to first forwarded byte echoed ({what})", "ms", "lower", first)
+            self.add_row("Start-up", f"exec to first forwarded byte echoed ({what})", "ms", "lower", first, cpu,
+                         cpu_unit="ms")
             self.add_row("Start-up", f"exec to listener accepting ({what})", "ms", "lower", listen)
 
     # -- the whole run -------------------------------------------------------------------
@@ -590,6 +598,13 @@ def cell(v):
     return m
 
 
+def cpu_cell(v, row):
+    if v is None:
+        return "–"
+    unit = row.get("cpu_unit", "s/GiB")
+    return fmt(v) + ("" if unit == "s/GiB" else f" {unit}")
+
+
 def group_rank(g):
     for i, prefix in enumerate(("Bulk FTP (aes", "Bulk FTP (chacha", "Bulk", "Plain -L (aes", "Plain", "Small",
                                 "Concurrency", "Start-up")):
@@ -623,6 +638,7 @@ def machine():
         "ssh": cmd("ssh", "-V"),
         "proftpd": cmd("/usr/sbin/proftpd", "-v"),
         "python": platform.python_version(),
+        "load": "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()),
     }
 
 
@@ -635,7 +651,8 @@ def report(rows, args, started, finished, m=None):
     lines += [f"Generated by `bench/run{' --quick' if args.quick else ''}` on {finished:%Y-%m-%d %H:%M} UTC "
               f"(run took {(finished - started).total_seconds() / 60:.1f} min).", ""]
     lines += [f"- Machine: `{m['uname']}`, {m['cpu']}, {m['cores']} cores (shared: other jobs were running, "
-              "so compare only within this run)",
+              "so compare only within this run)" + (f"; load average at the end (1/5/15 min): {m['load']}"
+                                                     if m.get("load") else ""),
               f"- SSH server: {m['sshd']} (Debian package version); OpenSSH client: {m['ssh']}",
               f"- FTP server: {m['proftpd']}; clients: Python {m['python']} ftplib / sockets, 1 MiB blocks, "
               "data generated and discarded on the fly; server files in tmpfs",
@@ -645,15 +662,16 @@ def report(rows, args, started, finished, m=None):
               ""]
     lines += ["**Ratio: > 1 means sshfwd is better.** For throughput rows (MiB/s, transfers/s) it is "
               "sshfwd ÷ OpenSSH; for time and memory rows (s, ms, MiB) it is OpenSSH ÷ sshfwd. "
-              "CPU columns: CPU seconds (user+system) of the SSH client process per GiB moved "
-              "(from /proc/PID/stat), and their ratio OpenSSH ÷ sshfwd (> 1: sshfwd uses less CPU).", ""]
+              "CPU columns: CPU time (user+system, from /proc/PID/stat) of the SSH client process: seconds "
+              "per GiB moved, or as the cell says (ms per small transfer; ms from exec to the first echoed byte); "
+              "and their ratio OpenSSH ÷ sshfwd (> 1: sshfwd uses less CPU).", ""]
     lines += ["OpenSSH column: what a user would do without sshfwd: `ssh -L` for the control port plus one "
               f"`ssh -L` per pinned passive port ({len(PASV_WA)} ports, proftpd `PassivePorts` "
               f"{PASV_WA[0]}–{PASV_WA[-1]}, `MasqueradeAddress 127.0.0.1`), and for active mode a pinned client "
               "data port with `ssh -R`. sshfwd column: `sshfwd -L ftp/…` (plain `-L` for the plain rows). "
               "Direct: the same FTP client inside the server namespace talking to proftpd without SSH.", ""]
     lines += ["| Group | Row | unit | sshfwd | OpenSSH | direct (no SSH) | ratio (>1: sshfwd better) "
-              "| CPU s/GiB sshfwd | CPU s/GiB ssh | CPU ratio |",
+              "| client CPU sshfwd | client CPU ssh | CPU ratio |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         s = r["samples"]
@@ -662,7 +680,8 @@ def report(rows, args, started, finished, m=None):
         rr = ratio(r)
         lines.append(f"| {r['group']} | {r['name']} | {r['unit']} | {cell(s.get('sshfwd', []))} | "
                      f"{cell(s.get('ssh', []))} | {cell(s.get('direct', []))} | "
-                     f"{('**' + fmt(rr) + '**' + (' ⚠' if r.get('note') else '')) if rr is not None else '–'} | {fmt(cs)} | {fmt(co)} | {fmt(cr)} |")
+                     f"{('**' + fmt(rr) + '**' + (' ⚠' if r.get('note') else '')) if rr is not None else '–'} | "
+                     f"{cpu_cell(cs, r)} | {cpu_cell(co, r)} | {fmt(cr)} |")
     notes = [f"- {r['group']} / {r['name']}: {r['note']}" for r in rows if r.get("note")]
     if notes:
         lines += ["", "⚠ Failures and notes (a ratio next to failures compares unequal work):", ""] + notes
