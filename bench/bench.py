@@ -486,10 +486,17 @@ class Bench:
                 goodput[impl].append(res["bytes"] / MIB / res["seconds"])
                 fails[impl].append(res["failures"])
                 if res["failures"]:
-                    notes.append(f"{impl}: {res['failures']} failed, e.g. {'; '.join(res['errors'])[:200]}")
+                    notes.append(f"{impl}: e.g. {'; '.join(res['errors'])[:300]}")
                 if impl in cpu and res["bytes"]:
                     cpu[impl].append(res["cpu"] / (res["bytes"] / GIB))
-        note = "; ".join(dict.fromkeys(notes))
+        parts = []
+        for impl in impls:
+            total = sum(x for x in fails[impl] if x)
+            if total:
+                errs = sorted({e.split(" e.g. ", 1)[-1] for e in notes if e.startswith(impl + ":")})
+                parts.append(f"{impl}: {total} of {n * len(fails[impl])} sessions failed over "
+                             f"{len(fails[impl])} run(s); errors seen: {' / '.join(errs)[:400]}")
+        note = "; ".join(parts)
         self.add_row("Concurrency", f"{n} sessions x 4 MiB: wall time", "s", "lower", wall, cpu, note=note)
         self.add_row("Concurrency", f"{n} sessions x 4 MiB: goodput (bytes of completed sessions / wall)", "MiB/s",
                      "higher", goodput)
@@ -589,7 +596,7 @@ def cell(v):
     if not v:
         return "–"
     if all(isinstance(x, int) for x in good):
-        return " ".join(str(x) for x in v) if len(set(v)) > 1 else str(v[0])
+        return ", ".join(str(x) for x in v) + " (per run)" if len(set(v)) > 1 else str(v[0])
     m = fmt(median(good)) if good else "FAIL"
     if len(good) < len(v):
         m += f" ({len(v) - len(good)}/{len(v)} failed)"
