@@ -63,8 +63,7 @@ async fn connection(ctx: ForwardContext, mut stream: TcpStream, peer: SocketAddr
     if stream.write_all(&success_reply(request.version)).await.is_err() {
         return;
     }
-    let mut channel = channel.into_stream();
-    if let Err(e) = relay::relay(&mut stream, &mut channel).await {
+    if let Err(e) = relay::relay(channel, stream).await {
         tracing::debug!("dynamic forwarding {peer} -> {}:{} ended: {e}", request.host, request.port);
     }
 }

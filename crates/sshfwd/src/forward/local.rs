@@ -17,7 +17,7 @@ pub async fn serve(ctx: ForwardContext, listeners: Vec<TcpListener>, target: Loc
     listener::serve(listeners, move |stream, peer| connection(ctx.clone(), stream, peer, target.clone())).await;
 }
 
-async fn connection(ctx: ForwardContext, mut stream: TcpStream, peer: SocketAddr, target: LocalTarget) {
+async fn connection(ctx: ForwardContext, stream: TcpStream, peer: SocketAddr, target: LocalTarget) {
     tracing::debug!("Connection to port forwarding from {peer} to {}:{}", target.host, target.port);
     let channel = match ctx.ssh.open_direct_tcpip(&target.host, target.port, peer).await {
         Ok(c) => c,
@@ -26,9 +26,14 @@ async fn connection(ctx: ForwardContext, mut stream: TcpStream, peer: SocketAddr
             return;
         }
     };
-    let mut channel = channel.into_stream();
-    match relay::relay(&mut stream, &mut channel).await {
-        Ok((up, down)) => tracing::debug!("forwarding {peer} -> {}:{} closed: {up} bytes out, {down} bytes in", target.host, target.port),
+    match relay::relay(channel, stream).await {
+        Ok(moved) => tracing::debug!(
+            "forwarding {peer} -> {}:{} closed: {} bytes out, {} bytes in",
+            target.host,
+            target.port,
+            moved.to_channel,
+            moved.from_channel
+        ),
         Err(e) => tracing::debug!("forwarding {peer} -> {}:{} ended: {e}", target.host, target.port),
     }
 }

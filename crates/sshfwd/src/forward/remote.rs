@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 
 use super::local::LocalTarget;
 use super::{relay, ForwardContext, ForwardError};
-use crate::ssh::{ForwardedConnection, SshStream};
+use crate::ssh::{ForwardedConnection, SshChannel};
 
 /// Requests the forwarding; returns the port the server listens on and a
 /// task that serves it.
@@ -35,10 +35,10 @@ pub async fn start(
 
 async fn connect(connection: ForwardedConnection, target: LocalTarget) {
     tracing::debug!("forwarded-tcpip from {} to {}:{}", connection.originator, target.host, target.port);
-    let Ok((mut channel, mut stream)) = connect_channel(connection, (target.host.as_str(), target.port)).await else {
+    let Ok((channel, stream)) = connect_channel(connection, (target.host.as_str(), target.port)).await else {
         return;
     };
-    if let Err(e) = relay::relay(&mut channel, &mut stream).await {
+    if let Err(e) = relay::relay(channel, stream).await {
         tracing::debug!("remote forwarding to {}:{} ended: {e}", target.host, target.port);
     }
 }
@@ -49,11 +49,11 @@ async fn connect(connection: ForwardedConnection, target: LocalTarget) {
 pub async fn connect_channel(
     connection: ForwardedConnection,
     target: impl tokio::net::ToSocketAddrs + std::fmt::Debug,
-) -> Result<(SshStream, TcpStream), String> {
+) -> Result<(SshChannel, TcpStream), String> {
     match TcpStream::connect(&target).await {
         Ok(stream) => {
             let _ = stream.set_nodelay(true);
-            Ok((connection.channel.into_stream(), stream))
+            Ok((connection.channel, stream))
         }
         Err(e) => {
             let reason = crate::ssh::io_reason(&e);

@@ -75,7 +75,7 @@ impl LocalListenerBridge {
             AbortOnDrop(tokio::spawn(async move { ssh.open_direct_tcpip(&host, port, originator).await }))
         };
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut stream = loop {
+        let stream = loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(self.timeout)),
@@ -100,8 +100,7 @@ impl LocalListenerBridge {
             }
             Err(e) => return Err(BridgeError::Channel { target, reason: e.to_string() }),
         };
-        let mut channel = channel.into_stream();
-        log_transfer(&self.label, &target, relay::relay(&mut stream, &mut channel)).await;
+        log_transfer(&self.label, &target, relay::relay(channel, stream)).await;
         Ok(())
     }
 }
@@ -177,21 +176,23 @@ impl RemoteForwardBridge {
         drop(connections);
         let target = self.target.to_string();
         tracing::debug!("ftp session {}: data connection from {} (server side)", self.label.session, connection.originator);
-        let (mut channel, mut stream) = crate::forward::remote::connect_channel(connection, self.target)
+        let (channel, stream) = crate::forward::remote::connect_channel(connection, self.target)
             .await
             .map_err(|reason| BridgeError::Connect { target: target.clone(), reason })?;
-        log_transfer(&self.label, &target, relay::relay(&mut channel, &mut stream)).await;
+        log_transfer(&self.label, &target, relay::relay(channel, stream)).await;
         Ok(())
     }
 }
 
-async fn log_transfer(label: &DataLabel, target: &str, transfer: impl std::future::Future<Output = std::io::Result<(u64, u64)>>) {
+async fn log_transfer(label: &DataLabel, target: &str, transfer: impl std::future::Future<Output = std::io::Result<relay::Moved>>) {
     let started = Instant::now();
     match transfer.await {
-        Ok((a, b)) => tracing::debug!(
-            "ftp session {}: data channel for {} via {target}: {a} + {b} bytes in {:.3}s",
+        Ok(moved) => tracing::debug!(
+            "ftp session {}: data channel for {} via {target}: {} bytes into SSH, {} bytes out of SSH in {:.3}s",
             label.session,
             label.opened_by,
+            moved.to_channel,
+            moved.from_channel,
             started.elapsed().as_secs_f64()
         ),
         Err(e) => tracing::info!("ftp session {}: data channel for {} via {target} failed: {e}", label.session, label.opened_by),

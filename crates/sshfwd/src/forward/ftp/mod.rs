@@ -165,5 +165,5 @@ async fn remote_session(
     let (Ok(local), Ok(server_addr)) = (server.local_addr(), server.peer_addr()) else { return };
     let endpoints = Endpoints::Remote { remote_bind, server_facing_ip: local.ip(), server_ip: server_addr.ip() };
     let session = FtpSession::new(id, client_addr, host, ssh, endpoints, settings);
-    control::drive(session, client, server).await;
+    control::drive(session, client.into_stream(), server).await;
 }
