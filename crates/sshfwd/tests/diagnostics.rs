@@ -26,26 +26,9 @@ fn demo_self_check_passes_in_every_mode() {
     assert!(out.stdout.contains("curl ftp://127.0.0.1:"), "no client commands:\n{}", out.transcript());
 }
 
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: network namespaces need root");
-    }
-    root
-}
-
 #[test]
 fn ftp_check_passes_through_an_ftp_forward_and_explains_a_plain_one() {
-    if !root() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let plain = topo.start_sshfwd("plain", &["-L", "127.0.0.1:2120:127.0.0.1:21"]);
-    topo.wait_local_forward(plain, 2120);
-    let ftp = topo.start_sshfwd("ftp", &["-L", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
-    topo.wait_local_forward(ftp, 2121);
+    let Some((topo, _server, _plain, _ftp)) = plain_and_ftp_forwards_or_skip() else { return };
     let credentials = format!("{FTP_USER}:{FTP_PASS}");
 
     let good = topo.run(Host::Cli, SSHFWD, &["--ftp-check", &format!("{credentials}@127.0.0.1:2121")], CHECK_TIMEOUT);

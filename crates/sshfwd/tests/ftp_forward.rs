@@ -36,24 +36,27 @@ fn local_endpoint(port: u16) -> SocketAddr {
     sa(&format!("127.0.0.1:{port}"))
 }
 
-/// Skips (with a message) when not root: namespaces need it.
-fn root_or_skip() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: network namespaces need root");
-    }
-    root
+/// A topology with an FTP server of `kind` in srv (127.0.0.1:21) and sshfwd
+/// in cli forwarding `-L ftp/127.0.0.1:2121:127.0.0.1:21`; None when not root.
+fn local_ftp_setup(kind: FtpKind, big: bool) -> Option<(Topology, FtpServer, usize)> {
+    ftp_setup(kind, (Host::Srv, "127.0.0.1", big), "ftp", false, "127.0.0.1:21")
 }
 
-/// A topology with an FTP server of `kind` in srv (127.0.0.1:21) and sshfwd
-/// in cli forwarding `-L ftp/127.0.0.1:2121:127.0.0.1:21`.
-fn local_ftp_setup(kind: FtpKind, big: bool) -> (Topology, FtpServer, usize) {
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(kind, Host::Srv, "127.0.0.1", 21, big);
-    let fwd = topo.start_sshfwd("ftp", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
-    topo.wait_local_forward(fwd, LPORT);
-    (topo, server, fwd)
+/// [`local_ftp_setup`] and a raw session through the forward, logged in.
+fn local_session(kind: FtpKind, big: bool) -> Option<(Topology, FtpServer, usize, RawFtp)> {
+    let (topo, server, fwd) = local_ftp_setup(kind, big)?;
+    let ftp = raw_login(&topo.cli, LPORT);
+    Some((topo, server, fwd, ftp))
+}
+
+/// A topology with an FTP server of `kind` on `host`, `ip`:21 (with the big
+/// file when `big`), and sshfwd `name` forwarding 127.0.0.1:2121 to `target`
+/// (see [`start_ftp_forward`]); None when not root.
+fn ftp_setup(kind: FtpKind, (host, ip, big): (Host, &str, bool), name: &str, remote: bool, target: &str) -> Option<(Topology, FtpServer, usize)> {
+    let mut topo = topology_or_skip(false)?;
+    let server = topo.start_ftp(kind, host, ip, 21, big);
+    let fwd = start_ftp_forward(&mut topo, name, remote, target);
+    Some((topo, server, fwd))
 }
 
 fn expect_same_file(topo: &Topology, a: &Path, b: &Path, what: &str) {
@@ -125,6 +128,109 @@ fn quit(mut ftp: RawFtp) {
     drop(ftp);
 }
 
+/// A raw session through the forward on 127.0.0.1:`port` of `ns`, logged in
+/// as the test FTP user.
+fn raw_login(ns: &Netns, port: u16) -> RawFtp {
+    let mut ftp = RawFtp::connect(ns, local_endpoint(port)).expect("connect");
+    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    ftp
+}
+
+/// `TYPE I`, answered 200.
+fn type_i(ftp: &mut RawFtp) {
+    let (c, t) = ftp.cmd("TYPE I").expect("TYPE I");
+    assert_eq!(c, 200, "{t}");
+}
+
+/// A listener on `ns`'s 127.0.0.1 (for PORT/EPRT) and its port.
+fn port_listener(ns: &Netns) -> (std::net::TcpListener, u16) {
+    let listener = ns.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    (listener, port)
+}
+
+/// `PORT 127,0,0,1,…` naming `port`.
+fn port_cmd(port: u16) -> String {
+    format!("PORT 127,0,0,1,{},{}", port >> 8, port & 255)
+}
+
+/// `RETR name`, answered 150 or 125.
+fn retr(topo: &Topology, ftp: &mut RawFtp, name: &str) {
+    let (c, t) = ftp.cmd(&format!("RETR {name}")).expect("RETR");
+    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
+}
+
+/// Reads a transfer's data connection to its end, closes it and expects 226.
+fn read_transfer(ftp: &mut RawFtp, mut data: std::net::TcpStream) -> Vec<u8> {
+    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut buf = Vec::new();
+    data.read_to_end(&mut buf).expect("read data");
+    // proftpd sends 226 only once the client has closed its end.
+    drop(data);
+    let (c, t) = ftp.reply().expect("transfer reply");
+    assert_eq!(c, 226, "{t}");
+    buf
+}
+
+/// Starts a passive (EPSV when `epsv`) download of the 64 MiB file from
+/// cli: returns the data connection (with the `read_timeout`) and its first MiB.
+fn start_big_download(topo: &Topology, ftp: &mut RawFtp, epsv: bool, read_timeout: Duration) -> (std::net::TcpStream, Vec<u8>) {
+    type_i(ftp);
+    let data_addr = raw_passive(ftp, "127.0.0.1", epsv);
+    let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data");
+    data.set_read_timeout(Some(read_timeout)).expect("timeout");
+    let (c, t) = ftp.cmd(&format!("RETR {}", BIG_FILE.0)).expect("RETR");
+    assert_eq!(c, 150, "{t}");
+    let mut first = vec![0u8; 1 << 20];
+    data.read_exact(&mut first).expect("first MiB");
+    (data, first)
+}
+
+/// [`raw_passive_get`] of `name`, checked against the server's file.
+fn expect_raw_get(topo: &Topology, ftp: &mut RawFtp, server: &FtpServer, name: &str, epsv: bool) {
+    let data = raw_passive_get(topo, ftp, name, epsv);
+    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join(name)));
+}
+
+/// All that a connection from `ns` to `addr` gets until it ends (None when
+/// the connection fails).
+fn read_all_from(ns: &Netns, addr: SocketAddr) -> Option<String> {
+    let mut s = ns.connect(addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut v = Vec::new();
+    let _ = s.read_to_end(&mut v);
+    Some(String::from_utf8_lossy(&v).into_owned())
+}
+
+/// An intruder's connection to a data listener (when it was accepted at
+/// all) got no data, and sshfwd `fwd` logged the refusal.
+fn expect_intruder_turned_away(topo: &Topology, fwd: usize, intruder: std::io::Result<std::net::TcpStream>) {
+    if let Ok(mut s) = intruder {
+        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        let mut stolen = Vec::new();
+        let r = s.read_to_end(&mut stolen);
+        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
+        eprintln!("intruder: connected, then {r:?} with no data");
+        let log = topo.proc(fwd).log_text();
+        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
+    } else {
+        eprintln!("intruder: connection refused");
+    }
+}
+
+/// [`expect_listeners`] on cli and srv, then the end of the test.
+fn finish_with_listeners(topo: Topology, cli: &[&str], srv: &[&str]) {
+    expect_listeners(&topo, Host::Cli, cli);
+    expect_listeners(&topo, Host::Srv, srv);
+    topo.finish();
+}
+
+/// The end of a test on [`local_ftp_setup`]: only the forward's listener in
+/// cli, only sshd and the FTP server in srv.
+fn finish_local(topo: Topology) {
+    finish_with_listeners(topo, &["127.0.0.1:2121"], &["10.231.0.2:22", "127.0.0.1:21"]);
+}
+
 /// Waits until the listening sockets inside `host` are exactly `expected`
 /// (`ip:port` strings): no dynamic listener or remote forwarding left over.
 fn expect_listeners(topo: &Topology, host: Host, expected: &[&str]) {
@@ -172,20 +278,11 @@ fn raw_passive(ftp: &mut RawFtp, control_ip: &str, epsv: bool) -> SocketAddr {
 /// Like [`raw_passive_get`] from `host`, whose control connection reached
 /// sshfwd on `control_ip`; returns the data address and the bytes.
 fn raw_passive_get_from(topo: &Topology, host: Host, control_ip: &str, ftp: &mut RawFtp, name: &str, epsv: bool) -> (SocketAddr, Vec<u8>) {
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE I");
-    assert_eq!(c, 200, "{t}");
+    type_i(ftp);
     let data_addr = raw_passive(ftp, control_ip, epsv);
-    let mut data = topo.ns(host).connect(data_addr, Duration::from_secs(5)).expect("data connection");
-    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let (c, t) = ftp.cmd(&format!("RETR {name}")).expect("RETR");
-    assert!(c == 150 || c == 125, "{t}");
-    let mut buf = Vec::new();
-    data.read_to_end(&mut buf).expect("read data");
-    // proftpd sends 226 only once the client has closed its end.
-    drop(data);
-    let (c, t) = ftp.reply().expect("transfer reply");
-    assert_eq!(c, 226, "{t}");
-    (data_addr, buf)
+    let data = topo.ns(host).connect(data_addr, Duration::from_secs(5)).expect("data connection");
+    retr(topo, ftp, name);
+    (data_addr, read_transfer(ftp, data))
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -200,10 +297,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn topology_has_no_direct_path_to_the_ftp_servers() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(true);
+    let Some(mut topo) = topology_or_skip(true) else { return };
     topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     topo.start_ftp(FtpKind::Proftpd, Host::Ftp3, FTP3_IP, 21, false);
     // cli reaches sshd…
@@ -222,15 +316,7 @@ fn topology_has_no_direct_path_to_the_ftp_servers() {
 
 #[test]
 fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let plain = topo.start_sshfwd("plain", &["-L", "127.0.0.1:2120:127.0.0.1:21"]);
-    topo.wait_local_forward(plain, 2120);
-    let ftp = topo.start_sshfwd("ftp", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
-    topo.wait_local_forward(ftp, LPORT);
+    let Some((topo, server, _plain, ftp)) = plain_and_ftp_forwards_or_skip() else { return };
 
     // The control connection works through the plain forward.
     let mut raw = RawFtp::connect(&topo.cli, local_endpoint(2120)).expect("connect plain forward");
@@ -263,53 +349,37 @@ fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
     let log = topo.proc(ftp).log_text();
     assert!(log.contains("control connection from 127.0.0.1:"), "no session log line:\n{log}");
     assert!(log.lines().any(|l| l.contains("data channel") && l.contains("bytes")), "no data channel log line:\n{log}");
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2120", "127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_with_listeners(topo, &["127.0.0.1:2120", "127.0.0.1:2121"], &["10.231.0.2:22", "127.0.0.1:21"]);
 }
 
 // ---------------------------------------------------------------------------
 // 2. Two servers × three clients × four modes; downloads, uploads, listings, sizes.
 
 fn matrix(kind: FtpKind, client: Client) {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(kind, false);
+    let Some((topo, server, _fwd)) = local_ftp_setup(kind, false) else { return };
     transfer_matrix(&topo, &server, Host::Cli, client, &ALL_MODES, local_endpoint(LPORT));
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
-#[test]
-fn proftpd_curl_all_modes() {
-    matrix(FtpKind::Proftpd, Client::Curl);
+/// One `#[test]` per (server, client): `name => FtpKind, Client`.
+macro_rules! matrix_tests {
+    ($($name:ident => $kind:ident, $client:ident;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                matrix(FtpKind::$kind, Client::$client);
+            }
+        )*
+    };
 }
 
-#[test]
-fn proftpd_lftp_all_modes() {
-    matrix(FtpKind::Proftpd, Client::Lftp);
-}
-
-#[test]
-fn proftpd_ftplib_all_modes() {
-    matrix(FtpKind::Proftpd, Client::Ftplib);
-}
-
-#[test]
-fn pyftpdlib_curl_all_modes() {
-    matrix(FtpKind::Pyftpdlib, Client::Curl);
-}
-
-#[test]
-fn pyftpdlib_lftp_all_modes() {
-    matrix(FtpKind::Pyftpdlib, Client::Lftp);
-}
-
-#[test]
-fn pyftpdlib_ftplib_all_modes() {
-    matrix(FtpKind::Pyftpdlib, Client::Ftplib);
+matrix_tests! {
+    proftpd_curl_all_modes => Proftpd, Curl;
+    proftpd_lftp_all_modes => Proftpd, Lftp;
+    proftpd_ftplib_all_modes => Proftpd, Ftplib;
+    pyftpdlib_curl_all_modes => Pyftpdlib, Curl;
+    pyftpdlib_lftp_all_modes => Pyftpdlib, Lftp;
+    pyftpdlib_ftplib_all_modes => Pyftpdlib, Ftplib;
 }
 
 /// 64 MiB each way: download with curl (EPSV) from proftpd, upload with
@@ -317,11 +387,8 @@ fn pyftpdlib_ftplib_all_modes() {
 /// upload with ftplib (EPRT) to pyftpdlib.
 #[test]
 fn big_files_64_mib_both_ways() {
-    if !root_or_skip() {
-        return;
-    }
     // One sshfwd with two FTP forwardings, one per server.
-    let mut topo = Topology::new(false);
+    let Some(mut topo) = topology_or_skip(false) else { return };
     let proftpd = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, true);
     let pyftpd = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "127.0.0.1", 2100, false);
     let fwd = topo.start_sshfwd("ftp-two", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21"), "-L", "ftp/127.0.0.1:2122:127.0.0.1:2100"]);
@@ -359,10 +426,7 @@ fn big_files_64_mib_both_ways() {
 /// listeners are given back after every transfer.
 #[test]
 fn many_transfers_in_one_session() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Pyftpdlib, false);
+    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Pyftpdlib, false) else { return };
     for mode in [Mode::Epsv, Mode::Port] {
         let work = topo.path(&format!("many-{mode:?}"));
         fs::create_dir_all(&work).expect("dir");
@@ -374,19 +438,14 @@ fn many_transfers_in_one_session() {
             expect_same_file(&topo, &server.home.join("one.bin"), &work.join(format!("{i}.bin")), &format!("{mode:?} #{i}"));
         }
     }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
 /// lftp's `mirror --parallel` opens several control sessions at once, each
 /// with many data channels; the mirrored tree is identical.
 #[test]
 fn lftp_mirror_with_parallel_sessions() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
     let tree = server.home.join("tree");
     fs::create_dir_all(tree.join("deeper")).expect("tree");
     let mut files = Vec::new();
@@ -409,25 +468,15 @@ fn lftp_mirror_with_parallel_sessions() {
             expect_same_file(&topo, &tree.join(rel), &dest.join(rel), &format!("mirror {mode:?} {rel}"));
         }
     }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
 /// The FTP server named by a host name that the SSH server resolves.
 #[test]
 fn ftp_server_named_by_host_name() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let fwd = topo.start_sshfwd("name", &["-L", &format!("ftp/127.0.0.1:{LPORT}:localhost:21")]);
-    topo.wait_local_forward(fwd, LPORT);
+    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Proftpd, (Host::Srv, "127.0.0.1", false), "name", false, "localhost:21") else { return };
     transfer_matrix(&topo, &server, Host::Cli, Client::Curl, &ALL_MODES, local_endpoint(LPORT));
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
 // ---------------------------------------------------------------------------
@@ -435,19 +484,13 @@ fn ftp_server_named_by_host_name() {
 
 #[test]
 fn third_host_passive_modes() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(true);
+    let Some(mut topo) = topology_or_skip(true) else { return };
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Ftp3, FTP3_IP, 21, false);
-    let fwd = topo.start_sshfwd("ftp3", &["-L", &format!("ftp/127.0.0.1:{LPORT}:{FTP3_IP}:21")]);
-    topo.wait_local_forward(fwd, LPORT);
+    start_ftp_forward(&mut topo, "ftp3", false, &format!("{FTP3_IP}:21"));
     for client in [Client::Curl, Client::Lftp, Client::Ftplib] {
         transfer_matrix(&topo, &server, Host::Cli, client, &[Mode::Pasv, Mode::Epsv], local_endpoint(LPORT));
     }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22"]);
-    topo.finish();
+    finish_with_listeners(topo, &["127.0.0.1:2121"], &["10.231.0.2:22"]);
 }
 
 /// `-L ftp/CLI_LAN_IP:2121:…`: FTP clients on another host of the client's
@@ -456,10 +499,7 @@ fn third_host_passive_modes() {
 /// refused and the real client still gets its data.
 #[test]
 fn gateway_mode_serves_clients_on_another_host() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
+    let Some(mut topo) = topology_or_skip(false) else { return };
     topo.add_lan();
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     let endpoint = sa(&format!("{CLI_LAN_IP}:{LPORT}"));
@@ -475,40 +515,21 @@ fn gateway_mode_serves_clients_on_another_host() {
     // listener before the real client does.
     let mut ftp = RawFtp::connect(topo.ns(Host::Lan), endpoint).expect("connect");
     ftp.login(FTP_USER, FTP_PASS).expect("login");
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-    assert_eq!(c, 200, "{t}");
+    type_i(&mut ftp);
     let data_addr = raw_passive(&mut ftp, CLI_LAN_IP, false);
     let intruder = topo.cli.connect(data_addr, Duration::from_secs(5));
-    let mut real = topo.ns(Host::Lan).connect(data_addr, Duration::from_secs(5)).expect("the FTP client's data connection");
-    real.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
-    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
-    let mut got = Vec::new();
-    real.read_to_end(&mut got).expect("data");
-    drop(real);
-    let (c, t) = ftp.reply().expect("226");
-    assert_eq!(c, 226, "{t}");
+    let real = topo.ns(Host::Lan).connect(data_addr, Duration::from_secs(5)).expect("the FTP client's data connection");
+    retr(&topo, &mut ftp, "mib.bin");
+    let got = read_transfer(&mut ftp, real);
     assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")), "the real client's data");
-    if let Ok(mut s) = intruder {
-        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
-        let mut stolen = Vec::new();
-        let r = s.read_to_end(&mut stolen);
-        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
-        eprintln!("intruder: connected, then {r:?} with no data");
-        let log = topo.proc(fwd).log_text();
-        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
-    } else {
-        eprintln!("intruder: connection refused");
-    }
+    expect_intruder_turned_away(&topo, fwd, intruder);
     quit(ftp);
     let log = topo.proc(fwd).log_text();
     eprintln!(
         "sshfwd about the intruder: {:?}",
         log.lines().filter(|l| l.contains(CLI_LAN_IP) && !l.contains("control connection")).take(5).collect::<Vec<_>>()
     );
-    expect_listeners(&topo, Host::Cli, &[&endpoint.to_string()]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_with_listeners(topo, &[&endpoint.to_string()], &["10.231.0.2:22", "127.0.0.1:21"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -516,36 +537,24 @@ fn gateway_mode_serves_clients_on_another_host() {
 
 #[test]
 fn remote_ftp_forward_fixed_port_proftpd() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Cli, "127.0.0.1", 21, false);
-    let fwd = topo.start_sshfwd("rftp", &["-R", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
-    topo.wait_remote_forward(fwd, 2121);
+    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", false), "rftp", true, "127.0.0.1:21") else { return };
     for client in [Client::Ftplib, Client::Curl] {
         transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
     }
     // Bounce protection applies in this direction too: the client's own
     // address is the originator sshd reports (127.0.0.1 on srv).
-    let mut ftp = RawFtp::connect(&topo.srv, local_endpoint(2121)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let mut ftp = raw_login(&topo.srv, 2121);
     for cmd in ["PORT 10,9,9,9,4,1", "PORT 10,231,0,1,0,22", "PORT 127,0,0,1,0,21", "EPRT |1|10.231.0.1|2000|"] {
         let (c, t) = ftp.cmd(cmd).expect("reply");
         assert!((500..600).contains(&c), "-R: {cmd} should get 5xx from sshfwd: {t}");
     }
     quit(ftp);
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:21"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
-    topo.finish();
+    finish_with_listeners(topo, &["127.0.0.1:21"], &["10.231.0.2:22", "127.0.0.1:2121"]);
 }
 
 #[test]
 fn remote_ftp_forward_allocated_port_pyftpdlib() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
+    let Some(mut topo) = topology_or_skip(false) else { return };
     let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Cli, "127.0.0.1", 21, false);
     let fwd = topo.start_sshfwd("rftp0", &["-R", "ftp/127.0.0.1:0:127.0.0.1:21"]);
     let line = topo.proc(fwd).wait_log("Allocated port ", Duration::from_secs(20)).unwrap_or_else(|| panic!("no 'Allocated port' line:\n{}", topo.logs()));
@@ -560,9 +569,7 @@ fn remote_ftp_forward_allocated_port_pyftpdlib() {
     for client in [Client::Lftp, Client::Ftplib] {
         transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(port));
     }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:21"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", &format!("127.0.0.1:{port}")]);
-    topo.finish();
+    finish_with_listeners(topo, &["127.0.0.1:21"], &["10.231.0.2:22", &format!("127.0.0.1:{port}")]);
 }
 
 /// `-R ftp/` to an FTP server on another host of sshfwd's LAN: passive
@@ -570,14 +577,10 @@ fn remote_ftp_forward_allocated_port_pyftpdlib() {
 /// listeners on sshfwd's LAN address that only the FTP server may use.
 #[test]
 fn remote_ftp_forward_to_a_server_on_the_client_lan() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
+    let Some(mut topo) = topology_or_skip(false) else { return };
     topo.add_lan();
     let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Lan, LAN_IP, 21, false);
-    let fwd = topo.start_sshfwd("rlan", &["-R", &format!("ftp/127.0.0.1:2121:{LAN_IP}:21")]);
-    topo.wait_remote_forward(fwd, 2121);
+    let fwd = start_ftp_forward(&mut topo, "rlan", true, &format!("{LAN_IP}:21"));
     for client in [Client::Ftplib, Client::Lftp] {
         transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
     }
@@ -585,13 +588,10 @@ fn remote_ftp_forward_to_a_server_on_the_client_lan() {
     // Active mode: the listener sshfwd opens for PORT (on its LAN address)
     // takes its connection only from the FTP server; an intruder (sshfwd's
     // own host, from another address) is turned away.
-    let mut ftp = RawFtp::connect(&topo.srv, local_endpoint(2121)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-    assert_eq!(c, 200, "{t}");
-    let client_listener = topo.srv.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let cport = client_listener.local_addr().expect("addr").port();
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", cport >> 8, cport & 255)).expect("PORT");
+    let mut ftp = raw_login(&topo.srv, 2121);
+    type_i(&mut ftp);
+    let (client_listener, cport) = port_listener(&topo.srv);
+    let (c, t) = ftp.cmd(&port_cmd(cport)).expect("PORT");
     assert_eq!(c, 200, "{t}");
     // The rewritten PORT, as the server got it.
     let rewritten = topo
@@ -602,41 +602,20 @@ fn remote_ftp_forward_to_a_server_on_the_client_lan() {
     assert_eq!(nums.len(), 6, "{rewritten}");
     let data_listener = sa(&format!("{CLI_LAN_IP}:{}", nums[4] * 256 + nums[5]));
     let intruder = topo.cli.connect(data_listener, Duration::from_secs(5));
-    let (c, t) = ftp.cmd("RETR mib.bin").expect("RETR");
-    assert!(c == 150 || c == 125, "{t}\n{}", topo.logs());
+    retr(&topo, &mut ftp, "mib.bin");
     client_listener.set_nonblocking(false).expect("blocking");
-    let (mut data, _) = topo.srv.run_in(move || client_listener.accept()).expect("the server's data connection");
-    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let mut got = Vec::new();
-    data.read_to_end(&mut got).expect("data");
-    drop(data);
-    let (c, t) = ftp.reply().expect("226");
-    assert_eq!(c, 226, "{t}");
+    let (data, _) = topo.srv.run_in(move || client_listener.accept()).expect("the server's data connection");
+    let got = read_transfer(&mut ftp, data);
     assert_eq!(sha256_bytes(&got), sha256_file(&server.home.join("mib.bin")));
-    if let Ok(mut s) = intruder {
-        s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
-        let mut stolen = Vec::new();
-        let r = s.read_to_end(&mut stolen);
-        assert!(stolen.is_empty(), "the intruder got {} bytes ({r:?})", stolen.len());
-        let log = topo.proc(fwd).log_text();
-        assert!(log.contains(&format!("refused data connection from {CLI_LAN_IP}:")), "intruder not logged:\n{log}");
-    }
+    expect_intruder_turned_away(&topo, fwd, intruder);
     quit(ftp);
-    expect_listeners(&topo, Host::Cli, &[]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
-    topo.finish();
+    finish_with_listeners(topo, &[], &["10.231.0.2:22", "127.0.0.1:2121"]);
 }
 
 /// 64 MiB each way through `-R ftp/`, passive download and active upload.
 #[test]
 fn remote_ftp_forward_64_mib_both_ways() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Proftpd, Host::Cli, "127.0.0.1", 21, true);
-    let fwd = topo.start_sshfwd("rbig", &["-R", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
-    topo.wait_remote_forward(fwd, 2121);
+    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", true), "rbig", true, "127.0.0.1:21") else { return };
     let big = server.home.join(BIG_FILE.0);
     let local = topo.path("r-big-download.bin");
     let started = Instant::now();
@@ -663,10 +642,7 @@ fn remote_ftp_forward_64_mib_both_ways() {
 /// while the FTP server speaks IPv4: EPSV, and EPRT with an IPv6 address.
 #[test]
 fn ipv6_client_side() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
+    let Some(mut topo) = topology_or_skip(false) else { return };
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     let endpoint = sa(&format!("[::1]:{LPORT}"));
     let fwd = topo.start_sshfwd("v6", &["-L", &format!("ftp/[::1]:{LPORT}:127.0.0.1:21")]);
@@ -696,13 +672,7 @@ fn ipv6_ftp_server_side_active() {
 }
 
 fn ipv6_ftp_server_side(modes: &[Mode]) {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "::1", 21, false);
-    let fwd = topo.start_sshfwd("v6srv", &["-L", &format!("ftp/127.0.0.1:{LPORT}:[::1]:21")]);
-    topo.wait_local_forward(fwd, LPORT);
+    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Pyftpdlib, (Host::Srv, "::1", false), "v6srv", false, "[::1]:21") else { return };
     for client in [Client::Curl, Client::Ftplib, Client::Lftp] {
         transfer_matrix(&topo, &server, Host::Cli, client, modes, local_endpoint(LPORT));
     }
@@ -770,10 +740,7 @@ for r in results: print(r)
 
 #[test]
 fn twenty_concurrent_sessions() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
     let names: Vec<String> = (1..=4).map(|m| format!("c{m}.bin")).collect();
     for (i, name) in names.iter().enumerate() {
         write_test_file(&server.home.join(name), name, (i + 1) << 20);
@@ -792,9 +759,7 @@ fn twenty_concurrent_sessions() {
         assert_eq!(sha, sha256_file(&server.home.join(name)), "session {line}");
     }
     eprintln!("20 concurrent sessions: {:?}", started.elapsed());
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
 // ---------------------------------------------------------------------------
@@ -802,12 +767,7 @@ fn twenty_concurrent_sessions() {
 
 #[test]
 fn bounce_attempts_are_refused_and_not_forwarded() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, fwd) = local_ftp_setup(FtpKind::Pyftpdlib, false);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let Some((topo, server, fwd, mut ftp)) = local_session(FtpKind::Pyftpdlib, false) else { return };
     let before_srv = topo.srv.listening_addresses();
     for cmd in [
         "PORT 10,9,9,9,4,1",      // another host
@@ -833,8 +793,7 @@ fn bounce_attempts_are_refused_and_not_forwarded() {
     // No remote forwarding was requested for them.
     assert_eq!(topo.srv.listening_addresses(), before_srv, "a remote forwarding appeared on srv");
     // The session still works.
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    expect_raw_get(&topo, &mut ftp, &server, "mib.bin", false);
     quit(ftp);
     // (The server log does show the commands that did reach it.)
     let server_log = topo.proc(server.proc).log_text();
@@ -844,18 +803,67 @@ fn bounce_attempts_are_refused_and_not_forwarded() {
     for l in log.lines().filter(|l| l.contains("PORT") || l.contains("EPRT") || l.contains("bounce")) {
         eprintln!("  {l}");
     }
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
+}
+
+/// The skeleton of the fake FTP servers below (`python3 -u script
+/// CTRL_PORT [ARGS…]`): a server's own part goes between this prelude and
+/// [`FAKE_FTP_MAIN`] (see [`fake_ftp_script`]).
+const FAKE_FTP_PRELUDE: &str = r#"
+import socket, sys, threading
+
+ctrl_port = int(sys.argv[1])
+"#;
+
+/// Listens on 127.0.0.1:CTRL_PORT, says READY, and serves each control
+/// connection on a thread: sends the server's `GREETING`, then gives every
+/// command line to the server's `handle(c, line, cmd, verb, state)` (`state`
+/// a dict per session), which answers it and returns True, or returns False
+/// for the defaults: USER 331, PASS 230, QUIT 221 and the end of the
+/// session, anything else 200 ok.
+const FAKE_FTP_MAIN: &str = r#"
+def session(c):
+    state = {}
+    f = c.makefile("rb")
+    c.sendall(GREETING)
+    for line in f:
+        cmd = line.strip().decode(errors="replace").upper()
+        verb = cmd.split(" ")[0]
+        if handle(c, line, cmd, verb, state): continue
+        elif verb == "USER": c.sendall(b"331 pass\r\n")
+        elif verb == "PASS": c.sendall(b"230 ok\r\n")
+        elif verb == "QUIT":
+            c.sendall(b"221 bye\r\n"); break
+        else: c.sendall(b"200 ok\r\n")
+    c.close()
+
+s = socket.create_server(("127.0.0.1", ctrl_port))
+print("READY", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=session, args=(c,), daemon=True).start()
+"#;
+
+/// A whole fake FTP server: the prelude, `own_part`, the main loop.
+fn fake_ftp_script(own_part: &str) -> String {
+    [FAKE_FTP_PRELUDE, own_part, FAKE_FTP_MAIN].concat()
+}
+
+/// Starts the fake FTP server `own_part` (see [`fake_ftp_script`]) on
+/// `host`'s 127.0.0.1:2100, with `args` after the port; waits until it listens.
+fn start_fake_ftp(topo: &mut Topology, host: Host, name: &str, own_part: &str, args: &[&str]) {
+    let script = topo.script(&format!("{name}.py"), &fake_ftp_script(own_part));
+    let mut all = vec!["-u", script.as_str(), "2100"];
+    all.extend_from_slice(args);
+    topo.spawn(host, &format!("{name}-ftp"), "python3", &all, &[]);
+    assert!(topo.ns(host).wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
 }
 
 /// A hostile FTP server: its PASV replies name another host (10.9.9.9, an
 /// address of srv's loopback where a trap listens) and then a privileged
 /// port; listeners record every connection they get.
 const HOSTILE_SERVER: &str = r#"
-import socket, sys, threading
-
-ctrl_port, log = int(sys.argv[1]), sys.argv[2]
+log = sys.argv[2]
 
 def record(msg):
     with open(log, "a") as f:
@@ -877,85 +885,115 @@ for addr, port, tag, payload in [("10.9.9.9", 1025, "FOREIGN", b"foreign"), ("10
 
 replies = ["227 Entering Passive Mode (10,9,9,9,4,1).", "227 Entering Passive Mode (127,0,0,1,0,23)",
            "227 Entering Passive Mode (10,9,9,9,0,23)", "229 Entering Extended Passive Mode (|||23|)"]
+GREETING = b"220 hostile\r\n"
 
-def session(c):
-    n = 0
-    f = c.makefile("rb")
-    c.sendall(b"220 hostile\r\n")
-    for line in f:
-        cmd = line.strip().decode(errors="replace").upper()
-        if cmd.startswith("USER"): c.sendall(b"331 pass\r\n")
-        elif cmd.startswith("PASS"): c.sendall(b"230 ok\r\n")
-        elif cmd.startswith("PASV") or cmd.startswith("EPSV"):
-            r = replies[min(n, len(replies) - 1)]; n += 1
-            record("REPLIED " + r)
-            c.sendall(r.encode() + b"\r\n")
-        elif cmd.startswith("SITE FLOOD"):
-            # A reply line far longer than any FTP line, never ended.
-            c.sendall(b"200 " + b"x" * 20000)
-        elif cmd.startswith("QUIT"):
-            c.sendall(b"221 bye\r\n"); break
-        else: c.sendall(b"200 ok\r\n")
-    c.close()
-
-s = socket.create_server(("127.0.0.1", ctrl_port))
-print("READY", flush=True)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=session, args=(c,), daemon=True).start()
+def handle(c, line, cmd, verb, state):
+    if cmd.startswith("PASV") or cmd.startswith("EPSV"):
+        n = state.get("n", 0)
+        r = replies[min(n, len(replies) - 1)]; state["n"] = n + 1
+        record("REPLIED " + r)
+        c.sendall(r.encode() + b"\r\n")
+    elif cmd.startswith("SITE FLOOD"):
+        # A reply line far longer than any FTP line, never ended.
+        c.sendall(b"200 " + b"x" * 20000)
+    else: return False
+    return True
 "#;
 
-#[test]
-fn hostile_passive_replies_do_not_reach_other_hosts_or_low_ports() {
-    hostile_passive(false);
+/// Starts [`HOSTILE_SERVER`] on `host` (with 10.9.9.9 on its loopback);
+/// returns the file where its traps record connections.
+fn start_hostile_ftp(topo: &mut Topology, host: Host) -> std::path::PathBuf {
+    topo.ns(host).ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    let trap_log = topo.path("hostile-connections.log");
+    start_fake_ftp(topo, host, "hostile", HOSTILE_SERVER, &[trap_log.to_str().expect("utf-8")]);
+    trap_log
 }
 
-/// The same with `-R ftp/`: the hostile server is beside sshfwd, whose own
-/// host must not be made to connect elsewhere.
-#[test]
-fn hostile_passive_replies_through_remote_ftp_forward() {
-    hostile_passive(true);
+/// The FTP server's host and the FTP client's host for `-R` (when
+/// `remote`) or `-L`.
+fn server_and_client_hosts(remote: bool) -> (Host, Host) {
+    if remote {
+        (Host::Cli, Host::Srv)
+    } else {
+        (Host::Srv, Host::Cli)
+    }
+}
+
+/// A topology with a fake FTP server, started by `start` on the FTP
+/// server's host (see [`server_and_client_hosts`]) at 127.0.0.1:2100, and
+/// sshfwd `name` forwarding 127.0.0.1:2121 to it with `-R` when `remote`,
+/// else `-L`; None when not root. Returns the topology, what `start`
+/// returned, the sshfwd and the FTP client's host.
+fn fake_ftp_setup<T>(name: &str, remote: bool, start: impl FnOnce(&mut Topology, Host) -> T) -> Option<(Topology, T, usize, Host)> {
+    let mut topo = topology_or_skip(false)?;
+    let (server_host, client_host) = server_and_client_hosts(remote);
+    let started = start(&mut topo, server_host);
+    let fwd = start_ftp_forward(&mut topo, name, remote, "127.0.0.1:2100");
+    Some((topo, started, fwd, client_host))
+}
+
+/// The end of a test on [`start_ftp_forward`]: on the FTP client's side,
+/// only the forward's listener (and sshd) is left.
+fn finish_on_client_side(topo: Topology, remote: bool) {
+    if remote {
+        expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
+    } else {
+        expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
+    }
+    topo.finish();
+}
+
+/// The data address a passive reply (227 or 229, else None) names, as seen
+/// from the client's host.
+fn passive_target(code: u16, text: &str) -> Option<SocketAddr> {
+    match code {
+        227 => parse_227(text),
+        229 => parse_229(text).map(local_endpoint),
+        _ => None,
+    }
+}
+
+/// sshfwd with one FTP forwarding of 127.0.0.1:2121 to `target`: `-R`
+/// (listening on srv) when `remote`, else `-L`; waits until it listens.
+fn start_ftp_forward(topo: &mut Topology, name: &str, remote: bool, target: &str) -> usize {
+    let spec = format!("ftp/127.0.0.1:{LPORT}:{target}");
+    let fwd = topo.start_sshfwd(name, &[if remote { "-R" } else { "-L" }, &spec]);
+    if remote {
+        topo.wait_remote_forward(fwd, LPORT);
+    } else {
+        topo.wait_local_forward(fwd, LPORT);
+    }
+    fwd
+}
+
+/// Two `#[test]`s of `case(remote)`: the first through `-L ftp/`, the
+/// second through `-R ftp/`.
+macro_rules! local_and_remote_tests {
+    ($(#[$la:meta])* $local:ident, $(#[$ra:meta])* $remote:ident => $case:ident) => {
+        $(#[$la])*
+        #[test]
+        fn $local() {
+            $case(false);
+        }
+
+        $(#[$ra])*
+        #[test]
+        fn $remote() {
+            $case(true);
+        }
+    };
 }
 
 fn hostile_passive(remote: bool) {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    // The FTP server's host and the FTP client's host for this direction.
-    let (server_host, client_host) = if remote { (Host::Cli, Host::Srv) } else { (Host::Srv, Host::Cli) };
-    topo.ns(server_host).ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
-    let trap_log = topo.path("hostile-connections.log");
-    let script = topo.script("hostile.py", HOSTILE_SERVER);
-    topo.spawn(server_host, "hostile-ftp", "python3", &["-u", &script, "2100", trap_log.to_str().expect("utf-8")], &[]);
-    assert!(topo.ns(server_host).wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
-    let fwd = if remote {
-        let fwd = topo.start_sshfwd("hostile", &["-R", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
-        topo.wait_remote_forward(fwd, LPORT);
-        fwd
-    } else {
-        let fwd = topo.start_sshfwd("hostile", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
-        topo.wait_local_forward(fwd, LPORT);
-        fwd
-    };
+    let Some((topo, trap_log, fwd, client_host)) = fake_ftp_setup("hostile", remote, start_hostile_ftp) else { return };
 
     let mut ftp = RawFtp::connect(topo.ns(client_host), local_endpoint(LPORT)).expect("connect");
     ftp.login("anonymous", "x").expect("login");
     let mut outcomes = Vec::new();
     for (i, verb) in ["PASV", "PASV", "PASV", "EPSV"].iter().enumerate() {
         let (c, t) = ftp.cmd(verb).expect("passive reply");
-        let target = match c {
-            227 => parse_227(&t),
-            229 => parse_229(&t).map(local_endpoint),
-            _ => None,
-        };
-        let data = target.and_then(|a| {
-            let mut s = topo.ns(client_host).connect(a, Duration::from_secs(5)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-            let mut v = Vec::new();
-            let _ = s.read_to_end(&mut v);
-            Some(String::from_utf8_lossy(&v).into_owned())
-        });
+        let target = passive_target(c, &t);
+        let data = target.and_then(|a| read_all_from(topo.ns(client_host), a));
         if let Some(a) = target {
             assert_eq!(a.ip().to_string(), "127.0.0.1", "reply {i} rewritten to a non-local address: {t}");
         }
@@ -989,12 +1027,14 @@ fn hostile_passive(remote: bool) {
     assert!(!connections.contains("LOW-PORT"), "the forward connected to a privileged passive port:\n{connections}\n{}", topo.logs());
     let log = topo.proc(fwd).log_text();
     assert!(log.contains("10.9.9.9"), "sshfwd -v should say that it ignored the passive address 10.9.9.9:\n{log}");
-    if remote {
-        expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
-    } else {
-        expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    }
-    topo.finish();
+    finish_on_client_side(topo, remote);
+}
+
+local_and_remote_tests! {
+    hostile_passive_replies_do_not_reach_other_hosts_or_low_ports,
+    /// The same with `-R ftp/`: the hostile server is beside sshfwd, whose own
+    /// host must not be made to connect elsewhere.
+    hostile_passive_replies_through_remote_ftp_forward => hostile_passive
 }
 
 /// The security rules are opt-out, one option each: a passive reply's own
@@ -1004,15 +1044,8 @@ fn hostile_passive(remote: bool) {
 /// `FtpTls pass`.
 #[test]
 fn security_options_relax_the_rules_one_by_one() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    topo.srv.ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
-    let trap_log = topo.path("hostile-connections.log");
-    let script = topo.script("hostile.py", HOSTILE_SERVER);
-    topo.spawn(Host::Srv, "hostile-ftp", "python3", &["-u", &script, "2100", trap_log.to_str().expect("utf-8")], &[]);
-    assert!(topo.srv.wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
+    let Some(mut topo) = topology_or_skip(false) else { return };
+    let trap_log = start_hostile_ftp(&mut topo, Host::Srv);
     let target = "127.0.0.1:2100";
     let reply_only = topo.start_sshfwd("reply", &["-o", "FtpPassiveAddress=reply", "-L", &format!("ftp/127.0.0.1:2122:{target}")]);
     let foreign =
@@ -1025,13 +1058,7 @@ fn security_options_relax_the_rules_one_by_one() {
         let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(port)).expect("connect");
         ftp.login("anonymous", "x").expect("login");
         let (c, t) = ftp.cmd("PASV").expect("PASV");
-        let data = (c == 227).then(|| parse_227(&t)).flatten().and_then(|a| {
-            let mut s = topo.cli.connect(a, Duration::from_secs(5)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-            let mut v = Vec::new();
-            let _ = s.read_to_end(&mut v);
-            Some(String::from_utf8_lossy(&v).into_owned())
-        });
+        let data = (c == 227).then(|| parse_227(&t)).flatten().and_then(|a| read_all_from(&topo.cli, a));
         quit(ftp);
         (t, data)
     };
@@ -1060,10 +1087,7 @@ fn security_options_relax_the_rules_one_by_one() {
 
 #[test]
 fn auth_tls_is_refused_fast_and_clients_fall_back() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
     for auth in ["AUTH TLS", "AUTH SSL", "auth tls"] {
         let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
         let (c, _) = ftp.reply().expect("greeting");
@@ -1076,8 +1100,7 @@ fn auth_tls_is_refused_fast_and_clients_fall_back() {
         assert_eq!(c, 331, "{t}");
         let (c, t) = ftp.cmd(&format!("PASS {FTP_PASS}")).expect("PASS");
         assert_eq!(c, 230, "{t}");
-        let data = raw_passive_get(&topo, &mut ftp, "one.bin", true);
-        assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
+        expect_raw_get(&topo, &mut ftp, &server, "one.bin", true);
         quit(ftp);
     }
     // lftp tries AUTH TLS by default (ftp:ssl-allow yes) and must fall back.
@@ -1104,10 +1127,7 @@ fn auth_tls_is_refused_fast_and_clients_fall_back() {
 
 #[test]
 fn control_lines_split_across_writes_and_batched_in_one_write() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
+    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
     let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
     let (c, _) = ftp.reply().expect("greeting");
     assert_eq!(c, 220);
@@ -1161,12 +1181,7 @@ fn control_lines_split_across_writes_and_batched_in_one_write() {
 
 #[test]
 fn overlong_line_ends_only_its_session() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let mut good = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    good.login(FTP_USER, FTP_PASS).expect("login");
+    let Some((topo, server, fwd, mut good)) = local_session(FtpKind::Proftpd, false) else { return };
 
     let mut bad = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
     let (c, _) = bad.reply().expect("greeting");
@@ -1197,28 +1212,21 @@ fn overlong_line_ends_only_its_session() {
     // The other session keeps working, and new sessions too.
     let (c, t) = good.cmd("NOOP").expect("NOOP");
     assert_eq!(c, 200, "{t}");
-    let data = raw_passive_get(&topo, &mut good, "mib.bin", false);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    expect_raw_get(&topo, &mut good, &server, "mib.bin", false);
     quit(good);
     let mut fresh = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
     fresh.login(FTP_USER, FTP_PASS).expect("login after overlong line");
-    let data = raw_passive_get(&topo, &mut fresh, "one.bin", true);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
+    expect_raw_get(&topo, &mut fresh, &server, "one.bin", true);
     quit(fresh);
     let log = topo.proc(fwd).log_text();
     eprintln!("sshfwd on the overlong line: {:?}", log.lines().filter(|l| l.contains("long")).collect::<Vec<_>>());
     assert!(log.contains("longer than 8192 bytes"), "no clear log line for the overlong line:\n{log}");
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
 /// A quirky but honest FTP server: every PASV/EPSV reply points at a fresh
 /// data listener of its own on 127.0.0.1, in the forms seen in the wild.
 const QUIRKY_SERVER: &str = r#"
-import socket, sys, threading
-
-ctrl_port = int(sys.argv[1])
 pasv_forms = ["227 Entering Passive Mode ({h},{p1},{p2}).", "227 Entering Passive Mode {h},{p1},{p2}",
               "227 ={h},{p1},{p2}", "227 Entering Passive Mode (0,0,0,0,{p1},{p2})",
               "227 Passive ({h},{p1},{p2}) is ready, go ahead",
@@ -1226,6 +1234,7 @@ pasv_forms = ["227 Entering Passive Mode ({h},{p1},{p2}).", "227 Entering Passiv
               "227-Here it comes\r\n227 Entering Passive Mode ({h},{p1},{p2})",
               "DEAD 227 Entering Passive Mode ({h},{p1},{p2})"]
 epsv_forms = ["229 Entering Extended Passive Mode (|||{p}|)", "229 Extended Passive (!!!{p}!)", "229 EPSV ok (|||{p}|)."]
+GREETING = b"220-quirky server\r\n220-second line of the greeting\r\n220 ready\r\n"
 
 def serve_one(s, payload):
     c, _ = s.accept()
@@ -1233,76 +1242,33 @@ def serve_one(s, payload):
     c.close()
     s.close()
 
-def session(c):
-    counts = {"PASV": 0, "EPSV": 0}
-    f = c.makefile("rb")
-    c.sendall(b"220-quirky server\r\n220-second line of the greeting\r\n220 ready\r\n")
-    for line in f:
-        cmd = line.strip().decode(errors="replace").upper()
-        verb = cmd.split(" ")[0]
-        if b"SITE ECHO" in line:
-            # What arrived, byte for byte, in hex.
-            c.sendall(b"200 " + line.hex().encode() + b"\r\n")
-        elif b"SITE WEIRD" in line:
-            c.sendall(b"200-\xff\xfe caf\xc3\xa9 \x01\x7f\r\n200-227 Entering Passive Mode (10,9,9,9,4,1) (quoted, not a reply)\r\n200 end\r\n")
-        elif verb == "USER": c.sendall(b"331 pass\r\n")
-        elif verb == "PASS": c.sendall(b"230 ok\r\n")
-        elif verb in ("PASV", "EPSV"):
-            forms = pasv_forms if verb == "PASV" else epsv_forms
-            form = forms[counts[verb] % len(forms)]
-            counts[verb] += 1
-            s = socket.create_server(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-            payload = ("%s:%s\n" % (verb, form)).encode() * 1000
-            if form.startswith("DEAD "):
-                # Nothing listens there any more.
-                form = form[5:]
-                s.close()
-            else:
-                threading.Thread(target=serve_one, args=(s, payload), daemon=True).start()
-            c.sendall(form.format(h="127,0,0,1", p1=p >> 8, p2=p & 255, p=p).encode() + b"\r\n")
-        elif verb == "QUIT":
-            c.sendall(b"221 bye\r\n"); break
-        else: c.sendall(b"200 ok\r\n")
-    c.close()
-
-s = socket.create_server(("127.0.0.1", ctrl_port))
-print("READY", flush=True)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=session, args=(c,), daemon=True).start()
+def handle(c, line, cmd, verb, counts):
+    if b"SITE ECHO" in line:
+        # What arrived, byte for byte, in hex.
+        c.sendall(b"200 " + line.hex().encode() + b"\r\n")
+    elif b"SITE WEIRD" in line:
+        c.sendall(b"200-\xff\xfe caf\xc3\xa9 \x01\x7f\r\n200-227 Entering Passive Mode (10,9,9,9,4,1) (quoted, not a reply)\r\n200 end\r\n")
+    elif verb in ("PASV", "EPSV"):
+        forms = pasv_forms if verb == "PASV" else epsv_forms
+        form = forms[counts.get(verb, 0) % len(forms)]
+        counts[verb] = counts.get(verb, 0) + 1
+        s = socket.create_server(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        payload = ("%s:%s\n" % (verb, form)).encode() * 1000
+        if form.startswith("DEAD "):
+            # Nothing listens there any more.
+            form = form[5:]
+            s.close()
+        else:
+            threading.Thread(target=serve_one, args=(s, payload), daemon=True).start()
+        c.sendall(form.format(h="127,0,0,1", p1=p >> 8, p2=p & 255, p=p).encode() + b"\r\n")
+    else: return False
+    return True
 "#;
 
-#[test]
-fn passive_replies_in_real_world_forms_are_rewritten() {
-    quirky_passive(false);
-}
-
-/// The same through `-R ftp/` (the server beside sshfwd, the client beside
-/// sshd), where passive replies become remote forwardings.
-#[test]
-fn passive_replies_in_real_world_forms_through_remote_ftp_forward() {
-    quirky_passive(true);
-}
-
 fn quirky_passive(remote: bool) {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
-    let (server_host, client_host) = if remote { (Host::Cli, Host::Srv) } else { (Host::Srv, Host::Cli) };
-    let script = topo.script("quirky.py", QUIRKY_SERVER);
-    topo.spawn(server_host, "quirky-ftp", "python3", &["-u", &script, "2100"], &[]);
-    assert!(topo.ns(server_host).wait_port(sa("127.0.0.1:2100"), Duration::from_secs(10)), "{}", topo.logs());
-    let fwd = if remote {
-        let fwd = topo.start_sshfwd("quirky", &["-R", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
-        topo.wait_remote_forward(fwd, LPORT);
-        fwd
-    } else {
-        let fwd = topo.start_sshfwd("quirky", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:2100")]);
-        topo.wait_local_forward(fwd, LPORT);
-        fwd
-    };
+    let start = |topo: &mut Topology, host| start_fake_ftp(topo, host, "quirky", QUIRKY_SERVER, &[]);
+    let Some((topo, (), fwd, client_host)) = fake_ftp_setup("quirky", remote, start) else { return };
     let client_ns = topo.ns(client_host);
     let mut ftp = RawFtp::connect(client_ns, local_endpoint(LPORT)).expect("connect");
     // The multi-line greeting arrives whole.
@@ -1339,12 +1305,7 @@ fn quirky_passive(remote: bool) {
     for (verb, n) in [("PASV", 7), ("EPSV", 3)] {
         for i in 0..n {
             let (c, t) = ftp.cmd(verb).expect("reply");
-            let addr = match c {
-                227 => parse_227(&t),
-                229 => parse_229(&t).map(local_endpoint),
-                _ => None,
-            }
-            .unwrap_or_else(|| panic!("{verb} #{i}: not rewritten to something usable: {t:?}\n{}", topo.logs()));
+            let addr = passive_target(c, &t).unwrap_or_else(|| panic!("{verb} #{i}: not rewritten to something usable: {t:?}\n{}", topo.logs()));
             assert_eq!(addr.ip().to_string(), "127.0.0.1", "{verb} #{i}: {t:?}");
             let mut s = client_ns.connect(addr, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{verb} #{i} {t:?}: {e}\n{}", topo.logs()));
             s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
@@ -1381,39 +1342,32 @@ fn quirky_passive(remote: bool) {
     let (c, t) = ftp.cmd("NOOP").expect("NOOP after a dead data channel");
     assert_eq!(c, 200, "{t}");
     quit(ftp);
-    if remote {
-        expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:2121"]);
-    } else {
-        expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    }
-    topo.finish();
+    finish_on_client_side(topo, remote);
+}
+
+local_and_remote_tests! {
+    passive_replies_in_real_world_forms_are_rewritten,
+    /// The same through `-R ftp/` (the server beside sshfwd, the client beside
+    /// sshd), where passive replies become remote forwardings.
+    passive_replies_in_real_world_forms_through_remote_ftp_forward => quirky_passive
 }
 
 /// `EPSV ALL` passes through: EPSV still works, PASV and PORT are refused
 /// (by the server or by sshfwd), and no forwarding is left behind.
 #[test]
 fn epsv_all_is_respected() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let Some((topo, server, _fwd, mut ftp)) = local_session(FtpKind::Proftpd, false) else { return };
     let (c, t) = ftp.cmd("EPSV ALL").expect("EPSV ALL");
     assert!((200..300).contains(&c), "{t}");
     let (c, t) = ftp.cmd("PASV").expect("PASV");
     assert!(c >= 400, "PASV after EPSV ALL: {t}");
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    let (listener, lport) = port_listener(&topo.cli);
+    let (c, t) = ftp.cmd(&port_cmd(lport)).expect("PORT");
     assert!(c >= 400, "PORT after EPSV ALL: {t}");
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    expect_raw_get(&topo, &mut ftp, &server, "mib.bin", true);
     quit(ftp);
     drop(listener);
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
 // ---------------------------------------------------------------------------
@@ -1424,16 +1378,10 @@ fn epsv_all_is_respected() {
 /// once the session ends; sshfwd keeps only its configured listener.
 #[test]
 fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let Some((topo, server, _fwd, mut ftp)) = local_session(FtpKind::Proftpd, false) else { return };
     // The client-side listener that PORT/EPRT name (never accepted from).
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
-    let commands = ["PASV".to_owned(), "EPSV".to_owned(), format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255), format!("EPRT |1|127.0.0.1|{lport}|")];
+    let (listener, lport) = port_listener(&topo.cli);
+    let commands = ["PASV".to_owned(), "EPSV".to_owned(), port_cmd(lport), format!("EPRT |1|127.0.0.1|{lport}|")];
     let mut accepted = 0;
     let mut refused = 0;
     for i in 0..40 {
@@ -1455,14 +1403,11 @@ fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
     eprintln!("during the session: cli {cli_now:?}, srv {srv_now:?}");
     assert!(cli_now.len() <= 2 + accepted, "{cli_now:?}");
     // Another session is not affected by this one's limit.
-    let mut other = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    other.login(FTP_USER, FTP_PASS).expect("login");
-    let data = raw_passive_get(&topo, &mut other, "mib.bin", true);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    let mut other = raw_login(&topo.cli, LPORT);
+    expect_raw_get(&topo, &mut other, &server, "mib.bin", true);
     quit(other);
     // A client that opens data channels and then vanishes (TCP reset).
-    let mut crasher = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    crasher.login(FTP_USER, FTP_PASS).expect("login");
+    let mut crasher = raw_login(&topo.cli, LPORT);
     for cmd in &commands {
         let (c, t) = crasher.cmd(cmd).expect("reply");
         assert!(matches!(c, 200 | 227 | 229), "{cmd}: {t}");
@@ -1482,15 +1427,11 @@ fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
 /// and PORT forwardings go after `FtpDataTimeout` while the session lives on.
 #[test]
 fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
-    if !root_or_skip() {
-        return;
-    }
-    let mut topo = Topology::new(false);
+    let Some(mut topo) = topology_or_skip(false) else { return };
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     let fwd = topo.start_sshfwd("timeout", &["-o", "FtpDataTimeout=2", "-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
     topo.wait_local_forward(fwd, LPORT);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let mut ftp = raw_login(&topo.cli, LPORT);
 
     // One-shot.
     let (data_addr, data) = raw_passive_get_from(&topo, Host::Cli, "127.0.0.1", &mut ftp, "one.bin", false);
@@ -1500,9 +1441,8 @@ fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
     // Unused passive listener and unused PORT forwarding.
     let unused = raw_passive(&mut ftp, "127.0.0.1", true);
     assert!(topo.cli.listening_addresses().contains(&unused.to_string()), "no listener for the EPSV reply {unused}");
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    let (listener, lport) = port_listener(&topo.cli);
+    let (c, t) = ftp.cmd(&port_cmd(lport)).expect("PORT");
     assert_eq!(c, 200, "{t}");
     let srv_now = topo.srv.listening_addresses();
     assert_eq!(srv_now.len(), 3, "expected one remote forwarding for PORT: {srv_now:?}");
@@ -1516,8 +1456,7 @@ fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
     // The session is still usable.
     let (c, t) = ftp.cmd("NOOP").expect("NOOP");
     assert_eq!(c, 200, "{t}");
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", true);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    expect_raw_get(&topo, &mut ftp, &server, "mib.bin", true);
     quit(ftp);
     drop(listener);
     topo.finish();
@@ -1530,18 +1469,11 @@ fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
 /// comes (proftpd gives up after its 10 s TimeoutLinger).
 #[test]
 fn vanished_active_target_is_closed_at_once() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, fwd) = local_ftp_setup(FtpKind::Proftpd, false);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-    assert_eq!(c, 200, "{t}");
-    let listener = topo.cli.run_in(|| std::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let lport = listener.local_addr().expect("addr").port();
+    let Some((topo, server, fwd, mut ftp)) = local_session(FtpKind::Proftpd, false) else { return };
+    type_i(&mut ftp);
+    let (listener, lport) = port_listener(&topo.cli);
     drop(listener);
-    let (c, t) = ftp.cmd(&format!("PORT 127,0,0,1,{},{}", lport >> 8, lport & 255)).expect("PORT");
+    let (c, t) = ftp.cmd(&port_cmd(lport)).expect("PORT");
     assert_eq!(c, 200, "{t}");
     let started = Instant::now();
     ftp.stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
@@ -1559,34 +1491,18 @@ fn vanished_active_target_is_closed_at_once() {
     assert!(["226", "425", "426", "450", "451"].iter().any(|c| last.starts_with(c)), "{replies:?}");
     let (c, t) = ftp.cmd("NOOP").expect("NOOP");
     assert_eq!(c, 200, "{t}");
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    expect_raw_get(&topo, &mut ftp, &server, "mib.bin", false);
     quit(ftp);
-    expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
-    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
-    topo.finish();
+    finish_local(topo);
 }
 
 /// ABOR in the middle of a 64 MiB download (the client closes its data
 /// connection): the session goes on and nothing is left behind.
 #[test]
 fn abort_mid_transfer_leaves_a_usable_session() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, _fwd) = local_ftp_setup(FtpKind::Proftpd, true);
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
+    let Some((topo, server, _fwd, mut ftp)) = local_session(FtpKind::Proftpd, true) else { return };
     for epsv in [false, true] {
-        let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-        assert_eq!(c, 200, "{t}");
-        let data_addr = raw_passive(&mut ftp, "127.0.0.1", epsv);
-        let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data");
-        data.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        let (c, t) = ftp.cmd(&format!("RETR {}", BIG_FILE.0)).expect("RETR");
-        assert_eq!(c, 150, "{t}");
-        let mut first = vec![0u8; 1 << 20];
-        data.read_exact(&mut first).expect("first MiB");
+        let (data, _first) = start_big_download(&topo, &mut ftp, epsv, Duration::from_secs(10));
         ftp.send_raw(b"ABOR\r\n").expect("ABOR");
         drop(data);
         // 426 then 226 (or just 225/226): read replies until the abort is acknowledged.
@@ -1603,8 +1519,7 @@ fn abort_mid_transfer_leaves_a_usable_session() {
         assert_eq!(c, 200, "{t}");
         eprintln!("ABOR (epsv={epsv}): {replies:?}");
     }
-    let data = raw_passive_get(&topo, &mut ftp, "mib.bin", false);
-    assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("mib.bin")));
+    expect_raw_get(&topo, &mut ftp, &server, "mib.bin", false);
     quit(ftp);
     expect_listeners(&topo, Host::Cli, &["127.0.0.1:2121"]);
     expect_listeners(&topo, Host::Srv, &["10.231.0.2:22", "127.0.0.1:21"]);
@@ -1626,23 +1541,10 @@ fn abort_mid_transfer_leaves_a_usable_session() {
 /// completes intact.
 #[test]
 fn slow_reader_gets_back_pressure_not_buffering() {
-    if !root_or_skip() {
-        return;
-    }
-    let (topo, server, fwd) = local_ftp_setup(FtpKind::Proftpd, true);
+    let Some((topo, server, fwd, mut ftp)) = local_session(FtpKind::Proftpd, true) else { return };
     let pid = topo.proc(fwd).pid();
-    let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
-    ftp.login(FTP_USER, FTP_PASS).expect("login");
     let before = rss_kib(pid);
-    let (c, t) = ftp.cmd("TYPE I").expect("TYPE");
-    assert_eq!(c, 200, "{t}");
-    let data_addr = raw_passive(&mut ftp, "127.0.0.1", true);
-    let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data");
-    data.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let (c, t) = ftp.cmd(&format!("RETR {}", BIG_FILE.0)).expect("RETR");
-    assert_eq!(c, 150, "{t}");
-    let mut got = vec![0u8; 1 << 20];
-    data.read_exact(&mut got).expect("first MiB");
+    let (mut data, mut got) = start_big_download(&topo, &mut ftp, true, Duration::from_secs(30));
     // Stop reading for 3 s while the server pushes.
     let mut peak = before;
     for _ in 0..30 {

@@ -231,6 +231,35 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Skips (with a message) when not root: namespaces need it.
+pub fn root_or_skip() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: network namespaces need root");
+    }
+    root
+}
+
+/// A new [`Topology`], or None (with a message) when not root.
+pub fn topology_or_skip(with_ftp3: bool) -> Option<Topology> {
+    root_or_skip().then(|| Topology::new(with_ftp3))
+}
+
+/// A topology with proftpd in srv (127.0.0.1:21) and two sshfwd in cli
+/// forwarding to it: `plain`, `-L 127.0.0.1:2120:127.0.0.1:21` (not
+/// FTP-aware), and `ftp`, `-L ftp/127.0.0.1:2121:127.0.0.1:21`; None when
+/// not root. Returns the topology, the server and the two sshfwd.
+pub fn plain_and_ftp_forwards_or_skip() -> Option<(Topology, FtpServer, usize, usize)> {
+    let mut topo = topology_or_skip(false)?;
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
+    let plain = topo.start_sshfwd("plain", &["-L", "127.0.0.1:2120:127.0.0.1:21"]);
+    topo.wait_local_forward(plain, 2120);
+    let ftp = topo.start_sshfwd("ftp", &["-L", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
+    topo.wait_local_forward(ftp, 2121);
+    Some((topo, server, plain, ftp))
+}
+
 /// Polls `check` every 20 ms until it returns `Some` or `timeout` passes.
 pub fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
