@@ -131,19 +131,28 @@ impl Prng {
 /// Writes `len` bytes of the stream `seed`, then shuts the write half;
 /// returns the SHA-256 of what was written.
 fn send_stream(mut w: TcpStream, seed: u64, len: u64) -> Vec<u8> {
+    let hash = write_stream(&mut w, seed, len, 256 * 1024, |_| {}).expect("send_stream write");
+    w.shutdown(Shutdown::Write).expect("send_stream shutdown");
+    hash
+}
+
+/// Writes `len` bytes of the stream `seed` in writes of up to `chunk`
+/// bytes, calling `wrote(n)` after each; returns the SHA-256 of what was
+/// written.
+fn write_stream(w: &mut impl Write, seed: u64, len: u64, chunk: usize, mut wrote: impl FnMut(u64)) -> std::io::Result<Vec<u8>> {
     let mut prng = Prng(seed);
     let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; chunk];
     let mut left = len;
     while left > 0 {
         let n = left.min(buf.len() as u64) as usize;
         prng.fill(&mut buf[..n]);
         hash.update(&buf[..n]);
-        w.write_all(&buf[..n]).expect("send_stream write");
+        w.write_all(&buf[..n])?;
         left -= n as u64;
+        wrote(n as u64);
     }
-    w.shutdown(Shutdown::Write).expect("send_stream shutdown");
-    hash.finalize().to_vec()
+    Ok(hash.finalize().to_vec())
 }
 
 /// Reads until EOF; returns (byte count, SHA-256).
@@ -304,22 +313,13 @@ fn flood_server() -> (TestServer, Arc<std::sync::atomic::AtomicU64>, mpsc::Recei
         if c.read_exact(&mut go).is_err() {
             return;
         }
-        let mut prng = Prng(99);
-        let mut hash = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut left = FLOOD;
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            prng.fill(&mut buf[..n]);
-            hash.update(&buf[..n]);
-            if c.write_all(&buf[..n]).is_err() {
-                return;
-            }
-            left -= n as u64;
-            w2.fetch_add(n as u64, Ordering::SeqCst);
-        }
+        let Ok(hash) = write_stream(&mut c, 99, FLOOD, 64 * 1024, |n| {
+            w2.fetch_add(n, Ordering::SeqCst);
+        }) else {
+            return;
+        };
         let _ = c.shutdown(Shutdown::Write);
-        let _ = tx.lock().unwrap().send(hash.finalize().to_vec());
+        let _ = tx.lock().unwrap().send(hash);
     });
     (server, written, rx)
 }
@@ -551,13 +551,28 @@ fn strict_host_key_checking_values() {
         cmd.options.extend(extra.iter().map(|s| s.to_string()));
         cmd.run(RUN)
     };
+    // `strict` with an unknown host (known_hosts kh_STRICT): refused, nothing recorded.
+    let refused = |strict: &str, not_recorded: &str| {
+        let kh = dir.join(format!("kh_{strict}"));
+        let out = run(strict, &kh, &[]);
+        assert_exit(&out, 255);
+        assert!(out.stderr.contains("Host key verification failed."), "stderr:\n{}", out.stderr);
+        assert!(!kh.exists() || fs::read_to_string(&kh).unwrap().is_empty(), "{not_recorded}");
+    };
+    // accept-new with `HashKnownHosts=hash` (known_hosts `name`): connects
+    // and records the key (the text passes `check`); the entry is then
+    // enough for `yes`.
+    let accept_new = |name: &str, hash: &str, check: &dyn Fn(&str)| {
+        let kh = dir.join(name);
+        let out = run("accept-new", &kh, &[&format!("HashKnownHosts={hash}")]);
+        assert_exit(&out, 0);
+        check(&fs::read_to_string(&kh).expect("accept-new wrote known_hosts"));
+        let out = run("yes", &kh, &[]);
+        assert_exit(&out, 0);
+    };
 
     // yes, unknown host: refused.
-    let kh = dir.join("kh_yes");
-    let out = run("yes", &kh, &[]);
-    assert_exit(&out, 255);
-    assert!(out.stderr.contains("Host key verification failed."), "stderr:\n{}", out.stderr);
-    assert!(!kh.exists() || fs::read_to_string(&kh).unwrap().is_empty(), "yes must not record the key");
+    refused("yes", "yes must not record the key");
 
     // no: connects.
     let kh = dir.join("kh_no");
@@ -565,35 +580,22 @@ fn strict_host_key_checking_values() {
     assert_exit(&out, 0);
 
     // accept-new: connects and records [127.0.0.1]:PORT.
-    let kh = dir.join("kh_accept_new");
-    let out = run("accept-new", &kh, &["HashKnownHosts=no"]);
-    assert_exit(&out, 0);
-    let text = fs::read_to_string(&kh).expect("accept-new wrote known_hosts");
-    let want = format!("{host_entry} {}", sshd.host_key_line(KeyType::Ed25519));
-    assert!(text.lines().any(|l| l.trim() == want), "known_hosts:\n{text}\nwanted line:\n{want}");
-    // ... and that entry is then enough for `yes`.
-    let out = run("yes", &kh, &[]);
-    assert_exit(&out, 0);
+    accept_new("kh_accept_new", "no", &|text| {
+        let want = format!("{host_entry} {}", sshd.host_key_line(KeyType::Ed25519));
+        assert!(text.lines().any(|l| l.trim() == want), "known_hosts:\n{text}\nwanted line:\n{want}");
+    });
 
     // accept-new with HashKnownHosts: a |1| entry that verifies.
-    let kh = dir.join("kh_accept_new_hashed");
-    let out = run("accept-new", &kh, &["HashKnownHosts=yes"]);
-    assert_exit(&out, 0);
-    let text = fs::read_to_string(&kh).expect("accept-new wrote known_hosts");
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "known_hosts:\n{text}");
-    assert!(lines[0].starts_with("|1|"), "hashed entry expected:\n{text}");
-    assert!(!text.contains("127.0.0.1"), "hashed entry must not show the host:\n{text}");
-    assert!(lines[0].ends_with(&sshd.host_key_line(KeyType::Ed25519)), "known_hosts:\n{text}");
-    let out = run("yes", &kh, &[]);
-    assert_exit(&out, 0);
+    accept_new("kh_accept_new_hashed", "yes", &|text| {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "known_hosts:\n{text}");
+        assert!(lines[0].starts_with("|1|"), "hashed entry expected:\n{text}");
+        assert!(!text.contains("127.0.0.1"), "hashed entry must not show the host:\n{text}");
+        assert!(lines[0].ends_with(&sshd.host_key_line(KeyType::Ed25519)), "known_hosts:\n{text}");
+    });
 
     // ask in BatchMode: cannot ask, so refused, nothing recorded.
-    let kh = dir.join("kh_ask");
-    let out = run("ask", &kh, &[]);
-    assert_exit(&out, 255);
-    assert!(out.stderr.contains("Host key verification failed."), "stderr:\n{}", out.stderr);
-    assert!(!kh.exists() || fs::read_to_string(&kh).unwrap().is_empty(), "ask must not record without an answer");
+    refused("ask", "ask must not record without an answer");
 
     // ask answered "no" through askpass: refused, nothing recorded.
     let ask = |answer: &str, kh: &std::path::Path| {
@@ -683,46 +685,37 @@ const BULK: u64 = 256 << 20;
 
 #[test]
 fn local_forward_bulk_256mib_each_way_and_half_close() {
-    let sshd = Sshd::start();
-    let (bulk, reports) = bulk_server();
-    let half = half_close_server();
-    let (lp_bulk, lp_half) = (free_port(), free_port());
-    let mut fwd = sshd
-        .sshfwd()
-        .arg("-N")
-        .arg("-L")
-        .arg(format!("{lp_bulk}:127.0.0.1:{}", bulk.port()))
-        .arg("-L")
-        .arg(format!("127.0.0.1:{lp_half}:127.0.0.1:{}", half.port()))
-        .spawn();
-    fwd.wait_port(local(lp_bulk), READY);
-    fwd.wait_port(local(lp_half), READY);
-    half_close_exchange(local(lp_half));
-    bulk_exchange(local(lp_bulk), &reports, BULK);
-    half_close_exchange(local(lp_half));
-    assert!(fwd.try_status().is_none(), "sshfwd exited; stderr:\n{}", fwd.stderr());
+    bulk_and_half_close(false);
 }
 
 #[test]
 fn remote_forward_bulk_256mib_each_way_and_half_close() {
+    bulk_and_half_close(true);
+}
+
+/// 256 MiB each way through one forwarding and half-close exchanges (before
+/// and after it) through another, both `-R` when `remote`, else `-L`.
+fn bulk_and_half_close(remote: bool) {
     let sshd = Sshd::start();
     let (bulk, reports) = bulk_server();
     let half = half_close_server();
-    // Port 0: the "Allocated port" message comes once sshfwd is ready for
-    // connections (with fixed ports see remote_forward_accepts_first_connections).
-    let mut fwd = sshd
-        .sshfwd()
-        .arg("-N")
-        .arg("-R")
-        .arg(format!("0:127.0.0.1:{}", bulk.port()))
-        .arg("-R")
-        .arg(format!("127.0.0.1:0:127.0.0.1:{}", half.port()))
-        .spawn();
-    let rp_bulk = allocated_port(&mut fwd, bulk.port());
-    let rp_half = allocated_port(&mut fwd, half.port());
-    half_close_exchange(local(rp_half));
-    bulk_exchange(local(rp_bulk), &reports, BULK);
-    half_close_exchange(local(rp_half));
+    let (p_bulk, p_half, mut fwd) = if remote {
+        // Port 0: the "Allocated port" message comes once sshfwd is ready for
+        // connections (with fixed ports see remote_forward_accepts_first_connections).
+        let forwards = [("-R", format!("0:127.0.0.1:{}", bulk.port())), ("-R", format!("127.0.0.1:0:127.0.0.1:{}", half.port()))];
+        let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
+        (allocated_port(&mut fwd, bulk.port()), allocated_port(&mut fwd, half.port()), fwd)
+    } else {
+        let (lp_bulk, lp_half) = (free_port(), free_port());
+        let forwards = [("-L", format!("{lp_bulk}:127.0.0.1:{}", bulk.port())), ("-L", format!("127.0.0.1:{lp_half}:127.0.0.1:{}", half.port()))];
+        let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
+        fwd.wait_port(local(lp_bulk), READY);
+        fwd.wait_port(local(lp_half), READY);
+        (lp_bulk, lp_half, fwd)
+    };
+    half_close_exchange(local(p_half));
+    bulk_exchange(local(p_bulk), &reports, BULK);
+    half_close_exchange(local(p_half));
     assert!(fwd.try_status().is_none(), "sshfwd exited; stderr:\n{}", fwd.stderr());
 }
 
@@ -746,6 +739,18 @@ fn remote_forward_port_zero_allocation() {
 
 /// Waits for `Allocated port N for remote forward to 127.0.0.1:TARGET` on
 /// sshfwd's stderr and returns N.
+/// An echo server, and sshfwd (with `-o` `options`) forwarding a free port
+/// to it with `flag` (`-L` or `-R`): returns the server, the port (which
+/// accepts connections on 127.0.0.1) and sshfwd.
+fn echo_forward(sshd: &Sshd, flag: &str, options: &[&str]) -> (TestServer, u16, sshd::Running) {
+    let echo = echo_server();
+    let port = free_port();
+    let forwards = [(flag, format!("{port}:127.0.0.1:{}", echo.port()))];
+    let mut fwd = options.iter().fold(sshd.sshfwd(), |f, o| f.opt(*o)).forwards(&forwards).spawn();
+    fwd.wait_port(local(port), READY);
+    (echo, port, fwd)
+}
+
 fn allocated_port(fwd: &mut sshd::Running, target_port: u16) -> u16 {
     let suffix = format!(" for remote forward to 127.0.0.1:{target_port}");
     assert!(fwd.wait_stderr(&format!("{suffix}\n"), READY), "no allocation message for {target_port}; stderr:\n{}", fwd.stderr());
@@ -809,10 +814,7 @@ fn try_echo(addr: SocketAddr, msg: &[u8]) -> Result<(), String> {
 #[test]
 fn remote_forward_fixed_port_steady_state() {
     let sshd = Sshd::start();
-    let echo = echo_server();
-    let rport = free_port();
-    let mut fwd = sshd.sshfwd().arg("-N").arg("-R").arg(format!("{rport}:127.0.0.1:{}", echo.port())).spawn();
-    fwd.wait_port(local(rport), READY);
+    let (_echo, rport, fwd) = echo_forward(&sshd, "-R", &[]);
     // Ready once an exchange goes through (bounded).
     let ready = (0..100).any(|_| {
         if try_echo(local(rport), b"ready?").is_ok() {
@@ -951,27 +953,17 @@ fn exit_on_forward_failure() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
 
-    let out = sshd
-        .sshfwd()
-        .opt("ExitOnForwardFailure=yes")
-        .arg("-N")
-        .arg("-L")
-        .arg(format!("{busy_port}:127.0.0.1:{}", echo.port()))
-        .run(RUN);
+
+    let forwards = [("-L", format!("{busy_port}:127.0.0.1:{}", echo.port()))];
+    let out = sshd.sshfwd().opt("ExitOnForwardFailure=yes").forwards(&forwards).run(RUN);
     assert_exit(&out, 255);
     assert!(!out.stderr.trim().is_empty(), "a message is expected");
     assert!(out.stderr.contains(&busy_port.to_string()), "message should name the port:\n{}", out.stderr);
 
     // Without it: a warning, and the session goes on with the other -L.
     let ok_port = free_port();
-    let mut fwd = sshd
-        .sshfwd()
-        .arg("-N")
-        .arg("-L")
-        .arg(format!("{busy_port}:127.0.0.1:{}", echo.port()))
-        .arg("-L")
-        .arg(format!("{ok_port}:127.0.0.1:{}", echo.port()))
-        .spawn();
+    let forwards = [("-L", format!("{busy_port}:127.0.0.1:{}", echo.port())), ("-L", format!("{ok_port}:127.0.0.1:{}", echo.port()))];
+    let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
     fwd.wait_port(local(ok_port), READY);
     assert_eq!(echo_round_trip(local(ok_port), b"still forwarding"), b"still forwarding");
     assert!(fwd.wait_stderr("Warning", Duration::from_secs(5)), "no warning; stderr:\n{}", fwd.stderr());
@@ -984,27 +976,16 @@ fn exit_on_forward_failure_remote_refused() {
     // The server refuses remote forwarding: with ExitOnForwardFailure
     // sshfwd exits 255.
     let sshd = Sshd::start_with(SshdOptions { extra: vec!["AllowTcpForwarding local".into()], ..Default::default() });
-    let out = sshd
-        .sshfwd()
-        .opt("ExitOnForwardFailure=yes")
-        .arg("-N")
-        .arg("-R")
-        .arg(format!("{}:127.0.0.1:9", free_port()))
-        .run(RUN);
+    let forwards = [("-R", format!("{}:127.0.0.1:9", free_port()))];
+    let out = sshd.sshfwd().opt("ExitOnForwardFailure=yes").forwards(&forwards).run(RUN);
     assert_exit(&out, 255);
     assert!(out.stderr.contains("remote port forwarding failed"), "stderr:\n{}", out.stderr);
 
     // Without it: a warning, and the session goes on (a -L still works).
     let echo = echo_server();
     let lport = free_port();
-    let mut fwd = sshd
-        .sshfwd()
-        .arg("-N")
-        .arg("-R")
-        .arg(format!("{}:127.0.0.1:9", free_port()))
-        .arg("-L")
-        .arg(format!("{lport}:127.0.0.1:{}", echo.port()))
-        .spawn();
+    let forwards = [("-R", format!("{}:127.0.0.1:9", free_port())), ("-L", format!("{lport}:127.0.0.1:{}", echo.port()))];
+    let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
     fwd.wait_port(local(lport), READY);
     assert_eq!(echo_round_trip(local(lport), b"local still works"), b"local still works");
     assert!(fwd.wait_stderr("Warning", Duration::from_secs(5)), "no warning; stderr:\n{}", fwd.stderr());
@@ -1107,17 +1088,7 @@ fn config_precedence_and_bad_line() {
 #[test]
 fn server_alive_detects_stopped_server() {
     let sshd = Sshd::start();
-    let echo = echo_server();
-    let lport = free_port();
-    let mut fwd = sshd
-        .sshfwd()
-        .opt("ServerAliveInterval=1")
-        .opt("ServerAliveCountMax=2")
-        .arg("-N")
-        .arg("-L")
-        .arg(format!("{lport}:127.0.0.1:{}", echo.port()))
-        .spawn();
-    fwd.wait_port(local(lport), READY);
+    let (_echo, lport, mut fwd) = echo_forward(&sshd, "-L", &["ServerAliveInterval=1", "ServerAliveCountMax=2"]);
     assert_eq!(echo_round_trip(local(lport), b"alive"), b"alive");
     // Let at least one keepalive be answered: the session must survive it.
     assert!(fwd.wait_timeout(Duration::from_secs(3)).is_none(), "sshfwd exited while the server was alive; stderr:\n{}", fwd.stderr());
@@ -1165,10 +1136,7 @@ fn connection_refused() {
 #[test]
 fn sigterm_shuts_down_cleanly() {
     let sshd = Sshd::start();
-    let echo = echo_server();
-    let lport = free_port();
-    let mut fwd = sshd.sshfwd().arg("-N").arg("-L").arg(format!("{lport}:127.0.0.1:{}", echo.port())).spawn();
-    fwd.wait_port(local(lport), READY);
+    let (_echo, lport, mut fwd) = echo_forward(&sshd, "-L", &[]);
     fwd.signal(libc::SIGTERM);
     let status = fwd.wait_timeout(Duration::from_secs(10)).expect("sshfwd did not stop on SIGTERM");
     assert_eq!(status.code(), Some(255), "OpenSSH exits 255 when killed by a signal");
@@ -1304,14 +1272,8 @@ fn server_closes_first_local_and_remote() {
     let sshd = Sshd::start();
     let (server, reports) = server_first_server();
     let lport = free_port();
-    let mut fwd = sshd
-        .sshfwd()
-        .arg("-N")
-        .arg("-L")
-        .arg(format!("{lport}:127.0.0.1:{}", server.port()))
-        .arg("-R")
-        .arg(format!("0:127.0.0.1:{}", server.port()))
-        .spawn();
+    let forwards = [("-L", format!("{lport}:127.0.0.1:{}", server.port())), ("-R", format!("0:127.0.0.1:{}", server.port()))];
+    let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
     let rport = allocated_port(&mut fwd, server.port());
     fwd.wait_port(local(lport), READY);
     server_first_exchange(local(lport), &reports);
@@ -1465,11 +1427,8 @@ fn host_patterns_include_and_identity_tokens() {
 #[test]
 fn local_forward_bind_loopback_unless_gateway_ports() {
     let sshd = Sshd::start();
-    let echo = echo_server();
     let other_loopback = |port: u16| SocketAddr::from(([127, 0, 0, 2], port));
-    let lport = free_port();
-    let mut fwd = sshd.sshfwd().arg("-N").arg("-L").arg(format!("{lport}:127.0.0.1:{}", echo.port())).spawn();
-    fwd.wait_port(local(lport), READY);
+    let (echo, lport, fwd) = echo_forward(&sshd, "-L", &[]);
     assert!(
         TcpStream::connect_timeout(&other_loopback(lport), Duration::from_secs(1)).is_err(),
         "-L without -g must listen on loopback only"

@@ -138,6 +138,12 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 
 /// Collects a reader into a shared buffer from a thread; optionally sends
 /// every line on a channel as well (send errors ignored).
+/// Spawns `cmd` (a daemon kept in the foreground) with no stdin or stdout
+/// and `stderr` as given; panics with `what` when it cannot start.
+fn spawn_daemon(cmd: &mut Command, stderr: Stdio, what: &str) -> Child {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect(what)
+}
+
 fn drain(mut reader: impl Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>, lines: Option<mpsc::Sender<String>>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         if let Some(tx) = lines {
@@ -257,16 +263,7 @@ impl Sshd {
             let cfg_path = base.join("sshd_config");
             fs::write(&cfg_path, cfg).expect("write sshd_config");
 
-            let mut child = Command::new(SSHD)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&cfg_path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn sshd");
+            let mut child = spawn_daemon(Command::new(SSHD).arg("-D").arg("-e").arg("-f").arg(&cfg_path), Stdio::piped(), "spawn sshd");
             let log = Arc::new(Mutex::new(Vec::new()));
             let (tx, rx) = mpsc::channel();
             let _ = drain(child.stderr.take().expect("sshd stderr"), log.clone(), Some(tx));
@@ -483,6 +480,11 @@ impl Sshfwd {
             self.flags.push(a.as_ref().to_owned());
         }
         self
+    }
+
+    /// `-N` and, per `(flag, spec)`, a forwarding (`-L spec`, `-R spec`, `-D spec`).
+    pub fn forwards<S: AsRef<OsStr>>(self, forwards: &[(&str, S)]) -> Self {
+        forwards.iter().fold(self.arg("-N"), |s, (flag, spec)| s.arg(flag).arg(spec))
     }
 
     /// The remote command (words joined by sshfwd with spaces).
@@ -709,15 +711,7 @@ impl Agent {
     pub fn start(dir: &Path) -> Agent {
         let sock = dir.join("agent.sock");
         let _ = fs::remove_file(&sock);
-        let child = Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&sock)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ssh-agent");
+        let child = spawn_daemon(Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock), Stdio::null(), "spawn ssh-agent");
         let agent = Agent { child, sock };
         let interval = Duration::from_millis(20);
         for _ in 0..250 {
