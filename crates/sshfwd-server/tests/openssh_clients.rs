@@ -92,8 +92,7 @@ async fn local_forward_moves_data_both_ways_with_half_close() {
     assert_eq!(got.len(), data.len());
     assert!(got == data, "data sent after the target's EOF differs");
 
-    drop(ssh);
-    server.stop().await;
+    server.stop_after(ssh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,9 +100,7 @@ async fn remote_forward_port_zero_moves_data_and_goes_away_with_the_session() {
     let server = Harness::start("").await;
     let target = EchoTarget::start().await;
     let spec = format!("0:127.0.0.1:{}", target.addr.port());
-    let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
-    let mut lines = stderr_lines(&mut ssh);
-    let port = allocated_port(&mut lines).await;
+    let (mut ssh, _lines, port) = remote_forward(&server, &spec).await;
     let remote = local(port);
 
     let data = pattern(BULK);
@@ -112,8 +109,7 @@ async fn remote_forward_port_zero_moves_data_and_goes_away_with_the_session() {
     assert!(received.starts_with(&data), "echoed data differs");
     assert!(received.ends_with(TRAILER));
     // Several connections through one forwarding.
-    let again = exchange(remote, b"second").await;
-    assert_eq!(again, [b"second".as_slice(), TRAILER].concat());
+    expect_echo(remote, b"second").await;
 
     // The session ends: its listener must close.
     let pid = ssh.id().unwrap();
@@ -122,6 +118,30 @@ async fn remote_forward_port_zero_moves_data_and_goes_away_with_the_session() {
     assert_ne!(pid, 0);
     wait_closed(remote).await;
     server.stop().await;
+}
+
+/// `ssh -N -o ExitOnForwardFailure=yes -R spec` fails: exit 255, `needle`
+/// in stderr.
+async fn refused_remote_forward(server: &Harness, spec: &str, needle: &str) {
+    let ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", spec], &[]);
+    expect_exit(ssh, 255, needle, &format!("-R {spec}")).await;
+}
+
+/// `ssh -N -L port:127.0.0.1:target_port`, once `port` listens.
+async fn local_forward(server: &Harness, port: u16, target_port: u16) -> tokio::process::Child {
+    let spec = format!("{port}:127.0.0.1:{target_port}");
+    let ssh = server.ssh(&["-N", "-L", &spec], &[]);
+    wait_listening(local(port)).await;
+    ssh
+}
+
+/// `ssh -N -o ExitOnForwardFailure=yes -R spec` (a spec with port 0):
+/// returns ssh, its stderr lines and the port allocated.
+async fn remote_forward(server: &Harness, spec: &str) -> (tokio::process::Child, StderrLines, u16) {
+    let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", spec], &[]);
+    let mut lines = stderr_lines(&mut ssh);
+    let port = allocated_port(&mut lines).await;
+    (ssh, lines, port)
 }
 
 /// The local addresses (hex, as the kernel prints them) of sockets
@@ -149,23 +169,28 @@ fn listening_addresses(port: u16) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_forward_loopback_only_without_gateway_ports() {
     let server = Harness::start("").await;
-    let target = EchoTarget::start().await;
     // Asks for every address; gets loopback.
+    wildcard_remote_forward(server, b"x", |port, listening| {
+        assert!(!listening.is_empty(), "no listener found for port {port}");
+        for address in listening {
+            assert!(
+                address == "0100007F" || address == "00000000000000000000000001000000",
+                "{listening:?}"
+            );
+        }
+    })
+    .await;
+}
+
+/// `-R *:0:…` to an echo target: `check` gets the port allocated and the
+/// addresses listening on it; then `data` goes through the forwarding.
+async fn wildcard_remote_forward(server: Harness, data: &[u8], check: impl FnOnce(u16, &[String])) {
+    let target = EchoTarget::start().await;
     let spec = format!("*:0:127.0.0.1:{}", target.addr.port());
-    let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
-    let mut lines = stderr_lines(&mut ssh);
-    let port = allocated_port(&mut lines).await;
-    let listening = listening_addresses(port);
-    assert!(!listening.is_empty(), "no listener found for port {port}");
-    for address in &listening {
-        assert!(
-            address == "0100007F" || address == "00000000000000000000000001000000",
-            "{listening:?}"
-        );
-    }
-    assert_eq!(exchange(local(port), b"x").await, [b"x".as_slice(), TRAILER].concat());
-    drop(ssh);
-    server.stop().await;
+    let (ssh, _lines, port) = remote_forward(&server, &spec).await;
+    check(port, &listening_addresses(port));
+    expect_echo(local(port), data).await;
+    server.stop_after(ssh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,10 +204,7 @@ async fn permitopen_refuses_other_targets() {
     let mut ssh = server.ssh(&["-N", "-L", &ok_spec, "-L", &bad_spec], &[]);
     let mut lines = stderr_lines(&mut ssh);
     wait_listening(local(ok_port)).await;
-    assert_eq!(
-        exchange(local(ok_port), b"fine").await,
-        [b"fine".as_slice(), TRAILER].concat()
-    );
+    expect_echo(local(ok_port), b"fine").await;
 
     wait_listening(local(bad_port)).await;
     let got = read_all(local(bad_port)).await;
@@ -196,8 +218,7 @@ async fn permitopen_refuses_other_targets() {
         0,
         "the forbidden target was connected to"
     );
-    drop(ssh);
-    server.stop().await;
+    server.stop_after(ssh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,21 +227,15 @@ async fn permitlisten_refuses_other_listeners() {
     // sshd's reading: `localhost` is what OpenSSH sends without a bind address.
     let server = Harness::start("permitlisten=\"localhost:0\"").await;
     let spec = format!("0:127.0.0.1:{}", target.addr.port());
-    let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
-    let mut lines = stderr_lines(&mut ssh);
-    stderr_line(&mut lines, "Allocated port")
-        .await
-        .expect("the permitted forward failed");
+    // The permitted forward works.
+    let (ssh, _lines, _port) = remote_forward(&server, &spec).await;
     drop(ssh);
 
     for forbidden in [
         format!("{}:127.0.0.1:{}", free_port(), target.addr.port()),
         format!("127.0.0.1:0:127.0.0.1:{}", target.addr.port()),
     ] {
-        let ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &forbidden], &[]);
-        let (code, stderr) = finish(ssh).await;
-        assert_eq!(code, Some(255), "-R {forbidden}: {stderr}");
-        assert!(stderr.contains("remote port forwarding failed"), "{stderr}");
+        refused_remote_forward(&server, &forbidden, "remote port forwarding failed").await;
     }
     server.stop().await;
 }
@@ -230,63 +245,44 @@ async fn restrict_disables_forwarding_and_port_forwarding_reenables_it() {
     let target = EchoTarget::start().await;
     let server = Harness::start("restrict").await;
     let spec = format!("0:127.0.0.1:{}", target.addr.port());
-    let (code, stderr) = finish(server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[])).await;
-    assert_eq!(code, Some(255), "{stderr}");
+    refused_remote_forward(&server, &spec, "").await;
     let port = free_port();
-    let lspec = format!("{port}:127.0.0.1:{}", target.addr.port());
-    let ssh = server.ssh(&["-N", "-L", &lspec], &[]);
-    wait_listening(local(port)).await;
+    let ssh = local_forward(&server, port, target.addr.port()).await;
     assert!(read_all(local(port)).await.is_empty());
     assert_eq!(target.accepted.load(Ordering::SeqCst), 0);
-    drop(ssh);
-    server.stop().await;
+    server.stop_after(ssh).await;
 
     let server = Harness::start("restrict,port-forwarding").await;
-    let ssh = server.ssh(&["-N", "-L", &lspec], &[]);
-    wait_listening(local(port)).await;
-    assert_eq!(
-        exchange(local(port), b"back").await,
-        [b"back".as_slice(), TRAILER].concat()
-    );
-    drop(ssh);
-    server.stop().await;
+    let ssh = local_forward(&server, port, target.addr.port()).await;
+    expect_echo(local(port), b"back").await;
+    server.stop_after(ssh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_option_refuses_other_client_addresses() {
     let server = Harness::start("from=\"10.0.0.*\"").await;
-    let (code, stderr) = finish(server.ssh(&[], &["true"])).await;
-    assert_eq!(code, Some(255), "{stderr}");
-    assert!(stderr.contains("Permission denied"), "{stderr}");
+    expect_exit(server.ssh(&[], &["true"]), 255, "Permission denied", "from 10.0.0.*").await;
     server.stop().await;
     let server = Harness::start("from=\"127.0.0.1,!10.0.0.1\"").await;
-    let (code, stderr) = finish(server.ssh(&[], &["true"])).await;
-    assert_eq!(code, Some(1), "logged in, then exec refused: {stderr}");
+    expect_exit(server.ssh(&[], &["true"]), 1, "", "logged in, then exec refused").await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_and_shell_are_refused_with_a_message() {
     let server = Harness::start("").await;
-    let (code, stderr) = finish(server.ssh(&[], &["true"])).await;
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("shell and exec are not supported"), "{stderr}");
+    expect_exit(server.ssh(&[], &["true"]), 1, "shell and exec are not supported", "exec").await;
     // A shell without a pty.
-    let (code, stderr) = finish(server.ssh(&["-T"], &[])).await;
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("shell and exec are not supported"), "{stderr}");
+    expect_exit(server.ssh(&["-T"], &[]), 1, "shell and exec are not supported", "shell").await;
     // A forced pty (-tt): its refusal is fatal to OpenSSH's client.
-    let (code, stderr) = finish(server.ssh(&["-tt"], &[])).await;
-    assert_eq!(code, Some(255), "{stderr}");
-    assert!(stderr.contains("PTY allocation request failed"), "{stderr}");
+    expect_exit(server.ssh(&["-tt"], &[]), 255, "PTY allocation request failed", "-tt").await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_upload_download_rename_remove_mkdir() {
     let server = Harness::start("").await;
-    let local_dir = server.dir.path().join("local");
-    std::fs::create_dir(&local_dir).unwrap();
+    let local_dir = server.client_dir();
     let content = pattern(300 * 1024);
     std::fs::write(local_dir.join("up.bin"), &content).unwrap();
     let batch = "put up.bin\n\
@@ -313,8 +309,7 @@ async fn sftp_upload_download_rename_remove_mkdir() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_cannot_escape_the_root() {
     let server = Harness::start("").await;
-    let local_dir = server.dir.path().join("local");
-    std::fs::create_dir(&local_dir).unwrap();
+    let local_dir = server.client_dir();
     let outside = server.dir.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("secret.txt"), b"secret").unwrap();
@@ -352,21 +347,15 @@ async fn sftp_cannot_escape_the_root() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_ports_let_the_client_choose_the_wildcard_address() {
     let server = Harness::start_with("", |config| config.gateway_ports = true).await;
-    let target = EchoTarget::start().await;
-    let spec = format!("*:0:127.0.0.1:{}", target.addr.port());
-    let mut ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec], &[]);
-    let mut lines = stderr_lines(&mut ssh);
-    let port = allocated_port(&mut lines).await;
-    let listening = listening_addresses(port);
-    assert!(
-        listening
-            .iter()
-            .any(|a| a == "00000000" || a == "00000000000000000000000000000000"),
-        "{listening:?}"
-    );
-    assert_eq!(exchange(local(port), b"gw").await, [b"gw".as_slice(), TRAILER].concat());
-    drop(ssh);
-    server.stop().await;
+    wildcard_remote_forward(server, b"gw", |_, listening| {
+        assert!(
+            listening
+                .iter()
+                .any(|a| a == "00000000" || a == "00000000000000000000000000000000"),
+            "{listening:?}"
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,40 +380,12 @@ async fn embedded_server_with_generated_keys_passes_strict_host_key_checking() {
     let port = free_port();
     let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
     let known = format!("UserKnownHostsFile={}", known_hosts.display());
-    let mut cmd = tokio::process::Command::new("ssh");
-    cmd.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        &known,
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-    ])
-    .args([
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "IdentityAgent=none",
-        "-N",
-        "-L",
-        &spec,
-    ])
-    .arg("-i")
-    .arg(&key_path)
-    .args(["-p", &address.port().to_string(), "127.0.0.1"])
-    .stdin(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .kill_on_drop(true);
-    let ssh = cmd.spawn().unwrap();
+    let key = key_path.display().to_string();
+    let port_arg = address.port().to_string();
+    let strict = ["-o", "StrictHostKeyChecking=yes", "-o", &known, "-N", "-L", &spec, "-i", &key, "-p", &port_arg, "127.0.0.1"];
+    let ssh = spawn_ssh(ISOLATED_CLIENT.iter().chain(&strict), std::process::Stdio::piped());
     wait_listening(local(port)).await;
-    assert_eq!(
-        exchange(local(port), b"strict").await,
-        [b"strict".as_slice(), TRAILER].concat()
-    );
+    expect_echo(local(port), b"strict").await;
     drop(ssh);
     tokio::time::timeout(WAIT, server.stop())
         .await
@@ -488,16 +449,10 @@ async fn password_authentication_only_when_configured() {
     let good = askpass(server.dir.path(), "correct horse");
     let bad = askpass(server.dir.path(), "wrong");
     // Logged in (then exec is refused: exit 1).
-    let (code, stderr) = finish(run(server.port, "alice", good.clone())).await;
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("shell and exec are not supported"), "{stderr}");
-    let (code, stderr) = finish(run(server.port, "alice", bad)).await;
-    assert_eq!(code, Some(255), "{stderr}");
-    assert!(stderr.contains("Permission denied"), "{stderr}");
+    expect_exit(run(server.port, "alice", good.clone()), 1, "shell and exec are not supported", "right password").await;
+    expect_exit(run(server.port, "alice", bad), 255, "Permission denied", "wrong password").await;
     // Not offered at all without a password list.
-    let (code, stderr) = finish(run(without.port, "alice", good)).await;
-    assert_eq!(code, Some(255), "{stderr}");
-    assert!(stderr.contains("Permission denied (publickey)"), "{stderr}");
+    expect_exit(run(without.port, "alice", good), 255, "Permission denied (publickey)", "no password list").await;
     server.stop().await;
     without.stop().await;
 }
@@ -513,23 +468,9 @@ async fn start_binary(args: &[&str]) -> (tokio::process::Child, u16, String) {
         .spawn()
         .unwrap();
     let mut lines = stderr_lines(&mut child);
-    let mut log = String::new();
-    let found = tokio::time::timeout(WAIT, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains("Server listening on") {
-                return line
-                    .trim_end_matches('.')
-                    .rsplit(' ')
-                    .next()
-                    .and_then(|p| p.parse::<u16>().ok());
-            }
-        }
-        None
-    })
-    .await;
-    let Ok(Some(port)) = found else {
+    let (found, log) = stderr_until(&mut lines, "Server listening on").await;
+    let port = found.and_then(|line| line.trim_end_matches('.').rsplit(' ').next().and_then(|p| p.parse::<u16>().ok()));
+    let Some(port) = port else {
         panic!("the binary did not start: {log}")
     };
     // Keep draining stderr so the child never blocks on a full pipe.
@@ -577,19 +518,10 @@ async fn binary_generates_its_host_key_prints_the_fingerprint_and_stops_on_sigte
     // The harness's client options without its port (ssh keeps the first -p).
     let mut options = server.client_options("-p");
     options.truncate(options.len() - 2);
-    let ssh = tokio::process::Command::new("ssh")
-        .args(&options)
-        .args(["-p", &port.to_string(), "-N", "-L", &spec, "127.0.0.1"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let port_arg = port.to_string();
+    let ssh = spawn_ssh(options.iter().map(String::as_str).chain(["-p", &port_arg, "-N", "-L", &spec, "127.0.0.1"]), std::process::Stdio::null());
     wait_listening(local(lport)).await;
-    assert_eq!(
-        exchange(local(lport), b"binary").await,
-        [b"binary".as_slice(), TRAILER].concat()
-    );
+    expect_echo(local(lport), b"binary").await;
     drop(ssh);
 
     // SIGTERM, by PID: a clean exit.
@@ -645,14 +577,7 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     let control = format!("ControlPath={}", socket.display());
     let mut options = server.client_options("-p");
     options.extend(["-o".to_owned(), control]);
-    let master = tokio::process::Command::new("ssh")
-        .args(&options)
-        .args(["-M", "-N", "-o", "ControlPersist=no", "127.0.0.1"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let master = spawn_ssh(options.iter().map(String::as_str).chain(["-M", "-N", "-o", "ControlPersist=no", "127.0.0.1"]), std::process::Stdio::null());
     let mux = |args: Vec<String>| {
         let options = options.clone();
         async move {
@@ -720,17 +645,25 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     server.stop().await;
 }
 
+/// Connects to the server at `port` and sends nothing: what it got until
+/// the server ended the connection (EOF or reset), which must happen within
+/// [`WAIT`] (else a panic with `stayed_open`).
+async fn silent_connection(port: u16, stayed_open: &str) -> Vec<u8> {
+    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(port)))
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut received))
+        .await
+        .expect(stayed_open);
+    received
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     let server = Harness::start_with("", |config| config.login_grace_time = std::time::Duration::from_secs(1)).await;
-    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(server.port)))
-        .await
-        .unwrap();
-    let mut banner = Vec::new();
     // Ends (EOF or reset) once the grace time is over; bounded by WAIT.
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut banner))
-        .await
-        .expect("the connection stayed open");
+    let banner = silent_connection(server.port, "the connection stayed open").await;
     assert!(
         banner.starts_with(b"SSH-2.0-sshfwd-server"),
         "{:?}",
@@ -740,9 +673,7 @@ async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     // now still works after it.
     let target = EchoTarget::start().await;
     let port = free_port();
-    let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
-    let ssh = server.ssh(&["-N", "-L", &spec], &[]);
-    wait_listening(local(port)).await;
+    let ssh = local_forward(&server, port, target.addr.port()).await;
     let mut probe = bounded("connect", tokio::net::TcpStream::connect(local(port)))
         .await
         .unwrap();
@@ -751,19 +682,9 @@ async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     bounded("echo", probe.read_exact(&mut one)).await.unwrap();
     // Hold until the grace time has surely passed, observed through the
     // server's clock-independent behaviour: a second silent connection is dropped.
-    let mut silent = bounded("connect", tokio::net::TcpStream::connect(local(server.port)))
-        .await
-        .unwrap();
-    let mut ignored = Vec::new();
-    let _ = tokio::time::timeout(WAIT, silent.read_to_end(&mut ignored))
-        .await
-        .expect("second silent connection stayed open");
-    assert_eq!(
-        exchange(local(port), b"later").await,
-        [b"later".as_slice(), TRAILER].concat()
-    );
-    drop(ssh);
-    server.stop().await;
+    silent_connection(server.port, "second silent connection stayed open").await;
+    expect_echo(local(port), b"later").await;
+    server.stop_after(ssh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -771,15 +692,12 @@ async fn unreachable_target_is_reported_as_connect_failed() {
     let server = Harness::start("").await;
     let closed = free_port(); // nothing listens there
     let port = free_port();
-    let spec = format!("{port}:127.0.0.1:{closed}");
-    let mut ssh = server.ssh(&["-N", "-L", &spec], &[]);
+    let mut ssh = local_forward(&server, port, closed).await;
     let mut lines = stderr_lines(&mut ssh);
-    wait_listening(local(port)).await;
     assert!(read_all(local(port)).await.is_empty());
     let failure = stderr_line(&mut lines, "open failed")
         .await
         .expect("ssh did not report the failure");
     assert!(failure.contains("connect failed"), "{failure}");
-    drop(ssh);
-    server.stop().await;
+    server.stop_after(ssh).await;
 }

@@ -26,6 +26,32 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// OpenSSH client options that keep a client to itself: no config file, no
+/// global known hosts, no prompts, no agent, only the identities given.
+pub const ISOLATED_CLIENT: &[&str] = &[
+    "-F",
+    "/dev/null",
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "IdentityAgent=none",
+];
+
+/// `ssh args…`, stdin closed, stderr as given, killed on drop.
+pub fn spawn_ssh<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>, stderr: Stdio) -> Child {
+    Command::new("ssh")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ssh (openssh-client) must be installed")
+}
+
 /// A running server and its files.
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -86,27 +112,11 @@ impl Harness {
     /// OpenSSH client options for this server (`port_flag` is `-p` for ssh,
     /// `-P` for sftp).
     pub fn client_options(&self, port_flag: &str) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-o",
-            "ConnectTimeout=10",
-            "-F",
-            "/dev/null",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args: Vec<String> = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10"]
+            .iter()
+            .chain(ISOLATED_CLIENT)
+            .map(|s| s.to_string())
+            .collect();
         args.push("-i".into());
         args.push(self.key.display().to_string());
         args.push(port_flag.into());
@@ -126,6 +136,13 @@ impl Harness {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         cmd.spawn().expect("ssh (openssh-client) must be installed")
+    }
+
+    /// A new directory `local` in the temp dir, for the client's files.
+    pub fn client_dir(&self) -> PathBuf {
+        let dir = self.dir.path().join("local");
+        std::fs::create_dir(&dir).unwrap();
+        dir
     }
 
     /// Runs `sftp -b batch` with `batch` as the batch file, in `cwd`;
@@ -153,6 +170,12 @@ impl Harness {
         (output.status.success(), text)
     }
 
+    /// Ends the client `ssh` (killed on drop), then [`Harness::stop`].
+    pub async fn stop_after(self, ssh: Child) {
+        drop(ssh);
+        self.stop().await;
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(WAIT, self.server)
@@ -162,6 +185,9 @@ impl Harness {
             .unwrap();
     }
 }
+
+/// A child's stderr, line by line.
+pub type StderrLines = tokio::io::Lines<BufReader<tokio::process::ChildStderr>>;
 
 /// Waits for a child with a bound, killing it if the bound passes.
 /// Returns (exit code, stderr).
@@ -182,12 +208,33 @@ pub async fn finish(mut child: Child) -> (Option<i32>, String) {
     }
 }
 
+/// [`finish`]es `child`: it must exit with `code`, `needle` in its stderr
+/// (failure messages start with `what`).
+pub async fn expect_exit(child: Child, code: i32, needle: &str, what: &str) {
+    let (got, stderr) = finish(child).await;
+    assert_eq!(got, Some(code), "{what}: {stderr}");
+    assert!(stderr.contains(needle), "{what}: {stderr}");
+}
+
 /// Reads a child's stderr lines until one contains `needle`; returns that
 /// line and the lines read so far. The reader is handed back for more.
 pub async fn stderr_line(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    lines: &mut StderrLines,
     needle: &str,
 ) -> Result<String, String> {
+    match stderr_until(lines, needle).await {
+        (Some(line), _) => Ok(line),
+        (None, seen) => Err(seen),
+    }
+}
+
+/// Reads a child's stderr lines (for at most [`WAIT`]) until one contains
+/// `needle`; returns that line (None if none came) and all the lines read,
+/// that one included.
+pub async fn stderr_until(
+    lines: &mut StderrLines,
+    needle: &str,
+) -> (Option<String>, String) {
     let mut seen = String::new();
     let found = tokio::time::timeout(WAIT, async {
         while let Ok(Some(line)) = lines.next_line().await {
@@ -200,19 +247,16 @@ pub async fn stderr_line(
         None
     })
     .await;
-    match found {
-        Ok(Some(line)) => Ok(line),
-        _ => Err(seen),
-    }
+    (found.ok().flatten(), seen)
 }
 
 /// The port of ssh's "Allocated port N for remote forward to host:port".
-pub async fn allocated_port(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) -> u16 {
+pub async fn allocated_port(lines: &mut StderrLines) -> u16 {
     let line = stderr_line(lines, "Allocated port").await.expect("no allocated port message");
     line.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect(&line)
 }
 
-pub fn stderr_lines(child: &mut Child) -> tokio::io::Lines<BufReader<tokio::process::ChildStderr>> {
+pub fn stderr_lines(child: &mut Child) -> StderrLines {
     BufReader::new(child.stderr.take().unwrap()).lines()
 }
 
@@ -225,24 +269,25 @@ pub fn free_port() -> u16 {
 /// Polls until a TCP connection to `addr` succeeds (a forward is up), with
 /// a bounded number of attempts. The probe connection is closed at once.
 pub async fn wait_listening(addr: SocketAddr) {
-    for _ in 0..300 {
-        if TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {addr}");
+    assert!(poll_connect(addr, true).await, "nothing listens on {addr}");
 }
 
 /// Polls until connecting to `addr` is refused (a listener is gone).
 pub async fn wait_closed(addr: SocketAddr) {
+    assert!(poll_connect(addr, false).await, "{addr} still accepts connections");
+}
+
+/// Tries to connect to `addr` every 50 ms, 300 times at most, until the
+/// attempt succeeds (`accepts`) or is refused (not `accepts`); false if
+/// that never happened.
+async fn poll_connect(addr: SocketAddr, accepts: bool) -> bool {
     for _ in 0..300 {
-        if TcpStream::connect(addr).await.is_err() {
-            return;
+        if TcpStream::connect(addr).await.is_ok() == accepts {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{addr} still accepts connections");
+    false
 }
 
 /// A TCP server on 127.0.0.1 that echoes every connection and, once the
@@ -319,6 +364,12 @@ pub async fn exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
         .expect("write timed out")
         .unwrap();
     received
+}
+
+/// [`exchange`] of `data` with an [`EchoTarget`] at `addr`: the data comes
+/// back, then [`TRAILER`].
+pub async fn expect_echo(addr: SocketAddr, data: &[u8]) {
+    assert_eq!(exchange(addr, data).await, [data, TRAILER].concat());
 }
 
 /// Connects to `addr` and reads until EOF or reset; the bytes received.
