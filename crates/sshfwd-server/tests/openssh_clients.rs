@@ -550,17 +550,11 @@ async fn binary_reports_authorized_keys_errors_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let ak = dir.path().join("ak");
     std::fs::write(&ak, "# keys\nssh-ed25519 not-base64!\n").unwrap();
-    let output = tokio::time::timeout(
-        WAIT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_sshfwd-server"))
-            .args(["--listen", "127.0.0.1:0", "--authorized-keys", ak.to_str().unwrap()])
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
+    let output = output_within(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sshfwd-server")).args(["--listen", "127.0.0.1:0", "--authorized-keys", ak.to_str().unwrap()]),
+        "the binary did not exit",
     )
-    .await
-    .expect("the binary did not exit")
-    .unwrap();
+    .await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -581,19 +575,7 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     let mux = |args: Vec<String>| {
         let options = options.clone();
         async move {
-            let output = tokio::time::timeout(
-                WAIT,
-                tokio::process::Command::new("ssh")
-                    .args(&options)
-                    .args(&args)
-                    .arg("127.0.0.1")
-                    .stdin(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .output(),
-            )
-            .await
-            .expect("ssh -O timed out")
-            .unwrap();
+            let output = output_within(tokio::process::Command::new("ssh").args(&options).args(&args).arg("127.0.0.1"), "ssh -O timed out").await;
             (
                 output.status.success(),
                 String::from_utf8_lossy(&output.stderr).into_owned(),

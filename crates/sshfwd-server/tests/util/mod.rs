@@ -155,13 +155,8 @@ impl Harness {
             .arg("-b")
             .arg(&batch_path)
             .arg("127.0.0.1")
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(WAIT, cmd.output())
-            .await
-            .expect("sftp timed out")
-            .unwrap();
+            .current_dir(cwd);
+        let output = output_within(&mut cmd, "sftp timed out").await;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -188,6 +183,13 @@ impl Harness {
 
 /// A child's stderr, line by line.
 pub type StderrLines = tokio::io::Lines<BufReader<tokio::process::ChildStderr>>;
+
+/// Runs `cmd` (stdin closed) to its end, for at most [`WAIT`] (else a
+/// panic with `timed_out`); its output.
+pub async fn output_within(cmd: &mut Command, timed_out: &str) -> std::process::Output {
+    let output = cmd.stdin(Stdio::null()).kill_on_drop(true).output();
+    tokio::time::timeout(WAIT, output).await.expect(timed_out).unwrap()
+}
 
 /// Waits for a child with a bound, killing it if the bound passes.
 /// Returns (exit code, stderr).
