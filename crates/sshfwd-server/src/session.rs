@@ -69,24 +69,23 @@ impl Permissions {
 
     /// `Err` holds the reason for the log.
     fn check_open(&self, host: &str, port: u32) -> Result<(), String> {
-        if !self.port_forwarding {
-            return Err(format!("port forwarding is disabled ({})", self.source));
-        }
-        if self.permit_open.is_empty() || self.permit_open.iter().any(|p| p.allows(host, port)) {
-            Ok(())
-        } else {
-            Err(format!("not in permitopen ({})", self.source))
-        }
+        self.check_forward("permitopen", self.permit_open.iter().map(|p| p.allows(host, port)))
     }
 
     fn check_listen(&self, address: &str, port: u32) -> Result<(), String> {
+        self.check_forward("permitlisten", self.permit_listen.iter().map(|p| p.allows(address, port)))
+    }
+
+    /// Forwarding must be on, and one of `option`'s rules (if there are
+    /// any) must allow the request.
+    fn check_forward(&self, option: &str, mut rules: impl ExactSizeIterator<Item = bool>) -> Result<(), String> {
         if !self.port_forwarding {
             return Err(format!("port forwarding is disabled ({})", self.source));
         }
-        if self.permit_listen.is_empty() || self.permit_listen.iter().any(|p| p.allows(address, port)) {
+        if rules.len() == 0 || rules.any(|allowed| allowed) {
             Ok(())
         } else {
-            Err(format!("not in permitlisten ({})", self.source))
+            Err(format!("not in {option} ({})", self.source))
         }
     }
 }

@@ -55,6 +55,13 @@ impl SftpSession {
         })
     }
 
+    /// `stat` (following a final symlink) or `lstat` of the client's `path`.
+    async fn attributes_of(&self, id: u32, path: &str, follow_last: bool) -> Result<Attrs, StatusReply> {
+        let real = self.resolve(path, follow_last).await?;
+        let meta = if follow_last { tokio::fs::metadata(&real).await } else { tokio::fs::symlink_metadata(&real).await };
+        Ok(Attrs { id, attrs: attributes(&meta.map_err(io_status)?) })
+    }
+
     /// The real path for the client's `path`; see the module comment.
     async fn resolve(&self, path: &str, follow_last: bool) -> Result<PathBuf, StatusReply> {
         let parts = normalize(path).ok_or_else(|| self.escape(path))?;
@@ -255,12 +262,7 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let real = self.resolve(&path, false).await?;
-        let meta = tokio::fs::symlink_metadata(&real).await.map_err(io_status)?;
-        Ok(Attrs {
-            id,
-            attrs: attributes(&meta),
-        })
+        self.attributes_of(id, &path, false).await
     }
 
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
@@ -350,12 +352,7 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let real = self.resolve(&path, true).await?;
-        let meta = tokio::fs::metadata(&real).await.map_err(io_status)?;
-        Ok(Attrs {
-            id,
-            attrs: attributes(&meta),
-        })
+        self.attributes_of(id, &path, true).await
     }
 
     async fn rename(&mut self, id: u32, oldpath: String, newpath: String) -> Result<Status, Self::Error> {
