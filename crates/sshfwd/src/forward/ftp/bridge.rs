@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -66,34 +66,21 @@ impl LocalListenerBridge {
     async fn serve(self, listener: TcpListener) -> Result<(), BridgeError> {
         // The channel is opened while the FTP client is still on its way:
         // the round trip to the SSH server overlaps the client's connect
-        // instead of following it. Dropping the handle (timeout, cancel)
-        // closes the channel unused.
+        // instead of following it.
         let target = format!("{}:{}", self.target_host, self.target_port);
-        let mut opening = {
+        let opening = {
             let (ssh, host, port) = (self.ssh.clone(), self.target_host.clone(), self.target_port);
             let originator = SocketAddr::new(self.expected_peer, 0);
-            AbortOnDrop(tokio::spawn(async move { ssh.open_direct_tcpip(&host, port, originator).await }))
+            tokio::spawn(async move { ssh.open_direct_tcpip(&host, port, originator).await })
         };
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let stream = loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
-                _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(self.timeout)),
-                _ = self.cancel.cancelled() => return Err(BridgeError::Cancelled),
-            };
-            match accepted {
-                Ok((s, peer)) if peer.ip() == self.expected_peer => break s,
-                Ok((_, peer)) => tracing::warn!(
-                    "ftp session {}: refused data connection from {peer}: only {} may connect",
-                    self.label.session,
-                    self.expected_peer
-                ),
-                Err(e) => tracing::debug!("ftp session {}: data accept: {e}", self.label.session),
+        let stream = match self.accept_expected(listener).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                discard(opening).await;
+                return Err(e);
             }
         };
-        drop(listener);
-        let _ = stream.set_nodelay(true);
-        let channel = match (&mut opening.0).await {
+        let channel = match opening.await {
             Ok(Ok(channel)) => channel,
             Ok(Err(e)) => {
                 return Err(BridgeError::Channel { target, reason: crate::forward::local::describe_open_error(&e) })
@@ -103,14 +90,40 @@ impl LocalListenerBridge {
         log_transfer(&self.label, &target, relay::relay(channel, stream)).await;
         Ok(())
     }
+
+    /// The one connection from the expected peer, within the timeout and
+    /// while the session lasts; the listener is gone when this returns.
+    async fn accept_expected(&self, listener: TcpListener) -> Result<TcpStream, BridgeError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(self.timeout)),
+                _ = self.cancel.cancelled() => return Err(BridgeError::Cancelled),
+            };
+            match accepted {
+                Ok((stream, peer)) if peer.ip() == self.expected_peer => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Ok((_, peer)) => tracing::warn!(
+                    "ftp session {}: refused data connection from {peer}: only {} may connect",
+                    self.label.session,
+                    self.expected_peer
+                ),
+                Err(e) => tracing::debug!("ftp session {}: data accept: {e}", self.label.session),
+            }
+        }
+    }
 }
 
-/// A spawned task that is stopped when its handle goes away.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+/// Stops a channel opening that is no longer wanted, and closes the channel
+/// if it was already open: a dropped russh channel is not closed, and the
+/// SSH server would keep its connection to the FTP server open.
+async fn discard(opening: tokio::task::JoinHandle<Result<crate::ssh::SshChannel, russh::Error>>) {
+    opening.abort();
+    if let Ok(Ok(channel)) = opening.await {
+        let _ = channel.close().await;
     }
 }
 
