@@ -37,8 +37,12 @@ SRVPY = os.path.join(HERE, "srv.py")
 
 CLI_IP, SRV_IP = "10.241.0.1", "10.241.0.2"
 FTP_PORT, FTP_WA_PORT = 21, 2100  # proftpd: default config / workaround config
-PASV_WA = list(range(50000, 50016))  # the workaround's pinned passive ports
-ACTIVE_WA_PORT = 41000  # the workaround's pinned client data port (ssh -R)
+# The workaround's pinned passive ports and pinned client data port (ssh -R),
+# below the ephemeral range (32768-60999): a pinned port inside it can be taken
+# by some connection's ephemeral source port, and then bind() fails with
+# EADDRINUSE (seen: every active-mode transfer of a run failed that way).
+PASV_WA = list(range(30000, 30016))
+ACTIVE_WA_PORT = 30999
 SINK_PORT, ECHO_PORT = 9000, 7007
 L_FTP_SSHFWD, L_FTP_SSH = 2121, 2122  # FTP control forwards in cli
 L_PLAIN_SSHFWD, L_PLAIN_SSH = 9001, 9002
