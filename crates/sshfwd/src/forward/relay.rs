@@ -8,7 +8,7 @@
 //! a download's CPU time in a profile).
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::ssh::{ChannelMsg, SshChannel};
@@ -29,12 +29,23 @@ pub struct Moved {
 
 pub async fn relay(channel: SshChannel, socket: TcpStream) -> std::io::Result<Moved> {
     let (mut from_ssh, to_ssh) = channel.split();
-    let (mut socket_read, mut socket_write) = socket.into_split();
+    let (socket_read, mut socket_write) = socket.into_split();
     let upstream = async {
-        let mut buffer = vec![0u8; BUFFER];
+        // Allocated when the first bytes arrive: most forwarded connections
+        // (downloads, idle ones) never send, and 32 KiB each adds up over
+        // hundreds of them.
+        let mut buffer = Vec::new();
         let mut moved = 0u64;
         loop {
-            let n = socket_read.read(&mut buffer).await?;
+            socket_read.readable().await?;
+            if buffer.is_empty() {
+                buffer = vec![0u8; BUFFER];
+            }
+            let n = match socket_read.try_read(&mut buffer) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 let _ = to_ssh.eof().await;
                 return Ok::<u64, std::io::Error>(moved);

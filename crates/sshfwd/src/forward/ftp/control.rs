@@ -18,6 +18,8 @@ use super::FtpSession;
 
 /// Largest control line accepted; a longer one ends the session.
 pub const MAX_LINE: usize = 8192;
+/// Control connections carry short lines; the framer gathers long ones.
+const READ_CHUNK: usize = 2048;
 
 /// Runs the session until both directions have ended.
 pub async fn drive<C, S>(session: FtpSession, client: C, server: S)
@@ -105,7 +107,7 @@ struct LineReader<R> {
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     fn new(read: R, side: &'static str) -> Self {
-        Self { read, framer: LineFramer::new(MAX_LINE), buffer: vec![0; 16 * 1024], side, done: false }
+        Self { read, framer: LineFramer::new(MAX_LINE), buffer: vec![0; READ_CHUNK], side, done: false }
     }
 
     async fn next(&mut self) -> Result<Option<Vec<u8>>, ControlError> {
