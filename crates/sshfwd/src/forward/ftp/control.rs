@@ -129,9 +129,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
         }
     }
-}
 
-impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Once the channel is opaque (TLS let through), copies everything
     /// that is left, buffered bytes first, without looking at it.
     async fn pass_rest<T: AsyncWrite>(mut self, writer: &Writer<T>, to: &'static str) -> Result<(), ControlError> {
