@@ -95,6 +95,11 @@ async fn start_forward(
     match (spec.kind, &spec.target) {
         (ForwardKind::Local, Some(target)) => {
             let listeners = listen(spec, settings.gateway_ports, ForwardError::Local)?;
+            for listener in &listeners {
+                if let Ok(address) = listener.local_addr() {
+                    tracing::debug!("Local connections to {address} forwarded to remote address {target}");
+                }
+            }
             let target = local::LocalTarget { host: target.host.clone(), port: target.port };
             tasks.spawn(local::serve(ctx.clone(), listeners, target));
             Ok(())

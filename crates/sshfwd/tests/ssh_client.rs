@@ -1173,8 +1173,11 @@ fn disconnect_is_sent_on_exit_and_on_sigterm() {
 
     for i in 1..=runs {
         let lport = free_port();
-        let mut fwd = sshd.sshfwd().arg("-N").arg("-L").arg(format!("{lport}:127.0.0.1:9")).spawn();
-        fwd.wait_port(local(lport), READY);
+        // Ready when the listener is (a probe connection would leave a
+        // channel-open failure in flight, and sshd, writing it to a closed
+        // socket, logs a broken pipe instead of the disconnect).
+        let mut fwd = sshd.sshfwd().arg("-N").arg("-v").arg("-L").arg(format!("{lport}:127.0.0.1:9")).spawn();
+        assert!(fwd.wait_stderr("Local connections to 127.0.0.1:", READY), "no listener reported");
         fwd.signal(libc::SIGTERM);
         assert!(fwd.wait_timeout(Duration::from_secs(10)).is_some(), "sshfwd did not stop on SIGTERM");
         assert!(wait_sessions_ended(&sshd, runs + i), "session did not end:\n{}", sshd.log());
