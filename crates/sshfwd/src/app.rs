@@ -111,14 +111,7 @@ async fn start_forward(
         }
         (ForwardKind::Remote, Some(target)) => {
             let target_local = local::LocalTarget { host: target.host.clone(), port: target.port };
-            let (bound, serve) = remote::start(ctx.clone(), spec.remote_bind_address(), spec.port, target_local).await?;
-            if spec.port == 0 {
-                // OpenSSH prints this even when quiet: scripts read it.
-                eprintln!("Allocated port {bound} for remote forward to {target}");
-            }
-            tracing::debug!("remote forward success for: listen {}:{bound}, connect {target}", spec.remote_bind_address());
-            tasks.spawn(serve);
-            Ok(())
+            remote::start(ctx, spec, target, tasks, move |connection| remote::connect(connection, target_local.clone())).await
         }
         (_, None) => Err(ForwardError::ReverseSocks { port: spec.port }),
     }

@@ -1,21 +1,24 @@
 //! -R: the server listens; each connection it accepts arrives as a
 //! forwarded-tcpip channel and is connected to the target from here.
 
+use ssh_files::forward_spec::{ForwardSpec, HostPort};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::local::LocalTarget;
 use super::{relay, ForwardContext, ForwardError};
 use crate::ssh::{ForwardedConnection, SshChannel};
 
-/// Requests the forwarding; returns the port the server listens on and a
-/// task that serves it.
-pub async fn start(
-    ctx: ForwardContext,
-    address: &str,
-    port: u16,
-    target: LocalTarget,
-) -> Result<(u16, impl std::future::Future<Output = ()> + Send + 'static), ForwardError> {
+/// Requests the forwarding of `spec` (whose target is `target`) and spawns
+/// into `tasks` the loop that hands each connection to `handle`. Reports
+/// the allocated port as OpenSSH does.
+pub async fn start<F, Fut>(ctx: &ForwardContext, spec: &ForwardSpec, target: &HostPort, tasks: &mut JoinSet<()>, handle: F) -> Result<(), ForwardError>
+where
+    F: Fn(ForwardedConnection) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (address, port) = (spec.remote_bind_address(), spec.port);
     let (sink, mut connections) = mpsc::unbounded_channel::<ForwardedConnection>();
     let bound = ctx
         .ssh
@@ -25,15 +28,21 @@ pub async fn start(
             tracing::debug!("tcpip-forward {address}:{port}: {e}");
             ForwardError::Remote { port }
         })?;
-    let serve = async move {
+    if port == 0 {
+        // OpenSSH prints this even when quiet: scripts read it.
+        eprintln!("Allocated port {bound} for remote forward to {target}");
+    }
+    tracing::debug!("remote forward success for: listen {address}:{bound}, connect {target}");
+    tasks.spawn(async move {
         while let Some(connection) = connections.recv().await {
-            tokio::spawn(connect(connection, target.clone()));
+            tokio::spawn(handle(connection));
         }
-    };
-    Ok((bound, serve))
+    });
+    Ok(())
 }
 
-async fn connect(connection: ForwardedConnection, target: LocalTarget) {
+/// Connects a plain -R forwarding's connection to its target and relays.
+pub async fn connect(connection: ForwardedConnection, target: LocalTarget) {
     tracing::debug!("forwarded-tcpip from {} to {}:{}", connection.originator, target.host, target.port);
     let Ok((channel, stream)) = connect_channel(connection, (target.host.as_str(), target.port)).await else {
         return;

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use ftp_proto::policy::{PassiveAddress, PolicyConfig, SessionFacts, TlsPolicy};
 use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 pub use control::{Endpoints, MAX_LINE};
@@ -105,24 +105,14 @@ pub async fn start(ctx: &ForwardContext, spec: &ForwardSpec, settings: &Settings
             Ok(())
         }
         ForwardKind::Remote => {
-            let (sink, mut connections) = mpsc::unbounded_channel::<ForwardedConnection>();
-            let address = spec.remote_bind_address().to_owned();
-            let bound = ctx
-                .ssh
-                .request_remote_forward(&address, spec.port, sink)
-                .await
-                .map_err(|_| ForwardError::Remote { port: spec.port })?;
-            if spec.port == 0 {
-                eprintln!("Allocated port {bound} for remote forward to {target}");
-            }
+            let address = spec.remote_bind_address();
+            let remote_bind = if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address.to_owned() };
             let ssh = ctx.ssh.clone();
-            let remote_bind = if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address };
-            tasks.spawn(async move {
-                while let Some(connection) = connections.recv().await {
-                    tokio::spawn(remote_session(ssh.clone(), connection, target.host.clone(), target.port, remote_bind.clone(), ftp.clone()));
-                }
-            });
-            Ok(())
+            let (host, port) = (target.host.clone(), target.port);
+            super::remote::start(ctx, spec, &target, tasks, move |connection| {
+                remote_session(ssh.clone(), connection, host.clone(), port, remote_bind.clone(), ftp.clone())
+            })
+            .await
         }
         ForwardKind::Dynamic => Err(ForwardError::Dynamic),
     }
