@@ -63,6 +63,11 @@ pub enum FtpError {
     NoConnectBack { mode: &'static str, address: SocketAddr },
 }
 
+/// A command as error messages name it: never with the password.
+fn step_name(line: &str) -> String {
+    if line.starts_with("PASS ") { "PASS".to_owned() } else { line.to_owned() }
+}
+
 async fn timed<T, F>(step: &str, future: F) -> Result<T, FtpError>
 where
     F: std::future::Future<Output = Result<T, FtpError>>,
@@ -103,7 +108,7 @@ impl FtpClient {
     pub async fn reply(&mut self, step: &str) -> Result<Reply, FtpError> {
         timed(step, async {
             let mut text = String::new();
-            let mut first_code: Option<u16> = None;
+            let mut replies = ftp_proto::reply::ReplyTracker::default();
             loop {
                 let mut line = String::new();
                 let n = self.reader.read_line(&mut line).await.map_err(|source| FtpError::Io { step: step.to_owned(), source })?;
@@ -114,17 +119,10 @@ impl FtpClient {
                     });
                 }
                 text.push_str(&line);
-                let trimmed = line.trim_end();
-                let code = trimmed.get(..3).and_then(|c| c.parse::<u16>().ok());
-                let separator = trimmed.as_bytes().get(3).copied();
-                match (first_code, code, separator) {
-                    (None, Some(c), Some(b'-')) => first_code = Some(c),
-                    (None, Some(c), _) => return Ok(Reply { code: c, text: text.trim_end().to_owned() }),
-                    (Some(f), Some(c), Some(b' ')) | (Some(f), Some(c), None) if f == c => {
-                        return Ok(Reply { code: c, text: text.trim_end().to_owned() })
-                    }
-                    (None, None, _) => return Err(FtpError::BadReply { step: step.to_owned(), reply: trimmed.to_owned() }),
-                    _ => {}
+                match replies.classify(line.as_bytes()) {
+                    Some(position) if position.last => return Ok(Reply { code: position.code, text: text.trim_end().to_owned() }),
+                    Some(_) => {}
+                    None => return Err(FtpError::BadReply { step: step.to_owned(), reply: line.trim_end().to_owned() }),
                 }
             }
         })
@@ -133,7 +131,7 @@ impl FtpClient {
 
     /// Sends a command and reads its reply.
     pub async fn command(&mut self, line: &str) -> Result<Reply, FtpError> {
-        let step = if line.starts_with("PASS ") { "PASS".to_owned() } else { line.to_owned() };
+        let step = step_name(line);
         self.writer
             .write_all(format!("{line}\r\n").as_bytes())
             .await
@@ -145,8 +143,7 @@ impl FtpClient {
     pub async fn expect(&mut self, line: &str) -> Result<Reply, FtpError> {
         let reply = self.command(line).await?;
         if !reply.is_positive() {
-            let step = if line.starts_with("PASS ") { "PASS".to_owned() } else { line.to_owned() };
-            return Err(FtpError::Refused { step, reply: reply.text, code: reply.code });
+            return Err(FtpError::Refused { step: step_name(line), reply: reply.text, code: reply.code });
         }
         Ok(reply)
     }
