@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use russh::client::Handle;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -54,6 +55,9 @@ pub struct SshConnection {
     handle: Handle<ClientHandler>,
     remote: Arc<RemoteRegistry>,
     ended: watch::Receiver<Option<SessionEnd>>,
+    /// A second handle on the SSH socket, so that it outlives russh's: see
+    /// `disconnect`.
+    socket: std::sync::Mutex<Option<std::net::TcpStream>>,
 }
 
 pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectError> {
@@ -72,6 +76,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
         ..Default::default()
     };
     let stream = tcp_connect(&options.host, options.port, options.connect_timeout).await?;
+    let socket = socket2::SockRef::from(&stream).try_clone().ok().map(std::net::TcpStream::from);
     let prompter = Prompter::new(options.batch_mode);
     let remote = Arc::new(RemoteRegistry::default());
     let (ended_tx, ended) = watch::channel(None);
@@ -100,7 +105,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
     tracing::debug!("Authenticating to {}:{} as '{}'", options.host, options.port, options.auth.user);
     auth::authenticate(&mut handle, &options.auth, &options.host, &prompter).await?;
     tracing::debug!("Authenticated to {} ([{}]:{}).", options.host, options.host, options.port);
-    Ok(SshConnection { handle, remote, ended })
+    Ok(SshConnection { handle, remote, ended, socket: std::sync::Mutex::new(socket) })
 }
 
 fn describe(e: &HandlerError) -> String {
@@ -226,5 +231,17 @@ impl SshConnection {
             .disconnect(russh::Disconnect::ByApplication, "disconnected by user", "en")
             .await;
         let _ = tokio::time::timeout(DISCONNECT_GRACE, self.ended()).await;
+        // Closing a socket with unread bytes (a late packet from the
+        // server) sends a reset, and the server may then fail on a write
+        // before it reads our disconnect. Read until the server closes.
+        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(socket) = socket.filter(|s| s.set_nonblocking(true).is_ok()) {
+            if let Ok(mut socket) = TcpStream::from_std(socket) {
+                let _ = socket.shutdown().await;
+                let mut sink = [0u8; 4096];
+                let drain = async { while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {} };
+                let _ = tokio::time::timeout(DISCONNECT_GRACE, drain).await;
+            }
+        }
     }
 }
