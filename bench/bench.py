@@ -294,7 +294,14 @@ class Bench:
                        "-L", f"127.0.0.1:{L_PLAIN_SSH}:127.0.0.1:{SINK_PORT}"]
             ftp_port = L_FTP_SSH
         name = f"{impl}-{cipher.split('@')[0]}-{what}"
-        p = self.spawn(self.cli, name, self.client_argv(impl, cipher, fw), env=self.env())
+        argv = self.client_argv(impl, cipher, fw)
+        if impl == "sshfwd" and os.environ.get("BENCH_HEAPTRACK"):
+            # Heap profile of every sshfwd started (heaptrack's preload
+            # library; `env` so that `ip netns exec` does not take it).
+            raw = os.path.join(os.environ["BENCH_HEAPTRACK"], f"{name}-{time.time():.0f}.raw")
+            argv = ["/usr/bin/env", "LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so",
+                    f"DUMP_HEAPTRACK_OUTPUT={raw}"] + argv
+        p = self.spawn(self.cli, name, argv, env=self.env())
 
         def ready():
             if p.poll() is not None:
@@ -765,6 +772,7 @@ def main():
     a.small = a.small or (500 if a.quick else 2000)
     a.sessions = a.sessions or 200
     base = "results-quick" if a.quick else "results"
+    os.makedirs(a.out, exist_ok=True)
     a.md = os.path.join(a.out, base + ".md")
     a.png = os.path.join(a.out, base + ".png")
     a.json = os.path.join(a.out, base + ".json")

@@ -7,7 +7,7 @@ mod auth;
 mod connection;
 mod handler;
 mod hostkey;
-mod quick_ack;
+mod socket;
 pub mod prompt;
 mod remote_registry;
 
