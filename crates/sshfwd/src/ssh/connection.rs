@@ -92,7 +92,8 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
         ended: ended_tx,
     };
     // russh reads each packet with two exact reads; a read buffer turns
-    // those into few large socket reads on bulk transfers.
+    // those into few large socket reads on bulk transfers (without it,
+    // downloads cost about 10 % more CPU per GiB, bench/run).
     let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, super::socket::SshSocket::new(stream));
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let handshake = async {
