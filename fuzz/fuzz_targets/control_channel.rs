@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
                             assert!(target.port() >= 1024);
                             let rewritten = render::active_command(kind, target);
                             assert!(rewritten.ends_with(b"\r\n"));
+                            policy.active_command_sent();
                         }
                     } else if let ServerAction::Passive { target, kind, .. } = policy.handle_server_line(&line) {
                         assert!(target.port >= 1024);

@@ -88,6 +88,10 @@ pub enum ServerAction {
     /// the rewritten reply. `note` says why the target differs from the
     /// reply's address, when it does.
     Passive { target: PassiveTarget, kind: PassiveKind, note: Option<String> },
+    /// Pass the line on unchanged: it ends the server's refusal of the last
+    /// rewritten PORT/EPRT, whose data forwarding will never be used and
+    /// can go.
+    ActiveRefused,
 }
 
 /// The state of one control connection.
@@ -103,11 +107,21 @@ pub struct ControlPolicy {
     /// The client sent `EPSV ALL` (RFC 2428 §4): no other command may open
     /// a data connection from now on.
     epsv_all: bool,
+    /// A rewritten PORT/EPRT went to the server; its reply is to come.
+    awaiting_active_reply: bool,
 }
 
 impl ControlPolicy {
     pub fn new(facts: SessionFacts, config: PolicyConfig) -> Self {
-        Self { facts, config, replies: ReplyTracker::default(), reply_handled: false, opaque: false, epsv_all: false }
+        Self {
+            facts,
+            config,
+            replies: ReplyTracker::default(),
+            reply_handled: false,
+            opaque: false,
+            epsv_all: false,
+            awaiting_active_reply: false,
+        }
     }
 
     /// Whether the control channel has become unreadable (TLS passed
@@ -143,6 +157,12 @@ impl ControlPolicy {
         }
     }
 
+    /// Tells the policy that the command of the last [`ClientAction::Active`]
+    /// went to the server, so that the next reply decides on its forwarding.
+    pub fn active_command_sent(&mut self) {
+        self.awaiting_active_reply = true;
+    }
+
     /// Decides on one complete line from the server.
     pub fn handle_server_line(&mut self, line: &[u8]) -> ServerAction {
         if self.opaque {
@@ -151,6 +171,13 @@ impl ControlPolicy {
         let Some(position) = self.replies.classify(line) else {
             return ServerAction::Forward;
         };
+        // The final reply to PORT/EPRT (RFC 959: 200, or an error).
+        if self.awaiting_active_reply && position.coded && position.last && position.code >= 200 {
+            self.awaiting_active_reply = false;
+            if position.code >= 300 {
+                return ServerAction::ActiveRefused;
+            }
+        }
         let handled_before = self.reply_handled;
         if position.last {
             self.reply_handled = false;
@@ -307,6 +334,35 @@ mod tests {
         assert_eq!(reply_code(&p.handle_client_line(b"AUTH TLS\r\n")), Some(&b"534"[..]));
         assert_eq!(reply_code(&p.handle_client_line(b"auth ssl\r\n")), Some(&b"534"[..]));
         assert_eq!(p.handle_client_line(b"AUTH GSSAPI\r\n"), ClientAction::Forward);
+    }
+
+    #[test]
+    fn the_reply_to_a_rewritten_port_decides_on_its_forwarding() {
+        let mut p = policy(PolicyConfig::default());
+        // No PORT sent: an error reply is just a reply.
+        assert_eq!(p.handle_server_line(b"500 what?\r\n"), ServerAction::Forward);
+        let table: &[(&[&[u8]], ServerAction)] = &[
+            (&[b"200 PORT command successful\r\n"], ServerAction::Forward),
+            (&[b"500 Illegal PORT command\r\n"], ServerAction::ActiveRefused),
+            (&[b"522 Network protocol not supported\r\n"], ServerAction::ActiveRefused),
+            (&[b"421 Timeout\r\n"], ServerAction::ActiveRefused),
+            // Multi-line: decided on the last line only.
+            (&[b"501-Refused:\r\n", b" not your address\r\n", b"501 End\r\n"], ServerAction::ActiveRefused),
+            (&[b"200-Fine\r\n", b"200 PORT ok\r\n"], ServerAction::Forward),
+            // A preliminary reply is not the answer.
+            (&[b"150 odd but harmless\r\n", b"550 no\r\n"], ServerAction::ActiveRefused),
+        ];
+        for (lines, last) in table {
+            assert!(matches!(p.handle_client_line(b"PORT 127,0,0,1,4,1\r\n"), ClientAction::Active { .. }));
+            p.active_command_sent();
+            let (head, tail) = lines.split_at(lines.len() - 1);
+            for line in head {
+                assert_eq!(p.handle_server_line(line), ServerAction::Forward, "{}", String::from_utf8_lossy(line));
+            }
+            assert_eq!(&p.handle_server_line(tail[0]), last, "{lines:?}");
+            // Only the one reply counts.
+            assert_eq!(p.handle_server_line(b"550 later error\r\n"), ServerAction::Forward);
+        }
     }
 
     #[test]

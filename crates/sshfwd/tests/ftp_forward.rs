@@ -1352,6 +1352,53 @@ local_and_remote_tests! {
     passive_replies_in_real_world_forms_through_remote_ftp_forward => quirky_passive
 }
 
+/// A server that refuses PORT twice, with a one-line and a multi-line
+/// reply, then accepts it.
+const PORT_REFUSER: &str = r#"
+GREETING = b"220 refuser\r\n"
+
+def handle(c, line, cmd, verb, state):
+    if verb not in ("PORT", "EPRT"): return False
+    n = state.get("n", 0); state["n"] = n + 1
+    if n == 0: c.sendall(b"500 Illegal PORT command.\r\n")
+    elif n == 1: c.sendall(b"501-Refused:\r\n not your address\r\n501 End\r\n")
+    else: c.sendall(b"200 PORT command successful\r\n")
+    return True
+"#;
+
+/// The forwarding made for a PORT goes as soon as the server refuses the
+/// PORT, while the session goes on; an accepted one stays.
+fn refused_port(remote: bool) {
+    let start = |topo: &mut Topology, host| start_fake_ftp(topo, host, "refuser", PORT_REFUSER, &[]);
+    let Some((topo, (), _fwd, client_host)) = fake_ftp_setup("refuser", remote, start) else { return };
+    // Active-mode forwardings listen where the FTP server is.
+    let (data_host, _) = server_and_client_hosts(remote);
+    let before = topo.ns(data_host).listening_addresses();
+    let before: Vec<&str> = before.iter().map(String::as_str).collect();
+    let mut ftp = RawFtp::connect(topo.ns(client_host), local_endpoint(LPORT)).expect("connect");
+    ftp.login("anonymous", "x").expect("login");
+    let (listener, port) = port_listener(topo.ns(client_host));
+    for refusal in [500, 501] {
+        let (c, t) = ftp.cmd(&port_cmd(port)).expect("PORT");
+        assert_eq!(c, refusal, "{t}");
+        expect_listeners(&topo, data_host, &before);
+    }
+    let (c, t) = ftp.cmd(&port_cmd(port)).expect("PORT");
+    assert_eq!(c, 200, "{t}");
+    let now = topo.ns(data_host).listening_addresses();
+    assert_eq!(now.len(), before.len() + 1, "the accepted PORT's forwarding should be there: {now:?}");
+    drop(listener);
+    quit(ftp);
+    finish_on_client_side(topo, remote);
+}
+
+local_and_remote_tests! {
+    refused_port_withdraws_its_data_forwarding,
+    /// The same through `-R ftp/`, where the PORT's forwarding is a listener
+    /// beside sshfwd.
+    refused_port_withdraws_its_data_forwarding_through_remote_ftp_forward => refused_port
+}
+
 /// `EPSV ALL` passes through: EPSV still works, PASV and PORT are refused
 /// (by the server or by sshfwd), and no forwarding is left behind.
 #[test]

@@ -26,7 +26,7 @@ pub struct DataLabel {
 pub enum BridgeError {
     #[error("no data connection within {0:?}")]
     Timeout(Duration),
-    #[error("control session ended")]
+    #[error("withdrawn unused (the server refused its command, or the session ended)")]
     Cancelled,
     #[error("opening the SSH channel to {target}: {reason}")]
     Channel { target: String, reason: String },

@@ -182,11 +182,15 @@ async fn client_to_server<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
                     continue;
                 };
                 let label = DataLabel { session: session.id, opened_by: printable(&line) };
-                match session.active_endpoint(target, cancel.clone(), label).await {
+                let withdraw = cancel.child_token();
+                match session.active_endpoint(target, withdraw.clone(), label).await {
                     Ok((advertised, task)) => {
                         data_tasks.lock().await.spawn(holding(permit, task));
                         let rewritten = ftp_proto::render::active_command(kind, advertised);
                         tracing::debug!("ftp session {}: {} -> {}", session.id, printable(&line), printable(&rewritten));
+                        // Before the command goes: its reply may be read first.
+                        session.await_active_reply(withdraw);
+                        lock(&policy).active_command_sent();
                         write_to(&server_write, &rewritten, "server").await?;
                     }
                     Err(e) => {
@@ -219,6 +223,12 @@ async fn server_to_client<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
                     lines.pass_rest(&client_write, "client").await?;
                     break;
                 }
+            }
+            ServerAction::ActiveRefused => {
+                if session.withdraw_active() {
+                    tracing::debug!("ftp session {}: the server refused the data address ({}); its forwarding is withdrawn", session.id, printable(&line));
+                }
+                write_to(&client_write, &line, "client").await?;
             }
             ServerAction::Replace(reply) => {
                 tracing::warn!("ftp session {}: refused server reply {}", session.id, printable(&line));

@@ -14,6 +14,7 @@ use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 pub use control::{Endpoints, MAX_LINE};
 
@@ -54,12 +55,27 @@ pub struct FtpSession {
     pub endpoints: Endpoints,
     pub settings: FtpSettings,
     pub data_channels: Arc<Semaphore>,
+    /// Withdraws the data forwarding of the last PORT/EPRT sent, should
+    /// the server refuse it.
+    pending_active: std::sync::Mutex<Option<CancellationToken>>,
 }
 
 impl FtpSession {
     fn new(id: u64, client_addr: SocketAddr, server_host: String, ssh: Arc<SshConnection>, endpoints: Endpoints, settings: FtpSettings) -> Self {
         let data_channels = Arc::new(Semaphore::new(DATA_CHANNELS_PER_SESSION));
-        Self { id, client_addr, server_host, ssh, endpoints, settings, data_channels }
+        Self { id, client_addr, server_host, ssh, endpoints, settings, data_channels, pending_active: Default::default() }
+    }
+
+    /// Keeps `withdraw` until the server answers the PORT/EPRT about to go.
+    fn await_active_reply(&self, withdraw: CancellationToken) {
+        *self.pending_active.lock().unwrap_or_else(|p| p.into_inner()) = Some(withdraw);
+    }
+
+    /// The server refused the last PORT/EPRT: its forwarding goes now
+    /// rather than at FtpDataTimeout, and frees its place in the limits.
+    fn withdraw_active(&self) -> bool {
+        let withdraw = self.pending_active.lock().unwrap_or_else(|p| p.into_inner()).take();
+        withdraw.map(|w| w.cancel()).is_some()
     }
 
     /// A place for one more data forwarding, if the limits allow it.
