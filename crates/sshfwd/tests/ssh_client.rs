@@ -1298,12 +1298,11 @@ fn backpressure_slow_reader_local_forward() {
     slow_reader_exchange(local(lport), fwd.pid(), &written, &reports);
 }
 
-/// OpenSSH stops a stalled channel with its window and keeps serving the
-/// others. russh (0.65) acknowledges the window on receipt and parks the
-/// whole session when one channel's queue is full (russh issue #770, PR
-/// #730 not merged), so here the echo waits for the flood's reader.
+/// A stalled channel is stopped by its window while the others go on, as
+/// with OpenSSH. Upstream russh (0.65) widens windows on receipt and parks
+/// the whole session when one channel's queue is full (its issue #770);
+/// vendor/russh widens them as data is read.
 #[test]
-#[ignore = "russh stalls every channel of a connection while one channel's reader does not read"]
 fn slow_reader_does_not_stall_other_forwardings() {
     let sshd = Sshd::start();
     let (flood, written, _reports) = flood_server();

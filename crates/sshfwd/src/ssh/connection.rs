@@ -69,13 +69,14 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
         keepalive_interval: options.server_alive_interval,
         keepalive_max: options.server_alive_count_max as usize,
         // Twice OpenSSH's channel window: bulk transfers do not stall on
-        // window adjustments (2-16 MiB measured alike, FACTS.md). russh
-        // acknowledges data on receipt, not when a relay has written it
-        // out, so what a slow local reader can leave queued is bounded by
-        // channel_buffer_size packets, not by this window.
+        // window adjustments (2-16 MiB measured alike, FACTS.md). The
+        // window is widened as the relays read (vendor/russh), so this is
+        // also what a local reader that stops reading can leave queued.
         window_size: 4 * 1024 * 1024,
         maximum_packet_size: 65535,
-        channel_buffer_size: 256,
+        // A full queue still parks the whole session: room for a window's
+        // worth of packets down to 4 KiB (slots are allocated as used).
+        channel_buffer_size: 1024,
         nodelay: true,
         ..Default::default()
     };
