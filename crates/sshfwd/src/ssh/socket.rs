@@ -10,10 +10,10 @@
 //!
 //! A fair share: russh's session task decodes every packet it can read
 //! before it yields, so a burst for many channels piled up in memory
-//! before the relays could write any of it out (6.4 MiB of channel data at the peak of 200
-//! concurrent downloads, heaptrack). Yielding once every 64 KiB read lets
-//! the relays drain what was decoded before more is read; bulk throughput
-//! was unchanged (bench/run).
+//! before the relays could write any of it out (6.4 MiB of channel data
+//! at the peak of 200 concurrent downloads, heaptrack). Yielding once
+//! every 64 KiB read lets the relays drain what was decoded before more is
+//! read; bulk throughput was unchanged (bench/run).
 
 use std::io;
 use std::pin::Pin;
