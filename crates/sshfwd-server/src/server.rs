@@ -103,7 +103,10 @@ impl ServerConfig {
             auth_rejection_time_initial: Some(Duration::ZERO),
             window_size: 16 * 1024 * 1024,
             maximum_packet_size: 65535,
-            channel_buffer_size: 256,
+            // The window is widened as the relays read (vendor/russh), but a
+            // full queue still parks the whole session: room for a window's
+            // worth of packets down to 4 KiB (slots are allocated as used).
+            channel_buffer_size: 4096,
             max_auth_attempts: 6,
             keepalive_interval: Some(self.keepalive_interval),
             keepalive_max: 3,

@@ -127,6 +127,52 @@ async fn refused_remote_forward(server: &Harness, spec: &str, needle: &str) {
     expect_exit(ssh, 255, needle, &format!("-R {spec}")).await;
 }
 
+/// A target that accepts and never reads: the window stops what the client
+/// sends to it, and the connection's other channels go on, as with
+/// OpenSSH's sshd (upstream russh parked the whole session on that channel's
+/// full queue; vendor/russh widens windows as data is read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_does_not_read_stalls_only_its_own_channel() {
+    const MAX: usize = 256 << 20;
+    let server = Harness::start("").await;
+    let echo = EchoTarget::start().await;
+    let deaf = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deaf_port = deaf.local_addr().unwrap().port();
+    // What the deaf target accepts is kept open, unread.
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((socket, _)) = deaf.accept().await {
+            kept.push(socket);
+        }
+    });
+    let (port, echo_port) = (free_port(), free_port());
+    let spec = format!("{port}:127.0.0.1:{deaf_port}");
+    let echo_spec = format!("{echo_port}:127.0.0.1:{}", echo.addr.port());
+    let ssh = server.ssh(&["-N", "-L", &spec, "-L", &echo_spec], &[]);
+    wait_listening(local(port)).await;
+    wait_listening(local(echo_port)).await;
+
+    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(port))).await.unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut sent = 0;
+    // Until a write makes no progress for 2 s (bounded by MAX).
+    while sent < MAX {
+        match tokio::time::timeout(std::time::Duration::from_secs(2), stream.write_all(&chunk)).await {
+            Ok(written) => written.expect("write to the deaf forwarding"),
+            Err(_) => break,
+        }
+        sent += chunk.len();
+    }
+    assert!(sent < MAX, "{} MiB went to a target that reads nothing", sent >> 20);
+    eprintln!("deaf target: {} MiB sent before the writes stalled", sent >> 20);
+
+    let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), expect_echo(local(echo_port), b"still there?")).await;
+    drop(stream);
+    held.abort();
+    assert!(echoed.is_ok(), "the echo channel stalled behind the deaf target");
+    server.stop_after(ssh).await;
+}
+
 /// `ssh -N -L port:127.0.0.1:target_port`, once `port` listens.
 async fn local_forward(server: &Harness, port: u16, target_port: u16) -> tokio::process::Child {
     let spec = format!("{port}:127.0.0.1:{target_port}");

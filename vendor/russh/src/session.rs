@@ -315,6 +315,20 @@ impl Encrypted {
         }
     }
 
+    /// Widens the windows of the channels whose data the application has
+    /// read enough of (see `channels::credit`).
+    pub(crate) fn credit_read_data(
+        &mut self,
+        channels: &HashMap<ChannelId, crate::channels::ChannelRef>,
+    ) -> Result<(), crate::Error> {
+        for (id, channel) in channels {
+            if let Some(read) = channel.credit.as_ref().map(|c| c.take_due()).filter(|&n| n > 0) {
+                self.credit_window(*id, read)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The application read `read` bytes of the channel: the peer may send
     /// that much more.
     pub fn credit_window(&mut self, channel: ChannelId, read: u32) -> Result<(), crate::Error> {

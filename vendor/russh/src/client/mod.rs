@@ -1355,15 +1355,10 @@ impl Session {
 
     /// Widens the windows of channels whose data the application has read.
     fn credit_read_data(&mut self) -> Result<(), crate::Error> {
-        let Some(enc) = self.common.encrypted.as_mut() else {
-            return Ok(());
-        };
-        for (id, channel) in &self.channels {
-            if let Some(read) = channel.credit.as_ref().map(|c| c.take_due()).filter(|&n| n > 0) {
-                enc.credit_window(*id, read)?;
-            }
+        match self.common.encrypted.as_mut() {
+            Some(enc) => enc.credit_read_data(&self.channels),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     async fn run<H: Handler + Send, R: AsyncRead + AsyncWrite + Unpin + Send>(

@@ -1488,10 +1488,14 @@ impl Session {
                 let data = map_err!(Bytes::decode(r))?;
                 map_err!(ensure_end(r))?;
                 let target = self.target_window_size;
+                let credited = self.channels.get(&channel_num).is_some_and(|c| c.credit.is_some());
 
                 #[allow(clippy::collapsible_if)]
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
+                    if credited {
+                        // Widened as the application reads it (see `credit`).
+                        enc.debit_window(channel_num, data.len());
+                    } else if enc.adjust_window_size(channel_num, &data, target)? {
                         let window = handler.adjust_window(channel_num, self.target_window_size);
                         if window > 0 {
                             self.target_window_size = window
@@ -2059,7 +2063,10 @@ impl Session {
             channel_params.recipient_maximum_packet_size,
             channel_params.recipient_window_size,
             self.common.config.channel_buffer_size,
-            None,
+            Some(crate::channels::ChannelCredit::new(
+                self.sender.credit_notify.clone(),
+                self.common.config.window_size,
+            )),
         );
 
         let pending = PendingChannelOpen {

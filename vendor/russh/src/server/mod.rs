@@ -1112,6 +1112,8 @@ where
         priority_sender,
         sender,
         channel_buffer_size: config.channel_buffer_size,
+        credit_notify: Arc::new(tokio::sync::Notify::new()),
+        window_size: config.window_size,
     };
 
     let common = read_ssh_id(config, &mut stream).await?;

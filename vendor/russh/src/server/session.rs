@@ -11,7 +11,7 @@ use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, ch
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::channels::{Channel, ChannelMsg, ChannelReadHalf, ChannelRef, ChannelWriteHalf};
+use crate::channels::{Channel, ChannelCredit, ChannelMsg, ChannelReadHalf, ChannelRef, ChannelWriteHalf};
 use crate::helpers::NameList;
 use crate::kex::{EXTENSION_SUPPORT_AS_CLIENT, KexCause, SessionKexState};
 use crate::{ChannelOpenFailure, map_err, msg};
@@ -113,6 +113,10 @@ pub struct Handle {
     pub(crate) priority_sender: UnboundedSender<Msg>,
     pub(crate) sender: Sender<Msg>,
     pub(crate) channel_buffer_size: usize,
+    /// Wakes the session to widen windows for data read (see
+    /// `channels::credit`).
+    pub(crate) credit_notify: Arc<tokio::sync::Notify>,
+    pub(crate) window_size: u32,
 }
 
 impl Handle {
@@ -247,7 +251,8 @@ impl Handle {
     /// [PROTOCOL.agent](https://datatracker.ietf.org/doc/html/draft-miller-ssh-agent).
     pub async fn channel_open_agent(&self) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let credit = ChannelCredit::new(self.credit_notify.clone(), self.window_size);
+        let channel_ref = ChannelRef::with_credit(sender, credit.clone());
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -255,7 +260,7 @@ impl Handle {
             .await
             .map_err(|_| Error::SendError)?;
 
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, credit)
             .await
     }
 
@@ -266,7 +271,8 @@ impl Handle {
     /// `confirmed` field of the corresponding `Channel`.
     pub async fn channel_open_session(&self) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let credit = ChannelCredit::new(self.credit_notify.clone(), self.window_size);
+        let channel_ref = ChannelRef::with_credit(sender, credit.clone());
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -274,7 +280,7 @@ impl Handle {
             .await
             .map_err(|_| Error::SendError)?;
 
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, credit)
             .await
     }
 
@@ -291,7 +297,8 @@ impl Handle {
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let credit = ChannelCredit::new(self.credit_notify.clone(), self.window_size);
+        let channel_ref = ChannelRef::with_credit(sender, credit.clone());
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -304,7 +311,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, credit)
             .await
     }
 
@@ -314,7 +321,8 @@ impl Handle {
         socket_path: A,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let credit = ChannelCredit::new(self.credit_notify.clone(), self.window_size);
+        let channel_ref = ChannelRef::with_credit(sender, credit.clone());
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -324,7 +332,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, credit)
             .await
     }
 
@@ -336,7 +344,8 @@ impl Handle {
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let credit = ChannelCredit::new(self.credit_notify.clone(), self.window_size);
+        let channel_ref = ChannelRef::with_credit(sender, credit.clone());
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -349,7 +358,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, credit)
             .await
     }
 
@@ -358,7 +367,8 @@ impl Handle {
         server_socket_path: A,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let credit = ChannelCredit::new(self.credit_notify.clone(), self.window_size);
+        let channel_ref = ChannelRef::with_credit(sender, credit.clone());
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -368,7 +378,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, credit)
             .await
     }
 
@@ -378,7 +388,8 @@ impl Handle {
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let credit = ChannelCredit::new(self.credit_notify.clone(), self.window_size);
+        let channel_ref = ChannelRef::with_credit(sender, credit.clone());
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -389,7 +400,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, credit)
             .await
     }
 
@@ -397,6 +408,7 @@ impl Handle {
         &self,
         mut receiver: Receiver<ChannelMsg>,
         window_size_ref: WindowSizeRef,
+        credit: Arc<ChannelCredit>,
     ) -> Result<Channel<Msg>, Error> {
         loop {
             match receiver.recv().await {
@@ -414,7 +426,7 @@ impl Handle {
                             max_packet_size,
                             window_size: window_size_ref,
                         },
-                        read_half: ChannelReadHalf { receiver, credit: None },
+                        read_half: ChannelReadHalf { receiver, credit: Some(credit) },
                     });
                 }
                 Some(ChannelMsg::OpenFailure(reason)) => {
@@ -713,6 +725,7 @@ impl Session {
 
             let rekey_timer = future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
+            let credit_notify = self.sender.credit_notify.clone();
 
             tokio::select! {
                 r = &mut reading => {
@@ -779,6 +792,11 @@ impl Session {
                 () = &mut inactivity_timer => {
                     debug!("timeout");
                     return Err(crate::Error::InactivityTimeout.into());
+                }
+                () = credit_notify.notified(), if !self.kex.active() => {
+                    if let Some(enc) = self.common.encrypted.as_mut() {
+                        enc.credit_read_data(&self.channels)?;
+                    }
                 }
                 msg = self.priority_receiver.recv(), if !self.kex.active() => {
                     match msg {
@@ -1625,6 +1643,8 @@ mod tests {
             priority_sender,
             sender,
             channel_buffer_size: config.channel_buffer_size,
+            credit_notify: Arc::new(tokio::sync::Notify::new()),
+            window_size: config.window_size,
         };
 
         Session {
