@@ -472,7 +472,7 @@ class Bench:
         fails = {i: [] for i in impls}
         rss = {"sshfwd": [], "ssh": []}
         cpu = {"sshfwd": [], "ssh": []}
-        notes = []
+        errors = {i: set() for i in impls}
         for run in range(self.a.runs):
             for impl in self.order(run, impls):
                 proc = None
@@ -491,22 +491,21 @@ class Bench:
                     wall[impl].append(None)
                     goodput[impl].append(None)
                     fails[impl].append(n)
-                    notes.append(f"{impl}: {res.get('error', '')[:160]}")
+                    errors[impl].add(res.get("error", "")[:160])
                     continue
                 wall[impl].append(res["seconds"])
                 goodput[impl].append(res["bytes"] / MIB / res["seconds"])
                 fails[impl].append(res["failures"])
                 if res["failures"]:
-                    notes.append(f"{impl}: e.g. {'; '.join(res['errors'])[:300]}")
+                    errors[impl].add("; ".join(res["errors"])[:300])
                 if impl in cpu and res["bytes"]:
                     cpu[impl].append(res["cpu"] / (res["bytes"] / GIB))
         parts = []
         for impl in impls:
             total = sum(x for x in fails[impl] if x)
             if total:
-                errs = sorted({e.split(" e.g. ", 1)[-1] for e in notes if e.startswith(impl + ":")})
                 parts.append(f"{impl}: {total} of {n * len(fails[impl])} sessions failed over "
-                             f"{len(fails[impl])} run(s); errors seen: {' / '.join(errs)[:400]}")
+                             f"{len(fails[impl])} run(s); errors seen: {' / '.join(sorted(errors[impl]))[:400]}")
         note = "; ".join(parts)
         self.add_row("Concurrency", f"{n} sessions x 4 MiB: wall time", "s", "lower", wall, cpu, note=note)
         self.add_row("Concurrency", f"{n} sessions x 4 MiB: goodput (bytes of completed sessions / wall)", "MiB/s",
