@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(parse("port 10,0,0,2,200,10\n"), Ok(Command::Port(v4([10, 0, 0, 2], 51210))));
         assert_eq!(parse("PORT  127,0,0,1,4,1 \r\n"), Ok(Command::Port(v4([127, 0, 0, 1], 1025))));
         assert_eq!(parse("EPRT |1|132.235.1.2|6275|\r\n"), Ok(Command::Eprt("132.235.1.2:6275".parse().unwrap())));
-        assert_eq!(parse("EPRT |2|1080::8:800:200C:417A|5282|\r\n"), Ok(Command::Eprt("[1080::8:800:200C:417A]:5282".parse().unwrap())));
+        assert_eq!(
+            parse("EPRT |2|1080::8:800:200C:417A|5282|\r\n"),
+            Ok(Command::Eprt("[1080::8:800:200C:417A]:5282".parse().unwrap()))
+        );
         assert_eq!(parse("eprt !1!127.0.0.1!2000!"), Ok(Command::Eprt("127.0.0.1:2000".parse().unwrap())));
         assert_eq!(parse("PASV\r\n"), Ok(Command::Pasv));
         assert_eq!(parse("EPSV\r\n"), Ok(Command::Epsv(EpsvArgument::None)));

@@ -71,7 +71,9 @@ mod tests {
 
     #[test]
     fn host_port_table() {
-        let ok = |s: &str, a: [u8; 4], p: u16| assert_eq!(host_port(s.as_bytes()), Ok(SocketAddrV4::new(a.into(), p)), "{s}");
+        let ok = |s: &str, a: [u8; 4], p: u16| {
+            assert_eq!(host_port(s.as_bytes()), Ok(SocketAddrV4::new(a.into(), p)), "{s}")
+        };
         ok("127,0,0,1,144,235", [127, 0, 0, 1], 37099);
         ok("10, 0, 0, 5, 4, 1", [10, 0, 0, 5], 1025);
         ok("010,000,000,001,000,021", [10, 0, 0, 1], 21);

@@ -145,9 +145,9 @@ impl ControlPolicy {
                 self.epsv_all = true;
                 ClientAction::Forward
             }
-            Ok(Command::LongAddress) => {
-                ClientAction::Reply(b"502 sshfwd: LPRT and LPSV are not forwarded; use EPRT/EPSV or PORT/PASV\r\n".to_vec())
-            }
+            Ok(Command::LongAddress) => ClientAction::Reply(
+                b"502 sshfwd: LPRT and LPSV are not forwarded; use EPRT/EPSV or PORT/PASV\r\n".to_vec(),
+            ),
             Ok(Command::Auth(mechanism)) => self.auth(&mechanism),
             Ok(Command::Pasv | Command::Epsv(_) | Command::Other) => ClientAction::Forward,
             Err(CommandError::Epsv) => ClientAction::Forward,
@@ -214,8 +214,11 @@ impl ControlPolicy {
             }
             if target.port() < LOWEST_DATA_PORT {
                 return ClientAction::Reply(
-                    format!("504 sshfwd: refused data port {}: below {LOWEST_DATA_PORT} (bounce protection)\r\n", target.port())
-                        .into_bytes(),
+                    format!(
+                        "504 sshfwd: refused data port {}: below {LOWEST_DATA_PORT} (bounce protection)\r\n",
+                        target.port()
+                    )
+                    .into_bytes(),
                 );
             }
         }
@@ -268,16 +271,17 @@ impl ControlPolicy {
                 kind,
                 note: None,
             },
-            PassiveAddress::Reply => refuse(format!(
-                "passive reply names {}, which is not the FTP server {control}",
-                announced.ip()
-            )),
+            PassiveAddress::Reply => {
+                refuse(format!("passive reply names {}, which is not the FTP server {control}", announced.ip()))
+            }
         }
     }
 
     fn epsv_reply(&self, line: &[u8], continued: bool) -> ServerAction {
         match parse_epsv_reply(line) {
-            Ok(port) if port < LOWEST_DATA_PORT => refuse(format!("passive reply names port {port}, below {LOWEST_DATA_PORT}")),
+            Ok(port) if port < LOWEST_DATA_PORT => {
+                refuse(format!("passive reply names port {port}, below {LOWEST_DATA_PORT}"))
+            }
             Ok(port) => ServerAction::Passive {
                 target: PassiveTarget { host: self.facts.server_host.clone(), port },
                 kind: PassiveKind { mode: PassiveMode::Epsv, continued },
@@ -303,7 +307,10 @@ mod tests {
     use super::*;
 
     fn policy(config: PolicyConfig) -> ControlPolicy {
-        ControlPolicy::new(SessionFacts { client_ip: "127.0.0.1".parse().unwrap(), server_host: "127.0.0.1".into() }, config)
+        ControlPolicy::new(
+            SessionFacts { client_ip: "127.0.0.1".parse().unwrap(), server_host: "127.0.0.1".into() },
+            config,
+        )
     }
 
     fn reply_code(action: &ClientAction) -> Option<&[u8]> {
@@ -322,7 +329,10 @@ mod tests {
         assert_eq!(p.handle_client_line(b"EPSV\r\n"), ClientAction::Forward);
         assert_eq!(p.handle_client_line(b"PORT 127,0,0,1,4,1\r\n"), active("127.0.0.1:1025", ActiveKind::Port));
         assert_eq!(p.handle_client_line(b"EPRT |1|127.0.0.1|40000|\r\n"), active("127.0.0.1:40000", ActiveKind::Eprt));
-        assert_eq!(p.handle_client_line(b"EPRT |2|::ffff:127.0.0.1|40000|\r\n"), active("[::ffff:127.0.0.1]:40000", ActiveKind::Eprt));
+        assert_eq!(
+            p.handle_client_line(b"EPRT |2|::ffff:127.0.0.1|40000|\r\n"),
+            active("[::ffff:127.0.0.1]:40000", ActiveKind::Eprt)
+        );
         // Bounce attempts (RFC 2577): another host, or a privileged port.
         assert_eq!(reply_code(&p.handle_client_line(b"PORT 10,9,9,9,4,1\r\n")), Some(&b"500"[..]));
         assert_eq!(reply_code(&p.handle_client_line(b"EPRT |1|10.9.9.9|2000|\r\n")), Some(&b"500"[..]));
@@ -392,10 +402,19 @@ mod tests {
         assert_eq!(p.handle_server_line(b"227 (127,0,0,1,4,1)\r\n"), ServerAction::Forward);
     }
 
-    fn passive(host: &str, port: u16, mode: PassiveMode, continued: bool, note: bool) -> impl Fn(&ServerAction) -> bool + '_ {
+    fn passive(
+        host: &str,
+        port: u16,
+        mode: PassiveMode,
+        continued: bool,
+        note: bool,
+    ) -> impl Fn(&ServerAction) -> bool + '_ {
         move |action| match action {
             ServerAction::Passive { target, kind, note: n } => {
-                target.host == host && target.port == port && *kind == PassiveKind { mode, continued } && n.is_some() == note
+                target.host == host
+                    && target.port == port
+                    && *kind == PassiveKind { mode, continued }
+                    && n.is_some() == note
             }
             _ => false,
         }
@@ -415,19 +434,31 @@ mod tests {
         let a = p.handle_server_line(b"229 Entering Extended Passive Mode (|||6446|)\r\n");
         assert!(passive("127.0.0.1", 6446, PassiveMode::Epsv, false, false)(&a), "{a:?}");
         // Privileged or unreadable targets are refused to the client.
-        assert!(matches!(p.handle_server_line(b"227 Entering Passive Mode (127,0,0,1,0,22).\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 ")));
-        assert!(matches!(p.handle_server_line(b"229 Entering Extended Passive Mode (|||22|)\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 ")));
-        assert!(matches!(p.handle_server_line(b"227 Entering Passive Mode\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 ")));
+        assert!(
+            matches!(p.handle_server_line(b"227 Entering Passive Mode (127,0,0,1,0,22).\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 "))
+        );
+        assert!(
+            matches!(p.handle_server_line(b"229 Entering Extended Passive Mode (|||22|)\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 "))
+        );
+        assert!(
+            matches!(p.handle_server_line(b"227 Entering Passive Mode\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 "))
+        );
         assert_eq!(p.handle_server_line(b"226 Transfer complete\r\n"), ServerAction::Forward);
     }
 
     #[test]
     fn reply_address_mode() {
         let mut p = policy(PolicyConfig { passive_address: PassiveAddress::Reply, ..Default::default() });
-        assert!(matches!(p.handle_server_line(b"227 (10,9,9,9,4,1)\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 ")));
+        assert!(
+            matches!(p.handle_server_line(b"227 (10,9,9,9,4,1)\r\n"), ServerAction::Replace(r) if r.starts_with(b"425 "))
+        );
         let a = p.handle_server_line(b"227 (0,0,0,0,4,1)\r\n");
         assert!(passive("127.0.0.1", 1025, PassiveMode::Pasv, false, true)(&a), "{a:?}");
-        let mut p = policy(PolicyConfig { passive_address: PassiveAddress::Reply, allow_foreign_passive: true, ..Default::default() });
+        let mut p = policy(PolicyConfig {
+            passive_address: PassiveAddress::Reply,
+            allow_foreign_passive: true,
+            ..Default::default()
+        });
         let a = p.handle_server_line(b"227 (10,9,9,9,4,1)\r\n");
         assert!(passive("10.9.9.9", 1025, PassiveMode::Pasv, false, false)(&a), "{a:?}");
     }

@@ -85,7 +85,10 @@ mod tests {
         let pasv = PassiveKind { mode: PassiveMode::Pasv, continued: false };
         let epsv = PassiveKind { mode: PassiveMode::Epsv, continued: false };
         assert_eq!(passive_reply(pasv, a), b"227 Entering Passive Mode (127,0,0,1,4,1).\r\n");
-        assert_eq!(passive_reply(PassiveKind { continued: true, ..pasv }, a), b"227-Entering Passive Mode (127,0,0,1,4,1).\r\n");
+        assert_eq!(
+            passive_reply(PassiveKind { continued: true, ..pasv }, a),
+            b"227-Entering Passive Mode (127,0,0,1,4,1).\r\n"
+        );
         assert_eq!(passive_reply(epsv, v6), b"229 Entering Extended Passive Mode (|||2000|)\r\n");
         assert!(passive_reply(pasv, v6).starts_with(b"425 "));
     }

@@ -156,7 +156,9 @@ mod tests {
 
     #[test]
     fn pasv_replies_seen_in_the_wild() {
-        let ok = |s: &str, a: [u8; 4], p: u16| assert_eq!(parse_pasv_reply(s.as_bytes()), Ok(SocketAddrV4::new(a.into(), p)), "{s}");
+        let ok = |s: &str, a: [u8; 4], p: u16| {
+            assert_eq!(parse_pasv_reply(s.as_bytes()), Ok(SocketAddrV4::new(a.into(), p)), "{s}")
+        };
         // proftpd: period after the parenthesis.
         ok("227 Entering Passive Mode (127,0,0,1,144,235).\r\n", [127, 0, 0, 1], 37099);
         // pyftpdlib, vsftpd: no period.
@@ -173,8 +175,14 @@ mod tests {
 
     #[test]
     fn bad_pasv_replies() {
-        assert_eq!(parse_pasv_reply(b"227 Entering Passive Mode (256,0,0,1,4,1)\r\n"), Err(ReplyError::BadHostPort(FieldError::AboveByte(256))));
-        assert_eq!(parse_pasv_reply(b"227 Entering Passive Mode (1,2,3,4,0,0)\r\n"), Err(ReplyError::BadHostPort(FieldError::PortOutOfRange(0))));
+        assert_eq!(
+            parse_pasv_reply(b"227 Entering Passive Mode (256,0,0,1,4,1)\r\n"),
+            Err(ReplyError::BadHostPort(FieldError::AboveByte(256)))
+        );
+        assert_eq!(
+            parse_pasv_reply(b"227 Entering Passive Mode (1,2,3,4,0,0)\r\n"),
+            Err(ReplyError::BadHostPort(FieldError::PortOutOfRange(0)))
+        );
         assert_eq!(parse_pasv_reply(b"227 Entering Passive Mode (1,2,3,4,5)\r\n"), Err(ReplyError::NoHostPort));
         assert_eq!(parse_pasv_reply(b"227 Entering Passive Mode (1,2,3,4,5"), Err(ReplyError::NoHostPort));
         assert_eq!(parse_pasv_reply(b"227 Entering Passive Mode\r\n"), Err(ReplyError::NoHostPort));

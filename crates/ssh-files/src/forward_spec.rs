@@ -83,11 +83,7 @@ impl ForwardSpec {
     /// `-R [bind:]port[:host:hostport]`, `-D [bind:]port`, optionally prefixed
     /// by `ftp/` (not for dynamic forwardings).
     pub fn parse(kind: ForwardKind, spec: &str) -> Result<ForwardSpec, ForwardSpecError> {
-        let error = |reason| ForwardSpecError {
-            kind,
-            spec: spec.to_string(),
-            reason,
-        };
+        let error = |reason| ForwardSpecError { kind, spec: spec.to_string(), reason };
         let (ftp, body) = match spec.strip_prefix(FTP_PREFIX) {
             Some(rest) => (true, rest),
             None => (false, spec),
@@ -105,20 +101,13 @@ impl ForwardSpec {
     /// (two arguments), `RemoteForward [bind:]port [host:hostport]`,
     /// `DynamicForward [bind:]port`. OpenSSH joins the two arguments with `:`
     /// and parses the result like the command-line form.
-    pub fn parse_config(
-        kind: ForwardKind,
-        args: &[String],
-    ) -> Result<ForwardSpec, ForwardSpecError> {
+    pub fn parse_config(kind: ForwardKind, args: &[String]) -> Result<ForwardSpec, ForwardSpecError> {
         match (kind, args) {
             (_, [listen]) => ForwardSpec::parse(kind, listen),
             (ForwardKind::Local | ForwardKind::Remote, [listen, target]) => {
                 ForwardSpec::parse(kind, &format!("{listen}:{target}"))
             }
-            _ => Err(ForwardSpecError {
-                kind,
-                spec: args.join(" "),
-                reason: ForwardSpecReason::FieldCount,
-            }),
+            _ => Err(ForwardSpecError { kind, spec: args.join(" "), reason: ForwardSpecReason::FieldCount }),
         }
     }
 
@@ -234,13 +223,7 @@ struct Field {
 /// (`port/host/hostport`).
 fn split_fields(spec: &str) -> Result<Vec<Field>, ForwardSpecReason> {
     if !spec.contains(':') && spec.contains('/') && !spec.starts_with('/') {
-        return Ok(spec
-            .split('/')
-            .map(|text| Field {
-                text: text.to_string(),
-                is_path: false,
-            })
-            .collect());
+        return Ok(spec.split('/').map(|text| Field { text: text.to_string(), is_path: false }).collect());
     }
     let mut fields = Vec::new();
     // `None` once the last field had no separator after it. A trailing `:`
@@ -270,10 +253,7 @@ fn next_field(input: &str) -> Result<(Field, Option<&str>), ForwardSpecReason> {
             None if after.is_empty() => None,
             None => return Err(ForwardSpecReason::Brackets),
         };
-        let field = Field {
-            text: text.to_string(),
-            is_path: text.contains('/'),
-        };
+        let field = Field { text: text.to_string(), is_path: text.contains('/') };
         return Ok((field, rest));
     }
     let mut text = String::new();
@@ -306,9 +286,7 @@ fn from_fields(kind: ForwardKind, fields: &[Field]) -> Result<ForwardSpec, Forwa
     let (bind, port, target) = match (kind, texts.as_slice()) {
         (ForwardKind::Dynamic | ForwardKind::Remote, [port]) => (None, *port, None),
         (ForwardKind::Dynamic | ForwardKind::Remote, [bind, port]) => (Some(*bind), *port, None),
-        (ForwardKind::Local | ForwardKind::Remote, [port, host, host_port]) => {
-            (None, *port, Some((*host, *host_port)))
-        }
+        (ForwardKind::Local | ForwardKind::Remote, [port, host, host_port]) => (None, *port, Some((*host, *host_port))),
         (ForwardKind::Local | ForwardKind::Remote, [bind, port, host, host_port]) => {
             (Some(*bind), *port, Some((*host, *host_port)))
         }
@@ -333,19 +311,10 @@ fn from_fields(kind: ForwardKind, fields: &[Field]) -> Result<ForwardSpec, Forwa
             if port == 0 {
                 return Err(ForwardSpecReason::ZeroTargetPort);
             }
-            Some(HostPort {
-                host: host.to_string(),
-                port,
-            })
+            Some(HostPort { host: host.to_string(), port })
         }
     };
-    Ok(ForwardSpec {
-        kind,
-        ftp: false,
-        bind: bind.map(str::to_string),
-        port,
-        target,
-    })
+    Ok(ForwardSpec { kind, ftp: false, bind: bind.map(str::to_string), port, target })
 }
 
 /// Refuses host names no resolver accepts: too long, or with blanks,
@@ -355,10 +324,7 @@ fn check_host(host: &str) -> Result<(), ForwardSpecReason> {
     if host.len() > MAX_HOST_LEN {
         return Err(ForwardSpecReason::HostTooLong);
     }
-    if host
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '[' | ']' | '\\'))
-    {
+    if host.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '[' | ']' | '\\')) {
         return Err(ForwardSpecReason::BadHost(host.to_string()));
     }
     Ok(())
@@ -370,8 +336,7 @@ fn parse_port(text: &str) -> Result<u16, ForwardSpecReason> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ForwardSpecReason::BadPort(text.to_string()));
     }
-    text.parse()
-        .map_err(|_| ForwardSpecReason::BadPort(text.to_string()))
+    text.parse().map_err(|_| ForwardSpecReason::BadPort(text.to_string()))
 }
 
 #[cfg(test)]
@@ -380,130 +345,45 @@ mod tests {
     use ForwardKind::*;
     use ForwardSpecReason as R;
 
-    fn spec(
-        kind: ForwardKind,
-        ftp: bool,
-        bind: Option<&str>,
-        port: u16,
-        target: Option<(&str, u16)>,
-    ) -> ForwardSpec {
+    fn spec(kind: ForwardKind, ftp: bool, bind: Option<&str>, port: u16, target: Option<(&str, u16)>) -> ForwardSpec {
         ForwardSpec {
             kind,
             ftp,
             bind: bind.map(str::to_string),
             port,
-            target: target.map(|(host, port)| HostPort {
-                host: host.to_string(),
-                port,
-            }),
+            target: target.map(|(host, port)| HostPort { host: host.to_string(), port }),
         }
     }
 
     #[test]
     fn parses_valid_forms() {
         let cases = [
-            (
-                Local,
-                "8080:localhost:80",
-                spec(Local, false, None, 8080, Some(("localhost", 80))),
-            ),
-            (
-                Local,
-                "127.0.0.1:8080:db:5432",
-                spec(Local, false, Some("127.0.0.1"), 8080, Some(("db", 5432))),
-            ),
-            (
-                Local,
-                "*:8080:db:5432",
-                spec(Local, false, Some("*"), 8080, Some(("db", 5432))),
-            ),
+            (Local, "8080:localhost:80", spec(Local, false, None, 8080, Some(("localhost", 80)))),
+            (Local, "127.0.0.1:8080:db:5432", spec(Local, false, Some("127.0.0.1"), 8080, Some(("db", 5432)))),
+            (Local, "*:8080:db:5432", spec(Local, false, Some("*"), 8080, Some(("db", 5432)))),
             // An empty bind address means every interface, like `*`.
-            (
-                Local,
-                ":8080:db:5432",
-                spec(Local, false, Some("*"), 8080, Some(("db", 5432))),
-            ),
-            (
-                Local,
-                "localhost:8080:db:5432",
-                spec(Local, false, Some("localhost"), 8080, Some(("db", 5432))),
-            ),
-            (
-                Local,
-                "[::1]:8080:[::1]:80",
-                spec(Local, false, Some("::1"), 8080, Some(("::1", 80))),
-            ),
-            (
-                Local,
-                "8080:[2001:db8::1]:21",
-                spec(Local, false, None, 8080, Some(("2001:db8::1", 21))),
-            ),
+            (Local, ":8080:db:5432", spec(Local, false, Some("*"), 8080, Some(("db", 5432)))),
+            (Local, "localhost:8080:db:5432", spec(Local, false, Some("localhost"), 8080, Some(("db", 5432)))),
+            (Local, "[::1]:8080:[::1]:80", spec(Local, false, Some("::1"), 8080, Some(("::1", 80)))),
+            (Local, "8080:[2001:db8::1]:21", spec(Local, false, None, 8080, Some(("2001:db8::1", 21)))),
             // Legacy separator.
-            (
-                Local,
-                "8080/server/80",
-                spec(Local, false, None, 8080, Some(("server", 80))),
-            ),
-            (
-                Local,
-                "lo/8080/server/80",
-                spec(Local, false, Some("lo"), 8080, Some(("server", 80))),
-            ),
+            (Local, "8080/server/80", spec(Local, false, None, 8080, Some(("server", 80)))),
+            (Local, "lo/8080/server/80", spec(Local, false, Some("lo"), 8080, Some(("server", 80)))),
             // Backslash escapes the next character outside brackets.
-            (
-                Local,
-                "8080:we\\ird:80",
-                spec(Local, false, None, 8080, Some(("weird", 80))),
-            ),
-            (
-                Local,
-                "ftp/2121:ftp.example.com:21",
-                spec(Local, true, None, 2121, Some(("ftp.example.com", 21))),
-            ),
-            (
-                Local,
-                "ftp/0.0.0.0:2121:ftp:21",
-                spec(Local, true, Some("0.0.0.0"), 2121, Some(("ftp", 21))),
-            ),
-            (
-                Remote,
-                "9000:localhost:22",
-                spec(Remote, false, None, 9000, Some(("localhost", 22))),
-            ),
+            (Local, "8080:we\\ird:80", spec(Local, false, None, 8080, Some(("weird", 80)))),
+            (Local, "ftp/2121:ftp.example.com:21", spec(Local, true, None, 2121, Some(("ftp.example.com", 21)))),
+            (Local, "ftp/0.0.0.0:2121:ftp:21", spec(Local, true, Some("0.0.0.0"), 2121, Some(("ftp", 21)))),
+            (Remote, "9000:localhost:22", spec(Remote, false, None, 9000, Some(("localhost", 22)))),
             // -R may let the server pick the port.
-            (
-                Remote,
-                "0:localhost:22",
-                spec(Remote, false, None, 0, Some(("localhost", 22))),
-            ),
-            (
-                Remote,
-                "*:0:localhost:22",
-                spec(Remote, false, Some("*"), 0, Some(("localhost", 22))),
-            ),
-            (
-                Remote,
-                "ftp/2121:[::1]:21",
-                spec(Remote, true, None, 2121, Some(("::1", 21))),
-            ),
+            (Remote, "0:localhost:22", spec(Remote, false, None, 0, Some(("localhost", 22)))),
+            (Remote, "*:0:localhost:22", spec(Remote, false, Some("*"), 0, Some(("localhost", 22)))),
+            (Remote, "ftp/2121:[::1]:21", spec(Remote, true, None, 2121, Some(("::1", 21)))),
             // -R with only a listen part: reverse dynamic (OpenSSH 7.6+).
             (Remote, "1080", spec(Remote, false, None, 1080, None)),
-            (
-                Remote,
-                "0.0.0.0:1080",
-                spec(Remote, false, Some("0.0.0.0"), 1080, None),
-            ),
+            (Remote, "0.0.0.0:1080", spec(Remote, false, Some("0.0.0.0"), 1080, None)),
             (Dynamic, "1080", spec(Dynamic, false, None, 1080, None)),
-            (
-                Dynamic,
-                "[::1]:1080",
-                spec(Dynamic, false, Some("::1"), 1080, None),
-            ),
-            (
-                Dynamic,
-                "*:1080",
-                spec(Dynamic, false, Some("*"), 1080, None),
-            ),
+            (Dynamic, "[::1]:1080", spec(Dynamic, false, Some("::1"), 1080, None)),
+            (Dynamic, "*:1080", spec(Dynamic, false, Some("*"), 1080, None)),
         ];
         for (kind, text, want) in cases {
             assert_eq!(ForwardSpec::parse(kind, text), Ok(want), "{kind} {text:?}");
@@ -549,58 +429,24 @@ mod tests {
     #[test]
     fn error_message_names_kind_spec_and_reason() {
         let err = ForwardSpec::parse(Local, "x:y").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "bad local forwarding specification 'x:y': wrong number of fields"
-        );
+        assert_eq!(err.to_string(), "bad local forwarding specification 'x:y': wrong number of fields");
         let err = ForwardSpec::parse(Local, "8080:/run/s").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "bad local forwarding specification '8080:/run/s': unix sockets not supported"
-        );
+        assert_eq!(err.to_string(), "bad local forwarding specification '8080:/run/s': unix sockets not supported");
     }
 
     #[test]
     fn parses_config_form() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let cases = [
-            (
-                Local,
-                args(&["8080", "db:5432"]),
-                spec(Local, false, None, 8080, Some(("db", 5432))),
-            ),
-            (
-                Local,
-                args(&["[::1]:8080", "[::1]:80"]),
-                spec(Local, false, Some("::1"), 8080, Some(("::1", 80))),
-            ),
-            (
-                Local,
-                args(&["ftp/2121", "server:21"]),
-                spec(Local, true, None, 2121, Some(("server", 21))),
-            ),
-            (
-                Remote,
-                args(&["9000", "localhost:22"]),
-                spec(Remote, false, None, 9000, Some(("localhost", 22))),
-            ),
-            (
-                Remote,
-                args(&["1080"]),
-                spec(Remote, false, None, 1080, None),
-            ),
-            (
-                Dynamic,
-                args(&["localhost:1080"]),
-                spec(Dynamic, false, Some("localhost"), 1080, None),
-            ),
+            (Local, args(&["8080", "db:5432"]), spec(Local, false, None, 8080, Some(("db", 5432)))),
+            (Local, args(&["[::1]:8080", "[::1]:80"]), spec(Local, false, Some("::1"), 8080, Some(("::1", 80)))),
+            (Local, args(&["ftp/2121", "server:21"]), spec(Local, true, None, 2121, Some(("server", 21)))),
+            (Remote, args(&["9000", "localhost:22"]), spec(Remote, false, None, 9000, Some(("localhost", 22)))),
+            (Remote, args(&["1080"]), spec(Remote, false, None, 1080, None)),
+            (Dynamic, args(&["localhost:1080"]), spec(Dynamic, false, Some("localhost"), 1080, None)),
         ];
         for (kind, args, want) in cases {
-            assert_eq!(
-                ForwardSpec::parse_config(kind, &args),
-                Ok(want),
-                "{kind} {args:?}"
-            );
+            assert_eq!(ForwardSpec::parse_config(kind, &args), Ok(want), "{kind} {args:?}");
         }
         assert!(ForwardSpec::parse_config(Local, &args(&["8080"])).is_err());
         assert!(ForwardSpec::parse_config(Dynamic, &args(&["1080", "x:1"])).is_err());
@@ -614,11 +460,7 @@ mod tests {
             (Local, ":8080:db:5432", "*:8080:db:5432"),
             (Local, "8080/server/80", "8080:server:80"),
             (Local, "[::1]:8080:[::1]:80", "[::1]:8080:[::1]:80"),
-            (
-                Local,
-                "ftp/2121:[2001:db8::1]:21",
-                "ftp/2121:[2001:db8::1]:21",
-            ),
+            (Local, "ftp/2121:[2001:db8::1]:21", "ftp/2121:[2001:db8::1]:21"),
             (Remote, "0:localhost:22", "0:localhost:22"),
             (Remote, "1080", "1080"),
             (Dynamic, "localhost:1080", "localhost:1080"),
@@ -635,16 +477,10 @@ mod tests {
         let local = |text| ForwardSpec::parse(Local, text).unwrap();
         assert_eq!(local("80:h:80").local_bind(false), LocalBind::Loopback);
         assert_eq!(local("80:h:80").local_bind(true), LocalBind::Any);
-        assert_eq!(
-            local("localhost:80:h:80").local_bind(true),
-            LocalBind::Loopback
-        );
+        assert_eq!(local("localhost:80:h:80").local_bind(true), LocalBind::Loopback);
         assert_eq!(local("*:80:h:80").local_bind(false), LocalBind::Any);
         assert_eq!(local(":80:h:80").local_bind(false), LocalBind::Any);
-        assert_eq!(
-            local("10.0.0.1:80:h:80").local_bind(false),
-            LocalBind::Address("10.0.0.1".into())
-        );
+        assert_eq!(local("10.0.0.1:80:h:80").local_bind(false), LocalBind::Address("10.0.0.1".into()));
 
         let remote = |text| ForwardSpec::parse(Remote, text).unwrap();
         assert_eq!(remote("80:h:80").remote_bind_address(), "localhost");

@@ -66,11 +66,7 @@ pub fn list(text: &str, patterns: &str, lowercase: bool) -> ListMatch {
             Some(rest) => (true, rest),
             None => (false, pattern),
         };
-        let matched = if lowercase {
-            wildcard(text, &pattern.to_lowercase())
-        } else {
-            wildcard(text, pattern)
-        };
+        let matched = if lowercase { wildcard(text, &pattern.to_lowercase()) } else { wildcard(text, pattern) };
         if matched {
             if negated {
                 return ListMatch::Negated;
@@ -111,11 +107,7 @@ mod tests {
             ("[h]:2222", "[h]:2222", true),
             ("[h.example]:2222", "[*.example]:*", true),
             ("Host", "host", false),
-            (
-                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
-                "*a*a*a*a*a*a*a*a*c",
-                false,
-            ),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "*a*a*a*a*a*a*a*a*c", false),
         ];
         for (text, pattern, want) in cases {
             assert_eq!(wildcard(text, pattern), want, "{text:?} vs {pattern:?}");
@@ -137,11 +129,7 @@ mod tests {
             ("other", "x,y", None),
         ];
         for (text, patterns, want) in cases {
-            assert_eq!(
-                list(text, patterns, false),
-                want,
-                "{text:?} vs {patterns:?}"
-            );
+            assert_eq!(list(text, patterns, false), want, "{text:?} vs {patterns:?}");
         }
     }
 

@@ -22,13 +22,11 @@ impl Rng {
     /// A short string over characters that matter to the parsers.
     fn text(&mut self) -> String {
         const ALPHABET: &[char] = &[
-            'a', 'b', 'z', '0', '1', '9', ':', '/', '[', ']', '\\', '"', '\'', '#', '=', ' ', '\t',
-            '*', '?', '!', ',', '%', '$', '{', '}', '~', '@', '|', '.', '-', 'é', '\u{0}', '\r',
+            'a', 'b', 'z', '0', '1', '9', ':', '/', '[', ']', '\\', '"', '\'', '#', '=', ' ', '\t', '*', '?', '!', ',',
+            '%', '$', '{', '}', '~', '@', '|', '.', '-', 'é', '\u{0}', '\r',
         ];
         let len = (self.next() % 24) as usize;
-        (0..len)
-            .map(|_| ALPHABET[(self.next() % ALPHABET.len() as u64) as usize])
-            .collect()
+        (0..len).map(|_| ALPHABET[(self.next() % ALPHABET.len() as u64) as usize]).collect()
     }
 }
 
@@ -37,18 +35,10 @@ fn forward_specs_and_patterns() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
         let text = rng.text();
-        for kind in [
-            ForwardKind::Local,
-            ForwardKind::Remote,
-            ForwardKind::Dynamic,
-        ] {
+        for kind in [ForwardKind::Local, ForwardKind::Remote, ForwardKind::Dynamic] {
             if let Ok(spec) = ForwardSpec::parse(kind, &text) {
                 // What parses prints back to something that parses the same.
-                assert_eq!(
-                    ForwardSpec::parse(kind, &spec.to_string()),
-                    Ok(spec),
-                    "{text:?}"
-                );
+                assert_eq!(ForwardSpec::parse(kind, &spec.to_string()), Ok(spec), "{text:?}");
             }
         }
         let other = rng.text();
@@ -62,16 +52,7 @@ fn command_line_options() {
     let dir = tempfile::tempdir().unwrap();
     let mut sources = ConfigSources::new(dir.path(), "me");
     sources.user_file = Some("none".into());
-    let keywords = [
-        "Port",
-        "User",
-        "HostName",
-        "LocalForward",
-        "IdentityFile",
-        "ConnectTimeout",
-        "Ciphers",
-        "Bogus",
-    ];
+    let keywords = ["Port", "User", "HostName", "LocalForward", "IdentityFile", "ConnectTimeout", "Ciphers", "Bogus"];
     let mut rng = Rng(42);
     for _ in 0..5_000 {
         let keyword = keywords[(rng.next() % keywords.len() as u64) as usize];
@@ -95,13 +76,7 @@ fn known_hosts_lines() {
             })
             .collect();
         fs::write(&file, lines.join("\n")).unwrap();
-        let result = known_hosts::check(
-            std::slice::from_ref(&file),
-            "host",
-            22,
-            "ssh-ed25519",
-            "AAAA",
-        );
+        let result = known_hosts::check(std::slice::from_ref(&file), "host", 22, "ssh-ed25519", "AAAA");
         assert!(result.is_ok());
     }
 }

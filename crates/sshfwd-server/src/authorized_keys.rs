@@ -75,13 +75,7 @@ pub struct KeyOptions {
 
 impl Default for KeyOptions {
     fn default() -> Self {
-        Self {
-            port_forwarding: true,
-            permit_open: Vec::new(),
-            permit_listen: Vec::new(),
-            from: None,
-            command: None,
-        }
+        Self { port_forwarding: true, permit_open: Vec::new(), permit_listen: Vec::new(), from: None, command: None }
     }
 }
 
@@ -131,20 +125,16 @@ impl PermitOpen {
         if host.is_empty() {
             return Err(format!("bad permitopen \"{text}\": empty host"));
         }
-        Ok(Self::Target {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
+        Ok(Self::Target { host: host.to_ascii_lowercase(), port })
     }
 
     /// Whether a direct-tcpip request for `host:port` is allowed by this entry.
     pub fn allows(&self, host: &str, port: u32) -> bool {
         match self {
             Self::Any => true,
-            Self::Target {
-                host: allowed,
-                port: allowed_port,
-            } => allowed_port.matches(port) && (allowed == "*" || allowed.eq_ignore_ascii_case(host)),
+            Self::Target { host: allowed, port: allowed_port } => {
+                allowed_port.matches(port) && (allowed == "*" || allowed.eq_ignore_ascii_case(host))
+            }
         }
     }
 }
@@ -169,10 +159,7 @@ impl PermitListen {
             return Err(bad("empty host"));
         }
         let port = PortSpec::parse(port).ok_or_else(|| bad("bad port"))?;
-        Ok(Self {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
+        Ok(Self { host: host.to_ascii_lowercase(), port })
     }
 
     /// Whether a tcpip-forward request for `address:port` (the address as
@@ -233,10 +220,8 @@ impl AuthorizedKeys {
     /// Reads and parses an authorized_keys file.
     pub fn load(path: &Path) -> Result<Self, AuthorizedKeysError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| AuthorizedKeysError::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| AuthorizedKeysError::Io { path: name.clone(), source })?;
         Self::parse(&text, &name)
     }
 
@@ -264,12 +249,7 @@ impl AuthorizedKeys {
                 continue;
             }
             listed = true;
-            if entry
-                .options
-                .from
-                .as_ref()
-                .is_none_or(|from| from.matches_address(client))
-            {
+            if entry.options.from.as_ref().is_none_or(|from| from.matches_address(client)) {
                 return Lookup::Allowed(entry);
             }
         }
@@ -311,9 +291,7 @@ fn parse_line(line: &str) -> Result<ParsedLine, String> {
     };
     let key_type = key_text.split_whitespace().next().unwrap_or_default();
     if key_type.ends_with("-cert-v01@openssh.com") {
-        return Ok(ParsedLine::Refused(format!(
-            "certificate key type {key_type} is not supported"
-        )));
+        return Ok(ParsedLine::Refused(format!("certificate key type {key_type} is not supported")));
     }
     if !is_key_type(key_type) {
         return Err(format!("unknown key type \"{key_type}\""));
@@ -427,9 +405,7 @@ mod tests {
     #[test]
     fn plain_key_allows_everything() {
         let keys = parse(&format!("# comment\n\n{KEY}\n"));
-        let Lookup::Allowed(entry) = keys.lookup(&key(KEY), local()) else {
-            panic!()
-        };
+        let Lookup::Allowed(entry) = keys.lookup(&key(KEY), local()) else { panic!() };
         assert_eq!(entry.options, KeyOptions::default());
         assert_eq!(entry.origin, "ak:3");
         assert!(matches!(keys.lookup(&key(OTHER), local()), Lookup::Unknown));
@@ -437,19 +413,11 @@ mod tests {
 
     #[test]
     fn restrict_then_port_forwarding_follows_sshd_order() {
-        let keys = parse(&format!(
-            "restrict {KEY}\nrestrict,port-forwarding,permitopen=\"127.0.0.1:80\" {OTHER}"
-        ));
+        let keys = parse(&format!("restrict {KEY}\nrestrict,port-forwarding,permitopen=\"127.0.0.1:80\" {OTHER}"));
         assert!(!keys.entries()[0].options.port_forwarding);
         let second = &keys.entries()[1].options;
         assert!(second.port_forwarding);
-        assert_eq!(
-            second.permit_open,
-            vec![PermitOpen::Target {
-                host: "127.0.0.1".into(),
-                port: PortSpec::Port(80)
-            }]
-        );
+        assert_eq!(second.permit_open, vec![PermitOpen::Target { host: "127.0.0.1".into(), port: PortSpec::Port(80) }]);
         let keys = parse(&format!("port-forwarding,restrict {KEY}"));
         assert!(!keys.entries()[0].options.port_forwarding);
         let keys = parse(&format!("no-port-forwarding {KEY}"));
@@ -488,16 +456,11 @@ mod tests {
 
     #[test]
     fn from_restricts_the_client_address() {
-        let keys = parse(&format!(
-            "from=\"10.0.0.*,!10.0.0.5\" {KEY}\nfrom=\"192.168.0.0/16\" {KEY}"
-        ));
+        let keys = parse(&format!("from=\"10.0.0.*,!10.0.0.5\" {KEY}\nfrom=\"192.168.0.0/16\" {KEY}"));
         let k = key(KEY);
         assert!(matches!(keys.lookup(&k, "10.0.0.4".parse().unwrap()), Lookup::Allowed(e) if e.origin == "ak:1"));
         assert!(matches!(keys.lookup(&k, "192.168.3.4".parse().unwrap()), Lookup::Allowed(e) if e.origin == "ak:2"));
-        assert!(matches!(
-            keys.lookup(&k, "10.0.0.5".parse().unwrap()),
-            Lookup::NotFromPermittedHost
-        ));
+        assert!(matches!(keys.lookup(&k, "10.0.0.5".parse().unwrap()), Lookup::NotFromPermittedHost));
         assert!(matches!(keys.lookup(&k, local()), Lookup::NotFromPermittedHost));
     }
 

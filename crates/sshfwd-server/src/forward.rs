@@ -53,10 +53,7 @@ pub(crate) fn bind_plan(requested: &str, gateway_ports: bool) -> BindPlan {
         };
     }
     match requested {
-        "" | "*" => BindPlan::Addresses(vec![
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        ]),
+        "" | "*" => BindPlan::Addresses(vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)]),
         "localhost" => loopback,
         _ => match literal {
             Some(ip) => BindPlan::Addresses(vec![ip]),
@@ -71,11 +68,7 @@ pub(crate) fn bind_plan(requested: &str, gateway_ports: bool) -> BindPlan {
 pub(crate) async fn listen(plan: BindPlan, port: u16) -> std::io::Result<(Vec<TcpListener>, u16)> {
     let addresses: Vec<IpAddr> = match plan {
         BindPlan::Addresses(addresses) => addresses,
-        BindPlan::Name(name) => tokio::net::lookup_host((name.as_str(), port))
-            .await?
-            .map(|a| a.ip())
-            .take(1)
-            .collect(),
+        BindPlan::Name(name) => tokio::net::lookup_host((name.as_str(), port)).await?.map(|a| a.ip()).take(1).collect(),
     };
     let mut listeners = Vec::new();
     let mut port = port;
@@ -133,11 +126,7 @@ pub(crate) async fn accept_loop(forward: std::sync::Arc<RemoteForward>, listener
         let (socket, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
-                tracing::warn!(
-                    "remote forward {}:{}: accept failed: {e}",
-                    forward.address,
-                    forward.port
-                );
+                tracing::warn!("remote forward {}:{}: accept failed: {e}", forward.address, forward.port);
                 tokio::select! {
                     () = forward.token.cancelled() => return,
                     () = tokio::time::sleep(Duration::from_millis(100)) => continue,

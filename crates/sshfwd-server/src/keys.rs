@@ -46,9 +46,7 @@ pub struct ClientKeyPair {
 
 impl std::fmt::Debug for ClientKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientKeyPair")
-            .field("public", &fingerprint(&self.public))
-            .finish_non_exhaustive()
+        f.debug_struct("ClientKeyPair").field("public", &fingerprint(&self.public)).finish_non_exhaustive()
     }
 }
 
@@ -77,10 +75,8 @@ fn generate_ed25519(comment: &str) -> Result<PrivateKey, KeyError> {
 pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyError> {
     match std::fs::read(path) {
         Ok(bytes) => {
-            let key = PrivateKey::from_openssh(&bytes).map_err(|e| KeyError::Parse {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+            let key = PrivateKey::from_openssh(&bytes)
+                .map_err(|e| KeyError::Parse { path: path.to_owned(), reason: e.to_string() })?;
             if key.is_encrypted() {
                 return Err(KeyError::Encrypted { path: path.to_owned() });
             }
@@ -107,10 +103,7 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
                 .map_err(|source| KeyError::Io { path: pub_path, source })?;
             Ok((key, true))
         }
-        Err(source) => Err(KeyError::Io {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(KeyError::Io { path: path.to_owned(), source }),
     }
 }
 
@@ -118,16 +111,8 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
 /// Refuses to overwrite an existing file.
 pub fn write_private_key(key: &PrivateKey, path: &Path) -> Result<(), KeyError> {
     let text = key.to_openssh(LineEnding::LF).map_err(KeyError::Encode)?;
-    let io = |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
+    let io = |source| KeyError::Io { path: path.to_owned(), source };
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)
 }

@@ -133,9 +133,8 @@ fn run(args: Args) -> Result<(), MainError> {
     }
     let runtime = tokio::runtime::Runtime::new().map_err(MainError::Runtime)?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|source| MainError::Bind { address, source })?;
+        let listener =
+            tokio::net::TcpListener::bind(address).await.map_err(|source| MainError::Bind { address, source })?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         serve(config, listener, shutdown).await?;
@@ -161,11 +160,7 @@ fn build_config(args: &Args) -> Result<ServerConfig, MainError> {
     let mut config = ServerConfig::new(host_key);
     if let Some(path) = &args.authorized_keys {
         config.authorized_keys = AuthorizedKeys::load(path)?;
-        tracing::info!(
-            "{}: {} key(s) loaded",
-            path.display(),
-            config.authorized_keys.entries().len()
-        );
+        tracing::info!("{}: {} key(s) loaded", path.display(), config.authorized_keys.entries().len());
     }
     if let Some(path) = &args.password_file {
         config.passwords = Some(Passwords::load(path)?);

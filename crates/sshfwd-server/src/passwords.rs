@@ -32,9 +32,7 @@ pub struct Passwords {
 
 impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Passwords")
-            .field("users", &self.users.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("Passwords").field("users", &self.users.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -47,9 +45,8 @@ impl Passwords {
                 continue;
             }
             let origin = || format!("{source}:{}", index + 1);
-            let (user, password) = line
-                .split_once(':')
-                .ok_or_else(|| PasswordFileError::Syntax { origin: origin() })?;
+            let (user, password) =
+                line.split_once(':').ok_or_else(|| PasswordFileError::Syntax { origin: origin() })?;
             if user.is_empty() {
                 return Err(PasswordFileError::Syntax { origin: origin() });
             }
@@ -61,16 +58,10 @@ impl Passwords {
     /// Reads the file, warning when others may read it.
     pub fn load(path: &Path) -> Result<Self, PasswordFileError> {
         let name = path.display().to_string();
-        let io = |source| PasswordFileError::Io {
-            path: name.clone(),
-            source,
-        };
+        let io = |source| PasswordFileError::Io { path: name.clone(), source };
         let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
         if mode & 0o077 != 0 {
-            tracing::warn!(
-                "{name}: password file is accessible by others (mode {:o}); use chmod 600",
-                mode & 0o777
-            );
+            tracing::warn!("{name}: password file is accessible by others (mode {:o}); use chmod 600", mode & 0o777);
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
         Self::parse(&text, &name)

@@ -52,11 +52,7 @@ pub struct ServerConfig {
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host_keys: Vec<String> = self
-            .host_keys
-            .iter()
-            .map(|k| crate::keys::fingerprint(k.public_key()))
-            .collect();
+        let host_keys: Vec<String> = self.host_keys.iter().map(|k| crate::keys::fingerprint(k.public_key())).collect();
         f.debug_struct("ServerConfig")
             .field("host_keys", &host_keys)
             .field("authorized_keys", &self.authorized_keys.entries().len())
@@ -164,25 +160,12 @@ pub async fn serve(
 /// task until [`RunningServer::shutdown`] or the drop of the handle.
 pub async fn spawn(config: ServerConfig, listen: SocketAddr) -> Result<RunningServer, ServerError> {
     let shared = prepare(config)?;
-    let listener = TcpListener::bind(listen).await.map_err(|source| ServerError::Bind {
-        address: listen,
-        source,
-    })?;
+    let listener = TcpListener::bind(listen).await.map_err(|source| ServerError::Bind { address: listen, source })?;
     let local_addr = listener.local_addr().map_err(ServerError::Listener)?;
-    let host_key = shared
-        .config
-        .host_keys
-        .first()
-        .map(|key| key.public_key().clone())
-        .ok_or(ServerError::NoHostKey)?;
+    let host_key = shared.config.host_keys.first().map(|key| key.public_key().clone()).ok_or(ServerError::NoHostKey)?;
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(accept_loop(shared, listener, shutdown.clone()));
-    Ok(RunningServer {
-        local_addr,
-        host_key,
-        shutdown,
-        task: Some(task),
-    })
+    Ok(RunningServer { local_addr, host_key, shutdown, task: Some(task) })
 }
 
 /// A server started by [`spawn`]; dropping it shuts the server down.
@@ -239,15 +222,10 @@ fn prepare(config: ServerConfig) -> Result<Arc<Shared>, ServerError> {
     }
     let sftp_root = match &config.sftp_root {
         Some(path) => {
-            let canonical = std::fs::canonicalize(path).map_err(|e| ServerError::SftpRoot {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let canonical = std::fs::canonicalize(path)
+                .map_err(|e| ServerError::SftpRoot { path: path.clone(), reason: e.to_string() })?;
             if !canonical.is_dir() {
-                return Err(ServerError::SftpRoot {
-                    path: path.clone(),
-                    reason: "not a directory".to_owned(),
-                });
+                return Err(ServerError::SftpRoot { path: path.clone(), reason: "not a directory".to_owned() });
             }
             Some(canonical)
         }
@@ -294,12 +272,7 @@ async fn accept_loop(
         let russh_config = russh_config.clone();
         let grace = shared.config.login_grace_time;
         tracker.spawn(async move {
-            let connection = Connection {
-                peer,
-                token,
-                authenticated,
-                grace,
-            };
+            let connection = Connection { peer, token, authenticated, grace };
             run_connection(russh_config, socket, handler, connection).await;
             drop(permit);
         });
@@ -323,20 +296,9 @@ struct Connection {
 }
 
 async fn run_connection(config: Arc<Config>, socket: TcpStream, handler: SessionHandler, connection: Connection) {
-    let Connection {
-        peer,
-        token,
-        authenticated,
-        grace,
-    } = connection;
+    let Connection { peer, token, authenticated, grace } = connection;
     if let Ok(local) = socket.local_addr() {
-        tracing::info!(
-            "Connection from {} port {} on {} port {}",
-            peer.ip(),
-            peer.port(),
-            local.ip(),
-            local.port()
-        );
+        tracing::info!("Connection from {} port {} on {} port {}", peer.ip(), peer.port(), local.ip(), local.port());
     }
     let setup = tokio::time::timeout(grace, russh::server::run_stream(config, socket, handler));
     let session = match setup.await {
@@ -373,8 +335,6 @@ async fn run_connection(config: Arc<Config>, socket: TcpStream, handler: Session
             }
         }
     };
-    let _ = handle
-        .disconnect(Disconnect::ByApplication, reason.to_owned(), "en".to_owned())
-        .await;
+    let _ = handle.disconnect(Disconnect::ByApplication, reason.to_owned(), "en".to_owned()).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
 }

@@ -171,12 +171,7 @@ impl russh::server::Handler for SessionHandler {
     type Error = SessionError;
 
     async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
-        match self
-            .shared
-            .config
-            .authorized_keys
-            .lookup(offer.public_key, self.peer.ip())
-        {
+        match self.shared.config.authorized_keys.lookup(offer.public_key, self.peer.ip()) {
             Lookup::Allowed(_) => Ok(Auth::Accept),
             Lookup::NotFromPermittedHost => {
                 tracing::info!(
@@ -197,17 +192,8 @@ impl russh::server::Handler for SessionHandler {
     }
 
     async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
-        let Lookup::Allowed(entry) = self
-            .shared
-            .config
-            .authorized_keys
-            .lookup(key.public_key, self.peer.ip())
-        else {
-            tracing::info!(
-                "Failed publickey for {user} from {} ssh2: {}",
-                self.from(),
-                Self::key_text(key.public_key)
-            );
+        let Lookup::Allowed(entry) = self.shared.config.authorized_keys.lookup(key.public_key, self.peer.ip()) else {
+            tracing::info!("Failed publickey for {user} from {} ssh2: {}", self.from(), Self::key_text(key.public_key));
             return Ok(Auth::reject());
         };
         tracing::info!(
@@ -223,12 +209,7 @@ impl russh::server::Handler for SessionHandler {
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        let accepted = self
-            .shared
-            .config
-            .passwords
-            .as_ref()
-            .is_some_and(|p| p.check(user, password));
+        let accepted = self.shared.config.passwords.as_ref().is_some_and(|p| p.check(user, password));
         if accepted {
             tracing::info!("Accepted password for {user} from {} ssh2", self.from());
             self.permissions = Some(Permissions::password());
@@ -316,12 +297,7 @@ impl russh::server::Handler for SessionHandler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::info!(
-            "refused exec for {} from {}: {:?}",
-            self.user(),
-            self.from(),
-            String::from_utf8_lossy(data)
-        );
+        tracing::info!("refused exec for {} from {}: {:?}", self.user(), self.from(), String::from_utf8_lossy(data));
         self.refuse_session(channel, session, NO_SHELL)
     }
 
@@ -335,11 +311,7 @@ impl russh::server::Handler for SessionHandler {
         let root = match (&self.shared.sftp_root, name) {
             (Some(root), "sftp") if allowed => root.clone(),
             (None, "sftp") => {
-                tracing::info!(
-                    "refused sftp for {} from {}: no sftp root configured",
-                    self.user(),
-                    self.from()
-                );
+                tracing::info!("refused sftp for {} from {}: no sftp root configured", self.user(), self.from());
                 return self.refuse_session(
                     channel_id,
                     session,
@@ -347,16 +319,8 @@ impl russh::server::Handler for SessionHandler {
                 );
             }
             (_, "sftp") => {
-                tracing::info!(
-                    "refused sftp for {} from {}: the key has a forced command",
-                    self.user(),
-                    self.from()
-                );
-                return self.refuse_session(
-                    channel_id,
-                    session,
-                    "sshfwd-server: sftp is not allowed for this key\r\n",
-                );
+                tracing::info!("refused sftp for {} from {}: the key has a forced command", self.user(), self.from());
+                return self.refuse_session(channel_id, session, "sshfwd-server: sftp is not allowed for this key\r\n");
             }
             _ => {
                 tracing::info!("refused subsystem {name:?} for {} from {}", self.user(), self.from());
@@ -369,11 +333,7 @@ impl russh::server::Handler for SessionHandler {
         };
         match SftpSession::new(&root, self.user()) {
             Ok(sftp) => {
-                tracing::info!(
-                    "subsystem request for sftp by user {} from {}",
-                    self.user(),
-                    self.from()
-                );
+                tracing::info!("subsystem request for sftp by user {} from {}", self.user(), self.from());
                 session.channel_success(channel_id)?;
                 russh_sftp::server::run(channel.into_stream(), sftp).await;
             }
@@ -467,29 +427,19 @@ impl russh::server::Handler for SessionHandler {
             return Ok(false);
         };
         if self.remote_forwards.len() >= MAX_REMOTE_FORWARDS {
-            tracing::info!(
-                "refused remote forward {address}:{port} for {}: too many forwardings",
-                self.user()
-            );
+            tracing::info!("refused remote forward {address}:{port} for {}: too many forwardings", self.user());
             return Ok(false);
         }
         let plan = forward::bind_plan(address, self.shared.config.gateway_ports);
         let (listeners, allocated) = match forward::listen(plan, requested).await {
             Ok(bound) => bound,
             Err(e) => {
-                tracing::info!(
-                    "remote forward {address}:{port} for {}: cannot listen: {e}",
-                    self.user()
-                );
+                tracing::info!("remote forward {address}:{port} for {}: cannot listen: {e}", self.user());
                 return Ok(false);
             }
         };
         let token = self.token.child_token();
-        let shown: Vec<String> = listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .map(|a| a.to_string())
-            .collect();
+        let shown: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         tracing::info!(
             "remote forward for {} from {}: listening on {} (requested {address}:{port})",
             self.user(),
@@ -506,8 +456,7 @@ impl russh::server::Handler for SessionHandler {
         for listener in listeners {
             tokio::spawn(forward::accept_loop(forward.clone(), listener));
         }
-        self.remote_forwards
-            .insert((address.to_owned(), u32::from(allocated)), token);
+        self.remote_forwards.insert((address.to_owned(), u32::from(allocated)), token);
         *port = u32::from(allocated);
         Ok(true)
     }

@@ -47,18 +47,14 @@ enum OpenHandle {
 impl SftpSession {
     /// A session for `user` rooted at `root` (canonicalised here).
     pub fn new(root: &Path, user: &str) -> std::io::Result<Self> {
-        Ok(Self {
-            root: std::fs::canonicalize(root)?,
-            user: user.to_owned(),
-            handles: HashMap::new(),
-            next_handle: 0,
-        })
+        Ok(Self { root: std::fs::canonicalize(root)?, user: user.to_owned(), handles: HashMap::new(), next_handle: 0 })
     }
 
     /// `stat` (following a final symlink) or `lstat` of the client's `path`.
     async fn attributes_of(&self, id: u32, path: &str, follow_last: bool) -> Result<Attrs, StatusReply> {
         let real = self.resolve(path, follow_last).await?;
-        let meta = if follow_last { tokio::fs::metadata(&real).await } else { tokio::fs::symlink_metadata(&real).await };
+        let meta =
+            if follow_last { tokio::fs::metadata(&real).await } else { tokio::fs::symlink_metadata(&real).await };
         Ok(Attrs { id, attrs: attributes(&meta.map_err(io_status)?) })
     }
 
@@ -97,10 +93,7 @@ impl SftpSession {
     fn virtual_path(&self, real: &Path) -> String {
         let relative = real.strip_prefix(&self.root).unwrap_or(Path::new(""));
         let mut out = String::from("/");
-        let parts: Vec<String> = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
+        let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
         out.push_str(&parts.join("/"));
         out
     }
@@ -148,12 +141,7 @@ fn io_status(e: std::io::Error) -> StatusReply {
 }
 
 fn ok(id: u32) -> Status {
-    Status {
-        id,
-        status_code: StatusCode::Ok,
-        error_message: "Ok".to_owned(),
-        language_tag: "en-US".to_owned(),
-    }
+    Status { id, status_code: StatusCode::Ok, error_message: "Ok".to_owned(), language_tag: "en-US".to_owned() }
 }
 
 fn attributes(meta: &std::fs::Metadata) -> FileAttributes {
@@ -165,16 +153,10 @@ fn attributes(meta: &std::fs::Metadata) -> FileAttributes {
 
 async fn apply_attributes(path: &Path, attrs: &FileAttributes) -> Result<(), StatusReply> {
     if let Some(mode) = attrs.permissions {
-        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
-            .await
-            .map_err(io_status)?;
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).await.map_err(io_status)?;
     }
     if let Some(size) = attrs.size {
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .await
-            .map_err(io_status)?;
+        let file = tokio::fs::OpenOptions::new().write(true).open(path).await.map_err(io_status)?;
         file.set_len(size).await.map_err(io_status)?;
     }
     // Owner and times are left alone.
@@ -238,10 +220,7 @@ impl russh_sftp::server::Handler for SftpSession {
         let mut data = vec![0u8; want];
         let mut filled = 0;
         while filled < want {
-            let n = file
-                .read(data.get_mut(filled..).unwrap_or_default())
-                .await
-                .map_err(io_status)?;
+            let n = file.read(data.get_mut(filled..).unwrap_or_default()).await.map_err(io_status)?;
             if n == 0 {
                 break;
             }
@@ -267,10 +246,7 @@ impl russh_sftp::server::Handler for SftpSession {
 
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let meta = self.file(&handle)?.metadata().await.map_err(io_status)?;
-        Ok(Attrs {
-            id,
-            attrs: attributes(&meta),
-        })
+        Ok(Attrs { id, attrs: attributes(&meta) })
     }
 
     async fn setstat(&mut self, id: u32, path: String, attrs: FileAttributes) -> Result<Status, Self::Error> {
@@ -308,10 +284,7 @@ impl russh_sftp::server::Handler for SftpSession {
             return Err(StatusCode::Eof.into());
         }
         let count = entries.len().min(NAMES_PER_READDIR);
-        Ok(Name {
-            id,
-            files: entries.drain(..count).collect(),
-        })
+        Ok(Name { id, files: entries.drain(..count).collect() })
     }
 
     async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
@@ -345,10 +318,7 @@ impl russh_sftp::server::Handler for SftpSession {
             Ok(_) => return Err(self.escape(&path)),
             Err(_) => self.virtual_path(&real),
         };
-        Ok(Name {
-            id,
-            files: vec![File::dummy(shown)],
-        })
+        Ok(Name { id, files: vec![File::dummy(shown)] })
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
@@ -366,12 +336,7 @@ impl russh_sftp::server::Handler for SftpSession {
             return Err(StatusCode::Failure.with_message("target exists"));
         }
         tokio::fs::rename(&from, &to).await.map_err(io_status)?;
-        tracing::debug!(
-            "sftp: {} renamed {} to {}",
-            self.user,
-            self.virtual_path(&from),
-            self.virtual_path(&to)
-        );
+        tracing::debug!("sftp: {} renamed {} to {}", self.user, self.virtual_path(&from), self.virtual_path(&to));
         Ok(ok(id))
     }
 }
@@ -411,14 +376,8 @@ mod tests {
         assert!(sftp.stat(1, "/to-inside".into()).await.is_ok());
         // lstat shows the link itself.
         assert!(sftp.lstat(1, "/to-secret".into()).await.is_ok());
-        let open = sftp
-            .open(
-                1,
-                "/dangling".into(),
-                OpenFlags::WRITE | OpenFlags::CREATE,
-                FileAttributes::default(),
-            )
-            .await;
+        let open =
+            sftp.open(1, "/dangling".into(), OpenFlags::WRITE | OpenFlags::CREATE, FileAttributes::default()).await;
         assert!(matches!(open, Err(e) if e.status_code == StatusCode::PermissionDenied));
         assert!(!outside.path().join("missing").exists());
         assert!(sftp.opendir(1, "/to-outside".into()).await.is_err());

@@ -27,9 +27,7 @@ async fn greeting_target() -> (SocketAddr, tokio::sync::oneshot::Receiver<Vec<u8
         let mut tx = Some(tx);
         while let Ok((socket, _)) = listener.accept().await {
             let (mut read, mut write) = socket.into_split();
-            bounded("greeting", write.write_all(b"hello, then silence\n"))
-                .await
-                .unwrap();
+            bounded("greeting", write.write_all(b"hello, then silence\n")).await.unwrap();
             bounded("shutdown", write.shutdown()).await.unwrap();
             let mut got = Vec::new();
             let _ = read.read_to_end(&mut got).await;
@@ -49,13 +47,8 @@ async fn greeted_exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
     let stream = bounded("connect", tokio::net::TcpStream::connect(addr)).await.unwrap();
     let (mut read, mut write) = stream.into_split();
     let mut greeting = Vec::new();
-    tokio::time::timeout(WAIT, read.read_to_end(&mut greeting))
-        .await
-        .expect("greeting timed out")
-        .unwrap();
-    bounded("sending after the greeting", write.write_all(data))
-        .await
-        .unwrap();
+    tokio::time::timeout(WAIT, read.read_to_end(&mut greeting)).await.expect("greeting timed out").unwrap();
+    bounded("sending after the greeting", write.write_all(data)).await.unwrap();
     bounded("shutdown", write.shutdown()).await.unwrap();
     greeting
 }
@@ -69,10 +62,7 @@ async fn local_forward_moves_data_both_ways_with_half_close() {
     let greet_port = free_port();
     let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
     let greet_spec = format!("{greet_port}:127.0.0.1:{}", greeter.port());
-    let ssh = server.ssh(
-        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec, "-L", &greet_spec],
-        &[],
-    );
+    let ssh = server.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec, "-L", &greet_spec], &[]);
     wait_listening(local(port)).await;
 
     let data = pattern(BULK);
@@ -85,10 +75,7 @@ async fn local_forward_moves_data_both_ways_with_half_close() {
     wait_listening(local(greet_port)).await;
     let greeting = greeted_exchange(local(greet_port), &data).await;
     assert_eq!(greeting, b"hello, then silence\n");
-    let got = tokio::time::timeout(WAIT, greeted)
-        .await
-        .expect("target never got our data")
-        .unwrap();
+    let got = tokio::time::timeout(WAIT, greeted).await.expect("target never got our data").unwrap();
     assert_eq!(got.len(), data.len());
     assert!(got == data, "data sent after the target's EOF differs");
 
@@ -166,7 +153,8 @@ async fn a_target_that_does_not_read_stalls_only_its_own_channel() {
     assert!(sent < MAX, "{} MiB went to a target that reads nothing", sent >> 20);
     eprintln!("deaf target: {} MiB sent before the writes stalled", sent >> 20);
 
-    let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), expect_echo(local(echo_port), b"still there?")).await;
+    let echoed =
+        tokio::time::timeout(std::time::Duration::from_secs(10), expect_echo(local(echo_port), b"still there?")).await;
     drop(stream);
     held.abort();
     assert!(echoed.is_ok(), "the echo channel stalled behind the deaf target");
@@ -219,10 +207,7 @@ async fn remote_forward_loopback_only_without_gateway_ports() {
     wildcard_remote_forward(server, b"x", |port, listening| {
         assert!(!listening.is_empty(), "no listener found for port {port}");
         for address in listening {
-            assert!(
-                address == "0100007F" || address == "00000000000000000000000001000000",
-                "{listening:?}"
-            );
+            assert!(address == "0100007F" || address == "00000000000000000000000001000000", "{listening:?}");
         }
     })
     .await;
@@ -255,15 +240,9 @@ async fn permitopen_refuses_other_targets() {
     wait_listening(local(bad_port)).await;
     let got = read_all(local(bad_port)).await;
     assert!(got.is_empty(), "a refused forward delivered {got:?}");
-    let refusal = stderr_line(&mut lines, "open failed")
-        .await
-        .expect("ssh did not report the refusal");
+    let refusal = stderr_line(&mut lines, "open failed").await.expect("ssh did not report the refusal");
     assert!(refusal.contains("administratively prohibited"), "{refusal}");
-    assert_eq!(
-        forbidden.accepted.load(Ordering::SeqCst),
-        0,
-        "the forbidden target was connected to"
-    );
+    assert_eq!(forbidden.accepted.load(Ordering::SeqCst), 0, "the forbidden target was connected to");
     server.stop_after(ssh).await;
 }
 
@@ -394,12 +373,7 @@ async fn sftp_cannot_escape_the_root() {
 async fn gateway_ports_let_the_client_choose_the_wildcard_address() {
     let server = Harness::start_with("", |config| config.gateway_ports = true).await;
     wildcard_remote_forward(server, b"gw", |_, listening| {
-        assert!(
-            listening
-                .iter()
-                .any(|a| a == "00000000" || a == "00000000000000000000000000000000"),
-            "{listening:?}"
-        );
+        assert!(listening.iter().any(|a| a == "00000000" || a == "00000000000000000000000000000000"), "{listening:?}");
     })
     .await;
 }
@@ -412,9 +386,7 @@ async fn embedded_server_with_generated_keys_passes_strict_host_key_checking() {
     let key_path = dir.path().join("client_key");
     sshfwd_server::write_private_key(&client.private, &key_path).unwrap();
     let mut config = sshfwd_server::ServerConfig::new(sshfwd_server::generate_host_key().unwrap());
-    config
-        .authorized_keys
-        .push(client.public.clone(), sshfwd_server::KeyOptions::default());
+    config.authorized_keys.push(client.public.clone(), sshfwd_server::KeyOptions::default());
     let server = sshfwd_server::spawn(config, local(0)).await.unwrap();
     let address = server.local_addr();
     assert_ne!(address.port(), 0);
@@ -428,15 +400,13 @@ async fn embedded_server_with_generated_keys_passes_strict_host_key_checking() {
     let known = format!("UserKnownHostsFile={}", known_hosts.display());
     let key = key_path.display().to_string();
     let port_arg = address.port().to_string();
-    let strict = ["-o", "StrictHostKeyChecking=yes", "-o", &known, "-N", "-L", &spec, "-i", &key, "-p", &port_arg, "127.0.0.1"];
+    let strict =
+        ["-o", "StrictHostKeyChecking=yes", "-o", &known, "-N", "-L", &spec, "-i", &key, "-p", &port_arg, "127.0.0.1"];
     let ssh = spawn_ssh(ISOLATED_CLIENT.iter().chain(&strict), std::process::Stdio::piped());
     wait_listening(local(port)).await;
     expect_echo(local(port), b"strict").await;
     drop(ssh);
-    tokio::time::timeout(WAIT, server.stop())
-        .await
-        .expect("stop timed out")
-        .unwrap();
+    tokio::time::timeout(WAIT, server.stop()).await.expect("stop timed out").unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,39 +427,18 @@ async fn password_authentication_only_when_configured() {
     };
     let run = |port: u16, user: &str, script: std::path::PathBuf| {
         let mut cmd = tokio::process::Command::new("ssh");
-        cmd.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "BatchMode=no",
-            "-o",
-            "PubkeyAuthentication=no",
-            "-o",
-            "PreferredAuthentications=password",
-        ])
-        .args([
-            "-o",
-            "NumberOfPasswordPrompts=1",
-            "-o",
-            "LogLevel=ERROR",
-            "-p",
-            &port.to_string(),
-        ])
-        .arg(format!("{user}@127.0.0.1"))
-        .arg("true")
-        .env("SSH_ASKPASS", script)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+        cmd.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "BatchMode=no", "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password"])
+            .args(["-o", "NumberOfPasswordPrompts=1", "-o", "LogLevel=ERROR", "-p", &port.to_string()])
+            .arg(format!("{user}@127.0.0.1"))
+            .arg("true")
+            .env("SSH_ASKPASS", script)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
         cmd.spawn().unwrap()
     };
     let good = askpass(server.dir.path(), "correct horse");
@@ -516,9 +465,7 @@ async fn start_binary(args: &[&str]) -> (tokio::process::Child, u16, String) {
     let mut lines = stderr_lines(&mut child);
     let (found, log) = stderr_until(&mut lines, "Server listening on").await;
     let port = found.and_then(|line| line.trim_end_matches('.').rsplit(' ').next().and_then(|p| p.parse::<u16>().ok()));
-    let Some(port) = port else {
-        panic!("the binary did not start: {log}")
-    };
+    let Some(port) = port else { panic!("the binary did not start: {log}") };
     // Keep draining stderr so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, port, log)
@@ -540,22 +487,12 @@ async fn binary_generates_its_host_key_prints_the_fingerprint_and_stops_on_sigte
     ];
     let (mut child, port, log) = start_binary(&args).await;
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&host_key).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    let keygen = std::process::Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(&host_key)
-        .output()
-        .unwrap();
+    assert_eq!(std::fs::metadata(&host_key).unwrap().permissions().mode() & 0o777, 0o600);
+    let keygen = std::process::Command::new("ssh-keygen").arg("-lf").arg(&host_key).output().unwrap();
     let keygen = String::from_utf8_lossy(&keygen.stdout).to_string();
     let sha = keygen.split_whitespace().nth(1).unwrap().to_owned();
     assert!(sha.starts_with("SHA256:"), "{keygen}");
-    assert!(
-        log.contains(&format!("Server host key: ssh-ed25519 {sha}")),
-        "{log}\n{keygen}"
-    );
+    assert!(log.contains(&format!("Server host key: ssh-ed25519 {sha}")), "{log}\n{keygen}");
 
     // It serves: a forward through it works.
     let target = EchoTarget::start().await;
@@ -565,22 +502,18 @@ async fn binary_generates_its_host_key_prints_the_fingerprint_and_stops_on_sigte
     let mut options = server.client_options("-p");
     options.truncate(options.len() - 2);
     let port_arg = port.to_string();
-    let ssh = spawn_ssh(options.iter().map(String::as_str).chain(["-p", &port_arg, "-N", "-L", &spec, "127.0.0.1"]), std::process::Stdio::null());
+    let ssh = spawn_ssh(
+        options.iter().map(String::as_str).chain(["-p", &port_arg, "-N", "-L", &spec, "127.0.0.1"]),
+        std::process::Stdio::null(),
+    );
     wait_listening(local(lport)).await;
     expect_echo(local(lport), b"binary").await;
     drop(ssh);
 
     // SIGTERM, by PID: a clean exit.
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = tokio::time::timeout(WAIT, child.wait())
-        .await
-        .expect("no exit after SIGTERM")
-        .unwrap();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("no exit after SIGTERM").unwrap();
     assert!(status.success(), "{status:?}");
 
     // Second run: the same key is read back, not regenerated.
@@ -597,16 +530,18 @@ async fn binary_reports_authorized_keys_errors_with_file_and_line() {
     let ak = dir.path().join("ak");
     std::fs::write(&ak, "# keys\nssh-ed25519 not-base64!\n").unwrap();
     let output = output_within(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_sshfwd-server")).args(["--listen", "127.0.0.1:0", "--authorized-keys", ak.to_str().unwrap()]),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sshfwd-server")).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--authorized-keys",
+            ak.to_str().unwrap(),
+        ]),
         "the binary did not exit",
     )
     .await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!("sshfwd-server: {}:2: bad ssh-ed25519 key", ak.display())),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("sshfwd-server: {}:2: bad ssh-ed25519 key", ak.display())), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -617,15 +552,19 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     let control = format!("ControlPath={}", socket.display());
     let mut options = server.client_options("-p");
     options.extend(["-o".to_owned(), control]);
-    let master = spawn_ssh(options.iter().map(String::as_str).chain(["-M", "-N", "-o", "ControlPersist=no", "127.0.0.1"]), std::process::Stdio::null());
+    let master = spawn_ssh(
+        options.iter().map(String::as_str).chain(["-M", "-N", "-o", "ControlPersist=no", "127.0.0.1"]),
+        std::process::Stdio::null(),
+    );
     let mux = |args: Vec<String>| {
         let options = options.clone();
         async move {
-            let output = output_within(tokio::process::Command::new("ssh").args(&options).args(&args).arg("127.0.0.1"), "ssh -O timed out").await;
-            (
-                output.status.success(),
-                String::from_utf8_lossy(&output.stderr).into_owned(),
+            let output = output_within(
+                tokio::process::Command::new("ssh").args(&options).args(&args).arg("127.0.0.1"),
+                "ssh -O timed out",
             )
+            .await;
+            (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
         }
     };
     let mut ready = false;
@@ -644,15 +583,10 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     assert!(ok, "{stderr}");
     wait_listening(local(port)).await;
 
-    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(port)))
-        .await
-        .unwrap();
+    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(port))).await.unwrap();
     bounded("write", stream.write_all(b"first")).await.unwrap();
     let mut echo = [0u8; 5];
-    tokio::time::timeout(WAIT, stream.read_exact(&mut echo))
-        .await
-        .expect("no echo")
-        .unwrap();
+    tokio::time::timeout(WAIT, stream.read_exact(&mut echo)).await.expect("no echo").unwrap();
     assert_eq!(&echo, b"first");
 
     let (ok, stderr) = mux(vec!["-O".into(), "cancel".into(), "-R".into(), spec]).await;
@@ -663,10 +597,7 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
     bounded("write", stream.write_all(b"second")).await.unwrap();
     bounded("shutdown", stream.shutdown()).await.unwrap();
     let mut rest = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
-        .await
-        .expect("no reply")
-        .unwrap();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await.expect("no reply").unwrap();
     assert_eq!(rest, [b"second".as_slice(), TRAILER].concat());
 
     drop(master);
@@ -677,13 +608,9 @@ async fn cancel_tcpip_forward_closes_the_listener_but_not_its_connections() {
 /// the server ended the connection (EOF or reset), which must happen within
 /// [`WAIT`] (else a panic with `stayed_open`).
 async fn silent_connection(port: u16, stayed_open: &str) -> Vec<u8> {
-    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(port)))
-        .await
-        .unwrap();
+    let mut stream = bounded("connect", tokio::net::TcpStream::connect(local(port))).await.unwrap();
     let mut received = Vec::new();
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut received))
-        .await
-        .expect(stayed_open);
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut received)).await.expect(stayed_open);
     received
 }
 
@@ -692,19 +619,13 @@ async fn silent_unauthenticated_connections_are_dropped_after_the_grace_time() {
     let server = Harness::start_with("", |config| config.login_grace_time = std::time::Duration::from_secs(1)).await;
     // Ends (EOF or reset) once the grace time is over; bounded by WAIT.
     let banner = silent_connection(server.port, "the connection stayed open").await;
-    assert!(
-        banner.starts_with(b"SSH-2.0-sshfwd-server"),
-        "{:?}",
-        String::from_utf8_lossy(&banner)
-    );
+    assert!(banner.starts_with(b"SSH-2.0-sshfwd-server"), "{:?}", String::from_utf8_lossy(&banner));
     // An authenticated session outlives the grace time: a forward set up
     // now still works after it.
     let target = EchoTarget::start().await;
     let port = free_port();
     let ssh = local_forward(&server, port, target.addr.port()).await;
-    let mut probe = bounded("connect", tokio::net::TcpStream::connect(local(port)))
-        .await
-        .unwrap();
+    let mut probe = bounded("connect", tokio::net::TcpStream::connect(local(port))).await.unwrap();
     bounded("write", probe.write_all(b"x")).await.unwrap();
     let mut one = [0u8; 1];
     bounded("echo", probe.read_exact(&mut one)).await.unwrap();
@@ -723,9 +644,7 @@ async fn unreachable_target_is_reported_as_connect_failed() {
     let mut ssh = local_forward(&server, port, closed).await;
     let mut lines = stderr_lines(&mut ssh);
     assert!(read_all(local(port)).await.is_empty());
-    let failure = stderr_line(&mut lines, "open failed")
-        .await
-        .expect("ssh did not report the failure");
+    let failure = stderr_line(&mut lines, "open failed").await.expect("ssh did not report the failure");
     assert!(failure.contains("connect failed"), "{failure}");
     server.stop_after(ssh).await;
 }

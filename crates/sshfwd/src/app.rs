@@ -111,7 +111,8 @@ async fn start_forward(
         }
         (ForwardKind::Remote, Some(target)) => {
             let target_local = local::LocalTarget { host: target.host.clone(), port: target.port };
-            remote::start(ctx, spec, target, tasks, move |connection| remote::connect(connection, target_local.clone())).await
+            remote::start(ctx, spec, target, tasks, move |connection| remote::connect(connection, target_local.clone()))
+                .await
         }
         (_, None) => Err(ForwardError::ReverseSocks { port: spec.port }),
     }
@@ -119,7 +120,11 @@ async fn start_forward(
 
 /// Binds a forwarding's local listeners, reporting failures as OpenSSH
 /// does; the error is the one to report for the forwarding's kind.
-pub fn listen(spec: &ForwardSpec, gateway_ports: bool, failure: ForwardError) -> Result<Vec<tokio::net::TcpListener>, ForwardError> {
+pub fn listen(
+    spec: &ForwardSpec,
+    gateway_ports: bool,
+    failure: ForwardError,
+) -> Result<Vec<tokio::net::TcpListener>, ForwardError> {
     let addresses = bind::local_bind_addresses(&spec.local_bind(gateway_ports), spec.port);
     match addresses.and_then(|a| bind::bind_all(&a)) {
         Ok(listeners) => Ok(listeners),

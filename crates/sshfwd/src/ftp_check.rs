@@ -85,8 +85,12 @@ pub async fn run(endpoint: &Endpoint) -> i32 {
             Err(e) => Outcome::Failed { hint: hint(mode, &e, peer), error: e.to_string() },
         };
         match &outcome {
-            Outcome::Worked { bytes, millis } => println!("{:<5} ok       LIST {bytes} bytes in {millis} ms", mode.name()),
-            Outcome::Unsupported { reply } => println!("{:<5} skipped  not supported by the server: {reply}", mode.name()),
+            Outcome::Worked { bytes, millis } => {
+                println!("{:<5} ok       LIST {bytes} bytes in {millis} ms", mode.name())
+            }
+            Outcome::Unsupported { reply } => {
+                println!("{:<5} skipped  not supported by the server: {reply}", mode.name())
+            }
             Outcome::Failed { error, hint } => {
                 all_ok = false;
                 println!("{:<5} FAILED   {error}", mode.name());
@@ -152,7 +156,10 @@ mod tests {
     #[test]
     fn endpoints() {
         let e: Endpoint = "127.0.0.1:2121".parse().unwrap();
-        assert_eq!((e.user.as_str(), e.password.as_str(), e.address.as_str()), ("anonymous", "sshfwd@", "127.0.0.1:2121"));
+        assert_eq!(
+            (e.user.as_str(), e.password.as_str(), e.address.as_str()),
+            ("anonymous", "sshfwd@", "127.0.0.1:2121")
+        );
         let e: Endpoint = "bob:s3:cret@host:21".parse().unwrap();
         assert_eq!((e.user.as_str(), e.password.as_str(), e.address.as_str()), ("bob", "s3:cret", "host:21"));
         let e: Endpoint = "bob@[::1]:21".parse().unwrap();

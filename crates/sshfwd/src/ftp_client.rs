@@ -65,7 +65,11 @@ pub enum FtpError {
 
 /// A command as error messages name it: never with the password.
 fn step_name(line: &str) -> String {
-    if line.starts_with("PASS ") { "PASS".to_owned() } else { line.to_owned() }
+    if line.starts_with("PASS ") {
+        "PASS".to_owned()
+    } else {
+        line.to_owned()
+    }
 }
 
 async fn timed<T, F>(step: &str, future: F) -> Result<T, FtpError>
@@ -88,7 +92,9 @@ impl FtpClient {
     /// Connects and reads the greeting.
     pub async fn connect(address: &str) -> Result<(FtpClient, Reply), FtpError> {
         let stream = timed("connect", async {
-            TcpStream::connect(address).await.map_err(|source| FtpError::Io { step: format!("connect to {address}"), source })
+            TcpStream::connect(address)
+                .await
+                .map_err(|source| FtpError::Io { step: format!("connect to {address}"), source })
         })
         .await?;
         let io = |source| FtpError::Io { step: "connect".into(), source };
@@ -111,7 +117,11 @@ impl FtpClient {
             let mut replies = ftp_proto::reply::ReplyTracker::default();
             loop {
                 let mut line = String::new();
-                let n = self.reader.read_line(&mut line).await.map_err(|source| FtpError::Io { step: step.to_owned(), source })?;
+                let n = self
+                    .reader
+                    .read_line(&mut line)
+                    .await
+                    .map_err(|source| FtpError::Io { step: step.to_owned(), source })?;
                 if n == 0 {
                     return Err(FtpError::Io {
                         step: step.to_owned(),
@@ -120,9 +130,13 @@ impl FtpClient {
                 }
                 text.push_str(&line);
                 match replies.classify(line.as_bytes()) {
-                    Some(position) if position.last => return Ok(Reply { code: position.code, text: text.trim_end().to_owned() }),
+                    Some(position) if position.last => {
+                        return Ok(Reply { code: position.code, text: text.trim_end().to_owned() })
+                    }
                     Some(_) => {}
-                    None => return Err(FtpError::BadReply { step: step.to_owned(), reply: line.trim_end().to_owned() }),
+                    None => {
+                        return Err(FtpError::BadReply { step: step.to_owned(), reply: line.trim_end().to_owned() })
+                    }
                 }
             }
         })
@@ -169,8 +183,16 @@ impl FtpClient {
                 let connect = tokio::time::timeout(STEP_TIMEOUT, TcpStream::connect(address)).await;
                 let stream = match connect {
                     Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return Err(FtpError::DataConnect { mode: mode.name(), address, reason: crate::ssh::io_reason(&e) }),
-                    Err(_) => return Err(FtpError::DataConnect { mode: mode.name(), address, reason: "timed out".into() }),
+                    Ok(Err(e)) => {
+                        return Err(FtpError::DataConnect {
+                            mode: mode.name(),
+                            address,
+                            reason: crate::ssh::io_reason(&e),
+                        })
+                    }
+                    Err(_) => {
+                        return Err(FtpError::DataConnect { mode: mode.name(), address, reason: "timed out".into() })
+                    }
                 };
                 self.expect(command).await?;
                 stream

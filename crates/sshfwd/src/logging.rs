@@ -57,7 +57,8 @@ where
 /// Installs the stderr logger; quiet mode still reports fatal errors,
 /// which the binary prints itself.
 pub fn init(level: LogLevel) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFWD_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter(level)));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFWD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter(level)));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -110,7 +110,11 @@ impl Settings {
             command,
             log_level: crate::logging::adjusted(s.log_level, args.quiet, args.verbose),
             ftp: s.ftp.clone(),
-            ignored_options: resolved.ignored.iter().map(|i| format!("{}: ignored option {}", i.origin, i.keyword)).collect(),
+            ignored_options: resolved
+                .ignored
+                .iter()
+                .map(|i| format!("{}: ignored option {}", i.origin, i.keyword))
+                .collect(),
         })
     }
 }
@@ -118,7 +122,11 @@ impl Settings {
 /// Puts the command-line flags over the configuration: -p, -l and the
 /// destination's user and port win; -i files come first; -L/-R/-D come
 /// before configured forwardings; -g sets GatewayPorts.
-fn with_command_line(mut options: HostOptions, args: &Args, destination: &Destination) -> Result<HostOptions, SettingsError> {
+fn with_command_line(
+    mut options: HostOptions,
+    args: &Args,
+    destination: &Destination,
+) -> Result<HostOptions, SettingsError> {
     if let Some(port) = &args.port {
         options.port = Some(crate::cli::parse_port(port)?);
     } else if let Some(port) = destination.port {
@@ -127,11 +135,14 @@ fn with_command_line(mut options: HostOptions, args: &Args, destination: &Destin
     if let Some(user) = args.login.clone().or(destination.user.clone()) {
         options.user = Some(user);
     }
-    let mut identity_files: Vec<String> = args.identity_files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut identity_files: Vec<String> =
+        args.identity_files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     identity_files.append(&mut options.identity_files);
     options.identity_files = identity_files;
     let mut forwards = Vec::new();
-    for (kind, specs) in [(ForwardKind::Local, &args.local), (ForwardKind::Remote, &args.remote), (ForwardKind::Dynamic, &args.dynamic)] {
+    for (kind, specs) in
+        [(ForwardKind::Local, &args.local), (ForwardKind::Remote, &args.remote), (ForwardKind::Dynamic, &args.dynamic)]
+    {
         for spec in specs {
             forwards.push(ForwardSpec::parse(kind, spec)?);
         }

@@ -34,7 +34,11 @@ fn ftp_check_passes_through_an_ftp_forward_and_explains_a_plain_one() {
     let good = topo.run(Host::Cli, SSHFWD, &["--ftp-check", &format!("{credentials}@127.0.0.1:2121")], CHECK_TIMEOUT);
     assert!(good.success(), "--ftp-check through -L ftp/ failed:\n{}\n{}", good.transcript(), topo.logs());
     for mode in ["EPSV", "PASV", "EPRT", "PORT"] {
-        assert!(good.stdout.lines().any(|l| l.starts_with(mode) && l.contains(" ok ")), "{mode} not ok:\n{}", good.stdout);
+        assert!(
+            good.stdout.lines().any(|l| l.starts_with(mode) && l.contains(" ok ")),
+            "{mode} not ok:\n{}",
+            good.stdout
+        );
     }
 
     let bad = topo.run(Host::Cli, SSHFWD, &["--ftp-check", &format!("{credentials}@127.0.0.1:2120")], CHECK_TIMEOUT);

@@ -52,7 +52,13 @@ fn local_session(kind: FtpKind, big: bool) -> Option<(Topology, FtpServer, usize
 /// A topology with an FTP server of `kind` on `host`, `ip`:21 (with the big
 /// file when `big`), and sshfwd `name` forwarding 127.0.0.1:2121 to `target`
 /// (see [`start_ftp_forward`]); None when not root.
-fn ftp_setup(kind: FtpKind, (host, ip, big): (Host, &str, bool), name: &str, remote: bool, target: &str) -> Option<(Topology, FtpServer, usize)> {
+fn ftp_setup(
+    kind: FtpKind,
+    (host, ip, big): (Host, &str, bool),
+    name: &str,
+    remote: bool,
+    target: &str,
+) -> Option<(Topology, FtpServer, usize)> {
     let mut topo = topology_or_skip(false)?;
     let server = topo.start_ftp(kind, host, ip, 21, big);
     let fwd = start_ftp_forward(&mut topo, name, remote, target);
@@ -84,10 +90,18 @@ fn expect_listing(topo: &Topology, out: &Path, names: &[&str], what: &str) {
 /// Downloads, uploads (0 B, 1 B, 1 MiB) and lists (LIST, NLST, MLSD where the
 /// client can) with `client` in each of `modes` through `endpoint` as seen
 /// from `host`; checks SHA-256 of every file and the listings.
-fn transfer_matrix(topo: &Topology, server: &FtpServer, host: Host, client: Client, modes: &[Mode], endpoint: SocketAddr) {
+fn transfer_matrix(
+    topo: &Topology,
+    server: &FtpServer,
+    host: Host,
+    client: Client,
+    modes: &[Mode],
+    endpoint: SocketAddr,
+) {
     for &mode in modes.iter().filter(|m| client.supports(**m)) {
         let tag = format!("{client:?}-{mode:?}").to_lowercase();
-        let work = topo.path(&format!("work-{}-{tag}", server.home.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
+        let work =
+            topo.path(&format!("work-{}-{tag}", server.home.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
         fs::create_dir_all(&work).expect("work dir");
         let mut ops = Vec::new();
         for (name, _) in SMALL_FILES {
@@ -174,7 +188,12 @@ fn read_transfer(ftp: &mut RawFtp, mut data: std::net::TcpStream) -> Vec<u8> {
 
 /// Starts a passive (EPSV when `epsv`) download of the 64 MiB file from
 /// cli: returns the data connection (with the `read_timeout`) and its first MiB.
-fn start_big_download(topo: &Topology, ftp: &mut RawFtp, epsv: bool, read_timeout: Duration) -> (std::net::TcpStream, Vec<u8>) {
+fn start_big_download(
+    topo: &Topology,
+    ftp: &mut RawFtp,
+    epsv: bool,
+    read_timeout: Duration,
+) -> (std::net::TcpStream, Vec<u8>) {
     type_i(ftp);
     let data_addr = raw_passive(ftp, "127.0.0.1", epsv);
     let mut data = topo.cli.connect(data_addr, Duration::from_secs(5)).expect("data");
@@ -277,7 +296,14 @@ fn raw_passive(ftp: &mut RawFtp, control_ip: &str, epsv: bool) -> SocketAddr {
 
 /// Like [`raw_passive_get`] from `host`, whose control connection reached
 /// sshfwd on `control_ip`; returns the data address and the bytes.
-fn raw_passive_get_from(topo: &Topology, host: Host, control_ip: &str, ftp: &mut RawFtp, name: &str, epsv: bool) -> (SocketAddr, Vec<u8>) {
+fn raw_passive_get_from(
+    topo: &Topology,
+    host: Host,
+    control_ip: &str,
+    ftp: &mut RawFtp,
+    name: &str,
+    epsv: bool,
+) -> (SocketAddr, Vec<u8>) {
     type_i(ftp);
     let data_addr = raw_passive(ftp, control_ip, epsv);
     let data = topo.ns(host).connect(data_addr, Duration::from_secs(5)).expect("data connection");
@@ -288,7 +314,12 @@ fn raw_passive_get_from(topo: &Topology, host: Host, control_ip: &str, ftp: &mut
 fn rss_kib(pid: u32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -336,7 +367,10 @@ fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
         let ops = [Op::Get { remote: "mib.bin".into(), local: out.clone() }];
         let r = ftp_session(&topo, Host::Cli, client, mode, local_endpoint(2120), &ops, short);
         assert!(r.is_err(), "{client:?} {mode:?} through plain -L should fail, but worked:\n{}", r.unwrap_or_default());
-        assert!(!out.exists() || sha256_file(&out) != sha256_file(&server.home.join("mib.bin")), "plain -L moved the file");
+        assert!(
+            !out.exists() || sha256_file(&out) != sha256_file(&server.home.join("mib.bin")),
+            "plain -L moved the file"
+        );
 
         let out = topo.path(&format!("ftp-{client:?}-{mode:?}"));
         let ops = [Op::Get { remote: "mib.bin".into(), local: out.clone() }];
@@ -391,7 +425,10 @@ fn big_files_64_mib_both_ways() {
     let Some(mut topo) = topology_or_skip(false) else { return };
     let proftpd = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, true);
     let pyftpd = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "127.0.0.1", 2100, false);
-    let fwd = topo.start_sshfwd("ftp-two", &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21"), "-L", "ftp/127.0.0.1:2122:127.0.0.1:2100"]);
+    let fwd = topo.start_sshfwd(
+        "ftp-two",
+        &["-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21"), "-L", "ftp/127.0.0.1:2122:127.0.0.1:2100"],
+    );
     topo.wait_local_forward(fwd, LPORT);
     topo.wait_local_forward(fwd, 2122);
     let big = proftpd.home.join(BIG_FILE.0);
@@ -413,7 +450,9 @@ fn big_files_64_mib_both_ways() {
         if download {
             fs::copy(&big, &remote).expect("place big file");
         }
-        if let Err(t) = ftp_session(&topo, Host::Cli, client, mode, local_endpoint(port), &ops, Duration::from_secs(120)) {
+        if let Err(t) =
+            ftp_session(&topo, Host::Cli, client, mode, local_endpoint(port), &ops, Duration::from_secs(120))
+        {
             panic!("{client:?} {mode:?} 64 MiB failed:\n{t}\n{}", topo.logs());
         }
         expect_same_file(&topo, &remote, &local, &format!("64 MiB {client:?} {mode:?} download={download}"));
@@ -430,12 +469,22 @@ fn many_transfers_in_one_session() {
     for mode in [Mode::Epsv, Mode::Port] {
         let work = topo.path(&format!("many-{mode:?}"));
         fs::create_dir_all(&work).expect("dir");
-        let ops: Vec<Op> = (0..60).map(|i| Op::Get { remote: "one.bin".into(), local: work.join(format!("{i}.bin")) }).collect();
+        let ops: Vec<Op> =
+            (0..60).map(|i| Op::Get { remote: "one.bin".into(), local: work.join(format!("{i}.bin")) }).collect();
         if let Err(t) = ftp_session(&topo, Host::Cli, Client::Ftplib, mode, local_endpoint(LPORT), &ops, T) {
-            panic!("60 transfers in {mode:?}: {}\n{}", t.lines().rev().take(30).collect::<Vec<_>>().join("\n"), topo.logs());
+            panic!(
+                "60 transfers in {mode:?}: {}\n{}",
+                t.lines().rev().take(30).collect::<Vec<_>>().join("\n"),
+                topo.logs()
+            );
         }
         for i in 0..60 {
-            expect_same_file(&topo, &server.home.join("one.bin"), &work.join(format!("{i}.bin")), &format!("{mode:?} #{i}"));
+            expect_same_file(
+                &topo,
+                &server.home.join("one.bin"),
+                &work.join(format!("{i}.bin")),
+                &format!("{mode:?} #{i}"),
+            );
         }
     }
     finish_local(topo);
@@ -474,7 +523,11 @@ fn lftp_mirror_with_parallel_sessions() {
 /// The FTP server named by a host name that the SSH server resolves.
 #[test]
 fn ftp_server_named_by_host_name() {
-    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Proftpd, (Host::Srv, "127.0.0.1", false), "name", false, "localhost:21") else { return };
+    let Some((topo, server, _fwd)) =
+        ftp_setup(FtpKind::Proftpd, (Host::Srv, "127.0.0.1", false), "name", false, "localhost:21")
+    else {
+        return;
+    };
     transfer_matrix(&topo, &server, Host::Cli, Client::Curl, &ALL_MODES, local_endpoint(LPORT));
     finish_local(topo);
 }
@@ -537,7 +590,11 @@ fn gateway_mode_serves_clients_on_another_host() {
 
 #[test]
 fn remote_ftp_forward_fixed_port_proftpd() {
-    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", false), "rftp", true, "127.0.0.1:21") else { return };
+    let Some((topo, server, _fwd)) =
+        ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", false), "rftp", true, "127.0.0.1:21")
+    else {
+        return;
+    };
     for client in [Client::Ftplib, Client::Curl] {
         transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
     }
@@ -557,7 +614,10 @@ fn remote_ftp_forward_allocated_port_pyftpdlib() {
     let Some(mut topo) = topology_or_skip(false) else { return };
     let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Cli, "127.0.0.1", 21, false);
     let fwd = topo.start_sshfwd("rftp0", &["-R", "ftp/127.0.0.1:0:127.0.0.1:21"]);
-    let line = topo.proc(fwd).wait_log("Allocated port ", Duration::from_secs(20)).unwrap_or_else(|| panic!("no 'Allocated port' line:\n{}", topo.logs()));
+    let line = topo
+        .proc(fwd)
+        .wait_log("Allocated port ", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no 'Allocated port' line:\n{}", topo.logs()));
     let port: u16 = line
         .split("Allocated port ")
         .nth(1)
@@ -598,7 +658,8 @@ fn remote_ftp_forward_to_a_server_on_the_client_lan() {
         .proc(server.proc)
         .wait_log("<- PORT 10,233,0,1,", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("the server did not get a PORT naming sshfwd's LAN address:\n{}", topo.logs()));
-    let nums: Vec<u16> = rewritten.rsplit(' ').next().unwrap_or("").split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    let nums: Vec<u16> =
+        rewritten.rsplit(' ').next().unwrap_or("").split(',').filter_map(|n| n.trim().parse().ok()).collect();
     assert_eq!(nums.len(), 6, "{rewritten}");
     let data_listener = sa(&format!("{CLI_LAN_IP}:{}", nums[4] * 256 + nums[5]));
     let intruder = topo.cli.connect(data_listener, Duration::from_secs(5));
@@ -615,19 +676,27 @@ fn remote_ftp_forward_to_a_server_on_the_client_lan() {
 /// 64 MiB each way through `-R ftp/`, passive download and active upload.
 #[test]
 fn remote_ftp_forward_64_mib_both_ways() {
-    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", true), "rbig", true, "127.0.0.1:21") else { return };
+    let Some((topo, server, _fwd)) =
+        ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", true), "rbig", true, "127.0.0.1:21")
+    else {
+        return;
+    };
     let big = server.home.join(BIG_FILE.0);
     let local = topo.path("r-big-download.bin");
     let started = Instant::now();
     let ops = [Op::Get { remote: BIG_FILE.0.into(), local: local.clone() }];
-    if let Err(t) = ftp_session(&topo, Host::Srv, Client::Ftplib, Mode::Epsv, local_endpoint(2121), &ops, Duration::from_secs(120)) {
+    if let Err(t) =
+        ftp_session(&topo, Host::Srv, Client::Ftplib, Mode::Epsv, local_endpoint(2121), &ops, Duration::from_secs(120))
+    {
         panic!("-R 64 MiB download:\n{t}\n{}", topo.logs());
     }
     expect_same_file(&topo, &big, &local, "-R 64 MiB EPSV download");
     eprintln!("-R 64 MiB EPSV download: {:?}", started.elapsed());
     let started = Instant::now();
     let ops = [Op::Put { local: big.clone(), remote: "r-big-upload.bin".into() }];
-    if let Err(t) = ftp_session(&topo, Host::Srv, Client::Curl, Mode::Port, local_endpoint(2121), &ops, Duration::from_secs(120)) {
+    if let Err(t) =
+        ftp_session(&topo, Host::Srv, Client::Curl, Mode::Port, local_endpoint(2121), &ops, Duration::from_secs(120))
+    {
         panic!("-R 64 MiB upload:\n{t}\n{}", topo.logs());
     }
     expect_same_file(&topo, &big, &server.home.join("r-big-upload.bin"), "-R 64 MiB PORT upload");
@@ -672,7 +741,11 @@ fn ipv6_ftp_server_side_active() {
 }
 
 fn ipv6_ftp_server_side(modes: &[Mode]) {
-    let Some((topo, server, _fwd)) = ftp_setup(FtpKind::Pyftpdlib, (Host::Srv, "::1", false), "v6srv", false, "[::1]:21") else { return };
+    let Some((topo, server, _fwd)) =
+        ftp_setup(FtpKind::Pyftpdlib, (Host::Srv, "::1", false), "v6srv", false, "[::1]:21")
+    else {
+        return;
+    };
     for client in [Client::Curl, Client::Ftplib, Client::Lftp] {
         transfer_matrix(&topo, &server, Host::Cli, client, modes, local_endpoint(LPORT));
     }
@@ -797,7 +870,10 @@ fn bounce_attempts_are_refused_and_not_forwarded() {
     quit(ftp);
     // (The server log does show the commands that did reach it.)
     let server_log = topo.proc(server.proc).log_text();
-    assert!(server_log.contains("<- PASV") && server_log.contains("<- RETR"), "pyftpdlib logs no commands:\n{server_log}");
+    assert!(
+        server_log.contains("<- PASV") && server_log.contains("<- RETR"),
+        "pyftpdlib logs no commands:\n{server_log}"
+    );
     let log = topo.proc(fwd).log_text();
     eprintln!("sshfwd log lines about the refusals:");
     for l in log.lines().filter(|l| l.contains("PORT") || l.contains("EPRT") || l.contains("bounce")) {
@@ -924,7 +1000,11 @@ fn server_and_client_hosts(remote: bool) -> (Host, Host) {
 /// sshfwd `name` forwarding 127.0.0.1:2121 to it with `-R` when `remote`,
 /// else `-L`; None when not root. Returns the topology, what `start`
 /// returned, the sshfwd and the FTP client's host.
-fn fake_ftp_setup<T>(name: &str, remote: bool, start: impl FnOnce(&mut Topology, Host) -> T) -> Option<(Topology, T, usize, Host)> {
+fn fake_ftp_setup<T>(
+    name: &str,
+    remote: bool,
+    start: impl FnOnce(&mut Topology, Host) -> T,
+) -> Option<(Topology, T, usize, Host)> {
     let mut topo = topology_or_skip(false)?;
     let (server_host, client_host) = server_and_client_hosts(remote);
     let started = start(&mut topo, server_host);
@@ -1001,7 +1081,10 @@ fn hostile_passive(remote: bool) {
         match i {
             // A foreign address on an unprivileged port: redirected to the
             // control host, or refused.
-            0 => assert!(data.is_none() || data.as_deref() == Some("control-host") || data.as_deref() == Some(""), "{outcomes:?}"),
+            0 => assert!(
+                data.is_none() || data.as_deref() == Some("control-host") || data.as_deref() == Some(""),
+                "{outcomes:?}"
+            ),
             // Privileged ports: refused (no data from port 23 anywhere).
             _ => assert!(!data.as_deref().unwrap_or("").contains("low"), "{outcomes:?}"),
         }
@@ -1013,9 +1096,16 @@ fn hostile_passive(remote: bool) {
     let started = Instant::now();
     let mut flooded = Vec::new();
     let r = ftp.stream.read_to_end(&mut flooded);
-    assert!(r.is_ok() || r.as_ref().is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock), "the flooded session did not end: {r:?}");
+    assert!(
+        r.is_ok() || r.as_ref().is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock),
+        "the flooded session did not end: {r:?}"
+    );
     assert!(flooded.len() <= 8192 + 1024, "sshfwd passed on {} bytes of one reply line", flooded.len());
-    eprintln!("overlong server line: session ended after {:?} with {} bytes passed on", started.elapsed(), flooded.len());
+    eprintln!(
+        "overlong server line: session ended after {:?} with {} bytes passed on",
+        started.elapsed(),
+        flooded.len()
+    );
     let (c, t) = other.cmd("NOOP").expect("the other session");
     assert_eq!(c, 200, "{t}");
     quit(other);
@@ -1024,7 +1114,11 @@ fn hostile_passive(remote: bool) {
     let connections = fs::read_to_string(&trap_log).unwrap_or_default();
     eprintln!("hostile passive outcomes (remote={remote}):\n  {}\ntrap log:\n{connections}", outcomes.join("\n  "));
     assert!(!connections.contains("FOREIGN"), "the forward connected to 10.9.9.9:\n{connections}\n{}", topo.logs());
-    assert!(!connections.contains("LOW-PORT"), "the forward connected to a privileged passive port:\n{connections}\n{}", topo.logs());
+    assert!(
+        !connections.contains("LOW-PORT"),
+        "the forward connected to a privileged passive port:\n{connections}\n{}",
+        topo.logs()
+    );
     let log = topo.proc(fwd).log_text();
     assert!(log.contains("10.9.9.9"), "sshfwd -v should say that it ignored the passive address 10.9.9.9:\n{log}");
     finish_on_client_side(topo, remote);
@@ -1047,10 +1141,23 @@ fn security_options_relax_the_rules_one_by_one() {
     let Some(mut topo) = topology_or_skip(false) else { return };
     let trap_log = start_hostile_ftp(&mut topo, Host::Srv);
     let target = "127.0.0.1:2100";
-    let reply_only = topo.start_sshfwd("reply", &["-o", "FtpPassiveAddress=reply", "-L", &format!("ftp/127.0.0.1:2122:{target}")]);
-    let foreign =
-        topo.start_sshfwd("foreign", &["-o", "FtpPassiveAddress=reply", "-o", "FtpAllowForeignPassive=yes", "-L", &format!("ftp/127.0.0.1:2123:{target}")]);
-    let third = topo.start_sshfwd("third", &["-o", "FtpAllowThirdPartyActive=yes", "-o", "FtpTls=pass", "-L", &format!("ftp/127.0.0.1:2124:{target}")]);
+    let reply_only =
+        topo.start_sshfwd("reply", &["-o", "FtpPassiveAddress=reply", "-L", &format!("ftp/127.0.0.1:2122:{target}")]);
+    let foreign = topo.start_sshfwd(
+        "foreign",
+        &[
+            "-o",
+            "FtpPassiveAddress=reply",
+            "-o",
+            "FtpAllowForeignPassive=yes",
+            "-L",
+            &format!("ftp/127.0.0.1:2123:{target}"),
+        ],
+    );
+    let third = topo.start_sshfwd(
+        "third",
+        &["-o", "FtpAllowThirdPartyActive=yes", "-o", "FtpTls=pass", "-L", &format!("ftp/127.0.0.1:2124:{target}")],
+    );
     for (p, port) in [(reply_only, 2122), (foreign, 2123), (third, 2124)] {
         topo.wait_local_forward(p, port);
     }
@@ -1111,12 +1218,21 @@ fn auth_tls_is_refused_fast_and_clients_fall_back() {
     );
     let out = topo.run(Host::Cli, "lftp", &["-d", "-c", &script], Duration::from_secs(30));
     assert!(out.success(), "lftp with ssl-allow:\n{}\n{}", out.transcript(), topo.logs());
-    assert!(out.stderr.contains("AUTH TLS") && out.stderr.contains("534"), "lftp did not try AUTH TLS:\n{}", out.transcript());
+    assert!(
+        out.stderr.contains("AUTH TLS") && out.stderr.contains("534"),
+        "lftp did not try AUTH TLS:\n{}",
+        out.transcript()
+    );
     expect_same_file(&topo, &server.home.join("mib.bin"), &out_file, "lftp after AUTH TLS refusal");
     // curl --ssl (try TLS, fall back) as well.
     let out_file = topo.path("curl-tls-fallback.bin");
     let url = format!("ftp://{FTP_USER}:{FTP_PASS}@127.0.0.1:{LPORT}/mib.bin");
-    let out = topo.run(Host::Cli, "curl", &["-sS", "-v", "--ssl", "--max-time", "30", "-o", out_file.to_str().expect("utf-8"), &url], Duration::from_secs(35));
+    let out = topo.run(
+        Host::Cli,
+        "curl",
+        &["-sS", "-v", "--ssl", "--max-time", "30", "-o", out_file.to_str().expect("utf-8"), &url],
+        Duration::from_secs(35),
+    );
     assert!(out.success(), "curl --ssl:\n{}", out.transcript());
     expect_same_file(&topo, &server.home.join("mib.bin"), &out_file, "curl --ssl after AUTH TLS refusal");
     topo.finish();
@@ -1197,7 +1313,9 @@ fn overlong_line_ends_only_its_session() {
         match bad.stream.read(&mut chunk) {
             Ok(0) => break true,
             Ok(n) => rest.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => break false,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                break false
+            }
             Err(_) => break true,
         }
         if started.elapsed() > Duration::from_secs(10) {
@@ -1305,9 +1423,12 @@ fn quirky_passive(remote: bool) {
     for (verb, n) in [("PASV", 7), ("EPSV", 3)] {
         for i in 0..n {
             let (c, t) = ftp.cmd(verb).expect("reply");
-            let addr = passive_target(c, &t).unwrap_or_else(|| panic!("{verb} #{i}: not rewritten to something usable: {t:?}\n{}", topo.logs()));
+            let addr = passive_target(c, &t)
+                .unwrap_or_else(|| panic!("{verb} #{i}: not rewritten to something usable: {t:?}\n{}", topo.logs()));
             assert_eq!(addr.ip().to_string(), "127.0.0.1", "{verb} #{i}: {t:?}");
-            let mut s = client_ns.connect(addr, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{verb} #{i} {t:?}: {e}\n{}", topo.logs()));
+            let mut s = client_ns
+                .connect(addr, Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("{verb} #{i} {t:?}: {e}\n{}", topo.logs()));
             s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
             let mut got = Vec::new();
             s.read_to_end(&mut got).expect("data");
@@ -1315,7 +1436,10 @@ fn quirky_passive(remote: bool) {
             assert_eq!(got.len() % 1000, 0, "{verb} #{i}: {} bytes", got.len());
             let first = text.lines().next().unwrap_or("");
             assert!(!got.is_empty() && first.starts_with(verb), "{verb} #{i}: got {first:?}");
-            eprintln!("{verb} #{i}: server said {:?}, client got {t:?}", first.split_once(':').map(|x| x.1).unwrap_or(""));
+            eprintln!(
+                "{verb} #{i}: server said {:?}, client got {t:?}",
+                first.split_once(':').map(|x| x.1).unwrap_or("")
+            );
         }
     }
     // The last PASV names a port where nothing listens: the client's data
@@ -1476,14 +1600,18 @@ fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
 fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
     let Some(mut topo) = topology_or_skip(false) else { return };
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
-    let fwd = topo.start_sshfwd("timeout", &["-o", "FtpDataTimeout=2", "-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
+    let fwd =
+        topo.start_sshfwd("timeout", &["-o", "FtpDataTimeout=2", "-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
     topo.wait_local_forward(fwd, LPORT);
     let mut ftp = raw_login(&topo.cli, LPORT);
 
     // One-shot.
     let (data_addr, data) = raw_passive_get_from(&topo, Host::Cli, "127.0.0.1", &mut ftp, "one.bin", false);
     assert_eq!(sha256_bytes(&data), sha256_file(&server.home.join("one.bin")));
-    assert!(topo.cli.connect(data_addr, Duration::from_secs(2)).is_err(), "the passive listener {data_addr} took a second connection");
+    assert!(
+        topo.cli.connect(data_addr, Duration::from_secs(2)).is_err(),
+        "the passive listener {data_addr} took a second connection"
+    );
 
     // Unused passive listener and unused PORT forwarding.
     let unused = raw_passive(&mut ftp, "127.0.0.1", true);
@@ -1532,8 +1660,15 @@ fn vanished_active_target_is_closed_at_once() {
     let waited = started.elapsed();
     eprintln!("RETR to a vanished active listener: {replies:?} in {waited:?}");
     let log = topo.proc(fwd).log_text();
-    let relevant: Vec<&str> = log.lines().filter(|l| l.contains("ftp session") || l.contains("forwarded-tcpip") || l.contains("channel")).collect();
-    assert!(waited < Duration::from_secs(5), "the server's final reply took {waited:?}: {replies:?}\nsshfwd:\n{}", relevant.join("\n"));
+    let relevant: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ftp session") || l.contains("forwarded-tcpip") || l.contains("channel"))
+        .collect();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the server's final reply took {waited:?}: {replies:?}\nsshfwd:\n{}",
+        relevant.join("\n")
+    );
     let last = replies.last().map(String::as_str).unwrap_or("");
     assert!(["226", "425", "426", "450", "451"].iter().any(|c| last.starts_with(c)), "{replies:?}");
     let (c, t) = ftp.cmd("NOOP").expect("NOOP");
@@ -1573,7 +1708,8 @@ fn abort_mid_transfer_leaves_a_usable_session() {
     // No data connection is left established in srv (only sshd's SSH connection).
     let ok = poll(Duration::from_secs(10), || {
         let out = topo.run(Host::Srv, "ss", &["-tnH", "state", "established"], Duration::from_secs(5));
-        let lines: Vec<String> = out.stdout.lines().filter(|l| !l.contains(":22 ") && !l.trim().is_empty()).map(str::to_owned).collect();
+        let lines: Vec<String> =
+            out.stdout.lines().filter(|l| !l.contains(":22 ") && !l.trim().is_empty()).map(str::to_owned).collect();
         lines.is_empty().then_some(()).or_else(|| {
             eprintln!("still established in srv: {lines:?}");
             None
@@ -1606,6 +1742,9 @@ fn slow_reader_gets_back_pressure_not_buffering() {
     quit(ftp);
     let growth_mib = peak.saturating_sub(before) / 1024;
     eprintln!("sshfwd RSS {} KiB before, {} KiB peak while the reader paused (+{growth_mib} MiB)", before, peak);
-    assert!(growth_mib < 32, "sshfwd grew by {growth_mib} MiB while the FTP client did not read: buffering instead of back-pressure");
+    assert!(
+        growth_mib < 32,
+        "sshfwd grew by {growth_mib} MiB while the FTP client did not read: buffering instead of back-pressure"
+    );
     topo.finish();
 }

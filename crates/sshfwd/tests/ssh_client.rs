@@ -29,7 +29,14 @@ fn local(port: u16) -> SocketAddr {
 }
 
 fn assert_exit(out: &sshd::Outcome, code: i32) {
-    assert_eq!(out.code, Some(code), "expected exit {code}; timed out: {}; stderr:\n{}\nstdout:\n{}", out.timed_out, out.stderr, out.stdout);
+    assert_eq!(
+        out.code,
+        Some(code),
+        "expected exit {code}; timed out: {}; stderr:\n{}\nstdout:\n{}",
+        out.timed_out,
+        out.stderr,
+        out.stdout
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -139,7 +146,13 @@ fn send_stream(mut w: TcpStream, seed: u64, len: u64) -> Vec<u8> {
 /// Writes `len` bytes of the stream `seed` in writes of up to `chunk`
 /// bytes, calling `wrote(n)` after each; returns the SHA-256 of what was
 /// written.
-fn write_stream(w: &mut impl Write, seed: u64, len: u64, chunk: usize, mut wrote: impl FnMut(u64)) -> std::io::Result<Vec<u8>> {
+fn write_stream(
+    w: &mut impl Write,
+    seed: u64,
+    len: u64,
+    chunk: usize,
+    mut wrote: impl FnMut(u64),
+) -> std::io::Result<Vec<u8>> {
     let mut prng = Prng(seed);
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; chunk];
@@ -348,7 +361,12 @@ fn wait_for_stall(written: &std::sync::atomic::AtomicU64) -> u64 {
 /// Connects to `addr` (a forwarding to a flood_server), reads nothing until
 /// the flood stalls, checks that sshfwd (`pid`) did not soak it up, then
 /// reads it all and checks the SHA-256.
-fn slow_reader_exchange(addr: SocketAddr, pid: u32, written: &std::sync::atomic::AtomicU64, reports: &mpsc::Receiver<Vec<u8>>) {
+fn slow_reader_exchange(
+    addr: SocketAddr,
+    pid: u32,
+    written: &std::sync::atomic::AtomicU64,
+    reports: &mpsc::Receiver<Vec<u8>>,
+) {
     let rss_before = sshd::rss_kib(pid).expect("sshfwd RSS");
     let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -378,7 +396,10 @@ fn slow_reader_exchange(addr: SocketAddr, pid: u32, written: &std::sync::atomic:
 // 1. Key types.
 
 fn auth_with_key(key_type: KeyType, sshd_extra: &[&str], client_options: &[&str]) {
-    let sshd = Sshd::start_with(SshdOptions { extra: sshd_extra.iter().map(|s| s.to_string()).collect(), ..Default::default() });
+    let sshd = Sshd::start_with(SshdOptions {
+        extra: sshd_extra.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    });
     let key = sshd.add_client_key(&format!("user_{}", key_type.keygen_name()), key_type, "");
     let mut cmd = sshd.sshfwd().command(["exit", "0"]);
     cmd.identities = vec![key];
@@ -415,11 +436,7 @@ fn auth_rsa_key_sha2_512_only() {
 #[test]
 #[ignore = "sshfwd accepts but ignores PubkeyAcceptedAlgorithms, so it signs with rsa-sha2-512, which this sshd refuses"]
 fn auth_rsa_key_sha2_256_only() {
-    auth_with_key(
-        KeyType::Rsa,
-        &["PubkeyAcceptedAlgorithms rsa-sha2-256"],
-        &["PubkeyAcceptedAlgorithms=rsa-sha2-256"],
-    );
+    auth_with_key(KeyType::Rsa, &["PubkeyAcceptedAlgorithms rsa-sha2-256"], &["PubkeyAcceptedAlgorithms=rsa-sha2-256"]);
 }
 
 #[test]
@@ -629,11 +646,8 @@ fn changed_host_key_refused_even_with_strict_no() {
     let sshd = Sshd::start();
     let other = sshd::keygen(&sshd.dir().join("other_host_key"), KeyType::Ed25519, "");
     let kh = sshd.dir().join("kh_changed");
-    fs::write(
-        &kh,
-        format!("# a comment line\n[127.0.0.1]:{} {}\n", sshd.port(), sshd::public_key_line(&other)),
-    )
-    .unwrap();
+    fs::write(&kh, format!("# a comment line\n[127.0.0.1]:{} {}\n", sshd.port(), sshd::public_key_line(&other)))
+        .unwrap();
     for strict in ["no", "accept-new", "yes"] {
         let mut cmd = sshd.sshfwd().command(["true"]);
         cmd.known_hosts = Some(kh.clone());
@@ -707,12 +721,16 @@ fn bulk_and_half_close(remote: bool) {
     let (p_bulk, p_half, mut fwd) = if remote {
         // Port 0: the "Allocated port" message comes once sshfwd is ready for
         // connections (with fixed ports see remote_forward_accepts_first_connections).
-        let forwards = [("-R", format!("0:127.0.0.1:{}", bulk.port())), ("-R", format!("127.0.0.1:0:127.0.0.1:{}", half.port()))];
+        let forwards =
+            [("-R", format!("0:127.0.0.1:{}", bulk.port())), ("-R", format!("127.0.0.1:0:127.0.0.1:{}", half.port()))];
         let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
         (allocated_port(&mut fwd, bulk.port()), allocated_port(&mut fwd, half.port()), fwd)
     } else {
         let (lp_bulk, lp_half) = (free_port(), free_port());
-        let forwards = [("-L", format!("{lp_bulk}:127.0.0.1:{}", bulk.port())), ("-L", format!("127.0.0.1:{lp_half}:127.0.0.1:{}", half.port()))];
+        let forwards = [
+            ("-L", format!("{lp_bulk}:127.0.0.1:{}", bulk.port())),
+            ("-L", format!("127.0.0.1:{lp_half}:127.0.0.1:{}", half.port())),
+        ];
         let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
         fwd.wait_port(local(lp_bulk), READY);
         fwd.wait_port(local(lp_half), READY);
@@ -758,7 +776,11 @@ fn echo_forward(sshd: &Sshd, flag: &str, options: &[&str]) -> (TestServer, u16, 
 
 fn allocated_port(fwd: &mut sshd::Running, target_port: u16) -> u16 {
     let suffix = format!(" for remote forward to 127.0.0.1:{target_port}");
-    assert!(fwd.wait_stderr(&format!("{suffix}\n"), READY), "no allocation message for {target_port}; stderr:\n{}", fwd.stderr());
+    assert!(
+        fwd.wait_stderr(&format!("{suffix}\n"), READY),
+        "no allocation message for {target_port}; stderr:\n{}",
+        fwd.stderr()
+    );
     let stderr = fwd.stderr();
     stderr
         .lines()
@@ -830,7 +852,8 @@ fn remote_forward_fixed_port_steady_state() {
     });
     assert!(ready, "-R {rport} never carried an exchange; stderr:\n{}", fwd.stderr());
     for i in 0..20 {
-        try_echo(local(rport), format!("sequential {i}").repeat(100).as_bytes()).unwrap_or_else(|e| panic!("exchange {i}: {e}"));
+        try_echo(local(rport), format!("sequential {i}").repeat(100).as_bytes())
+            .unwrap_or_else(|e| panic!("exchange {i}: {e}"));
     }
     let handles: Vec<_> = (0..10)
         .map(|i| thread::spawn(move || try_echo(local(rport), format!("concurrent {i}").repeat(5000).as_bytes())))
@@ -852,7 +875,8 @@ fn remote_forward_accepts_first_connections() {
     for attempt in 0..10 {
         let rport = free_port();
         // -vvv logs every packet, which widens the window (as load does).
-        let mut fwd = sshd.sshfwd().arg("-vvv").arg("-N").arg("-R").arg(format!("{rport}:127.0.0.1:{}", echo.port())).spawn();
+        let mut fwd =
+            sshd.sshfwd().arg("-vvv").arg("-N").arg("-R").arg(format!("{rport}:127.0.0.1:{}", echo.port())).spawn();
         // Connect at the first moment sshd listens: spin on connect
         // (bounded by a deadline), keeping the first connection that works.
         let deadline = Instant::now() + READY;
@@ -869,13 +893,10 @@ fn remote_forward_accepts_first_connections() {
         }
         let mut c = first.unwrap_or_else(|| panic!("sshd never listened on {rport}"));
         c.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        let result = c
-            .write_all(b"first")
-            .and_then(|_| c.shutdown(Shutdown::Write))
-            .and_then(|_| {
-                let mut got = Vec::new();
-                c.read_to_end(&mut got).map(|_| got)
-            });
+        let result = c.write_all(b"first").and_then(|_| c.shutdown(Shutdown::Write)).and_then(|_| {
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).map(|_| got)
+        });
         match result {
             Ok(got) if got == b"first" => {}
             Ok(got) => failures.push(format!("attempt {attempt}: got {got:?}")),
@@ -958,7 +979,6 @@ fn exit_on_forward_failure() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
 
-
     let forwards = [("-L", format!("{busy_port}:127.0.0.1:{}", echo.port()))];
     let out = sshd.sshfwd().opt("ExitOnForwardFailure=yes").forwards(&forwards).run(RUN);
     assert_exit(&out, 255);
@@ -967,7 +987,10 @@ fn exit_on_forward_failure() {
 
     // Without it: a warning, and the session goes on with the other -L.
     let ok_port = free_port();
-    let forwards = [("-L", format!("{busy_port}:127.0.0.1:{}", echo.port())), ("-L", format!("{ok_port}:127.0.0.1:{}", echo.port()))];
+    let forwards = [
+        ("-L", format!("{busy_port}:127.0.0.1:{}", echo.port())),
+        ("-L", format!("{ok_port}:127.0.0.1:{}", echo.port())),
+    ];
     let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
     fwd.wait_port(local(ok_port), READY);
     assert_eq!(echo_round_trip(local(ok_port), b"still forwarding"), b"still forwarding");
@@ -989,7 +1012,8 @@ fn exit_on_forward_failure_remote_refused() {
     // Without it: a warning, and the session goes on (a -L still works).
     let echo = echo_server();
     let lport = free_port();
-    let forwards = [("-R", format!("{}:127.0.0.1:9", free_port())), ("-L", format!("{lport}:127.0.0.1:{}", echo.port()))];
+    let forwards =
+        [("-R", format!("{}:127.0.0.1:9", free_port())), ("-L", format!("{lport}:127.0.0.1:{}", echo.port()))];
     let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
     fwd.wait_port(local(lport), READY);
     assert_eq!(echo_round_trip(local(lport), b"local still works"), b"local still works");
@@ -1075,7 +1099,8 @@ fn config_precedence_and_bad_line() {
 
     // A bad value: file and line named.
     let bad = sshd.dir().join("config_bad_value");
-    fs::write(&bad, format!("# comment\nHost *\n    Port {}\n    StrictHostKeyChecking perhaps\n", sshd.port())).unwrap();
+    fs::write(&bad, format!("# comment\nHost *\n    Port {}\n    StrictHostKeyChecking perhaps\n", sshd.port()))
+        .unwrap();
     let out = base(&bad).run(RUN);
     assert_exit(&out, 255);
     let want = format!("{} line 4", bad.display());
@@ -1096,7 +1121,11 @@ fn server_alive_detects_stopped_server() {
     let (_echo, lport, mut fwd) = echo_forward(&sshd, "-L", &["ServerAliveInterval=1", "ServerAliveCountMax=2"]);
     assert_eq!(echo_round_trip(local(lport), b"alive"), b"alive");
     // Let at least one keepalive be answered: the session must survive it.
-    assert!(fwd.wait_timeout(Duration::from_secs(3)).is_none(), "sshfwd exited while the server was alive; stderr:\n{}", fwd.stderr());
+    assert!(
+        fwd.wait_timeout(Duration::from_secs(3)).is_none(),
+        "sshfwd exited while the server was alive; stderr:\n{}",
+        fwd.stderr()
+    );
 
     let sessions = sshd.session_pids();
     assert!(!sessions.is_empty(), "no sshd session process found");
@@ -1174,7 +1203,12 @@ fn disconnect_is_sent_on_exit_and_on_sigterm() {
         assert_exit(&sshd.sshfwd().command(["true"]).run(RUN), 0);
     }
     assert!(wait_sessions_ended(&sshd, runs), "sessions did not end:\n{}", sshd.log());
-    assert_eq!(sshd.log().matches("Received disconnect from 127.0.0.1").count(), runs, "disconnects at normal exit:\n{}", sshd.log());
+    assert_eq!(
+        sshd.log().matches("Received disconnect from 127.0.0.1").count(),
+        runs,
+        "disconnects at normal exit:\n{}",
+        sshd.log()
+    );
 
     for i in 1..=runs {
         let lport = free_port();
@@ -1200,7 +1234,10 @@ fn default_config_file_in_home() {
     let sshd = Sshd::start();
     fs::write(
         sshd.home().join(".ssh/config"),
-        format!("Host test-alias\n    HostName 127.0.0.1\n    Port {}\n    IdentityFile ~/.ssh/id_alias\n", sshd.port()),
+        format!(
+            "Host test-alias\n    HostName 127.0.0.1\n    Port {}\n    IdentityFile ~/.ssh/id_alias\n",
+            sshd.port()
+        ),
     )
     .unwrap();
     fs::copy(sshd.client_key(), sshd.home().join(".ssh/id_alias")).unwrap();
@@ -1280,7 +1317,8 @@ fn server_closes_first_local_and_remote() {
     let sshd = Sshd::start();
     let (server, reports) = server_first_server();
     let lport = free_port();
-    let forwards = [("-L", format!("{lport}:127.0.0.1:{}", server.port())), ("-R", format!("0:127.0.0.1:{}", server.port()))];
+    let forwards =
+        [("-L", format!("{lport}:127.0.0.1:{}", server.port())), ("-R", format!("0:127.0.0.1:{}", server.port()))];
     let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
     let rport = allocated_port(&mut fwd, server.port());
     fwd.wait_port(local(lport), READY);
@@ -1308,7 +1346,8 @@ fn slow_reader_does_not_stall_other_forwardings() {
     let (flood, written, _reports) = flood_server();
     let echo = echo_server();
     let (fport, eport) = (free_port(), free_port());
-    let forwards = [("-L", format!("{fport}:127.0.0.1:{}", flood.port())), ("-L", format!("{eport}:127.0.0.1:{}", echo.port()))];
+    let forwards =
+        [("-L", format!("{fport}:127.0.0.1:{}", flood.port())), ("-L", format!("{eport}:127.0.0.1:{}", echo.port()))];
     let mut fwd = sshd.sshfwd().forwards(&forwards).spawn();
     fwd.wait_port(local(eport), READY);
     let mut stalled = TcpStream::connect_timeout(&local(fport), Duration::from_secs(5)).expect("connect");
@@ -1367,7 +1406,10 @@ fn ipv6_destination_and_bind_address() {
     let addr: SocketAddr = format!("[::1]:{lport}").parse().unwrap();
     fwd.wait_port(addr, READY);
     assert_eq!(echo_round_trip(addr, b"six"), b"six");
-    assert!(TcpStream::connect_timeout(&local(lport), Duration::from_millis(500)).is_err(), "-L [::1]:port must not listen on 127.0.0.1");
+    assert!(
+        TcpStream::connect_timeout(&local(lport), Duration::from_millis(500)).is_err(),
+        "-L [::1]:port must not listen on 127.0.0.1"
+    );
 }
 
 /// The remote command's stderr reaches sshfwd's stderr, every time.
@@ -1379,7 +1421,8 @@ fn remote_stderr_is_relayed_whole() {
     let mut example = None;
     let runs = 20;
     for _ in 0..runs {
-        let out = sshd.sshfwd().opt("LogLevel=ERROR").command(["sh", "-c", "'echo out; echo err >&2; exit 3'"]).run(RUN);
+        let out =
+            sshd.sshfwd().opt("LogLevel=ERROR").command(["sh", "-c", "'echo out; echo err >&2; exit 3'"]).run(RUN);
         assert_exit(&out, 3);
         assert_eq!(out.stdout, "out\n");
         if out.stderr != "err\n" {
@@ -1429,7 +1472,10 @@ fn algorithm_options_are_honoured() {
     let out = sshd.sshfwd().opt("KexAlgorithms=ecdh-sha2-nistp256").command(["true"]).run(RUN);
     assert_exit(&out, 255);
     let log = sshd.log();
-    assert!(log.contains("no matching cipher found") || log.contains("no matching key exchange method"), "sshd log:\n{log}");
+    assert!(
+        log.contains("no matching cipher found") || log.contains("no matching key exchange method"),
+        "sshd log:\n{log}"
+    );
 }
 
 #[test]

@@ -57,16 +57,9 @@ impl Directive {
     /// Parses the arguments of `keyword`. `raw` is the unsplit rest of the
     /// line, for the keywords that take a command. `Host`, `Match` and
     /// `Include` are handled by the reader and never reach here.
-    pub(crate) fn parse(
-        keyword: Keyword,
-        args: &[String],
-        raw: &str,
-    ) -> Result<Directive, DirectiveError> {
+    pub(crate) fn parse(keyword: Keyword, args: &[String], raw: &str) -> Result<Directive, DirectiveError> {
         let name = keyword.name();
-        let invalid = |value: &str| DirectiveError::InvalidValue {
-            keyword: name,
-            value: value.to_string(),
-        };
+        let invalid = |value: &str| DirectiveError::InvalidValue { keyword: name, value: value.to_string() };
         let one = || single(name, args);
         let text = || one().map(str::to_string);
         let flag = || one().and_then(|v| value::parse_flag(v).ok_or_else(|| invalid(v)));
@@ -87,14 +80,10 @@ impl Directive {
             Keyword::IdentitiesOnly => Directive::IdentitiesOnly(flag()?),
             Keyword::IdentityAgent => Directive::IdentityAgent(text()?),
             Keyword::UserKnownHostsFile => Directive::UserKnownHostsFile(file_list(name, args)?),
-            Keyword::GlobalKnownHostsFile => {
-                Directive::GlobalKnownHostsFile(file_list(name, args)?)
-            }
+            Keyword::GlobalKnownHostsFile => Directive::GlobalKnownHostsFile(file_list(name, args)?),
             Keyword::StrictHostKeyChecking => {
                 let v = one()?;
-                Directive::StrictHostKeyChecking(
-                    StrictHostKeyChecking::parse(v).ok_or_else(|| invalid(v))?,
-                )
+                Directive::StrictHostKeyChecking(StrictHostKeyChecking::parse(v).ok_or_else(|| invalid(v))?)
             }
             Keyword::HashKnownHosts => Directive::HashKnownHosts(flag()?),
             Keyword::BatchMode => Directive::BatchMode(flag()?),
@@ -106,26 +95,16 @@ impl Directive {
             }
             Keyword::ExitOnForwardFailure => Directive::ExitOnForwardFailure(flag()?),
             Keyword::GatewayPorts => Directive::GatewayPorts(flag()?),
-            Keyword::LocalForward => {
-                Directive::Forward(ForwardSpec::parse_config(ForwardKind::Local, args)?)
-            }
-            Keyword::RemoteForward => {
-                Directive::Forward(ForwardSpec::parse_config(ForwardKind::Remote, args)?)
-            }
-            Keyword::DynamicForward => {
-                Directive::Forward(ForwardSpec::parse_config(ForwardKind::Dynamic, args)?)
-            }
+            Keyword::LocalForward => Directive::Forward(ForwardSpec::parse_config(ForwardKind::Local, args)?),
+            Keyword::RemoteForward => Directive::Forward(ForwardSpec::parse_config(ForwardKind::Remote, args)?),
+            Keyword::DynamicForward => Directive::Forward(ForwardSpec::parse_config(ForwardKind::Dynamic, args)?),
             Keyword::ClearAllForwardings => Directive::ClearAllForwardings(flag()?),
             Keyword::PasswordAuthentication => Directive::PasswordAuthentication(flag()?),
             Keyword::PubkeyAuthentication => {
                 let v = one()?;
-                Directive::PubkeyAuthentication(
-                    value::parse_pubkey_auth(v).ok_or_else(|| invalid(v))?,
-                )
+                Directive::PubkeyAuthentication(value::parse_pubkey_auth(v).ok_or_else(|| invalid(v))?)
             }
-            Keyword::KbdInteractiveAuthentication => {
-                Directive::KbdInteractiveAuthentication(flag()?)
-            }
+            Keyword::KbdInteractiveAuthentication => Directive::KbdInteractiveAuthentication(flag()?),
             Keyword::Ciphers => Directive::Ciphers(algorithms(name, args)?),
             Keyword::KexAlgorithms => Directive::KexAlgorithms(algorithms(name, args)?),
             Keyword::Macs => Directive::Macs(algorithms(name, args)?),
@@ -167,10 +146,7 @@ impl Directive {
 fn single<'a>(keyword: &'static str, args: &'a [String]) -> Result<&'a str, DirectiveError> {
     match args {
         [value] => Ok(value),
-        [] => Err(DirectiveError::InvalidValue {
-            keyword,
-            value: String::new(),
-        }),
+        [] => Err(DirectiveError::InvalidValue { keyword, value: String::new() }),
         _ => Err(DirectiveError::ExtraArguments { keyword }),
     }
 }
@@ -181,10 +157,7 @@ fn file_list(keyword: &'static str, args: &[String]) -> Result<Vec<String>, Dire
         return Err(DirectiveError::NoneNotAlone { keyword });
     }
     if let Some(empty) = args.iter().find(|a| a.is_empty()) {
-        return Err(DirectiveError::InvalidValue {
-            keyword,
-            value: empty.clone(),
-        });
+        return Err(DirectiveError::InvalidValue { keyword, value: empty.clone() });
     }
     Ok(args.to_vec())
 }
@@ -194,15 +167,8 @@ fn file_list(keyword: &'static str, args: &[String]) -> Result<Vec<String>, Dire
 fn algorithms(keyword: &'static str, args: &[String]) -> Result<String, DirectiveError> {
     let list = single(keyword, args)?;
     let names = list.trim_start_matches(['+', '-', '^']);
-    if names.is_empty()
-        || names
-            .split(',')
-            .any(|n| n.is_empty() || n.contains(char::is_whitespace))
-    {
-        return Err(DirectiveError::InvalidValue {
-            keyword,
-            value: list.to_string(),
-        });
+    if names.is_empty() || names.split(',').any(|n| n.is_empty() || n.contains(char::is_whitespace)) {
+        return Err(DirectiveError::InvalidValue { keyword, value: list.to_string() });
     }
     Ok(list.to_string())
 }
@@ -223,10 +189,7 @@ mod tests {
     }
 
     fn invalid(keyword: &'static str, value: &str) -> Result<Directive, DirectiveError> {
-        Err(DirectiveError::InvalidValue {
-            keyword,
-            value: value.into(),
-        })
+        Err(DirectiveError::InvalidValue { keyword, value: value.into() })
     }
 
     #[test]
@@ -234,120 +197,48 @@ mod tests {
         let cases = [
             (parse("Port", &["2222"]), Ok(Directive::Port(2222))),
             (parse("port", &["0"]), invalid("Port", "0")),
-            (
-                parse("Port", &["22", "23"]),
-                Err(DirectiveError::ExtraArguments { keyword: "Port" }),
-            ),
-            (
-                parse("HostName", &["%h.example"]),
-                Ok(Directive::HostName("%h.example".into())),
-            ),
+            (parse("Port", &["22", "23"]), Err(DirectiveError::ExtraArguments { keyword: "Port" })),
+            (parse("HostName", &["%h.example"]), Ok(Directive::HostName("%h.example".into()))),
             (
                 parse("StrictHostKeyChecking", &["accept-new"]),
-                Ok(Directive::StrictHostKeyChecking(
-                    StrictHostKeyChecking::AcceptNew,
-                )),
+                Ok(Directive::StrictHostKeyChecking(StrictHostKeyChecking::AcceptNew)),
             ),
-            (
-                parse("StrictHostKeyChecking", &["off"]),
-                Ok(Directive::StrictHostKeyChecking(StrictHostKeyChecking::No)),
-            ),
-            (
-                parse("StrictHostKeyChecking", &["maybe"]),
-                invalid("StrictHostKeyChecking", "maybe"),
-            ),
+            (parse("StrictHostKeyChecking", &["off"]), Ok(Directive::StrictHostKeyChecking(StrictHostKeyChecking::No))),
+            (parse("StrictHostKeyChecking", &["maybe"]), invalid("StrictHostKeyChecking", "maybe")),
             (parse("BatchMode", &["yes"]), Ok(Directive::BatchMode(true))),
             (parse("BatchMode", &["on"]), invalid("BatchMode", "on")),
-            (
-                parse("ConnectTimeout", &["1m"]),
-                Ok(Directive::ConnectTimeout(Some(Duration::from_secs(60)))),
-            ),
-            (
-                parse("ConnectTimeout", &["none"]),
-                Ok(Directive::ConnectTimeout(None)),
-            ),
-            (
-                parse("ConnectTimeout", &["soon"]),
-                invalid("ConnectTimeout", "soon"),
-            ),
-            (
-                parse("ServerAliveCountMax", &["5"]),
-                Ok(Directive::ServerAliveCountMax(5)),
-            ),
+            (parse("ConnectTimeout", &["1m"]), Ok(Directive::ConnectTimeout(Some(Duration::from_secs(60))))),
+            (parse("ConnectTimeout", &["none"]), Ok(Directive::ConnectTimeout(None))),
+            (parse("ConnectTimeout", &["soon"]), invalid("ConnectTimeout", "soon")),
+            (parse("ServerAliveCountMax", &["5"]), Ok(Directive::ServerAliveCountMax(5))),
             (
                 parse("UserKnownHostsFile", &["~/a", "/b"]),
-                Ok(Directive::UserKnownHostsFile(vec![
-                    "~/a".into(),
-                    "/b".into(),
-                ])),
+                Ok(Directive::UserKnownHostsFile(vec!["~/a".into(), "/b".into()])),
             ),
-            (
-                parse("UserKnownHostsFile", &["none"]),
-                Ok(Directive::UserKnownHostsFile(vec!["none".into()])),
-            ),
+            (parse("UserKnownHostsFile", &["none"]), Ok(Directive::UserKnownHostsFile(vec!["none".into()]))),
             (
                 parse("GlobalKnownHostsFile", &["/a", "none"]),
-                Err(DirectiveError::NoneNotAlone {
-                    keyword: "GlobalKnownHostsFile",
-                }),
+                Err(DirectiveError::NoneNotAlone { keyword: "GlobalKnownHostsFile" }),
             ),
+            (parse("Ciphers", &["+aes128-cbc"]), Ok(Directive::Ciphers("+aes128-cbc".into()))),
             (
-                parse("Ciphers", &["+aes128-cbc"]),
-                Ok(Directive::Ciphers("+aes128-cbc".into())),
-            ),
-            (
-                parse(
-                    "KexAlgorithms",
-                    &["-diffie-hellman-group1-sha1,ecdh-sha2-nistp256"],
-                ),
-                Ok(Directive::KexAlgorithms(
-                    "-diffie-hellman-group1-sha1,ecdh-sha2-nistp256".into(),
-                )),
+                parse("KexAlgorithms", &["-diffie-hellman-group1-sha1,ecdh-sha2-nistp256"]),
+                Ok(Directive::KexAlgorithms("-diffie-hellman-group1-sha1,ecdh-sha2-nistp256".into())),
             ),
             (parse("MACs", &["a,,b"]), invalid("MACs", "a,,b")),
-            (
-                parse("HostKeyAlgorithms", &["^"]),
-                invalid("HostKeyAlgorithms", "^"),
-            ),
-            (
-                parse("LogLevel", &["debug2"]),
-                Ok(Directive::LogLevel(LogLevel::Debug2)),
-            ),
+            (parse("HostKeyAlgorithms", &["^"]), invalid("HostKeyAlgorithms", "^")),
+            (parse("LogLevel", &["debug2"]), Ok(Directive::LogLevel(LogLevel::Debug2))),
             (parse("LogLevel", &["loud"]), invalid("LogLevel", "loud")),
-            (
-                parse("PubkeyAuthentication", &["unbound"]),
-                Ok(Directive::PubkeyAuthentication(true)),
-            ),
-            (
-                parse("ChallengeResponseAuthentication", &["no"]),
-                Ok(Directive::KbdInteractiveAuthentication(false)),
-            ),
-            (
-                parse("FtpDataTimeout", &["45"]),
-                Ok(Directive::FtpDataTimeout(Duration::from_secs(45))),
-            ),
-            (
-                parse("FtpPassiveAddress", &["reply"]),
-                Ok(Directive::FtpPassiveAddress(FtpPassiveAddress::Reply)),
-            ),
-            (
-                parse("FtpTls", &["pass"]),
-                Ok(Directive::FtpTls(FtpTls::Pass)),
-            ),
+            (parse("PubkeyAuthentication", &["unbound"]), Ok(Directive::PubkeyAuthentication(true))),
+            (parse("ChallengeResponseAuthentication", &["no"]), Ok(Directive::KbdInteractiveAuthentication(false))),
+            (parse("FtpDataTimeout", &["45"]), Ok(Directive::FtpDataTimeout(Duration::from_secs(45)))),
+            (parse("FtpPassiveAddress", &["reply"]), Ok(Directive::FtpPassiveAddress(FtpPassiveAddress::Reply))),
+            (parse("FtpTls", &["pass"]), Ok(Directive::FtpTls(FtpTls::Pass))),
             (parse("FtpTls", &["require"]), invalid("FtpTls", "require")),
-            (
-                parse("FtpAllowForeignPassive", &["yes"]),
-                Ok(Directive::FtpAllowForeignPassive(true)),
-            ),
-            (
-                parse("ForwardAgent", &["yes"]),
-                Ok(Directive::Ignored("ForwardAgent")),
-            ),
+            (parse("FtpAllowForeignPassive", &["yes"]), Ok(Directive::FtpAllowForeignPassive(true))),
+            (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             // Ignored keywords take whatever they are given.
-            (
-                parse("SendEnv", &["LANG", "LC_*"]),
-                Ok(Directive::Ignored("SendEnv")),
-            ),
+            (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),
         ];
         for (i, (got, want)) in cases.into_iter().enumerate() {
             assert_eq!(got, want, "case {i}");
@@ -362,17 +253,10 @@ mod tests {
         };
         assert!(spec.ftp);
         assert_eq!(spec.kind, ForwardKind::Local);
-        assert!(matches!(
-            parse("LocalForward", &["2121"]),
-            Err(DirectiveError::Forward(_))
-        ));
+        assert!(matches!(parse("LocalForward", &["2121"]), Err(DirectiveError::Forward(_))));
         assert!(matches!(
             parse("DynamicForward", &["localhost:1080"]),
-            Ok(Directive::Forward(ForwardSpec {
-                kind: ForwardKind::Dynamic,
-                port: 1080,
-                ..
-            }))
+            Ok(Directive::Forward(ForwardSpec { kind: ForwardKind::Dynamic, port: 1080, .. }))
         ));
     }
 

@@ -55,20 +55,14 @@ pub enum ConfigError {
     InvalidQuotes { origin: Origin },
     /// A keyword whose value is wrong.
     #[error("{origin}: {problem}")]
-    Directive {
-        origin: Origin,
-        problem: DirectiveError,
-    },
+    Directive { origin: Origin, problem: DirectiveError },
     /// A valid construct sshfwd does not implement, e.g. `Match exec`.
     /// Refused rather than misapplied.
     #[error("{origin}: {what} is not supported")]
     Unsupported { origin: Origin, what: String },
     /// `Host`, `Match` or `Include` given with `-o`.
     #[error("{origin}: {keyword} directive not supported as a command-line option")]
-    NotOnCommandLine {
-        origin: Origin,
-        keyword: &'static str,
-    },
+    NotOnCommandLine { origin: Origin, keyword: &'static str },
     /// `Include` nested too deeply (OpenSSH's limit is 16).
     #[error("{origin}: too many recursive configuration includes")]
     IncludeDepth { origin: Origin },
@@ -88,10 +82,7 @@ pub enum ConfigError {
 pub enum DirectiveError {
     /// The value is not one this keyword accepts.
     #[error("invalid value \"{value}\" for {keyword}")]
-    InvalidValue {
-        keyword: &'static str,
-        value: String,
-    },
+    InvalidValue { keyword: &'static str, value: String },
     /// More arguments than the keyword takes.
     #[error("keyword {keyword} extra arguments at end of line")]
     ExtraArguments { keyword: &'static str },
@@ -112,39 +103,18 @@ mod tests {
 
     #[test]
     fn messages_follow_openssh() {
-        let origin = Origin {
-            file: ConfigFile::Path("/home/u/.ssh/config".into()),
-            line: 12,
-        };
-        let err = ConfigError::UnknownKeyword {
-            origin: origin.clone(),
-            keyword: "frobnicate".into(),
-        };
-        assert_eq!(
-            err.to_string(),
-            "/home/u/.ssh/config line 12: Bad configuration option: frobnicate"
-        );
+        let origin = Origin { file: ConfigFile::Path("/home/u/.ssh/config".into()), line: 12 };
+        let err = ConfigError::UnknownKeyword { origin: origin.clone(), keyword: "frobnicate".into() };
+        assert_eq!(err.to_string(), "/home/u/.ssh/config line 12: Bad configuration option: frobnicate");
         let err = ConfigError::Directive {
             origin: Origin { line: 3, ..origin },
-            problem: DirectiveError::InvalidValue {
-                keyword: "StrictHostKeyChecking",
-                value: "maybe".into(),
-            },
+            problem: DirectiveError::InvalidValue { keyword: "StrictHostKeyChecking", value: "maybe".into() },
         };
-        assert_eq!(
-            err.to_string(),
-            "/home/u/.ssh/config line 3: invalid value \"maybe\" for StrictHostKeyChecking"
-        );
+        assert_eq!(err.to_string(), "/home/u/.ssh/config line 3: invalid value \"maybe\" for StrictHostKeyChecking");
         let err = ConfigError::UnknownKeyword {
-            origin: Origin {
-                file: ConfigFile::CommandLine,
-                line: 0,
-            },
+            origin: Origin { file: ConfigFile::CommandLine, line: 0 },
             keyword: "frobnicate".into(),
         };
-        assert_eq!(
-            err.to_string(),
-            "command-line line 0: Bad configuration option: frobnicate"
-        );
+        assert_eq!(err.to_string(), "command-line line 0: Bad configuration option: frobnicate");
     }
 }

@@ -29,11 +29,7 @@ pub(crate) fn glob(pattern: &Path) -> Vec<PathBuf> {
         }
         let mut next = Vec::new();
         for dir in &candidates {
-            let listing = if dir.as_os_str().is_empty() {
-                std::fs::read_dir(".")
-            } else {
-                std::fs::read_dir(dir)
-            };
+            let listing = if dir.as_os_str().is_empty() { std::fs::read_dir(".") } else { std::fs::read_dir(dir) };
             let Ok(entries) = listing else { continue };
             for entry in entries.flatten() {
                 let name = entry.file_name();
@@ -69,16 +65,10 @@ mod tests {
         fs::create_dir(dir.path().join("sub1")).unwrap();
         fs::write(dir.path().join("sub1/x.conf"), "").unwrap();
 
-        assert_eq!(
-            glob(&d.join("*.conf")),
-            vec![d.join("a.conf"), d.join("b.conf")]
-        );
+        assert_eq!(glob(&d.join("*.conf")), vec![d.join("a.conf"), d.join("b.conf")]);
         assert_eq!(glob(&d.join("?.txt")), vec![d.join("c.txt")]);
         assert_eq!(glob(&d.join(".*.conf")), vec![d.join(".hidden.conf")]);
-        assert_eq!(
-            glob(&dir.path().join("sub?/*.conf")),
-            vec![dir.path().join("sub1/x.conf")]
-        );
+        assert_eq!(glob(&dir.path().join("sub?/*.conf")), vec![dir.path().join("sub1/x.conf")]);
         assert_eq!(glob(&d.join("a.conf")), vec![d.join("a.conf")]);
         assert!(glob(&d.join("missing")).is_empty());
         assert!(glob(&dir.path().join("nodir/*")).is_empty());

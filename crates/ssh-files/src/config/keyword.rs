@@ -80,14 +80,8 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("PasswordAuthentication", Keyword::PasswordAuthentication),
     ("PubkeyAuthentication", Keyword::PubkeyAuthentication),
     ("DSAAuthentication", Keyword::PubkeyAuthentication),
-    (
-        "KbdInteractiveAuthentication",
-        Keyword::KbdInteractiveAuthentication,
-    ),
-    (
-        "ChallengeResponseAuthentication",
-        Keyword::KbdInteractiveAuthentication,
-    ),
+    ("KbdInteractiveAuthentication", Keyword::KbdInteractiveAuthentication),
+    ("ChallengeResponseAuthentication", Keyword::KbdInteractiveAuthentication),
     ("SKeyAuthentication", Keyword::KbdInteractiveAuthentication),
     ("TISAuthentication", Keyword::KbdInteractiveAuthentication),
     ("Ciphers", Keyword::Ciphers),
@@ -101,10 +95,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpDataTimeout", Keyword::FtpDataTimeout),
     ("FtpPassiveAddress", Keyword::FtpPassiveAddress),
     ("FtpAllowForeignPassive", Keyword::FtpAllowForeignPassive),
-    (
-        "FtpAllowThirdPartyActive",
-        Keyword::FtpAllowThirdPartyActive,
-    ),
+    ("FtpAllowThirdPartyActive", Keyword::FtpAllowThirdPartyActive),
     ("FtpTls", Keyword::FtpTls),
     ("RefuseConnection", Keyword::RefuseConnection),
 ];
@@ -219,22 +210,14 @@ impl Keyword {
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(word))
             .map(|&(_, keyword)| keyword)
-            .or_else(|| {
-                IGNORED
-                    .iter()
-                    .find(|name| name.eq_ignore_ascii_case(word))
-                    .map(|&name| Keyword::Ignored(name))
-            })
+            .or_else(|| IGNORED.iter().find(|name| name.eq_ignore_ascii_case(word)).map(|&name| Keyword::Ignored(name)))
     }
 
     /// The canonical spelling, for messages.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Keyword::Ignored(name) => name,
-            keyword => KEYWORDS
-                .iter()
-                .find(|&&(_, k)| k == keyword)
-                .map_or("?", |&(name, _)| name),
+            keyword => KEYWORDS.iter().find(|&&(_, k)| k == keyword).map_or("?", |&(name, _)| name),
         }
     }
 }
@@ -247,24 +230,15 @@ mod tests {
     fn lookup_ignores_case_and_folds_aliases() {
         assert_eq!(Keyword::lookup("hostname"), Some(Keyword::HostName));
         assert_eq!(Keyword::lookup("HOSTNAME"), Some(Keyword::HostName));
-        assert_eq!(
-            Keyword::lookup("ChallengeResponseAuthentication"),
-            Some(Keyword::KbdInteractiveAuthentication)
-        );
+        assert_eq!(Keyword::lookup("ChallengeResponseAuthentication"), Some(Keyword::KbdInteractiveAuthentication));
         assert_eq!(Keyword::lookup("macs"), Some(Keyword::Macs));
-        assert_eq!(
-            Keyword::lookup("forwardagent"),
-            Some(Keyword::Ignored("ForwardAgent"))
-        );
+        assert_eq!(Keyword::lookup("forwardagent"), Some(Keyword::Ignored("ForwardAgent")));
         assert_eq!(Keyword::lookup("frobnicate"), None);
     }
 
     #[test]
     fn names_are_canonical() {
-        assert_eq!(
-            Keyword::KbdInteractiveAuthentication.name(),
-            "KbdInteractiveAuthentication"
-        );
+        assert_eq!(Keyword::KbdInteractiveAuthentication.name(), "KbdInteractiveAuthentication");
         assert_eq!(Keyword::Macs.name(), "MACs");
         assert_eq!(Keyword::Ignored("ForwardAgent").name(), "ForwardAgent");
     }
@@ -272,18 +246,10 @@ mod tests {
     #[test]
     fn tables_do_not_overlap() {
         for (name, _) in KEYWORDS {
-            assert!(
-                !IGNORED.iter().any(|i| i.eq_ignore_ascii_case(name)),
-                "{name} is in both tables"
-            );
+            assert!(!IGNORED.iter().any(|i| i.eq_ignore_ascii_case(name)), "{name} is in both tables");
         }
         for (i, name) in IGNORED.iter().enumerate() {
-            assert!(
-                !IGNORED[i + 1..]
-                    .iter()
-                    .any(|other| other.eq_ignore_ascii_case(name)),
-                "{name} twice"
-            );
+            assert!(!IGNORED[i + 1..].iter().any(|other| other.eq_ignore_ascii_case(name)), "{name} twice");
         }
     }
 }

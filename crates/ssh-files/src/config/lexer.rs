@@ -31,12 +31,8 @@ const WHITESPACE: &[char] = &[' ', '\t', '\r', '\n'];
 /// `'…'` quote, `\` escapes a quote, a backslash or (outside quotes) a space,
 /// and a `#` at the start of an argument ends the line.
 pub(crate) fn split(line: &str) -> Result<Option<Line<'_>>, LexError> {
-    let line = line
-        .trim_end_matches(|c| WHITESPACE.contains(&c) || c == '\x0c')
-        .trim_start_matches(WHITESPACE);
-    let keyword_end = line
-        .find(|c| WHITESPACE.contains(&c) || c == '=')
-        .unwrap_or(line.len());
+    let line = line.trim_end_matches(|c| WHITESPACE.contains(&c) || c == '\x0c').trim_start_matches(WHITESPACE);
+    let keyword_end = line.find(|c| WHITESPACE.contains(&c) || c == '=').unwrap_or(line.len());
     let (keyword, rest) = line.split_at(keyword_end);
     if keyword.is_empty() || keyword.starts_with('#') {
         return Ok(None);
@@ -56,11 +52,7 @@ pub(crate) fn split(line: &str) -> Result<Option<Line<'_>>, LexError> {
     if args.is_empty() {
         return Err(LexError::NoArgument);
     }
-    Ok(Some(Line {
-        keyword,
-        args,
-        raw: rest,
-    }))
+    Ok(Some(Line { keyword, args, raw: rest }))
 }
 
 /// OpenSSH's `argv_split` with `terminate_on_comment`.
@@ -78,12 +70,7 @@ fn split_args(text: &str) -> Result<Vec<String>, LexError> {
         while let Some(c) = chars.next() {
             match (c, quote) {
                 ('\\', _) => match chars.peek() {
-                    Some(&next)
-                        if next == '\''
-                            || next == '"'
-                            || next == '\\'
-                            || (next == ' ' && quote.is_none()) =>
-                    {
+                    Some(&next) if next == '\'' || next == '"' || next == '\\' || (next == ' ' && quote.is_none()) => {
                         arg.push(next);
                         chars.next();
                     }
@@ -108,16 +95,11 @@ mod tests {
     use super::*;
 
     fn parts(line: &str) -> Option<(String, Vec<String>)> {
-        split(line)
-            .unwrap()
-            .map(|l| (l.keyword.to_string(), l.args))
+        split(line).unwrap().map(|l| (l.keyword.to_string(), l.args))
     }
 
     fn some(keyword: &str, args: &[&str]) -> Option<(String, Vec<String>)> {
-        Some((
-            keyword.to_string(),
-            args.iter().map(|s| s.to_string()).collect(),
-        ))
+        Some((keyword.to_string(), args.iter().map(|s| s.to_string()).collect()))
     }
 
     #[test]
@@ -136,10 +118,7 @@ mod tests {
             ("Port 22 #", some("Port", &["22"])),
             // `#` inside an argument is not a comment.
             ("User a#b", some("User", &["a#b"])),
-            (
-                "IdentityFile \"/path/with space/id\"",
-                some("IdentityFile", &["/path/with space/id"]),
-            ),
+            ("IdentityFile \"/path/with space/id\"", some("IdentityFile", &["/path/with space/id"])),
             ("IdentityFile '/a b'", some("IdentityFile", &["/a b"])),
             ("IdentityFile /a\\ b", some("IdentityFile", &["/a b"])),
             ("IdentityFile a\"b c\"d", some("IdentityFile", &["ab cd"])),
@@ -147,10 +126,7 @@ mod tests {
             ("IdentityFile a\\xb", some("IdentityFile", &["a\\xb"])),
             ("IdentityFile \"\"", some("IdentityFile", &[""])),
             ("Host a b  c", some("Host", &["a", "b", "c"])),
-            (
-                "LocalForward 8080 localhost:80",
-                some("LocalForward", &["8080", "localhost:80"]),
-            ),
+            ("LocalForward 8080 localhost:80", some("LocalForward", &["8080", "localhost:80"])),
             // A second `=` is part of the value.
             ("SetEnv=A=b", some("SetEnv", &["A=b"])),
             ("Port==22", some("Port", &["=22"])),

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 pub use error::{ConfigError, ConfigFile, DirectiveError, Origin};
 pub use options::HostOptions;
 pub use settings::{
-    FtpSettings, IdentityAgent, Settings, SettingsError, DEFAULT_FTP_DATA_TIMEOUT,
-    DEFAULT_GLOBAL_KNOWN_HOSTS_FILES, DEFAULT_IDENTITY_FILES, DEFAULT_USER_KNOWN_HOSTS_FILES,
+    FtpSettings, IdentityAgent, Settings, SettingsError, DEFAULT_FTP_DATA_TIMEOUT, DEFAULT_GLOBAL_KNOWN_HOSTS_FILES,
+    DEFAULT_IDENTITY_FILES, DEFAULT_USER_KNOWN_HOSTS_FILES,
 };
 pub use tokens::ExpandError;
 pub use value::{FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
@@ -94,10 +94,7 @@ pub fn resolve(sources: &ConfigSources, host: &str) -> Result<Resolved, ConfigEr
         reader = reader.into_final_pass()?;
         reader.run()?;
     }
-    Ok(Resolved {
-        options: reader.options,
-        ignored: reader.ignored,
-    })
+    Ok(Resolved { options: reader.options, ignored: reader.ignored })
 }
 
 #[cfg(test)]

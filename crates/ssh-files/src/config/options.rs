@@ -120,9 +120,7 @@ impl HostOptions {
             Directive::ClearAllForwardings(v) => first(&mut self.clear_all_forwardings, v),
             Directive::PasswordAuthentication(v) => first(&mut self.password_authentication, v),
             Directive::PubkeyAuthentication(v) => first(&mut self.pubkey_authentication, v),
-            Directive::KbdInteractiveAuthentication(v) => {
-                first(&mut self.kbd_interactive_authentication, v)
-            }
+            Directive::KbdInteractiveAuthentication(v) => first(&mut self.kbd_interactive_authentication, v),
             Directive::Ciphers(v) => first(&mut self.ciphers, v),
             Directive::KexAlgorithms(v) => first(&mut self.kex_algorithms, v),
             Directive::Macs(v) => first(&mut self.macs, v),
@@ -142,9 +140,7 @@ impl HostOptions {
             Directive::FtpDataTimeout(v) => first(&mut self.ftp_data_timeout, v),
             Directive::FtpPassiveAddress(v) => first(&mut self.ftp_passive_address, v),
             Directive::FtpAllowForeignPassive(v) => first(&mut self.ftp_allow_foreign_passive, v),
-            Directive::FtpAllowThirdPartyActive(v) => {
-                first(&mut self.ftp_allow_third_party_active, v)
-            }
+            Directive::FtpAllowThirdPartyActive(v) => first(&mut self.ftp_allow_third_party_active, v),
             Directive::FtpTls(v) => first(&mut self.ftp_tls, v),
             Directive::RefuseConnection(v) => first(&mut self.refuse_connection, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
@@ -166,10 +162,7 @@ mod tests {
         options.apply(Directive::UserKnownHostsFile(vec!["a".into(), "b".into()]));
         options.apply(Directive::UserKnownHostsFile(vec!["c".into()]));
         assert_eq!(options.port, Some(2222));
-        assert_eq!(
-            options.user_known_hosts_files,
-            Some(vec!["a".into(), "b".into()])
-        );
+        assert_eq!(options.user_known_hosts_files, Some(vec!["a".into(), "b".into()]));
     }
 
     #[test]
@@ -186,10 +179,7 @@ mod tests {
         options.apply(Directive::IdentityFile("~/.ssh/a".into()));
         options.apply(Directive::IdentityFile("~/.ssh/b".into()));
         options.apply(Directive::IdentityFile("~/.ssh/a".into()));
-        assert_eq!(
-            options.identity_files,
-            vec!["~/.ssh/a".to_string(), "~/.ssh/b".to_string()]
-        );
+        assert_eq!(options.identity_files, vec!["~/.ssh/a".to_string(), "~/.ssh/b".to_string()]);
 
         let spec = ForwardSpec::parse(ForwardKind::Local, "8080:h:80").unwrap();
         options.apply(Directive::Forward(spec.clone()));

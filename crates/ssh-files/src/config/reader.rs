@@ -70,10 +70,7 @@ impl<'a> Reader<'a> {
     /// wins), `Host` lines now match the host name after `HostName`.
     pub(crate) fn into_final_pass(mut self) -> Result<Self, ConfigError> {
         self.host = self.match_host().map_err(|source| ConfigError::Expand {
-            origin: Origin {
-                file: ConfigFile::CommandLine,
-                line: 0,
-            },
+            origin: Origin { file: ConfigFile::CommandLine, line: 0 },
             source,
         })?;
         self.final_pass = true;
@@ -82,17 +79,10 @@ impl<'a> Reader<'a> {
 
     /// Reads every source in order.
     pub(crate) fn run(&mut self) -> Result<(), ConfigError> {
-        let top = Frame {
-            scope: Scope::User,
-            never_match: false,
-            depth: 0,
-        };
+        let top = Frame { scope: Scope::User, never_match: false, depth: 0 };
         let sources = self.sources;
         for option in &sources.cli_options {
-            let origin = Origin {
-                file: ConfigFile::CommandLine,
-                line: 0,
-            };
+            let origin = Origin { file: ConfigFile::CommandLine, line: 0 };
             let mut active = true;
             self.line(option, &origin, top, &mut active, true)?;
         }
@@ -102,10 +92,7 @@ impl<'a> Reader<'a> {
             Some(path) => {
                 let mut active = true;
                 self.file(path, top, &mut active)
-                    .map_err(|source| ConfigError::Read {
-                        path: path.clone(),
-                        source,
-                    })??;
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })??;
                 return Ok(());
             }
             None => {
@@ -113,10 +100,7 @@ impl<'a> Reader<'a> {
                 self.optional_file(&path, top)?;
             }
         }
-        let system = Frame {
-            scope: Scope::System,
-            ..top
-        };
+        let system = Frame { scope: Scope::System, ..top };
         self.optional_file(&sources.system_file, system)
     }
 
@@ -126,27 +110,16 @@ impl<'a> Reader<'a> {
         match self.file(path, frame, &mut active) {
             Ok(result) => result,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
         }
     }
 
     /// Reads one file. The outer error is the file's, the inner one a line's.
-    fn file(
-        &mut self,
-        path: &Path,
-        frame: Frame,
-        active: &mut bool,
-    ) -> io::Result<Result<(), ConfigError>> {
+    fn file(&mut self, path: &Path, frame: Frame, active: &mut bool) -> io::Result<Result<(), ConfigError>> {
         let bytes = std::fs::read(path)?;
         let text = String::from_utf8_lossy(&bytes);
         for (index, line) in text.lines().enumerate() {
-            let origin = Origin {
-                file: ConfigFile::Path(path.to_path_buf()),
-                line: index + 1,
-            };
+            let origin = Origin { file: ConfigFile::Path(path.to_path_buf()), line: index + 1 };
             if let Err(e) = self.line(line, &origin, frame, active, false) {
                 return Ok(Err(e));
             }
@@ -166,21 +139,11 @@ impl<'a> Reader<'a> {
         let line = match lexer::split(text) {
             Ok(Some(line)) => line,
             Ok(None) => return Ok(()),
-            Err(LexError::InvalidQuotes) => {
-                return Err(ConfigError::InvalidQuotes {
-                    origin: origin.clone(),
-                })
-            }
+            Err(LexError::InvalidQuotes) => return Err(ConfigError::InvalidQuotes { origin: origin.clone() }),
             Err(LexError::NoArgument) => {
-                let keyword = text
-                    .trim_start()
-                    .split(|c: char| c.is_whitespace() || c == '=')
-                    .next()
-                    .unwrap_or_default();
-                return Err(ConfigError::MissingArgument {
-                    origin: origin.clone(),
-                    keyword: keyword.to_string(),
-                });
+                let keyword =
+                    text.trim_start().split(|c: char| c.is_whitespace() || c == '=').next().unwrap_or_default();
+                return Err(ConfigError::MissingArgument { origin: origin.clone(), keyword: keyword.to_string() });
             }
         };
         let Some(keyword) = Keyword::lookup(line.keyword) else {
@@ -188,14 +151,9 @@ impl<'a> Reader<'a> {
                 .options
                 .ignore_unknown
                 .as_deref()
-                .is_some_and(|patterns| {
-                    pattern::list(&line.keyword.to_lowercase(), patterns, true).is_match()
-                });
+                .is_some_and(|patterns| pattern::list(&line.keyword.to_lowercase(), patterns, true).is_match());
             if !ignorable {
-                return Err(ConfigError::UnknownKeyword {
-                    origin: origin.clone(),
-                    keyword: line.keyword.to_string(),
-                });
+                return Err(ConfigError::UnknownKeyword { origin: origin.clone(), keyword: line.keyword.to_string() });
             }
             if *active {
                 self.note_ignored(line.keyword, origin);
@@ -203,10 +161,7 @@ impl<'a> Reader<'a> {
             return Ok(());
         };
         if command_line && matches!(keyword, Keyword::Host | Keyword::Match | Keyword::Include) {
-            return Err(ConfigError::NotOnCommandLine {
-                origin: origin.clone(),
-                keyword: keyword.name(),
-            });
+            return Err(ConfigError::NotOnCommandLine { origin: origin.clone(), keyword: keyword.name() });
         }
         match keyword {
             Keyword::Host => {
@@ -219,13 +174,8 @@ impl<'a> Reader<'a> {
             }
             Keyword::Include => self.include(&line.args, origin, frame, active)?,
             keyword => {
-                let directive =
-                    Directive::parse(keyword, &line.args, line.raw).map_err(|problem| {
-                        ConfigError::Directive {
-                            origin: origin.clone(),
-                            problem,
-                        }
-                    })?;
+                let directive = Directive::parse(keyword, &line.args, line.raw)
+                    .map_err(|problem| ConfigError::Directive { origin: origin.clone(), problem })?;
                 if *active {
                     if let Directive::Ignored(name) = directive {
                         self.note_ignored(name, origin);
@@ -239,10 +189,7 @@ impl<'a> Reader<'a> {
     }
 
     fn note_ignored(&mut self, keyword: &str, origin: &Origin) {
-        let entry = IgnoredKeyword {
-            keyword: keyword.to_string(),
-            origin: origin.clone(),
-        };
+        let entry = IgnoredKeyword { keyword: keyword.to_string(), origin: origin.clone() };
         // The final pass reads the same lines again.
         if !self.ignored.contains(&entry) {
             self.ignored.push(entry);
@@ -258,10 +205,7 @@ impl<'a> Reader<'a> {
             if arg.is_empty() {
                 return Err(ConfigError::Directive {
                     origin: origin.clone(),
-                    problem: DirectiveError::InvalidValue {
-                        keyword: "Host",
-                        value: String::new(),
-                    },
+                    problem: DirectiveError::InvalidValue { keyword: "Host", value: String::new() },
                 });
             }
             let (negated, pattern) = match arg.strip_prefix('!') {
@@ -297,9 +241,7 @@ impl<'a> Reader<'a> {
             let attribute = attribute.to_ascii_lowercase();
             if attribute == "all" {
                 if attributes > 1 || args.next().is_some() {
-                    return Err(bad(format!(
-                        "'{arg}' cannot be combined with other Match attributes"
-                    )));
+                    return Err(bad(format!("'{arg}' cannot be combined with other Match attributes")));
                 }
                 return Ok(result && !negate);
             }
@@ -319,20 +261,15 @@ impl<'a> Reader<'a> {
             };
             let matched = match attribute.as_str() {
                 "host" => {
-                    let host = self.match_host().map_err(|source| ConfigError::Expand {
-                        origin: origin.clone(),
-                        source,
-                    })?;
+                    let host =
+                        self.match_host().map_err(|source| ConfigError::Expand { origin: origin.clone(), source })?;
                     pattern::host_list(&host, criteria).is_match()
                 }
                 "originalhost" => pattern::host_list(self.original_host, criteria).is_match(),
                 "user" => pattern::list(self.remote_user(), criteria, false).is_match(),
                 "localuser" => pattern::list(&self.sources.local_user, criteria, false).is_match(),
                 "exec" | "localnetwork" | "tagged" | "command" | "version" | "sessiontype" => {
-                    return Err(ConfigError::Unsupported {
-                        origin: origin.clone(),
-                        what: format!("Match {attribute}"),
-                    })
+                    return Err(ConfigError::Unsupported { origin: origin.clone(), what: format!("Match {attribute}") })
                 }
                 _ => return Err(bad(format!("unsupported Match attribute {attribute}"))),
             };
@@ -353,20 +290,13 @@ impl<'a> Reader<'a> {
             return Ok(self.host.clone());
         }
         match &self.options.host_name {
-            Some(name) => tokens::expand(
-                name,
-                &[('h', tokens::TokenValue::Text(self.original_host))],
-                false,
-            ),
+            Some(name) => tokens::expand(name, &[('h', tokens::TokenValue::Text(self.original_host))], false),
             None => Ok(self.original_host.to_string()),
         }
     }
 
     fn remote_user(&self) -> &str {
-        self.options
-            .user
-            .as_deref()
-            .unwrap_or(&self.sources.local_user)
+        self.options.user.as_deref().unwrap_or(&self.sources.local_user)
     }
 
     /// `Include path…`: tokens expanded, relative paths anchored, globs
@@ -380,18 +310,13 @@ impl<'a> Reader<'a> {
         active: &mut bool,
     ) -> Result<(), ConfigError> {
         if frame.depth >= MAX_INCLUDE_DEPTH {
-            return Err(ConfigError::IncludeDepth {
-                origin: origin.clone(),
-            });
+            return Err(ConfigError::IncludeDepth { origin: origin.clone() });
         }
         for arg in args {
             let path = self.include_path(arg, origin, frame.scope)?;
             let outer_active = *active;
-            let inner = Frame {
-                scope: frame.scope,
-                never_match: frame.never_match || !outer_active,
-                depth: frame.depth + 1,
-            };
+            let inner =
+                Frame { scope: frame.scope, never_match: frame.never_match || !outer_active, depth: frame.depth + 1 };
             for file in glob(&path) {
                 match self.file(&file, inner, active) {
                     Ok(result) => result?,
@@ -407,16 +332,8 @@ impl<'a> Reader<'a> {
     }
 
     /// Expands and anchors one `Include` argument.
-    fn include_path(
-        &self,
-        arg: &str,
-        origin: &Origin,
-        scope: Scope,
-    ) -> Result<PathBuf, ConfigError> {
-        let expand_error = |source| ConfigError::Expand {
-            origin: origin.clone(),
-            source,
-        };
+    fn include_path(&self, arg: &str, origin: &Origin, scope: Scope) -> Result<PathBuf, ConfigError> {
+        let expand_error = |source| ConfigError::Expand { origin: origin.clone(), source };
         let host = self.match_host().map_err(expand_error)?;
         let jump = tokens::jump_host(self.options.proxy_jump.as_deref());
         let context = Context {
@@ -432,10 +349,7 @@ impl<'a> Reader<'a> {
         let expanded = context.expand(arg, true).map_err(expand_error)?;
         if expanded.starts_with('~') {
             if scope == Scope::System {
-                return Err(ConfigError::BadIncludePath {
-                    origin: origin.clone(),
-                    path: expanded,
-                });
+                return Err(ConfigError::BadIncludePath { origin: origin.clone(), path: expanded });
             }
             let path = tokens::expand_tilde(&expanded, &self.sources.home).map_err(expand_error)?;
             return Ok(PathBuf::from(path));
@@ -446,12 +360,7 @@ impl<'a> Reader<'a> {
         }
         Ok(match scope {
             Scope::User => self.sources.home.join(".ssh").join(path),
-            Scope::System => self
-                .sources
-                .system_file
-                .parent()
-                .unwrap_or(Path::new("/etc/ssh"))
-                .join(path),
+            Scope::System => self.sources.system_file.parent().unwrap_or(Path::new("/etc/ssh")).join(path),
         })
     }
 }

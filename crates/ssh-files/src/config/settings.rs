@@ -26,8 +26,7 @@ pub const DEFAULT_IDENTITY_FILES: &[&str] = &[
 pub const DEFAULT_USER_KNOWN_HOSTS_FILES: &[&str] = &["~/.ssh/known_hosts", "~/.ssh/known_hosts2"];
 
 /// The global known_hosts files when `GlobalKnownHostsFile` is not set.
-pub const DEFAULT_GLOBAL_KNOWN_HOSTS_FILES: &[&str] =
-    &["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
+pub const DEFAULT_GLOBAL_KNOWN_HOSTS_FILES: &[&str] = &["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
 
 /// sshfwd's default for `FtpDataTimeout`.
 pub const DEFAULT_FTP_DATA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -132,15 +131,13 @@ impl Settings {
     ) -> Result<Settings, SettingsError> {
         let error = |option| move |source| SettingsError { option, source };
         let host_name = match &options.host_name {
-            Some(name) => tokens::expand(name, &[('h', TokenValue::Text(original_host))], false)
-                .map_err(error("HostName"))?,
+            Some(name) => {
+                tokens::expand(name, &[('h', TokenValue::Text(original_host))], false).map_err(error("HostName"))?
+            }
             None => original_host.to_string(),
         };
         let port = options.port.unwrap_or(22);
-        let user = options
-            .user
-            .clone()
-            .unwrap_or_else(|| local_user.to_string());
+        let user = options.user.clone().unwrap_or_else(|| local_user.to_string());
         let jump = tokens::jump_host(options.proxy_jump.as_deref());
         let context = Context {
             home,
@@ -153,23 +150,12 @@ impl Settings {
             jump_host: &jump,
         };
         let expand_all = |paths: &[String], option| -> Result<Vec<PathBuf>, SettingsError> {
-            paths
-                .iter()
-                .map(|p| {
-                    context
-                        .expand_path(p)
-                        .map(PathBuf::from)
-                        .map_err(error(option))
-                })
-                .collect()
+            paths.iter().map(|p| context.expand_path(p).map(PathBuf::from).map_err(error(option))).collect()
         };
 
         let identity_files_are_defaults = options.identity_files.is_empty();
         let identity_files = if identity_files_are_defaults {
-            let defaults: Vec<String> = DEFAULT_IDENTITY_FILES
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let defaults: Vec<String> = DEFAULT_IDENTITY_FILES.iter().map(|s| s.to_string()).collect();
             expand_all(&defaults, "IdentityFile")?
         } else {
             expand_all(&options.identity_files, "IdentityFile")?
@@ -179,20 +165,16 @@ impl Settings {
             Some(none) if none.eq_ignore_ascii_case("none") => IdentityAgent::None,
             // `$NAME` (legacy form) names the variable holding the socket.
             Some(var) if var.starts_with('$') && !var.starts_with("${") => {
-                let path = tokens::expand(&format!("${{{}}}", &var[1..]), &[], true)
-                    .map_err(error("IdentityAgent"))?;
+                let path = tokens::expand(&format!("${{{}}}", &var[1..]), &[], true).map_err(error("IdentityAgent"))?;
                 IdentityAgent::Path(PathBuf::from(path))
             }
-            Some(path) => IdentityAgent::Path(PathBuf::from(
-                context.expand_path(path).map_err(error("IdentityAgent"))?,
-            )),
+            Some(path) => {
+                IdentityAgent::Path(PathBuf::from(context.expand_path(path).map_err(error("IdentityAgent"))?))
+            }
         };
         let user_known_hosts_files = match &options.user_known_hosts_files {
             None => {
-                let defaults: Vec<String> = DEFAULT_USER_KNOWN_HOSTS_FILES
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
+                let defaults: Vec<String> = DEFAULT_USER_KNOWN_HOSTS_FILES.iter().map(|s| s.to_string()).collect();
                 expand_all(&defaults, "UserKnownHostsFile")?
             }
             Some(files) if is_none(files) => Vec::new(),
@@ -200,18 +182,11 @@ impl Settings {
         };
         // OpenSSH does not expand the global files.
         let global_known_hosts_files = match &options.global_known_hosts_files {
-            None => DEFAULT_GLOBAL_KNOWN_HOSTS_FILES
-                .iter()
-                .map(PathBuf::from)
-                .collect(),
+            None => DEFAULT_GLOBAL_KNOWN_HOSTS_FILES.iter().map(PathBuf::from).collect(),
             Some(files) if is_none(files) => Vec::new(),
             Some(files) => files.iter().map(PathBuf::from).collect(),
         };
-        let forwards = if options.clear_all_forwardings == Some(true) {
-            Vec::new()
-        } else {
-            options.forwards
-        };
+        let forwards = if options.clear_all_forwardings == Some(true) { Vec::new() } else { options.forwards };
         let not_none = |value: Option<String>| value.filter(|v| !v.eq_ignore_ascii_case("none"));
         Ok(Settings {
             original_host: original_host.to_string(),
@@ -224,9 +199,7 @@ impl Settings {
             identity_agent,
             user_known_hosts_files,
             global_known_hosts_files,
-            strict_host_key_checking: options
-                .strict_host_key_checking
-                .unwrap_or(StrictHostKeyChecking::Ask),
+            strict_host_key_checking: options.strict_host_key_checking.unwrap_or(StrictHostKeyChecking::Ask),
             hash_known_hosts: options.hash_known_hosts.unwrap_or(false),
             batch_mode: options.batch_mode.unwrap_or(false),
             connect_timeout: options.connect_timeout.filter(|t| !t.is_zero()),
@@ -249,9 +222,7 @@ impl Settings {
             refuse_connection: options.refuse_connection.unwrap_or(false),
             ftp: FtpSettings {
                 data_timeout: options.ftp_data_timeout.unwrap_or(DEFAULT_FTP_DATA_TIMEOUT),
-                passive_address: options
-                    .ftp_passive_address
-                    .unwrap_or(FtpPassiveAddress::ControlHost),
+                passive_address: options.ftp_passive_address.unwrap_or(FtpPassiveAddress::ControlHost),
                 allow_foreign_passive: options.ftp_allow_foreign_passive.unwrap_or(false),
                 allow_third_party_active: options.ftp_allow_third_party_active.unwrap_or(false),
                 tls: options.ftp_tls.unwrap_or(FtpTls::Refuse),
@@ -272,11 +243,7 @@ impl Settings {
 
     /// User then global known_hosts files, the order to check them in.
     pub fn known_hosts_files(&self) -> Vec<PathBuf> {
-        self.user_known_hosts_files
-            .iter()
-            .chain(&self.global_known_hosts_files)
-            .cloned()
-            .collect()
+        self.user_known_hosts_files.iter().chain(&self.global_known_hosts_files).cloned().collect()
     }
 }
 
@@ -319,14 +286,8 @@ mod tests {
         assert_eq!(s.server_alive_interval, None);
         assert_eq!(s.connect_timeout, None);
         assert_eq!(s.log_level, LogLevel::Info);
-        assert!(
-            s.password_authentication
-                && s.pubkey_authentication
-                && s.kbd_interactive_authentication
-        );
-        assert!(
-            !s.batch_mode && !s.exit_on_forward_failure && !s.gateway_ports && !s.hash_known_hosts
-        );
+        assert!(s.password_authentication && s.pubkey_authentication && s.kbd_interactive_authentication);
+        assert!(!s.batch_mode && !s.exit_on_forward_failure && !s.gateway_ports && !s.hash_known_hosts);
         assert_eq!(s.ftp.data_timeout, Duration::from_secs(30));
         assert_eq!(s.ftp.passive_address, FtpPassiveAddress::ControlHost);
         assert_eq!(s.ftp.tls, FtpTls::Refuse);
@@ -349,20 +310,11 @@ mod tests {
         assert_eq!(s.host_name, "alias.example.com");
         assert_eq!(
             s.identity_files,
-            vec![
-                PathBuf::from("/home/me/.ssh/id_bob@alias.example.com:2222"),
-                PathBuf::from("/home/me/keys/alias-me"),
-            ]
+            vec![PathBuf::from("/home/me/.ssh/id_bob@alias.example.com:2222"), PathBuf::from("/home/me/keys/alias-me"),]
         );
         assert!(!s.identity_files_are_defaults);
-        assert_eq!(
-            s.user_known_hosts_files,
-            vec![PathBuf::from("/home/me/.ssh/kh_alias.example.com")]
-        );
-        assert_eq!(
-            s.identity_agent,
-            IdentityAgent::Path("/home/me/agent.sock".into())
-        );
+        assert_eq!(s.user_known_hosts_files, vec![PathBuf::from("/home/me/.ssh/kh_alias.example.com")]);
+        assert_eq!(s.identity_agent, IdentityAgent::Path("/home/me/agent.sock".into()));
     }
 
     #[test]
@@ -400,20 +352,11 @@ mod tests {
 
     #[test]
     fn bad_tokens_name_the_option() {
-        let options = HostOptions {
-            host_name: Some("%r.example".into()),
-            ..HostOptions::default()
-        };
+        let options = HostOptions { host_name: Some("%r.example".into()), ..HostOptions::default() };
         let err = Settings::new("h", options, Path::new("/home/me"), "me").unwrap_err();
         assert_eq!(err.option, "HostName");
-        let options = HostOptions {
-            identity_files: vec!["~/.ssh/%q".into()],
-            ..HostOptions::default()
-        };
+        let options = HostOptions { identity_files: vec!["~/.ssh/%q".into()], ..HostOptions::default() };
         let err = Settings::new("h", options, Path::new("/home/me"), "me").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "IdentityFile: unknown token %q in \"/home/me/.ssh/%q\""
-        );
+        assert_eq!(err.to_string(), "IdentityFile: unknown token %q in \"/home/me/.ssh/%q\"");
     }
 }

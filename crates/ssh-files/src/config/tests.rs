@@ -76,11 +76,7 @@ fn first_obtained_value_wins_across_sources() {
          \x20   ServerAliveInterval 30\n",
     );
     fx.system_config("Host *\n  User system\n  ConnectTimeout 10\n  ServerAliveInterval 99\n");
-    fx.sources.cli_options = vec![
-        "Port=2222".into(),
-        "User bob".into(),
-        "User = ignored".into(),
-    ];
+    fx.sources.cli_options = vec!["Port=2222".into(), "User bob".into(), "User = ignored".into()];
     let o = fx.resolve("web").options;
     assert_eq!(o.port, Some(2222));
     assert_eq!(o.user.as_deref(), Some("bob"));
@@ -111,9 +107,7 @@ fn dash_f_replaces_user_file_and_skips_system_file() {
 
     let missing = fx.home().join("missing");
     fx.sources.user_file = Some(missing.clone());
-    assert!(fx
-        .error("h")
-        .starts_with(&format!("can't open config file {}", missing.display())));
+    assert!(fx.error("h").starts_with(&format!("can't open config file {}", missing.display())));
 }
 
 #[test]
@@ -136,11 +130,7 @@ fn host_patterns() {
         ("something", "fallback"),
     ];
     for (host, user) in cases {
-        assert_eq!(
-            fx.resolve(host).options.user.as_deref(),
-            Some(user),
-            "{host}"
-        );
+        assert_eq!(fx.resolve(host).options.user.as_deref(), Some(user), "{host}");
     }
 }
 
@@ -169,15 +159,9 @@ fn cumulative_and_list_options() {
     fx.sources.cli_options = vec!["IdentityFile=~/.ssh/cli".into()];
     let o = fx.resolve("h").options;
     assert_eq!(o.identity_files, vec!["~/.ssh/cli", "~/.ssh/a", "~/.ssh/b"]);
-    assert_eq!(
-        o.user_known_hosts_files,
-        Some(vec!["~/.ssh/kh1".to_string(), "~/.ssh/kh2".to_string()])
-    );
+    assert_eq!(o.user_known_hosts_files, Some(vec!["~/.ssh/kh1".to_string(), "~/.ssh/kh2".to_string()]));
     let forwards: Vec<String> = o.forwards.iter().map(ToString::to_string).collect();
-    assert_eq!(
-        forwards,
-        vec!["ftp/2121:ftp.example.com:21", "1080", "0:localhost:22"]
-    );
+    assert_eq!(forwards, vec!["ftp/2121:ftp.example.com:21", "1080", "0:localhost:22"]);
     assert_eq!(o.forwards[0].kind, ForwardKind::Local);
     assert_eq!(o.forwards[1].kind, ForwardKind::Dynamic);
     assert_eq!(o.forwards[2].kind, ForwardKind::Remote);
@@ -236,14 +220,9 @@ fn match_final_reads_again_with_the_final_host_name() {
 fn unsupported_match_is_an_error_naming_file_and_line() {
     let fx = Fixture::new();
     let path = fx.user_config("Host a\n  User a\nMatch host x exec \"true\"\n  User b\n");
-    assert_eq!(
-        fx.error("a"),
-        format!("{} line 3: Match exec is not supported", path.display())
-    );
+    assert_eq!(fx.error("a"), format!("{} line 3: Match exec is not supported", path.display()));
     fx.user_config("Match all host x\n");
-    assert!(fx
-        .error("a")
-        .contains("line 1: bad Match condition: 'all' cannot be combined"));
+    assert!(fx.error("a").contains("line 1: bad Match condition: 'all' cannot be combined"));
     fx.user_config("Match host\n");
     assert!(fx.error("a").contains("missing Match criteria for host"));
     fx.user_config("Match bogus x\n");
@@ -256,10 +235,7 @@ fn include_relative_glob_and_scoping() {
     let ssh = fx.home().join(".ssh");
     fx.write(&ssh.join("conf.d/10-a.conf"), "Host a\n  User from-a\n");
     // A Match in an included file must not leak into the including file.
-    fx.write(
-        &ssh.join("conf.d/20-b.conf"),
-        "Match host nothing\n  User never\n",
-    );
+    fx.write(&ssh.join("conf.d/20-b.conf"), "Match host nothing\n  User never\n");
     fx.write(&ssh.join("conf.d/.hidden.conf"), "User hidden\n");
     fx.write(&ssh.join("inactive.conf"), "Host *\n  Port 9999\n");
     fx.write(&ssh.join("extra"), "Port 2000\n");
@@ -287,10 +263,7 @@ fn include_in_the_system_file() {
     assert_eq!(fx.resolve("h").options.user.as_deref(), Some("sys-include"));
 
     let path = fx.system_config("Include ~/x\n");
-    assert_eq!(
-        fx.error("h"),
-        format!("{} line 1: bad include path ~/x", path.display())
-    );
+    assert_eq!(fx.error("h"), format!("{} line 1: bad include path ~/x", path.display()));
 }
 
 #[test]
@@ -303,63 +276,27 @@ fn include_tokens_and_depth_limit() {
 
     let path = fx.user_config("Include config\n");
     let err = fx.error("h");
-    assert_eq!(
-        err,
-        format!(
-            "{} line 1: too many recursive configuration includes",
-            path.display()
-        )
-    );
+    assert_eq!(err, format!("{} line 1: too many recursive configuration includes", path.display()));
 }
 
 #[test]
 fn errors_name_file_and_line() {
     let fx = Fixture::new();
     let path = fx.user_config("Host x\n\n  Frobnicate yes\n");
-    assert_eq!(
-        fx.error("h"),
-        format!(
-            "{} line 3: Bad configuration option: Frobnicate",
-            path.display()
-        )
-    );
+    assert_eq!(fx.error("h"), format!("{} line 3: Bad configuration option: Frobnicate", path.display()));
     // Values are checked even where the block does not apply.
     fx.user_config("Host x\n  StrictHostKeyChecking maybe\n");
-    assert_eq!(
-        fx.error("h"),
-        format!(
-            "{} line 2: invalid value \"maybe\" for StrictHostKeyChecking",
-            path.display()
-        )
-    );
+    assert_eq!(fx.error("h"), format!("{} line 2: invalid value \"maybe\" for StrictHostKeyChecking", path.display()));
     fx.user_config("Port\n");
-    assert_eq!(
-        fx.error("h"),
-        format!(
-            "{} line 1: no argument after keyword \"Port\"",
-            path.display()
-        )
-    );
+    assert_eq!(fx.error("h"), format!("{} line 1: no argument after keyword \"Port\"", path.display()));
     fx.user_config("User \"open\n");
-    assert_eq!(
-        fx.error("h"),
-        format!("{} line 1: invalid quotes", path.display())
-    );
+    assert_eq!(fx.error("h"), format!("{} line 1: invalid quotes", path.display()));
     fx.user_config("Port 22 23\n");
-    assert_eq!(
-        fx.error("h"),
-        format!(
-            "{} line 1: keyword Port extra arguments at end of line",
-            path.display()
-        )
-    );
+    assert_eq!(fx.error("h"), format!("{} line 1: keyword Port extra arguments at end of line", path.display()));
     fx.user_config("LocalForward 8080\n");
     assert_eq!(
         fx.error("h"),
-        format!(
-            "{} line 1: bad local forwarding specification '8080': wrong number of fields",
-            path.display()
-        )
+        format!("{} line 1: bad local forwarding specification '8080': wrong number of fields", path.display())
     );
 }
 
@@ -367,20 +304,11 @@ fn errors_name_file_and_line() {
 fn command_line_errors() {
     let mut fx = Fixture::new();
     fx.sources.cli_options = vec!["Frobnicate=yes".into()];
-    assert_eq!(
-        fx.error("h"),
-        "command-line line 0: Bad configuration option: Frobnicate"
-    );
+    assert_eq!(fx.error("h"), "command-line line 0: Bad configuration option: Frobnicate");
     fx.sources.cli_options = vec!["BatchMode=maybe".into()];
-    assert_eq!(
-        fx.error("h"),
-        "command-line line 0: invalid value \"maybe\" for BatchMode"
-    );
+    assert_eq!(fx.error("h"), "command-line line 0: invalid value \"maybe\" for BatchMode");
     fx.sources.cli_options = vec!["Host=x".into()];
-    assert_eq!(
-        fx.error("h"),
-        "command-line line 0: Host directive not supported as a command-line option"
-    );
+    assert_eq!(fx.error("h"), "command-line line 0: Host directive not supported as a command-line option");
     fx.sources.cli_options = vec!["Include x".into()];
     assert!(fx.error("h").contains("Include directive not supported"));
 }
@@ -394,21 +322,12 @@ fn ignored_keywords_are_reported_with_origin() {
     );
     fx.sources.cli_options = vec!["ControlMaster=auto".into()];
     let ignored = fx.resolve("h").ignored;
-    let got: Vec<(String, String)> = ignored
-        .iter()
-        .map(|i| (i.keyword.clone(), i.origin.to_string()))
-        .collect();
+    let got: Vec<(String, String)> = ignored.iter().map(|i| (i.keyword.clone(), i.origin.to_string())).collect();
     assert_eq!(
         got,
         vec![
-            (
-                "ControlMaster".to_string(),
-                "command-line line 0".to_string()
-            ),
-            (
-                "ForwardAgent".to_string(),
-                format!("{} line 2", path.display())
-            ),
+            ("ControlMaster".to_string(), "command-line line 0".to_string()),
+            ("ForwardAgent".to_string(), format!("{} line 2", path.display())),
             ("SendEnv".to_string(), format!("{} line 3", path.display())),
         ]
     );
@@ -420,17 +339,11 @@ fn ignore_unknown_accepts_listed_unknown_keywords() {
     fx.user_config("IgnoreUnknown UseKeychain,Frob*\nUseKeychain yes\nfrobnicate 1\nUser u\n");
     let resolved = fx.resolve("h");
     assert_eq!(resolved.options.user.as_deref(), Some("u"));
-    let names: Vec<&str> = resolved
-        .ignored
-        .iter()
-        .map(|i| i.keyword.as_str())
-        .collect();
+    let names: Vec<&str> = resolved.ignored.iter().map(|i| i.keyword.as_str()).collect();
     assert_eq!(names, vec!["UseKeychain", "frobnicate"]);
     // Only from the line on that sets it.
     fx.user_config("UseKeychain yes\nIgnoreUnknown UseKeychain\n");
-    assert!(fx
-        .error("h")
-        .contains("line 1: Bad configuration option: UseKeychain"));
+    assert!(fx.error("h").contains("line 1: Bad configuration option: UseKeychain"));
 }
 
 #[test]
@@ -459,10 +372,7 @@ fn typed_ftp_and_other_options_from_config() {
     assert_eq!(o.ciphers.as_deref(), Some("^aes128-gcm@openssh.com"));
     assert_eq!(o.kbd_interactive_authentication, Some(false));
     assert_eq!(o.log_level, Some(LogLevel::Verbose));
-    assert_eq!(
-        o.strict_host_key_checking,
-        Some(StrictHostKeyChecking::AcceptNew)
-    );
+    assert_eq!(o.strict_host_key_checking, Some(StrictHostKeyChecking::AcceptNew));
     assert_eq!(o.proxy_jump.as_deref(), Some("gw.example.com"));
 }
 
@@ -475,17 +385,11 @@ fn resolve_then_merge_cli_flags_then_settings() {
     options.port = Some(2222);
     options.user = Some("admin".into());
     options.identity_files.insert(0, "/keys/cli".into());
-    options.forwards.insert(
-        0,
-        ForwardSpec::parse(ForwardKind::Local, "8080:localhost:80").unwrap(),
-    );
+    options.forwards.insert(0, ForwardSpec::parse(ForwardKind::Local, "8080:localhost:80").unwrap());
     let s = Settings::new("web", options, fx.home(), "me").unwrap();
     assert_eq!(s.host_name, "web.example.com");
     assert_eq!(s.port, 2222);
     assert_eq!(s.user, "admin");
-    assert_eq!(
-        s.identity_files,
-        vec![PathBuf::from("/keys/cli"), fx.home().join(".ssh/id_admin")]
-    );
+    assert_eq!(s.identity_files, vec![PathBuf::from("/keys/cli"), fx.home().join(".ssh/id_admin")]);
     assert_eq!(s.forwards.len(), 1);
 }

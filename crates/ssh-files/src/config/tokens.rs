@@ -38,11 +38,7 @@ pub(crate) enum TokenValue<'a> {
 
 /// Expands `%x` tokens from `tokens` and `%%`; with `dollar`, also
 /// `${NAME}` from the environment.
-pub(crate) fn expand(
-    text: &str,
-    tokens: &[(char, TokenValue<'_>)],
-    dollar: bool,
-) -> Result<String, ExpandError> {
+pub(crate) fn expand(text: &str, tokens: &[(char, TokenValue<'_>)], dollar: bool) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices();
     while let Some((at, c)) = chars.next() {
@@ -51,29 +47,22 @@ pub(crate) fn expand(
                 None => return Err(ExpandError::TrailingPercent(text.to_string())),
                 Some((_, '%')) => out.push('%'),
                 Some((_, token)) => {
-                    let value = tokens.iter().find(|(t, _)| *t == token).ok_or_else(|| {
-                        ExpandError::UnknownToken {
-                            token,
-                            text: text.to_string(),
-                        }
-                    })?;
+                    let value = tokens
+                        .iter()
+                        .find(|(t, _)| *t == token)
+                        .ok_or_else(|| ExpandError::UnknownToken { token, text: text.to_string() })?;
                     match &value.1 {
                         TokenValue::Text(s) => out.push_str(s),
                         TokenValue::Owned(s) => out.push_str(s),
-                        TokenValue::Lazy(f) => {
-                            out.push_str(&f().ok_or(ExpandError::Unavailable(token))?)
-                        }
+                        TokenValue::Lazy(f) => out.push_str(&f().ok_or(ExpandError::Unavailable(token))?),
                     }
                 }
             },
             '$' if dollar && text[at + 1..].starts_with('{') => {
                 let start = at + 2;
-                let len = text[start..]
-                    .find('}')
-                    .ok_or_else(|| ExpandError::UnterminatedVariable(text.to_string()))?;
+                let len = text[start..].find('}').ok_or_else(|| ExpandError::UnterminatedVariable(text.to_string()))?;
                 let name = &text[start..start + len];
-                let value = std::env::var(name)
-                    .map_err(|_| ExpandError::UnsetVariable(name.to_string()))?;
+                let value = std::env::var(name).map_err(|_| ExpandError::UnsetVariable(name.to_string()))?;
                 out.push_str(&value);
                 // Skip the name and the closing brace.
                 for _ in 0..=name.chars().count() + 1 {
@@ -107,9 +96,7 @@ pub(crate) fn local_hostname() -> Option<String> {
 /// The user id of this process (`%i`).
 pub(crate) fn local_uid() -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .ok()
-        .map(|m| m.uid().to_string())
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid().to_string())
 }
 
 /// What the `%` tokens of a connection stand for (OpenSSH's
@@ -137,8 +124,7 @@ impl Context<'_> {
     /// Expands `%` tokens (`%C %d %h %i %j %k %L %l %n %p %r %u %%`) and, with
     /// `dollar`, `${VAR}`.
     pub(crate) fn expand(&self, text: &str, dollar: bool) -> Result<String, ExpandError> {
-        let short_hostname =
-            || local_hostname().map(|h| h.split('.').next().unwrap_or_default().to_string());
+        let short_hostname = || local_hostname().map(|h| h.split('.').next().unwrap_or_default().to_string());
         // %C: SHA-1 of %l%h%p%r%j in hex, as OpenSSH's ssh_connection_hash.
         let connection_hash = || {
             use sha1::{Digest, Sha1};
@@ -156,10 +142,7 @@ impl Context<'_> {
             ('h', TokenValue::Text(self.host)),
             ('i', TokenValue::Lazy(&local_uid)),
             ('j', TokenValue::Text(self.jump_host)),
-            (
-                'k',
-                TokenValue::Text(self.host_key_alias.unwrap_or(self.host)),
-            ),
+            ('k', TokenValue::Text(self.host_key_alias.unwrap_or(self.host))),
             ('L', TokenValue::Lazy(&short_hostname)),
             ('l', TokenValue::Lazy(&local_hostname)),
             ('n', TokenValue::Text(self.original_host)),
@@ -199,23 +182,14 @@ mod tests {
     #[test]
     fn expands_percent_tokens() {
         let lazy = || Some("lazy".to_string());
-        let tokens = [
-            ('h', TokenValue::Text("host")),
-            ('p', TokenValue::Owned("22".into())),
-            ('l', TokenValue::Lazy(&lazy)),
-        ];
+        let tokens =
+            [('h', TokenValue::Text("host")), ('p', TokenValue::Owned("22".into())), ('l', TokenValue::Lazy(&lazy))];
         let cases = [
             ("plain", Ok("plain".to_string())),
             ("%h:%p", Ok("host:22".to_string())),
             ("100%%", Ok("100%".to_string())),
             ("%l", Ok("lazy".to_string())),
-            (
-                "%x",
-                Err(ExpandError::UnknownToken {
-                    token: 'x',
-                    text: "%x".into(),
-                }),
-            ),
+            ("%x", Err(ExpandError::UnknownToken { token: 'x', text: "%x".into() })),
             ("a%", Err(ExpandError::TrailingPercent("a%".into()))),
         ];
         for (text, want) in cases {
@@ -226,24 +200,15 @@ mod tests {
     #[test]
     fn expands_environment_variables() {
         std::env::set_var("SSH_FILES_TEST_VAR", "value");
-        assert_eq!(
-            expand("a/${SSH_FILES_TEST_VAR}/b", &[], true),
-            Ok("a/value/b".into())
-        );
+        assert_eq!(expand("a/${SSH_FILES_TEST_VAR}/b", &[], true), Ok("a/value/b".into()));
         // Without `dollar`, or without braces, the text stays.
-        assert_eq!(
-            expand("${SSH_FILES_TEST_VAR}", &[], false),
-            Ok("${SSH_FILES_TEST_VAR}".into())
-        );
+        assert_eq!(expand("${SSH_FILES_TEST_VAR}", &[], false), Ok("${SSH_FILES_TEST_VAR}".into()));
         assert_eq!(expand("$HOME", &[], true), Ok("$HOME".into()));
         assert_eq!(
             expand("${SSH_FILES_TEST_UNSET}", &[], true),
             Err(ExpandError::UnsetVariable("SSH_FILES_TEST_UNSET".into()))
         );
-        assert_eq!(
-            expand("${OPEN", &[], true),
-            Err(ExpandError::UnterminatedVariable("${OPEN".into()))
-        );
+        assert_eq!(expand("${OPEN", &[], true), Err(ExpandError::UnterminatedVariable("${OPEN".into())));
     }
 
     #[test]
@@ -262,18 +227,12 @@ mod tests {
             ctx.expand("%d %h %n %p %r %u %k %%", false),
             Ok("/home/u real.example alias 2222 r u real.example %".into())
         );
-        assert_eq!(
-            ctx.expand_path("~/.ssh/id_%h_%r"),
-            Ok("/home/u/.ssh/id_real.example_r".into())
-        );
+        assert_eq!(ctx.expand_path("~/.ssh/id_%h_%r"), Ok("/home/u/.ssh/id_real.example_r".into()));
         if local_hostname().is_some() {
             let hash = ctx.expand("%C", false).unwrap();
             assert_eq!(hash.len(), 40);
         }
-        assert!(matches!(
-            ctx.expand("%z", false),
-            Err(ExpandError::UnknownToken { token: 'z', .. })
-        ));
+        assert!(matches!(ctx.expand("%z", false), Err(ExpandError::UnknownToken { token: 'z', .. })));
     }
 
     #[test]
@@ -295,15 +254,9 @@ mod tests {
     fn expands_tilde() {
         let home = Path::new("/home/u");
         assert_eq!(expand_tilde("~", home), Ok("/home/u".into()));
-        assert_eq!(
-            expand_tilde("~/.ssh/id", home),
-            Ok("/home/u/.ssh/id".into())
-        );
+        assert_eq!(expand_tilde("~/.ssh/id", home), Ok("/home/u/.ssh/id".into()));
         assert_eq!(expand_tilde("/abs/~", home), Ok("/abs/~".into()));
         assert_eq!(expand_tilde("rel", home), Ok("rel".into()));
-        assert_eq!(
-            expand_tilde("~bob/x", home),
-            Err(ExpandError::TildeUser("~bob/x".into()))
-        );
+        assert_eq!(expand_tilde("~bob/x", home), Err(ExpandError::TildeUser("~bob/x".into())));
     }
 }

@@ -37,33 +37,21 @@ pub fn append(
     let hosts = if hash {
         let mut salt = [0u8; SALT_LEN];
         getrandom::fill(&mut salt).map_err(|_| KnownHostsError::Random)?;
-        HashedHost::new(&name, &salt)
-            .ok_or(KnownHostsError::Random)?
-            .encode()
+        HashedHost::new(&name, &salt).ok_or(KnownHostsError::Random)?.encode()
     } else {
         name
     };
     let entry = format!("{hosts} {} {key_base64}\n", key_type_family(key_type));
-    write_entry(file, &entry).map_err(|source| KnownHostsError::Write {
-        path: file.to_path_buf(),
-        source,
-    })
+    write_entry(file, &entry).map_err(|source| KnownHostsError::Write { path: file.to_path_buf(), source })
 }
 
 fn write_entry(file: &Path, entry: &str) -> io::Result<()> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)?;
+            DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
         }
     }
-    let mut f = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(file)?;
+    let mut f = OpenOptions::new().read(true).append(true).create(true).open(file)?;
     let mut text = String::with_capacity(entry.len() + 1);
     if f.metadata()?.len() > 0 {
         f.seek(SeekFrom::End(-1))?;
@@ -111,10 +99,7 @@ mod tests {
             fs::read_to_string(&file).unwrap(),
             format!("host.example ssh-ed25519 {ED_A}\n[host.example]:2222 ssh-rsa {RSA}\n")
         );
-        let mode = fs::metadata(file.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = fs::metadata(file.parent().unwrap()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
 
@@ -124,10 +109,7 @@ mod tests {
         let file = dir.path().join("known_hosts");
         fs::write(&file, "# no newline at end").unwrap();
         append(&file, "h", 22, "ssh-ed25519", ED_A, false).unwrap();
-        assert_eq!(
-            fs::read_to_string(&file).unwrap(),
-            format!("# no newline at end\nh ssh-ed25519 {ED_A}\n")
-        );
+        assert_eq!(fs::read_to_string(&file).unwrap(), format!("# no newline at end\nh ssh-ed25519 {ED_A}\n"));
     }
 
     #[test]
@@ -138,14 +120,7 @@ mod tests {
         let text = fs::read_to_string(&file).unwrap();
         assert!(text.starts_with("|1|"), "{text}");
         assert!(!text.contains("server"), "{text}");
-        let found = check(
-            std::slice::from_ref(&file),
-            "server.example",
-            2222,
-            "ssh-ed25519",
-            ED_A,
-        )
-        .unwrap();
+        let found = check(std::slice::from_ref(&file), "server.example", 2222, "ssh-ed25519", ED_A).unwrap();
         assert_eq!(found.outcome, CheckOutcome::Known { file, line: 1 });
     }
 
@@ -153,18 +128,9 @@ mod tests {
     fn refuses_bad_input() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("known_hosts");
-        assert!(matches!(
-            append(&file, "h", 22, "ssh-ed25519", "!!", false),
-            Err(KnownHostsError::BadKey)
-        ));
-        assert!(matches!(
-            append(&file, "h", 22, "ssh ed25519", ED_A, false),
-            Err(KnownHostsError::BadKeyType(_))
-        ));
-        assert!(matches!(
-            append(&file, "a,b", 22, "ssh-ed25519", ED_A, false),
-            Err(KnownHostsError::BadHost(_))
-        ));
+        assert!(matches!(append(&file, "h", 22, "ssh-ed25519", "!!", false), Err(KnownHostsError::BadKey)));
+        assert!(matches!(append(&file, "h", 22, "ssh ed25519", ED_A, false), Err(KnownHostsError::BadKeyType(_))));
+        assert!(matches!(append(&file, "a,b", 22, "ssh-ed25519", ED_A, false), Err(KnownHostsError::BadHost(_))));
         assert!(!file.exists());
     }
 
@@ -177,48 +143,26 @@ mod tests {
         // Ours, read by ssh-keygen -F.
         let ours = dir.path().join("ours");
         append(&ours, "ours.example", 2222, "ssh-ed25519", ED_A, true).unwrap();
-        let out = Command::new(&keygen)
-            .args(["-F", "[ours.example]:2222", "-f"])
-            .arg(&ours)
-            .output()
-            .unwrap();
+        let out = Command::new(&keygen).args(["-F", "[ours.example]:2222", "-f"]).arg(&ours).output().unwrap();
         assert!(out.status.success(), "ssh-keygen -F did not find our entry");
         assert!(String::from_utf8_lossy(&out.stdout).contains(ED_A));
 
         // Theirs: plain entries hashed by ssh-keygen -H, read by check.
         let theirs = dir.path().join("theirs");
-        fs::write(
-            &theirs,
-            format!("theirs.example ssh-ed25519 {ED_A}\n[theirs.example]:2200 ssh-rsa {RSA}\n"),
-        )
-        .unwrap();
-        let out = Command::new(&keygen)
-            .arg("-H")
-            .arg("-f")
-            .arg(&theirs)
-            .output()
+        fs::write(&theirs, format!("theirs.example ssh-ed25519 {ED_A}\n[theirs.example]:2200 ssh-rsa {RSA}\n"))
             .unwrap();
+        let out = Command::new(&keygen).arg("-H").arg("-f").arg(&theirs).output().unwrap();
         assert!(out.status.success());
         let text = fs::read_to_string(&theirs).unwrap();
         assert!(!text.contains("theirs.example"), "{text}");
         let files = [theirs.clone()];
         assert_eq!(
-            check(&files, "theirs.example", 22, "ssh-ed25519", ED_A)
-                .unwrap()
-                .outcome,
-            CheckOutcome::Known {
-                file: theirs.clone(),
-                line: 1
-            }
+            check(&files, "theirs.example", 22, "ssh-ed25519", ED_A).unwrap().outcome,
+            CheckOutcome::Known { file: theirs.clone(), line: 1 }
         );
         assert_eq!(
-            check(&files, "theirs.example", 2200, "rsa-sha2-256", RSA)
-                .unwrap()
-                .outcome,
-            CheckOutcome::Known {
-                file: theirs,
-                line: 2
-            }
+            check(&files, "theirs.example", 2200, "rsa-sha2-256", RSA).unwrap().outcome,
+            CheckOutcome::Known { file: theirs, line: 2 }
         );
     }
 }

@@ -22,11 +22,7 @@ pub fn check(
     key_base64: &str,
 ) -> Result<Check, KnownHostsError> {
     let key = Base64::decode_vec(key_base64.trim()).map_err(|_| KnownHostsError::BadKey)?;
-    let wanted = Wanted {
-        name: host_key_name(host, port),
-        family: key_type_family(key_type),
-        key: &key,
-    };
+    let wanted = Wanted { name: host_key_name(host, port), family: key_type_family(key_type), key: &key };
     let mut found = Found::default();
     let mut notes = Vec::new();
     for file in files {
@@ -38,16 +34,10 @@ pub fn check(
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => notes.push(Note::Unreadable {
-                file: file.clone(),
-                error: e.to_string(),
-            }),
+            Err(e) => notes.push(Note::Unreadable { file: file.clone(), error: e.to_string() }),
         }
     }
-    Ok(Check {
-        outcome: found.outcome(),
-        notes,
-    })
+    Ok(Check { outcome: found.outcome(), notes })
 }
 
 /// What is being looked up.
@@ -76,37 +66,21 @@ impl Found {
         } else if let Some((file, line)) = self.known {
             CheckOutcome::Known { file, line }
         } else if let Some((file, line, known_type)) = self.changed {
-            CheckOutcome::Changed {
-                file,
-                line,
-                known_type,
-            }
+            CheckOutcome::Changed { file, line, known_type }
         } else {
-            CheckOutcome::Unknown {
-                other_types: self.other_types,
-            }
+            CheckOutcome::Unknown { other_types: self.other_types }
         }
     }
 }
 
-fn scan_file(
-    file: &Path,
-    contents: &[u8],
-    wanted: &Wanted<'_>,
-    found: &mut Found,
-    notes: &mut Vec<Note>,
-) {
+fn scan_file(file: &Path, contents: &[u8], wanted: &Wanted<'_>, found: &mut Found, notes: &mut Vec<Note>) {
     for (index, raw) in contents.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
         let entry = match line::parse(&String::from_utf8_lossy(raw)) {
             Ok(Some(entry)) => entry,
             Ok(None) => continue,
             Err(reason) => {
-                notes.push(Note::Malformed {
-                    file: file.to_path_buf(),
-                    line: number,
-                    reason,
-                });
+                notes.push(Note::Malformed { file: file.to_path_buf(), line: number, reason });
                 continue;
             }
         };
@@ -115,10 +89,7 @@ fn scan_file(
         }
         let here = || (file.to_path_buf(), number);
         match entry.marker {
-            Marker::CertAuthority => notes.push(Note::CertAuthorityIgnored {
-                file: file.to_path_buf(),
-                line: number,
-            }),
+            Marker::CertAuthority => notes.push(Note::CertAuthorityIgnored { file: file.to_path_buf(), line: number }),
             Marker::Revoked => {
                 if entry.key == wanted.key {
                     found.revoked = Some(here());
@@ -130,9 +101,7 @@ fn scan_file(
                 if entry.key == wanted.key {
                     found.known.get_or_insert_with(here);
                 } else if family == wanted.family {
-                    found
-                        .changed
-                        .get_or_insert_with(|| (file.to_path_buf(), number, family.to_string()));
+                    found.changed.get_or_insert_with(|| (file.to_path_buf(), number, family.to_string()));
                 } else if !found.other_types.iter().any(|t| t == family) {
                     found.other_types.push(family.to_string());
                 }
@@ -158,10 +127,7 @@ mod tests {
     }
 
     fn known(file: &Path, line: usize) -> CheckOutcome {
-        CheckOutcome::Known {
-            file: file.to_path_buf(),
-            line,
-        }
+        CheckOutcome::Known { file: file.to_path_buf(), line }
     }
 
     #[test]
@@ -192,32 +158,12 @@ mod tests {
                 2222,
                 "ssh-ed25519",
                 ED_A,
-                CheckOutcome::Changed {
-                    file: f.clone(),
-                    line: 4,
-                    known_type: "ssh-ed25519".into(),
-                },
+                CheckOutcome::Changed { file: f.clone(), line: 4, known_type: "ssh-ed25519".into() },
             ),
-            (
-                "plain.example",
-                2200,
-                "ssh-ed25519",
-                ED_A,
-                CheckOutcome::Unknown {
-                    other_types: vec![],
-                },
-            ),
+            ("plain.example", 2200, "ssh-ed25519", ED_A, CheckOutcome::Unknown { other_types: vec![] }),
             ("a.wild.example", 22, "ssh-ed25519", ED_A, known(&f, 5)),
             // Negated: the line does not apply.
-            (
-                "bad.wild.example",
-                22,
-                "ssh-ed25519",
-                ED_A,
-                CheckOutcome::Unknown {
-                    other_types: vec![],
-                },
-            ),
+            ("bad.wild.example", 22, "ssh-ed25519", ED_A, CheckOutcome::Unknown { other_types: vec![] }),
             // rsa-sha2-512 is negotiated for an ssh-rsa key.
             ("rsa.example", 22, "rsa-sha2-512", RSA, known(&f, 6)),
             (
@@ -225,20 +171,14 @@ mod tests {
                 22,
                 "rsa-sha2-256",
                 ED_A,
-                CheckOutcome::Changed {
-                    file: f.clone(),
-                    line: 6,
-                    known_type: "ssh-rsa".into(),
-                },
+                CheckOutcome::Changed { file: f.clone(), line: 6, known_type: "ssh-rsa".into() },
             ),
             (
                 "multi.example",
                 22,
                 "ssh-ed25519",
                 ED_A,
-                CheckOutcome::Unknown {
-                    other_types: vec!["ecdsa-sha2-nistp256".into(), "ssh-rsa".into()],
-                },
+                CheckOutcome::Unknown { other_types: vec!["ecdsa-sha2-nistp256".into(), "ssh-rsa".into()] },
             ),
             // Host names compare without case.
             ("upper.EXAMPLE", 22, "ssh-ed25519", ED_A, known(&f, 9)),
@@ -254,11 +194,7 @@ mod tests {
     fn revoked_wins_over_known() {
         let dir = tempfile::tempdir().unwrap();
         let a = write(dir.path(), "a", &format!("host ssh-ed25519 {ED_A}\n"));
-        let b = write(
-            dir.path(),
-            "b",
-            &format!("x ssh-rsa {RSA}\n@revoked * ssh-ed25519 {ED_A}\n"),
-        );
+        let b = write(dir.path(), "b", &format!("x ssh-rsa {RSA}\n@revoked * ssh-ed25519 {ED_A}\n"));
         let got = check(&[a, b.clone()], "host", 22, "ssh-ed25519", ED_A).unwrap();
         assert_eq!(got.outcome, CheckOutcome::Revoked { file: b, line: 2 });
     }
@@ -287,27 +223,13 @@ mod tests {
                  a.example ssh-ed25519 {ED_A}"
             ),
         );
-        let got = check(
-            std::slice::from_ref(&f),
-            "a.example",
-            22,
-            "ssh-ed25519",
-            ED_A,
-        )
-        .unwrap();
+        let got = check(std::slice::from_ref(&f), "a.example", 22, "ssh-ed25519", ED_A).unwrap();
         assert_eq!(got.outcome, known(&f, 4));
         assert_eq!(
             got.notes,
             vec![
-                Note::Malformed {
-                    file: f.clone(),
-                    line: 1,
-                    reason: line::MalformedLine::MissingKey
-                },
-                Note::CertAuthorityIgnored {
-                    file: f.clone(),
-                    line: 2
-                },
+                Note::Malformed { file: f.clone(), line: 1, reason: line::MalformedLine::MissingKey },
+                Note::CertAuthorityIgnored { file: f.clone(), line: 2 },
                 Note::Malformed {
                     file: f.clone(),
                     line: 3,
@@ -329,25 +251,11 @@ mod tests {
             ),
         );
         let files = [f.clone()];
+        assert_eq!(check(&files, "example.com", 22, "ssh-ed25519", ED_A).unwrap().outcome, known(&f, 1));
+        assert_eq!(check(&files, "example.com", 2222, "ssh-ed25519", ED_B).unwrap().outcome, known(&f, 2));
         assert_eq!(
-            check(&files, "example.com", 22, "ssh-ed25519", ED_A)
-                .unwrap()
-                .outcome,
-            known(&f, 1)
-        );
-        assert_eq!(
-            check(&files, "example.com", 2222, "ssh-ed25519", ED_B)
-                .unwrap()
-                .outcome,
-            known(&f, 2)
-        );
-        assert_eq!(
-            check(&files, "other.com", 22, "ssh-ed25519", ED_A)
-                .unwrap()
-                .outcome,
-            CheckOutcome::Unknown {
-                other_types: vec![]
-            }
+            check(&files, "other.com", 22, "ssh-ed25519", ED_A).unwrap().outcome,
+            CheckOutcome::Unknown { other_types: vec![] }
         );
     }
 
@@ -358,18 +266,9 @@ mod tests {
         let f = write(
             dir.path(),
             "f",
-            &format!(
-                "|1|2h6Ldw8m6TvU+PZC1SeWea9uPlo=|15jlWVXA11woB3iN380AGUVBRaw= ssh-ed25519 {ED_A}\n"
-            ),
+            &format!("|1|2h6Ldw8m6TvU+PZC1SeWea9uPlo=|15jlWVXA11woB3iN380AGUVBRaw= ssh-ed25519 {ED_A}\n"),
         );
-        let got = check(
-            std::slice::from_ref(&f),
-            "example.com",
-            22,
-            "ssh-ed25519",
-            ED_A,
-        )
-        .unwrap();
+        let got = check(std::slice::from_ref(&f), "example.com", 22, "ssh-ed25519", ED_A).unwrap();
         assert_eq!(got.outcome, known(&f, 1));
     }
 

@@ -42,10 +42,7 @@ impl HashedHost {
     pub(crate) fn new(host: &str, salt: &[u8]) -> Option<HashedHost> {
         let mut mac = Hmac::<Sha1>::new_from_slice(salt).ok()?;
         mac.update(host.as_bytes());
-        Some(HashedHost {
-            salt: salt.to_vec(),
-            digest: mac.finalize().into_bytes().to_vec(),
-        })
+        Some(HashedHost { salt: salt.to_vec(), digest: mac.finalize().into_bytes().to_vec() })
     }
 
     /// Whether this entry is the hash of `host`, compared in constant time.
@@ -61,11 +58,7 @@ impl HashedHost {
 
     /// The `|1|salt|hash` text.
     pub(crate) fn encode(&self) -> String {
-        format!(
-            "{MAGIC}{}|{}",
-            Base64::encode_string(&self.salt),
-            Base64::encode_string(&self.digest)
-        )
+        format!("{MAGIC}{}|{}", Base64::encode_string(&self.salt), Base64::encode_string(&self.digest))
     }
 }
 
@@ -77,14 +70,8 @@ mod tests {
     /// `hmac.new(salt, host, hashlib.sha1)`.
     const SALT_B64: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQ=";
     const VECTORS: [(&str, &str); 2] = [
-        (
-            "example.com",
-            "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|qvtG0DaqrsqPDhV2Ni+wmYohchA=",
-        ),
-        (
-            "[example.com]:2222",
-            "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|uVLj+YL3GsbtNOcCoC7AMM/WVh0=",
-        ),
+        ("example.com", "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|qvtG0DaqrsqPDhV2Ni+wmYohchA="),
+        ("[example.com]:2222", "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|uVLj+YL3GsbtNOcCoC7AMM/WVh0="),
     ];
 
     #[test]

@@ -96,12 +96,7 @@ pub(crate) fn parse(line: &str) -> Result<Option<Entry>, MalformedLine> {
     if key_type.bytes().all(|b| b.is_ascii_digit()) {
         return Err(MalformedLine::BadKey);
     }
-    Ok(Some(Entry {
-        marker,
-        hosts,
-        key_type: key_type.to_string(),
-        key,
-    }))
+    Ok(Some(Entry { marker, hosts, key_type: key_type.to_string(), key }))
 }
 
 #[cfg(test)]
@@ -119,50 +114,31 @@ mod tests {
 
     #[test]
     fn parses_entries() {
-        let entry = parse(&format!("host1,host2 ssh-ed25519 {KEY} a comment"))
-            .unwrap()
-            .unwrap();
+        let entry = parse(&format!("host1,host2 ssh-ed25519 {KEY} a comment")).unwrap().unwrap();
         assert_eq!(entry.marker, Marker::None);
         assert_eq!(entry.hosts, Hosts::Patterns("host1,host2".into()));
         assert_eq!(entry.key_type, "ssh-ed25519");
         assert_eq!(entry.key, Base64::decode_vec(KEY).unwrap());
 
-        let entry = parse(&format!("@revoked * ssh-ed25519 {KEY}"))
+        let entry = parse(&format!("@revoked * ssh-ed25519 {KEY}")).unwrap().unwrap();
+        assert_eq!(entry.marker, Marker::Revoked);
+        let entry = parse(&format!("@cert-authority *.example.com ssh-ed25519 {KEY}\r")).unwrap().unwrap();
+        assert_eq!(entry.marker, Marker::CertAuthority);
+        let entry = parse(&format!("|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|qvtG0DaqrsqPDhV2Ni+wmYohchA= ssh-ed25519 {KEY}"))
             .unwrap()
             .unwrap();
-        assert_eq!(entry.marker, Marker::Revoked);
-        let entry = parse(&format!(
-            "@cert-authority *.example.com ssh-ed25519 {KEY}\r"
-        ))
-        .unwrap()
-        .unwrap();
-        assert_eq!(entry.marker, Marker::CertAuthority);
-        let entry = parse(&format!(
-            "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|qvtG0DaqrsqPDhV2Ni+wmYohchA= ssh-ed25519 {KEY}"
-        ))
-        .unwrap()
-        .unwrap();
         assert!(entry.hosts.matches("example.com"));
     }
 
     #[test]
     fn reports_malformed_lines() {
         let cases = [
-            (
-                format!("@bogus host ssh-ed25519 {KEY}"),
-                MalformedLine::UnknownMarker("@bogus".into()),
-            ),
+            (format!("@bogus host ssh-ed25519 {KEY}"), MalformedLine::UnknownMarker("@bogus".into())),
             ("@revoked".to_string(), MalformedLine::MissingHosts),
             ("host".to_string(), MalformedLine::MissingKey),
             ("host ssh-ed25519".to_string(), MalformedLine::MissingKey),
-            (
-                "host ssh-ed25519 not*base64".to_string(),
-                MalformedLine::BadKey,
-            ),
-            (
-                format!("|1|xx|yy ssh-ed25519 {KEY}"),
-                MalformedLine::BadHash,
-            ),
+            ("host ssh-ed25519 not*base64".to_string(), MalformedLine::BadKey),
+            (format!("|1|xx|yy ssh-ed25519 {KEY}"), MalformedLine::BadHash),
             // SSH-1 RSA keys: "bits exponent modulus".
             ("host 1024 35 1234567".to_string(), MalformedLine::BadKey),
         ];

@@ -55,11 +55,7 @@ pub struct Check {
 pub enum Note {
     /// A line that could not be parsed (OpenSSH skips these too).
     #[error("{}:{line}: skipped malformed line: {reason}", file.display())]
-    Malformed {
-        file: PathBuf,
-        line: usize,
-        reason: MalformedLine,
-    },
+    Malformed { file: PathBuf, line: usize, reason: MalformedLine },
     /// A `@cert-authority` entry for the host: certificates are not supported,
     /// so it was ignored.
     #[error("{}:{line}: @cert-authority entry ignored (host certificates are not supported)", file.display())]

@@ -80,11 +80,7 @@ impl Harness {
             .expect("ssh-keygen (openssh-client) must be installed");
         assert!(status.success());
         let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let line = if options.is_empty() {
-            public
-        } else {
-            format!("{options} {public}")
-        };
+        let line = if options.is_empty() { public } else { format!("{options} {public}") };
         let ak_path = dir.path().join("authorized_keys");
         std::fs::write(&ak_path, &line).unwrap();
         let sftp_root = dir.path().join("root");
@@ -99,24 +95,18 @@ impl Harness {
         let port = listener.local_addr().unwrap().port();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(serve(config, listener, shutdown.clone()));
-        Harness {
-            dir,
-            port,
-            key,
-            sftp_root,
-            shutdown,
-            server,
-        }
+        Harness { dir, port, key, sftp_root, shutdown, server }
     }
 
     /// OpenSSH client options for this server (`port_flag` is `-p` for ssh,
     /// `-P` for sftp).
     pub fn client_options(&self, port_flag: &str) -> Vec<String> {
-        let mut args: Vec<String> = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10"]
-            .iter()
-            .chain(ISOLATED_CLIENT)
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10"]
+                .iter()
+                .chain(ISOLATED_CLIENT)
+                .map(|s| s.to_string())
+                .collect();
         args.push("-i".into());
         args.push(self.key.display().to_string());
         args.push(port_flag.into());
@@ -151,17 +141,9 @@ impl Harness {
         let batch_path = self.dir.path().join("batch");
         std::fs::write(&batch_path, batch).unwrap();
         let mut cmd = Command::new("sftp");
-        cmd.args(self.client_options("-P"))
-            .arg("-b")
-            .arg(&batch_path)
-            .arg("127.0.0.1")
-            .current_dir(cwd);
+        cmd.args(self.client_options("-P")).arg("-b").arg(&batch_path).arg("127.0.0.1").current_dir(cwd);
         let output = output_within(&mut cmd, "sftp timed out").await;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         (output.status.success(), text)
     }
 
@@ -173,11 +155,7 @@ impl Harness {
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.server)
-            .await
-            .expect("server did not stop")
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(WAIT, self.server).await.expect("server did not stop").unwrap().unwrap();
     }
 }
 
@@ -220,10 +198,7 @@ pub async fn expect_exit(child: Child, code: i32, needle: &str, what: &str) {
 
 /// Reads a child's stderr lines until one contains `needle`; returns that
 /// line and the lines read so far. The reader is handed back for more.
-pub async fn stderr_line(
-    lines: &mut StderrLines,
-    needle: &str,
-) -> Result<String, String> {
+pub async fn stderr_line(lines: &mut StderrLines, needle: &str) -> Result<String, String> {
     match stderr_until(lines, needle).await {
         (Some(line), _) => Ok(line),
         (None, seen) => Err(seen),
@@ -233,10 +208,7 @@ pub async fn stderr_line(
 /// Reads a child's stderr lines (for at most [`WAIT`]) until one contains
 /// `needle`; returns that line (None if none came) and all the lines read,
 /// that one included.
-pub async fn stderr_until(
-    lines: &mut StderrLines,
-    needle: &str,
-) -> (Option<String>, String) {
+pub async fn stderr_until(lines: &mut StderrLines, needle: &str) -> (Option<String>, String) {
     let mut seen = String::new();
     let found = tokio::time::timeout(WAIT, async {
         while let Ok(Some(line)) = lines.next_line().await {
@@ -345,10 +317,7 @@ pub fn pattern(len: usize) -> Vec<u8> {
 
 /// Sends `data` to `addr`, half-closes, and reads until the peer closes.
 pub async fn exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
-    let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
-        .await
-        .expect("connect timed out")
-        .unwrap();
+    let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect timed out").unwrap();
     let (mut read, mut write) = stream.into_split();
     let data = data.to_vec();
     let writer = tokio::spawn(async move {
@@ -357,14 +326,8 @@ pub async fn exchange(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
         write
     });
     let mut received = Vec::new();
-    tokio::time::timeout(WAIT, read.read_to_end(&mut received))
-        .await
-        .expect("read timed out")
-        .unwrap();
-    let _write = tokio::time::timeout(WAIT, writer)
-        .await
-        .expect("write timed out")
-        .unwrap();
+    tokio::time::timeout(WAIT, read.read_to_end(&mut received)).await.expect("read timed out").unwrap();
+    let _write = tokio::time::timeout(WAIT, writer).await.expect("write timed out").unwrap();
     received
 }
 
@@ -376,14 +339,9 @@ pub async fn expect_echo(addr: SocketAddr, data: &[u8]) {
 
 /// Connects to `addr` and reads until EOF or reset; the bytes received.
 pub async fn read_all(addr: SocketAddr) -> Vec<u8> {
-    let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
-        .await
-        .expect("connect timed out")
-        .unwrap();
+    let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect timed out").unwrap();
     let mut received = Vec::new();
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut received))
-        .await
-        .expect("read timed out");
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut received)).await.expect("read timed out");
     received
 }
 

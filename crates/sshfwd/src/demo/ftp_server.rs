@@ -10,7 +10,9 @@ use unftp_sbe_fs::Filesystem;
 
 /// Binds 127.0.0.1 on a free port and serves FTP from `root` until the
 /// returned task is dropped or aborted.
-pub async fn start(root: PathBuf) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send + 'static)> {
+pub async fn start(
+    root: PathBuf,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send + 'static)> {
     // Refuse an unusable root now, while the error can still be reported.
     Filesystem::new(root.clone())?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;

@@ -87,7 +87,11 @@ async fn run_demo(once: bool) -> Result<i32, DemoError> {
     );
 
     let code = if once {
-        if passed { 0 } else { 1 }
+        if passed {
+            0
+        } else {
+            1
+        }
     } else {
         println!("\nForwarding; each session and data channel is logged. Press Ctrl-C to stop.");
         app::wait(&running, &settings).await;

@@ -54,7 +54,11 @@ async fn check_mode(address: &str, root: &Path, download: &str, mode: Mode, byte
     let got = client.transfer(mode, &format!("RETR {download}"), None).await?;
     *bytes += got.len() as u64;
     if Sha256::digest(&got) != Sha256::digest(&expected) {
-        return Err(CheckError::Mismatch(format!("RETR {download}: SHA-256 differs ({} of {} bytes)", got.len(), expected.len())));
+        return Err(CheckError::Mismatch(format!(
+            "RETR {download}: SHA-256 differs ({} of {} bytes)",
+            got.len(),
+            expected.len()
+        )));
     }
 
     let name = format!("upload-{}.bin", mode.name().to_ascii_lowercase());
@@ -63,7 +67,11 @@ async fn check_mode(address: &str, root: &Path, download: &str, mode: Mode, byte
     *bytes += upload.len() as u64;
     let stored = read(&root.join(&name))?;
     if Sha256::digest(&stored) != Sha256::digest(&upload) {
-        return Err(CheckError::Mismatch(format!("STOR {name}: SHA-256 differs ({} of {} bytes)", stored.len(), upload.len())));
+        return Err(CheckError::Mismatch(format!(
+            "STOR {name}: SHA-256 differs ({} of {} bytes)",
+            stored.len(),
+            upload.len()
+        )));
     }
     client.quit().await;
     Ok(())

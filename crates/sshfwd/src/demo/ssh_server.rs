@@ -41,7 +41,8 @@ pub async fn start(dir: &Path) -> Result<DemoSshServer, DemoSshError> {
     sshfwd_server::write_private_key(&client.private, &client_key)?;
     let known_hosts = dir.join("known_hosts");
     let line = sshfwd_server::known_hosts_line(address, server.host_key())?;
-    std::fs::write(&known_hosts, format!("{line}\n")).map_err(|source| DemoSshError::Write { path: known_hosts.clone(), source })?;
+    std::fs::write(&known_hosts, format!("{line}\n"))
+        .map_err(|source| DemoSshError::Write { path: known_hosts.clone(), source })?;
     let fingerprint = sshfwd_server::fingerprint(server.host_key());
     Ok(DemoSshServer { address, fingerprint, client_key, known_hosts, server })
 }

@@ -40,7 +40,10 @@ pub fn bind_all(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, String> {
                 }
                 listeners.push(l);
             }
-            Err(e) if addr.is_ipv6() && matches!(e.raw_os_error(), Some(libc_codes::EADDRNOTAVAIL | libc_codes::EAFNOSUPPORT)) => {
+            Err(e)
+                if addr.is_ipv6()
+                    && matches!(e.raw_os_error(), Some(libc_codes::EADDRNOTAVAIL | libc_codes::EAFNOSUPPORT)) =>
+            {
                 tracing::debug!("bind [{}]:{}: {}", addr.ip(), addr.port(), crate::ssh::io_reason(&e));
             }
             Err(e) => return Err(format!("bind [{}]:{}: {}", addr.ip(), addr.port(), crate::ssh::io_reason(&e))),

@@ -55,7 +55,12 @@ async fn connection(ctx: ForwardContext, mut stream: TcpStream, peer: SocketAddr
     let channel = match ctx.ssh.open_direct_tcpip(&request.host, request.port, peer).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::info!("channel: open failed: connect to {}:{} failed: {}", request.host, request.port, super::local::describe_open_error(&e));
+            tracing::info!(
+                "channel: open failed: connect to {}:{} failed: {}",
+                request.host,
+                request.port,
+                super::local::describe_open_error(&e)
+            );
             let _ = stream.write_all(&failure_reply(request.version)).await;
             return;
         }

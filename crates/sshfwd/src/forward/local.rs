@@ -22,7 +22,12 @@ async fn connection(ctx: ForwardContext, stream: TcpStream, peer: SocketAddr, ta
     let channel = match ctx.ssh.open_direct_tcpip(&target.host, target.port, peer).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::info!("channel: open failed: connect to {}:{} failed: {}", target.host, target.port, describe_open_error(&e));
+            tracing::info!(
+                "channel: open failed: connect to {}:{} failed: {}",
+                target.host,
+                target.port,
+                describe_open_error(&e)
+            );
             return;
         }
     };

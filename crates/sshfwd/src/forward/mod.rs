@@ -2,9 +2,9 @@
 //! listeners, and remote (-R) forwardings. FTP forwarding builds on these.
 
 pub mod bind;
-pub mod listener;
 pub mod dynamic;
 pub mod ftp;
+pub mod listener;
 pub mod local;
 pub mod relay;
 pub mod remote;

@@ -44,7 +44,10 @@ pub async fn relay(channel: SshChannel, socket: TcpStream) -> std::io::Result<Mo
                 return Ok::<u64, std::io::Error>(moved);
             }
             let chunk = Bytes::copy_from_slice(buffer.get(..n).unwrap_or_default());
-            to_ssh.data_bytes(chunk).await.map_err(|e| std::io::Error::new(std::io::ErrorKind::BrokenPipe, e.to_string()))?;
+            to_ssh
+                .data_bytes(chunk)
+                .await
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::BrokenPipe, e.to_string()))?;
             moved += n as u64;
             if n == buffer.len() && buffer.len() < BUFFER {
                 buffer = vec![0u8; BUFFER];

@@ -13,21 +13,23 @@ use crate::ssh::{ForwardedConnection, SshChannel};
 /// Requests the forwarding of `spec` (whose target is `target`) and spawns
 /// into `tasks` the loop that hands each connection to `handle`. Reports
 /// the allocated port as OpenSSH does.
-pub async fn start<F, Fut>(ctx: &ForwardContext, spec: &ForwardSpec, target: &HostPort, tasks: &mut JoinSet<()>, handle: F) -> Result<(), ForwardError>
+pub async fn start<F, Fut>(
+    ctx: &ForwardContext,
+    spec: &ForwardSpec,
+    target: &HostPort,
+    tasks: &mut JoinSet<()>,
+    handle: F,
+) -> Result<(), ForwardError>
 where
     F: Fn(ForwardedConnection) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (address, port) = (spec.remote_bind_address(), spec.port);
     let (sink, mut connections) = mpsc::unbounded_channel::<ForwardedConnection>();
-    let bound = ctx
-        .ssh
-        .request_remote_forward(address, port, sink)
-        .await
-        .map_err(|e| {
-            tracing::debug!("tcpip-forward {address}:{port}: {e}");
-            ForwardError::Remote { port }
-        })?;
+    let bound = ctx.ssh.request_remote_forward(address, port, sink).await.map_err(|e| {
+        tracing::debug!("tcpip-forward {address}:{port}: {e}");
+        ForwardError::Remote { port }
+    })?;
     if port == 0 {
         // OpenSSH prints this even when quiet: scripts read it.
         eprintln!("Allocated port {bound} for remote forward to {target}");

@@ -28,13 +28,18 @@ impl AlgorithmOptions {
         let mut preferred = defaults.clone();
         if let Some(v) = &self.ciphers {
             let names = apply("Ciphers", v, &names_of(&defaults.cipher), &all_names(cipher::ALL_CIPHERS))?;
-            preferred.cipher = Cow::Owned(names.iter().filter_map(|n| cipher::Name::try_from(n.as_str()).ok()).collect());
+            preferred.cipher =
+                Cow::Owned(names.iter().filter_map(|n| cipher::Name::try_from(n.as_str()).ok()).collect());
         }
         if let Some(v) = &self.kex {
             let names = apply("KexAlgorithms", v, &names_of(&defaults.kex), &all_names(kex::ALL_KEX_ALGORITHMS))?;
             let mut list: Vec<kex::Name> = names.iter().filter_map(|n| kex::Name::try_from(n.as_str()).ok()).collect();
             // The extension markers are not algorithms the user chooses; keep them.
-            for marker in defaults.kex.iter().filter(|n| n.as_ref().starts_with("ext-info") || n.as_ref().starts_with("kex-strict")) {
+            for marker in defaults
+                .kex
+                .iter()
+                .filter(|n| n.as_ref().starts_with("ext-info") || n.as_ref().starts_with("kex-strict"))
+            {
                 if !list.contains(marker) {
                     list.push(*marker);
                 }
@@ -64,15 +69,19 @@ fn all_names<T: AsRef<str>>(list: &[&T]) -> Vec<String> {
 
 /// Applies one option value to the default list, keeping only names that
 /// are supported.
-fn apply(option: &'static str, value: &str, defaults: &[String], supported: &[String]) -> Result<Vec<String>, AlgorithmError> {
+fn apply(
+    option: &'static str,
+    value: &str,
+    defaults: &[String],
+    supported: &[String],
+) -> Result<Vec<String>, AlgorithmError> {
     let (mode, list) = match value.chars().next() {
         Some(c @ ('+' | '-' | '^')) => (c, &value[1..]),
         _ => ('=', value),
     };
     let items: Vec<&str> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    let matching = |pattern: &str| -> Vec<String> {
-        supported.iter().filter(|n| wildcard(pattern, n)).cloned().collect()
-    };
+    let matching =
+        |pattern: &str| -> Vec<String> { supported.iter().filter(|n| wildcard(pattern, n)).cloned().collect() };
     let mut result: Vec<String> = match mode {
         '+' => {
             let mut r = defaults.to_vec();

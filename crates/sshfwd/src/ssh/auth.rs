@@ -92,7 +92,10 @@ pub async fn authenticate(
         return Ok(());
     }
 
-    if options.pubkey && remaining.allows(MethodKind::PublicKey) && try_public_keys(handle, options, prompter, &mut remaining).await? {
+    if options.pubkey
+        && remaining.allows(MethodKind::PublicKey)
+        && try_public_keys(handle, options, prompter, &mut remaining).await?
+    {
         return Ok(());
     }
     if options.kbd_interactive
@@ -123,11 +126,8 @@ async fn try_public_keys(
     remaining: &mut Remaining,
 ) -> Result<bool, AuthError> {
     let rsa_hash = handle.best_supported_rsa_hash().await?.flatten();
-    let file_publics: Vec<Option<PublicKey>> = options
-        .identity_files
-        .iter()
-        .map(|f| russh::keys::load_public_key(pub_path(&f.path)).ok())
-        .collect();
+    let file_publics: Vec<Option<PublicKey>> =
+        options.identity_files.iter().map(|f| russh::keys::load_public_key(pub_path(&f.path)).ok()).collect();
 
     if let Some(mut agent) = connect_agent(&options.agent).await {
         let identities = agent.request_identities().await.unwrap_or_default();
@@ -157,7 +157,11 @@ async fn try_public_keys(
             continue;
         }
         let Some(key) = load_identity(&file.path, prompter) else { continue };
-        tracing::debug!("Offering public key: {} {}", file.path.display(), key.fingerprint(russh::keys::HashAlg::Sha256));
+        tracing::debug!(
+            "Offering public key: {} {}",
+            file.path.display(),
+            key.fingerprint(russh::keys::HashAlg::Sha256)
+        );
         let key = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
         let result = handle.authenticate_publickey(&options.user, key).await?;
         if remaining.update(&result) {
@@ -217,7 +221,9 @@ fn load_identity(path: &std::path::Path, prompter: &Prompter) -> Option<russh::k
         };
         match russh::keys::load_secret_key(path, Some(&passphrase)) {
             Ok(key) => return Some(key),
-            Err(_) => tracing::info!("Load key \"{}\": incorrect passphrase supplied to decrypt private key", path.display()),
+            Err(_) => {
+                tracing::info!("Load key \"{}\": incorrect passphrase supplied to decrypt private key", path.display())
+            }
         }
     }
     None
@@ -248,7 +254,11 @@ async fn try_keyboard_interactive(
                 }
                 let mut answers = Vec::with_capacity(prompts.len());
                 for p in prompts {
-                    let text = if p.prompt.is_empty() { format!("({}@{}) Password: ", options.user, host) } else { format!("({}@{}) {}", options.user, host, p.prompt) };
+                    let text = if p.prompt.is_empty() {
+                        format!("({}@{}) Password: ", options.user, host)
+                    } else {
+                        format!("({}@{}) {}", options.user, host, p.prompt)
+                    };
                     let answer = if p.echo { prompter.confirm(&text) } else { prompter.secret(&text) };
                     match answer {
                         Ok(a) => answers.push(a),

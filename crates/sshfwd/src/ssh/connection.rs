@@ -99,7 +99,9 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let handshake = async {
         match options.connect_timeout {
-            Some(t) => tokio::time::timeout(t, handshake).await.unwrap_or(Err(HandlerError::Ssh(russh::Error::ConnectionTimeout))),
+            Some(t) => tokio::time::timeout(t, handshake)
+                .await
+                .unwrap_or(Err(HandlerError::Ssh(russh::Error::ConnectionTimeout))),
             None => handshake.await,
         }
     };
@@ -184,7 +186,12 @@ impl SshConnection {
 
     /// Asks the server to listen on `address:port` (port 0: any) and hand
     /// its connections to `sink`. Returns the port the server bound.
-    pub async fn request_remote_forward(&self, address: &str, port: u16, sink: ForwardedSink) -> Result<u16, russh::Error> {
+    pub async fn request_remote_forward(
+        &self,
+        address: &str,
+        port: u16,
+        sink: ForwardedSink,
+    ) -> Result<u16, russh::Error> {
         if port != 0 {
             // The server listens before it replies: a fixed port must be
             // known before the first connection can arrive. (An allocated
@@ -232,10 +239,7 @@ impl SshConnection {
     /// out: russh sends it from its own task, which would otherwise die
     /// with the process.
     pub async fn disconnect(&self) {
-        let _ = self
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "disconnected by user", "en")
-            .await;
+        let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "disconnected by user", "en").await;
         let _ = tokio::time::timeout(DISCONNECT_GRACE, self.ended()).await;
         // Closing a socket with unread bytes (a late packet from the
         // server) sends a reset, and the server may then fail on a write

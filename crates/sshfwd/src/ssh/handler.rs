@@ -81,12 +81,11 @@ impl russh::client::Handler for ClientHandler {
         Ok(true)
     }
 
-    async fn disconnected(
-        &mut self,
-        reason: russh::client::DisconnectReason<Self::Error>,
-    ) -> Result<(), Self::Error> {
+    async fn disconnected(&mut self, reason: russh::client::DisconnectReason<Self::Error>) -> Result<(), Self::Error> {
         let (end, result) = match reason {
-            russh::client::DisconnectReason::ReceivedDisconnect(info) => (SessionEnd::ServerDisconnect(info.message), Ok(())),
+            russh::client::DisconnectReason::ReceivedDisconnect(info) => {
+                (SessionEnd::ServerDisconnect(info.message), Ok(()))
+            }
             russh::client::DisconnectReason::Error(HandlerError::Ssh(russh::Error::KeepaliveTimeout)) => {
                 (SessionEnd::KeepaliveTimeout, Err(HandlerError::Ssh(russh::Error::KeepaliveTimeout)))
             }

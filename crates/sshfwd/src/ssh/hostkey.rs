@@ -84,7 +84,9 @@ impl HostKeyPolicy {
                 eprintln!("Host key for {shown_host} has changed and sshfwd never connects past a changed key.");
                 Err(HostKeyError::VerificationFailed)
             }
-            CheckOutcome::Unknown { .. } => self.unknown(key_type, key_base64, &label, &fingerprint.to_string(), prompter),
+            CheckOutcome::Unknown { .. } => {
+                self.unknown(key_type, key_base64, &label, &fingerprint.to_string(), prompter)
+            }
         }
     }
 
@@ -123,7 +125,9 @@ impl HostKeyPolicy {
                     Ok(()) => tracing::warn!(
                         "Warning: Permanently added '{shown_host}' ({label}) to the list of known hosts."
                     ),
-                    Err(e) => tracing::warn!("Failed to add the host to the list of known hosts ({}): {e}", file.display()),
+                    Err(e) => {
+                        tracing::warn!("Failed to add the host to the list of known hosts ({}): {e}", file.display())
+                    }
                 }
             }
             None => tracing::warn!("No user known_hosts file to record '{shown_host}' in."),
@@ -131,7 +135,6 @@ impl HostKeyPolicy {
         Ok(())
     }
 }
-
 
 /// OpenSSH's short upper-case name for a key type.
 fn key_label(key_type: &str) -> String {

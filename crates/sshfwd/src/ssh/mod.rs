@@ -7,13 +7,13 @@ mod auth;
 mod connection;
 mod handler;
 mod hostkey;
-mod socket;
 pub mod prompt;
 mod remote_registry;
+mod socket;
 
 pub use algorithms::{AlgorithmError, AlgorithmOptions};
 pub use auth::{AgentSource, AuthError, AuthOptions, IdentityFile};
-pub use connection::{io_reason, connect, ConnectError, ConnectOptions, SshConnection};
+pub use connection::{connect, io_reason, ConnectError, ConnectOptions, SshConnection};
 pub use handler::SessionEnd;
 pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
 pub use remote_registry::{ForwardedConnection, ForwardedSink};

@@ -57,5 +57,4 @@ impl RemoteRegistry {
         let map = self.by_port.lock().unwrap_or_else(|p| p.into_inner());
         map.values().map(Vec::len).sum()
     }
-
 }

@@ -54,7 +54,8 @@ fn sshfwd_server_binary() -> String {
             let path = Path::new(SSHFWD).with_file_name("sshfwd-server");
             if !path.exists() {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo).args(["build", "-p", "sshfwd-server"]).status().expect("run cargo build");
+                let status =
+                    Command::new(cargo).args(["build", "-p", "sshfwd-server"]).status().expect("run cargo build");
                 assert!(status.success(), "cargo build -p sshfwd-server failed");
             }
             path.to_str().expect("utf-8").to_owned()
@@ -89,7 +90,9 @@ pub fn namespace_prefix() -> String {
 /// whatever still runs inside them.
 fn sweep_stale_namespaces() {
     for name in namespaces_with_prefix("sfwd-") {
-        let Some(pid) = name.strip_prefix("sfwd-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) =
+            name.strip_prefix("sfwd-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
@@ -102,7 +105,12 @@ fn sweep_stale_namespaces() {
 /// Names of the namespaces that exist now and start with `prefix`.
 pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()).filter(|n| n.starts_with(prefix)).map(str::to_owned).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -110,7 +118,8 @@ pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
 
 /// Runs a command to completion, panicking with its output when it fails.
 pub fn sh(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    let out =
+        Command::new(program).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}\n{}{}",
@@ -326,18 +335,23 @@ impl Netns {
 
     /// Waits until something accepts connections on `addr` inside the namespace.
     pub fn wait_port(&self, addr: SocketAddr, timeout: Duration) -> bool {
-        poll(timeout, || self.connect(addr, Duration::from_millis(500)).ok().map(|s| drop(s.shutdown(Shutdown::Both)))).is_some()
+        poll(timeout, || self.connect(addr, Duration::from_millis(500)).ok().map(|s| drop(s.shutdown(Shutdown::Both))))
+            .is_some()
     }
 
     /// `ss -ltnH` inside the namespace: one line per listening TCP socket.
     pub fn listeners(&self, with_processes: bool) -> Vec<String> {
-        let out = run_with_timeout(self.command("ss").arg(if with_processes { "-ltnpH" } else { "-ltnH" }), Duration::from_secs(10));
+        let out = run_with_timeout(
+            self.command("ss").arg(if with_processes { "-ltnpH" } else { "-ltnH" }),
+            Duration::from_secs(10),
+        );
         out.stdout.lines().map(str::to_owned).filter(|l| !l.trim().is_empty()).collect()
     }
 
     /// Local addresses (`ip:port`) of the listening TCP sockets.
     pub fn listening_addresses(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.listeners(false).iter().filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned)).collect();
+        let mut v: Vec<String> =
+            self.listeners(false).iter().filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned)).collect();
         v.sort();
         v
     }
@@ -378,7 +392,11 @@ impl Netns {
         }
         self.kill_all();
         for _ in 0..50 {
-            let ok = Command::new("ip").args(["netns", "del", &self.name]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+            let ok = Command::new("ip")
+                .args(["netns", "del", &self.name])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
             if ok || !Path::new(&format!("/run/netns/{}", self.name)).exists() {
                 return;
             }
@@ -490,20 +508,52 @@ impl Topology {
 
         // veth pairs created directly inside the namespaces: their names
         // never exist in the initial namespace.
-        sh("ip", &["link", "add", "veth-srv", "netns", &cli.name, "type", "veth", "peer", "name", "veth-cli", "netns", &srv.name]);
+        sh(
+            "ip",
+            &[
+                "link", "add", "veth-srv", "netns", &cli.name, "type", "veth", "peer", "name", "veth-cli", "netns",
+                &srv.name,
+            ],
+        );
         cli.ip(&["addr", "add", &format!("{CLI_IP}/24"), "dev", "veth-srv"]);
         cli.ip(&["link", "set", "veth-srv", "up"]);
         srv.ip(&["addr", "add", &format!("{SRV_IP}/24"), "dev", "veth-cli"]);
         srv.ip(&["link", "set", "veth-cli", "up"]);
         if let Some(f3) = &ftp3 {
-            sh("ip", &["link", "add", "veth-ftp3", "netns", &srv.name, "type", "veth", "peer", "name", "veth-srv", "netns", &f3.name]);
+            sh(
+                "ip",
+                &[
+                    "link",
+                    "add",
+                    "veth-ftp3",
+                    "netns",
+                    &srv.name,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "veth-srv",
+                    "netns",
+                    &f3.name,
+                ],
+            );
             srv.ip(&["addr", "add", &format!("{SRV_IP_FTP3_SIDE}/24"), "dev", "veth-ftp3"]);
             srv.ip(&["link", "set", "veth-ftp3", "up"]);
             f3.ip(&["addr", "add", &format!("{FTP3_IP}/24"), "dev", "veth-srv"]);
             f3.ip(&["link", "set", "veth-srv", "up"]);
         }
 
-        let mut topo = Topology { n, procs: Vec::new(), cli, srv, ftp3, lan: None, dir, client_key: PathBuf::new(), sshd: usize::MAX };
+        let mut topo = Topology {
+            n,
+            procs: Vec::new(),
+            cli,
+            srv,
+            ftp3,
+            lan: None,
+            dir,
+            client_key: PathBuf::new(),
+            sshd: usize::MAX,
+        };
         topo.start_sshd();
         topo
     }
@@ -525,7 +575,23 @@ impl Topology {
     /// route beyond cli.
     pub fn add_lan(&mut self) {
         let lan = Netns::create(format!("{}{}-lan", namespace_prefix(), self.n));
-        sh("ip", &["link", "add", "veth-lan", "netns", &self.cli.name, "type", "veth", "peer", "name", "veth-cli", "netns", &lan.name]);
+        sh(
+            "ip",
+            &[
+                "link",
+                "add",
+                "veth-lan",
+                "netns",
+                &self.cli.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "veth-cli",
+                "netns",
+                &lan.name,
+            ],
+        );
         self.cli.ip(&["addr", "add", &format!("{CLI_LAN_IP}/24"), "dev", "veth-lan"]);
         self.cli.ip(&["link", "set", "veth-lan", "up"]);
         lan.ip(&["addr", "add", &format!("{LAN_IP}/24"), "dev", "veth-cli"]);
@@ -554,7 +620,11 @@ impl Topology {
         let log = self.path(&format!("{name}.log"));
         let file = fs::File::create(&log).expect("log file");
         let mut cmd = self.ns(host).command(program);
-        cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null()).stdout(file.try_clone().expect("dup log")).stderr(file);
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup log"))
+            .stderr(file);
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         self.procs.push(Some(Proc { name: name.to_owned(), child, log }));
         self.procs.len() - 1
@@ -597,7 +667,11 @@ impl Topology {
             }
         };
         let addr: SocketAddr = format!("{SRV_IP}:22").parse().expect("addr");
-        assert!(self.srv.wait_port(addr, Duration::from_secs(10)), "sshd did not start:\n{}", self.proc(self.sshd).log_text());
+        assert!(
+            self.srv.wait_port(addr, Duration::from_secs(10)),
+            "sshd did not start:\n{}",
+            self.proc(self.sshd).log_text()
+        );
     }
 
     /// A fresh FTP home with the small test files (and the big one if asked).
@@ -624,7 +698,11 @@ impl Topology {
             FtpKind::Pyftpdlib => self.spawn_pyftpdlib(&tag, host, ip, port, &home),
         };
         let addr = SocketAddr::new(ip.parse().expect("ftp ip"), port);
-        assert!(self.ns(host).wait_port(addr, Duration::from_secs(15)), "{kind:?} did not start on {addr}:\n{}", self.proc(proc).log_text());
+        assert!(
+            self.ns(host).wait_port(addr, Duration::from_secs(15)),
+            "{kind:?} did not start on {addr}:\n{}",
+            self.proc(proc).log_text()
+        );
         FtpServer { kind, host, addr, home, proc }
     }
 
@@ -633,7 +711,10 @@ impl Topology {
         fs::create_dir_all(&d).expect("proftpd dir");
         let passwd = d.join("passwd");
         // crypt(3) through perl-base (Essential on Debian: always there).
-        let hash = Command::new("perl").args(["-e", "print crypt($ARGV[0], q($6$sfwdtest$))", FTP_PASS]).output().expect("perl crypt");
+        let hash = Command::new("perl")
+            .args(["-e", "print crypt($ARGV[0], q($6$sfwdtest$))", FTP_PASS])
+            .output()
+            .expect("perl crypt");
         let hash = String::from_utf8_lossy(&hash.stdout).trim().to_owned();
         assert!(hash.starts_with("$6$"), "crypt failed: {hash:?}");
         fs::write(&passwd, format!("{FTP_USER}:{hash}:0:0::{}:/bin/sh\n", home.display())).expect("passwd");
@@ -660,8 +741,15 @@ impl Topology {
     fn spawn_pyftpdlib(&mut self, tag: &str, host: Host, ip: &str, port: u16, home: &Path) -> usize {
         let script = self.path("pyftpd_server.py");
         fs::write(&script, PYFTPD_SERVER).expect("server script");
-        let (script, home, port) = (script.to_str().expect("utf-8").to_owned(), home.to_str().expect("utf-8").to_owned(), port.to_string());
-        self.spawn(host, &format!("pyftpdlib-{tag}"), "python3", &["-u", &script, ip, &port, &home, FTP_USER, FTP_PASS], &[])
+        let (script, home, port) =
+            (script.to_str().expect("utf-8").to_owned(), home.to_str().expect("utf-8").to_owned(), port.to_string());
+        self.spawn(
+            host,
+            &format!("pyftpdlib-{tag}"),
+            "python3",
+            &["-u", &script, ip, &port, &home, FTP_USER, FTP_PASS],
+            &[],
+        )
     }
 
     /// Starts sshfwd inside cli with the given forwarding arguments
@@ -816,7 +904,10 @@ impl RawFtp {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
         }
         text.push_str(&line);
-        let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| io::Error::other(format!("bad reply {line:?}")))?;
+        let code: u16 = line
+            .get(..3)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("bad reply {line:?}")))?;
         if line.as_bytes().get(3) == Some(&b'-') {
             let end = format!("{code} ");
             for _ in 0..1000 {
@@ -913,7 +1004,10 @@ pub fn parse_227(text: &str) -> Option<SocketAddr> {
             }
         }
         if nums.len() == 6 {
-            return Some(SocketAddr::from(([nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8], nums[4] * 256 + nums[5])));
+            return Some(SocketAddr::from((
+                [nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8],
+                nums[4] * 256 + nums[5],
+            )));
         }
     }
     None
@@ -1051,7 +1145,15 @@ pub fn sent_verbs(client: Client, transcript: &str) -> Vec<String> {
 /// (as seen from `host`); curl runs once per operation, lftp and ftplib do
 /// all operations in one control session. Returns the combined transcript;
 /// `Err` carries it when any run failed.
-pub fn ftp_session(topo: &Topology, host: Host, client: Client, mode: Mode, endpoint: SocketAddr, ops: &[Op], timeout: Duration) -> Result<String, String> {
+pub fn ftp_session(
+    topo: &Topology,
+    host: Host,
+    client: Client,
+    mode: Mode,
+    endpoint: SocketAddr,
+    ops: &[Op],
+    timeout: Duration,
+) -> Result<String, String> {
     assert!(client.supports(mode), "{client:?} cannot do {mode:?}");
     let mut transcript = String::new();
     let fail = |t: &mut String, out: &RunOutput, what: &str| -> bool {
@@ -1062,7 +1164,8 @@ pub fn ftp_session(topo: &Topology, host: Host, client: Client, mode: Mode, endp
         Client::Curl => {
             for op in ops {
                 let url_base = format!("ftp://{FTP_USER}:{FTP_PASS}@{endpoint}/");
-                let mut args: Vec<String> = ["-sS", "-v", "--connect-timeout", "10", "--max-time"].iter().map(|s| s.to_string()).collect();
+                let mut args: Vec<String> =
+                    ["-sS", "-v", "--connect-timeout", "10", "--max-time"].iter().map(|s| s.to_string()).collect();
                 args.push(timeout.as_secs().to_string());
                 match mode {
                     Mode::Pasv => args.push("--disable-epsv".into()),
@@ -1071,10 +1174,16 @@ pub fn ftp_session(topo: &Topology, host: Host, client: Client, mode: Mode, endp
                     Mode::Eprt => args.extend(["-P".into(), "-".into()]),
                 }
                 match op {
-                    Op::Get { remote, local } => args.extend(["-o".into(), local.display().to_string(), format!("{url_base}{remote}")]),
-                    Op::Put { local, remote } => args.extend(["-T".into(), local.display().to_string(), format!("{url_base}{remote}")]),
+                    Op::Get { remote, local } => {
+                        args.extend(["-o".into(), local.display().to_string(), format!("{url_base}{remote}")])
+                    }
+                    Op::Put { local, remote } => {
+                        args.extend(["-T".into(), local.display().to_string(), format!("{url_base}{remote}")])
+                    }
                     Op::List { out } => args.extend(["-o".into(), out.display().to_string(), url_base.clone()]),
-                    Op::Nlst { out } => args.extend(["-l".into(), "-o".into(), out.display().to_string(), url_base.clone()]),
+                    Op::Nlst { out } => {
+                        args.extend(["-l".into(), "-o".into(), out.display().to_string(), url_base.clone()])
+                    }
                     Op::Mlsd { .. } => panic!("curl cannot MLSD"),
                 }
                 let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -1109,7 +1218,13 @@ pub fn ftp_session(topo: &Topology, host: Host, client: Client, mode: Mode, endp
         }
         Client::Ftplib => {
             let script = topo.script("ftpc.py", FTPLIB_CLIENT);
-            let mut args = vec![script, endpoint.ip().to_string(), endpoint.port().to_string(), mode.lower().to_owned(), timeout.as_secs().to_string()];
+            let mut args = vec![
+                script,
+                endpoint.ip().to_string(),
+                endpoint.port().to_string(),
+                mode.lower().to_owned(),
+                timeout.as_secs().to_string(),
+            ];
             for op in ops {
                 args.push(match op {
                     Op::Get { remote, local } => format!("get\t{remote}\t{}", local.display()),
@@ -1129,9 +1244,11 @@ pub fn ftp_session(topo: &Topology, host: Host, client: Client, mode: Mode, endp
     // The data channels must have been opened with `mode` only (no silent
     // fallback to another mode), once per operation.
     let verbs = sent_verbs(client, &transcript);
-    let channel_verbs: Vec<&String> = verbs.iter().filter(|v| matches!(v.as_str(), "PASV" | "EPSV" | "PORT" | "EPRT")).collect();
+    let channel_verbs: Vec<&String> =
+        verbs.iter().filter(|v| matches!(v.as_str(), "PASV" | "EPSV" | "PORT" | "EPRT")).collect();
     if channel_verbs.iter().any(|v| *v != mode.verb()) || channel_verbs.len() < ops.len() {
-        let _ = writeln!(transcript, "### expected only {} (at least {}x), client sent {verbs:?}", mode.verb(), ops.len());
+        let _ =
+            writeln!(transcript, "### expected only {} (at least {}x), client sent {verbs:?}", mode.verb(), ops.len());
         return Err(transcript);
     }
     for op in ops {

@@ -144,7 +144,11 @@ fn spawn_daemon(cmd: &mut Command, stderr: Stdio, what: &str) -> Child {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect(what)
 }
 
-fn drain(mut reader: impl Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>, lines: Option<mpsc::Sender<String>>) -> thread::JoinHandle<()> {
+fn drain(
+    mut reader: impl Read + Send + 'static,
+    buf: Arc<Mutex<Vec<u8>>>,
+    lines: Option<mpsc::Sender<String>>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         if let Some(tx) = lines {
             let mut r = BufReader::new(reader);
@@ -263,7 +267,11 @@ impl Sshd {
             let cfg_path = base.join("sshd_config");
             fs::write(&cfg_path, cfg).expect("write sshd_config");
 
-            let mut child = spawn_daemon(Command::new(SSHD).arg("-D").arg("-e").arg("-f").arg(&cfg_path), Stdio::piped(), "spawn sshd");
+            let mut child = spawn_daemon(
+                Command::new(SSHD).arg("-D").arg("-e").arg("-f").arg(&cfg_path),
+                Stdio::piped(),
+                "spawn sshd",
+            );
             let log = Arc::new(Mutex::new(Vec::new()));
             let (tx, rx) = mpsc::channel();
             let _ = drain(child.stderr.take().expect("sshd stderr"), log.clone(), Some(tx));
@@ -348,10 +356,7 @@ impl Sshd {
 
     /// known_hosts lines `[127.0.0.1]:PORT type base64` for every host key.
     pub fn known_hosts_lines(&self) -> String {
-        self.host_keys
-            .iter()
-            .map(|(_, p)| format!("[127.0.0.1]:{} {}\n", self.port, public_key_line(p)))
-            .collect()
+        self.host_keys.iter().map(|(_, p)| format!("[127.0.0.1]:{} {}\n", self.port, public_key_line(p))).collect()
     }
 
     /// Everything sshd wrote on stderr so far.
@@ -455,10 +460,17 @@ impl Sshfwd {
             destination: "127.0.0.1".into(),
             command: Vec::new(),
             env: Vec::new(),
-            env_remove: ["SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE", "DISPLAY", "WAYLAND_DISPLAY", "SSHFWD_LOG"]
-                .iter()
-                .map(OsString::from)
-                .collect(),
+            env_remove: [
+                "SSH_AUTH_SOCK",
+                "SSH_ASKPASS",
+                "SSH_ASKPASS_REQUIRE",
+                "DISPLAY",
+                "WAYLAND_DISPLAY",
+                "SSHFWD_LOG",
+            ]
+            .iter()
+            .map(OsString::from)
+            .collect(),
             stdin: None,
         }
     }
@@ -711,7 +723,8 @@ impl Agent {
     pub fn start(dir: &Path) -> Agent {
         let sock = dir.join("agent.sock");
         let _ = fs::remove_file(&sock);
-        let child = spawn_daemon(Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock), Stdio::null(), "spawn ssh-agent");
+        let child =
+            spawn_daemon(Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock), Stdio::null(), "spawn ssh-agent");
         let agent = Agent { child, sock };
         let interval = Duration::from_millis(20);
         for _ in 0..250 {

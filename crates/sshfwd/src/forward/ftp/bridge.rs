@@ -188,7 +188,11 @@ impl RemoteForwardBridge {
         drop(guard);
         drop(connections);
         let target = self.target.to_string();
-        tracing::debug!("ftp session {}: data connection from {} (server side)", self.label.session, connection.originator);
+        tracing::debug!(
+            "ftp session {}: data connection from {} (server side)",
+            self.label.session,
+            connection.originator
+        );
         let (channel, stream) = crate::forward::remote::connect_channel(connection, self.target)
             .await
             .map_err(|reason| BridgeError::Connect { target: target.clone(), reason })?;
@@ -197,7 +201,11 @@ impl RemoteForwardBridge {
     }
 }
 
-async fn log_transfer(label: &DataLabel, target: &str, transfer: impl std::future::Future<Output = std::io::Result<relay::Moved>>) {
+async fn log_transfer(
+    label: &DataLabel,
+    target: &str,
+    transfer: impl std::future::Future<Output = std::io::Result<relay::Moved>>,
+) {
     let started = Instant::now();
     match transfer.await {
         Ok(moved) => tracing::debug!(
@@ -208,6 +216,10 @@ async fn log_transfer(label: &DataLabel, target: &str, transfer: impl std::futur
             moved.from_channel,
             started.elapsed().as_secs_f64()
         ),
-        Err(e) => tracing::info!("ftp session {}: data channel for {} via {target} failed: {e}", label.session, label.opened_by),
+        Err(e) => tracing::info!(
+            "ftp session {}: data channel for {} via {target} failed: {e}",
+            label.session,
+            label.opened_by
+        ),
     }
 }

@@ -39,11 +39,15 @@ where
     let data_tasks = Arc::new(AsyncMutex::new(JoinSet::new()));
 
     let upstream = {
-        let (session, policy, client_write, server_write, cancel, data_tasks) =
-            (session.clone(), policy.clone(), client_write.clone(), server_write.clone(), cancel.clone(), data_tasks.clone());
-        async move {
-            client_to_server(&session, policy, client_read, client_write, server_write, cancel, data_tasks).await
-        }
+        let (session, policy, client_write, server_write, cancel, data_tasks) = (
+            session.clone(),
+            policy.clone(),
+            client_write.clone(),
+            server_write.clone(),
+            cancel.clone(),
+            data_tasks.clone(),
+        );
+        async move { client_to_server(&session, policy, client_read, client_write, server_write, cancel, data_tasks).await }
     };
     let downstream = {
         let (session, policy, client_write, cancel, data_tasks) =
@@ -121,7 +125,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 let tail = self.framer.finish();
                 return Ok((!tail.is_empty()).then_some(tail));
             }
-            let n = self.read.read(&mut self.buffer).await.map_err(|source| ControlError::Io { side: self.side, source })?;
+            let n = self
+                .read
+                .read(&mut self.buffer)
+                .await
+                .map_err(|source| ControlError::Io { side: self.side, source })?;
             if n == 0 {
                 self.done = true;
             } else {
@@ -139,7 +147,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             return Ok(());
         }
         let mut w = writer.lock().await;
-        tokio::io::copy(&mut self.read, &mut *w).await.map_err(|source| ControlError::Io { side: self.side, source })?;
+        tokio::io::copy(&mut self.read, &mut *w)
+            .await
+            .map_err(|source| ControlError::Io { side: self.side, source })?;
         Ok(())
     }
 }
@@ -160,7 +170,10 @@ async fn client_to_server<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
             ClientAction::Forward => {
                 write_to(&server_write, &line, "server").await?;
                 if lock(&policy).opaque() {
-                    tracing::warn!("ftp session {}: TLS passed through; data channels of this session cannot be forwarded", session.id);
+                    tracing::warn!(
+                        "ftp session {}: TLS passed through; data channels of this session cannot be forwarded",
+                        session.id
+                    );
                     lines.pass_rest(&server_write, "server").await?;
                     break;
                 }
@@ -187,7 +200,12 @@ async fn client_to_server<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
                     Ok((advertised, task)) => {
                         data_tasks.lock().await.spawn(holding(permit, task));
                         let rewritten = ftp_proto::render::active_command(kind, advertised);
-                        tracing::debug!("ftp session {}: {} -> {}", session.id, printable(&line), printable(&rewritten));
+                        tracing::debug!(
+                            "ftp session {}: {} -> {}",
+                            session.id,
+                            printable(&line),
+                            printable(&rewritten)
+                        );
                         // Before the command goes: its reply may be read first.
                         session.await_active_reply(withdraw);
                         lock(&policy).active_command_sent();
@@ -195,7 +213,12 @@ async fn client_to_server<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
                     }
                     Err(e) => {
                         tracing::info!("ftp session {}: cannot forward {}: {e}", session.id, printable(&line));
-                        write_to(&client_write, b"425 sshfwd: cannot set up the data forwarding for this command\r\n", "client").await?;
+                        write_to(
+                            &client_write,
+                            b"425 sshfwd: cannot set up the data forwarding for this command\r\n",
+                            "client",
+                        )
+                        .await?;
                     }
                 }
             }
@@ -226,7 +249,11 @@ async fn server_to_client<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
             }
             ServerAction::ActiveRefused => {
                 if session.withdraw_active() {
-                    tracing::debug!("ftp session {}: the server refused the data address ({}); its forwarding is withdrawn", session.id, printable(&line));
+                    tracing::debug!(
+                        "ftp session {}: the server refused the data address ({}); its forwarding is withdrawn",
+                        session.id,
+                        printable(&line)
+                    );
                 }
                 write_to(&client_write, &line, "client").await?;
             }
@@ -248,12 +275,22 @@ async fn server_to_client<C: AsyncRead + AsyncWrite, S: AsyncRead + AsyncWrite>(
                     Ok((advertised, task)) => {
                         data_tasks.lock().await.spawn(holding(permit, task));
                         let rewritten = ftp_proto::render::passive_reply(kind, advertised);
-                        tracing::debug!("ftp session {}: {} -> {}", session.id, printable(&line), printable(&rewritten));
+                        tracing::debug!(
+                            "ftp session {}: {} -> {}",
+                            session.id,
+                            printable(&line),
+                            printable(&rewritten)
+                        );
                         write_to(&client_write, &rewritten, "client").await?;
                     }
                     Err(e) => {
                         tracing::info!("ftp session {}: cannot forward {}: {e}", session.id, printable(&line));
-                        write_to(&client_write, b"425 sshfwd: cannot set up the data forwarding for this reply\r\n", "client").await?;
+                        write_to(
+                            &client_write,
+                            b"425 sshfwd: cannot set up the data forwarding for this reply\r\n",
+                            "client",
+                        )
+                        .await?;
                     }
                 }
             }

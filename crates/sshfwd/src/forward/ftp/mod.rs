@@ -20,8 +20,8 @@ pub use control::{Endpoints, MAX_LINE};
 
 use super::{ForwardContext, ForwardError};
 use crate::settings::Settings;
-use ssh_files::config::{FtpPassiveAddress as ConfiguredPassiveAddress, FtpSettings, FtpTls};
 use crate::ssh::{ForwardedConnection, SshConnection};
+use ssh_files::config::{FtpPassiveAddress as ConfiguredPassiveAddress, FtpSettings, FtpTls};
 
 /// Numbers sessions for the logs.
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -61,9 +61,25 @@ pub struct FtpSession {
 }
 
 impl FtpSession {
-    fn new(id: u64, client_addr: SocketAddr, server_host: String, ssh: Arc<SshConnection>, endpoints: Endpoints, settings: FtpSettings) -> Self {
+    fn new(
+        id: u64,
+        client_addr: SocketAddr,
+        server_host: String,
+        ssh: Arc<SshConnection>,
+        endpoints: Endpoints,
+        settings: FtpSettings,
+    ) -> Self {
         let data_channels = Arc::new(Semaphore::new(DATA_CHANNELS_PER_SESSION));
-        Self { id, client_addr, server_host, ssh, endpoints, settings, data_channels, pending_active: Default::default() }
+        Self {
+            id,
+            client_addr,
+            server_host,
+            ssh,
+            endpoints,
+            settings,
+            data_channels,
+            pending_active: Default::default(),
+        }
     }
 
     /// Keeps `withdraw` until the server answers the PORT/EPRT about to go.
@@ -106,7 +122,12 @@ impl FtpSession {
 }
 
 /// Sets up an FTP forwarding and spawns its server into `tasks`.
-pub async fn start(ctx: &ForwardContext, spec: &ForwardSpec, settings: &Settings, tasks: &mut JoinSet<()>) -> Result<(), ForwardError> {
+pub async fn start(
+    ctx: &ForwardContext,
+    spec: &ForwardSpec,
+    settings: &Settings,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), ForwardError> {
     let Some(target) = spec.target.clone() else {
         return Err(ForwardError::Local);
     };
@@ -122,7 +143,8 @@ pub async fn start(ctx: &ForwardContext, spec: &ForwardSpec, settings: &Settings
         }
         ForwardKind::Remote => {
             let address = spec.remote_bind_address();
-            let remote_bind = if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address.to_owned() };
+            let remote_bind =
+                if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address.to_owned() };
             let ssh = ctx.ssh.clone();
             let (host, port) = (target.host.clone(), target.port);
             super::remote::start(ctx, spec, &target, tasks, move |connection| {
@@ -134,7 +156,14 @@ pub async fn start(ctx: &ForwardContext, spec: &ForwardSpec, settings: &Settings
     }
 }
 
-async fn local_session(ssh: Arc<SshConnection>, client: TcpStream, peer: SocketAddr, host: String, port: u16, settings: FtpSettings) {
+async fn local_session(
+    ssh: Arc<SshConnection>,
+    client: TcpStream,
+    peer: SocketAddr,
+    host: String,
+    port: u16,
+    settings: FtpSettings,
+) {
     let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
     let listen_ip = match client.local_addr() {
         Ok(a) => a.ip(),
@@ -144,7 +173,10 @@ async fn local_session(ssh: Arc<SshConnection>, client: TcpStream, peer: SocketA
     let channel = match ssh.open_direct_tcpip(&host, port, peer).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::info!("ftp session {id}: channel open failed: connect to {host}:{port} failed: {}", super::local::describe_open_error(&e));
+            tracing::info!(
+                "ftp session {id}: channel open failed: connect to {host}:{port} failed: {}",
+                super::local::describe_open_error(&e)
+            );
             return;
         }
     };
@@ -164,7 +196,10 @@ async fn remote_session(
     let client_addr = connection.originator.parse::<SocketAddr>().unwrap_or_else(|_| {
         SocketAddr::new(connection.originator_address.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])), 0)
     });
-    tracing::debug!("ftp session {id}: control connection from {} (server side) to {host}:{port}", connection.originator);
+    tracing::debug!(
+        "ftp session {id}: control connection from {} (server side) to {host}:{port}",
+        connection.originator
+    );
     let Ok((client, server)) = super::remote::connect_channel(connection, (host.as_str(), port)).await else {
         return;
     };
