@@ -3,10 +3,7 @@
 
 use std::sync::Arc;
 
-use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
-use tokio::task::JoinSet;
-
-use crate::forward::{bind, dynamic, local, remote, ForwardContext, ForwardError};
+use crate::forward::{self, ForwardOptions};
 use crate::settings::Settings;
 use crate::ssh::{self, SessionEnd};
 
@@ -16,7 +13,7 @@ pub const EXIT_FAILURE: i32 = 255;
 /// A connection with its forwardings in place.
 pub struct Running {
     pub connection: Arc<ssh::SshConnection>,
-    pub tasks: JoinSet<()>,
+    pub forwards: ForwardOptions,
 }
 
 pub async fn run(settings: Settings) -> i32 {
@@ -54,10 +51,9 @@ pub async fn start(settings: &Settings) -> Result<Running, i32> {
             return Err(EXIT_FAILURE);
         }
     };
-    let ctx = ForwardContext { ssh: connection.clone() };
-    let mut tasks = JoinSet::new();
+    let forwards = ForwardOptions::new(settings.gateway_ports, settings.ftp.clone());
     for spec in &settings.forwards {
-        if let Err(e) = start_forward(&ctx, spec, settings, &mut tasks).await {
+        if let Err(e) = forward::start(&connection, spec, &forwards).await {
             if settings.exit_on_forward_failure {
                 eprintln!("Error: {e}");
                 connection.disconnect().await;
@@ -66,7 +62,7 @@ pub async fn start(settings: &Settings) -> Result<Running, i32> {
             tracing::warn!("Warning: {e}");
         }
     }
-    Ok(Running { connection, tasks })
+    Ok(Running { connection, forwards })
 }
 
 /// Forwards until the session ends or a signal asks to stop.
@@ -79,61 +75,8 @@ pub async fn wait(running: &Running, settings: &Settings) -> i32 {
 
 /// Closes the listeners and says goodbye to the server.
 pub async fn stop(running: &mut Running) {
-    running.tasks.abort_all();
+    running.forwards.shutdown.cancel();
     running.connection.disconnect().await;
-}
-
-async fn start_forward(
-    ctx: &ForwardContext,
-    spec: &ForwardSpec,
-    settings: &Settings,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), ForwardError> {
-    if spec.ftp {
-        return crate::forward::ftp::start(ctx, spec, settings, tasks).await;
-    }
-    match (spec.kind, &spec.target) {
-        (ForwardKind::Local, Some(target)) => {
-            let listeners = listen(spec, settings.gateway_ports, ForwardError::Local)?;
-            for listener in &listeners {
-                if let Ok(address) = listener.local_addr() {
-                    tracing::debug!("Local connections to {address} forwarded to remote address {target}");
-                }
-            }
-            let target = local::LocalTarget { host: target.host.clone(), port: target.port };
-            tasks.spawn(local::serve(ctx.clone(), listeners, target));
-            Ok(())
-        }
-        (ForwardKind::Dynamic, _) => {
-            let listeners = listen(spec, settings.gateway_ports, ForwardError::Dynamic)?;
-            tasks.spawn(dynamic::serve(ctx.clone(), listeners));
-            Ok(())
-        }
-        (ForwardKind::Remote, Some(target)) => {
-            let target_local = local::LocalTarget { host: target.host.clone(), port: target.port };
-            remote::start(ctx, spec, target, tasks, move |connection| remote::connect(connection, target_local.clone()))
-                .await
-        }
-        (_, None) => Err(ForwardError::ReverseSocks { port: spec.port }),
-    }
-}
-
-/// Binds a forwarding's local listeners, reporting failures as OpenSSH
-/// does; the error is the one to report for the forwarding's kind.
-pub fn listen(
-    spec: &ForwardSpec,
-    gateway_ports: bool,
-    failure: ForwardError,
-) -> Result<Vec<tokio::net::TcpListener>, ForwardError> {
-    let addresses = bind::local_bind_addresses(&spec.local_bind(gateway_ports), spec.port);
-    match addresses.and_then(|a| bind::bind_all(&a)) {
-        Ok(listeners) => Ok(listeners),
-        Err(e) => {
-            tracing::warn!("{e}");
-            tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", spec.port);
-            Err(failure)
-        }
-    }
 }
 
 fn report_end(end: &SessionEnd, host: &str) -> i32 {

@@ -3,21 +3,11 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::ssh::{ChannelMsg, SshConnection};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    #[error("channel 0: open failed: {0}")]
-    Open(russh::Error),
-    #[error("exec request failed on channel 0")]
-    Request(russh::Error),
-}
+use crate::ssh::{ChannelWriter, ExecError, ExecEvent, SshConnection};
 
 /// Runs `command` and returns the exit code sshfwd should exit with.
 pub async fn run(ssh: &SshConnection, command: &str) -> Result<i32, ExecError> {
-    let channel = ssh.open_session().await.map_err(ExecError::Open)?;
-    channel.exec(true, command.as_bytes().to_vec()).await.map_err(ExecError::Request)?;
-    let (mut reader, writer) = channel.split();
+    let (mut output, input) = ssh.exec(command).await?;
 
     let stdin_task = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
@@ -26,39 +16,38 @@ pub async fn run(ssh: &SshConnection, command: &str) -> Result<i32, ExecError> {
             match stdin.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if writer.data_bytes(bytes::Bytes::copy_from_slice(&buffer[..n])).await.is_err() {
+                    let chunk = bytes::Bytes::copy_from_slice(buffer.get(..n).unwrap_or_default());
+                    if input.write(chunk).await.is_err() {
                         return;
                     }
                 }
             }
         }
-        let _ = writer.eof().await;
+        input.eof().await;
     });
 
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
     let mut status = None;
-    while let Some(message) = reader.wait().await {
-        match message {
-            ChannelMsg::Data { data } => {
+    while let Some(event) = output.next().await {
+        match event {
+            ExecEvent::Stdout(data) => {
                 let _ = stdout.write_all(&data).await;
                 let _ = stdout.flush().await;
             }
-            ChannelMsg::ExtendedData { data, ext: 1 } => {
+            ExecEvent::Stderr(data) => {
                 let _ = stderr.write_all(&data).await;
             }
-            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
-            ChannelMsg::ExitSignal { signal_name, .. } => {
-                tracing::warn!("remote command killed by signal {signal_name:?}");
+            ExecEvent::ExitStatus(exit_status) => status = Some(exit_status as i32),
+            ExecEvent::ExitSignal(signal_name) => {
+                tracing::warn!("remote command killed by signal {signal_name}");
                 status = Some(255);
             }
-            ChannelMsg::Failure => {
+            ExecEvent::Failure => {
                 tracing::error!("exec request failed on channel 0");
                 status = Some(255);
                 break;
             }
-            ChannelMsg::Close => break,
-            _ => {}
         }
     }
     stdin_task.abort();

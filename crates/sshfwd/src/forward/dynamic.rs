@@ -4,10 +4,13 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 
-use super::{listener, relay, ForwardContext};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::relay;
+use crate::ssh::Tunnel;
 
 /// A client that does not finish its SOCKS request in this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,11 +38,8 @@ struct Request {
     version: u8,
 }
 
-pub async fn serve(ctx: ForwardContext, listeners: Vec<TcpListener>) {
-    listener::serve(listeners, move |stream, peer| connection(ctx.clone(), stream, peer)).await;
-}
-
-async fn connection(ctx: ForwardContext, mut stream: TcpStream, peer: SocketAddr) {
+/// Serves one SOCKS client: its request, then the relay.
+pub async fn connection<T: Tunnel>(tunnel: Arc<T>, mut stream: TcpStream, peer: SocketAddr) {
     let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_request(&mut stream)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -52,15 +52,10 @@ async fn connection(ctx: ForwardContext, mut stream: TcpStream, peer: SocketAddr
         }
     };
     tracing::debug!("dynamic forwarding from {peer} to {}:{}", request.host, request.port);
-    let channel = match ctx.ssh.open_direct_tcpip(&request.host, request.port, peer).await {
+    let channel = match tunnel.open_direct_tcpip(&request.host, request.port, peer).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::info!(
-                "channel: open failed: connect to {}:{} failed: {}",
-                request.host,
-                request.port,
-                super::local::describe_open_error(&e)
-            );
+            tracing::info!("channel: open failed: connect to {}:{} failed: {e}", request.host, request.port);
             let _ = stream.write_all(&failure_reply(request.version)).await;
             return;
         }

@@ -1,52 +1,30 @@
 //! -L: a local listener whose connections go through direct-tcpip channels.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpStream};
+use ssh_files::forward_spec::HostPort;
+use tokio::net::TcpStream;
 
-use super::{listener, relay, ForwardContext};
+use super::relay;
+use crate::ssh::Tunnel;
 
-/// Where the connections of a local forwarding go.
-#[derive(Debug, Clone)]
-pub struct LocalTarget {
-    pub host: String,
-    pub port: u16,
-}
-
-pub async fn serve(ctx: ForwardContext, listeners: Vec<TcpListener>, target: LocalTarget) {
-    listener::serve(listeners, move |stream, peer| connection(ctx.clone(), stream, peer, target.clone())).await;
-}
-
-async fn connection(ctx: ForwardContext, stream: TcpStream, peer: SocketAddr, target: LocalTarget) {
-    tracing::debug!("Connection to port forwarding from {peer} to {}:{}", target.host, target.port);
-    let channel = match ctx.ssh.open_direct_tcpip(&target.host, target.port, peer).await {
+/// Relays one accepted connection through a channel to `target`.
+pub async fn connection<T: Tunnel>(tunnel: Arc<T>, stream: TcpStream, peer: SocketAddr, target: HostPort) {
+    tracing::debug!("Connection to port forwarding from {peer} to {target}");
+    let channel = match tunnel.open_direct_tcpip(&target.host, target.port, peer).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::info!(
-                "channel: open failed: connect to {}:{} failed: {}",
-                target.host,
-                target.port,
-                describe_open_error(&e)
-            );
+            tracing::info!("channel: open failed: connect to {target} failed: {e}");
             return;
         }
     };
     match relay::relay(channel, stream).await {
         Ok(moved) => tracing::debug!(
-            "forwarding {peer} -> {}:{} closed: {} bytes out, {} bytes in",
-            target.host,
-            target.port,
+            "forwarding {peer} -> {target} closed: {} bytes out, {} bytes in",
             moved.to_channel,
             moved.from_channel
         ),
-        Err(e) => tracing::debug!("forwarding {peer} -> {}:{} ended: {e}", target.host, target.port),
-    }
-}
-
-/// russh's channel-open failure, as OpenSSH words it.
-pub fn describe_open_error(e: &russh::Error) -> String {
-    match e {
-        russh::Error::ChannelOpenFailure(reason) => format!("{reason:?}"),
-        other => other.to_string(),
+        Err(e) => tracing::debug!("forwarding {peer} -> {target} ended: {e}"),
     }
 }

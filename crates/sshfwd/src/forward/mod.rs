@@ -1,8 +1,11 @@
 //! Port forwarding: the byte relay, the local (-L) and dynamic (-D)
 //! listeners, and remote (-R) forwardings. FTP forwarding builds on these.
+//! Everything here is written against [`Tunnel`], never against russh.
 
 pub mod bind;
 pub mod dynamic;
+#[cfg(test)]
+pub mod fake;
 pub mod ftp;
 pub mod listener;
 pub mod local;
@@ -11,12 +14,44 @@ pub mod remote;
 
 use std::sync::Arc;
 
-use crate::ssh::SshConnection;
+use ssh_files::config::FtpSettings;
+use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// What every forwarder shares.
+use crate::ssh::Tunnel;
+use ftp::{DataLimits, FtpForward, SessionIds};
+
+/// Concurrent connections one forwarding serves; more are refused.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// What the forwardings of one run share.
 #[derive(Clone)]
-pub struct ForwardContext {
-    pub ssh: Arc<SshConnection>,
+pub struct ForwardOptions {
+    pub gateway_ports: bool,
+    pub max_connections: usize,
+    pub ftp: FtpSettings,
+    pub ftp_limits: DataLimits,
+    pub ftp_ids: SessionIds,
+    /// Stops every listener and accept loop.
+    pub shutdown: CancellationToken,
+    /// Holds every listener's and connection's task.
+    pub tracker: TaskTracker,
+}
+
+impl ForwardOptions {
+    pub fn new(gateway_ports: bool, ftp: FtpSettings) -> Self {
+        Self {
+            gateway_ports,
+            max_connections: MAX_CONNECTIONS,
+            ftp,
+            ftp_limits: DataLimits::default(),
+            ftp_ids: SessionIds::default(),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
 }
 
 /// A forwarding that could not be set up.
@@ -30,4 +65,93 @@ pub enum ForwardError {
     Dynamic,
     #[error("remote forwarding of port {port} without a target (reverse SOCKS) is not supported")]
     ReverseSocks { port: u16 },
+}
+
+/// Sets up one forwarding: its listeners or its remote forwarding, and
+/// the tasks that serve them.
+pub async fn start<T: Tunnel>(
+    tunnel: &Arc<T>,
+    spec: &ForwardSpec,
+    options: &ForwardOptions,
+) -> Result<(), ForwardError> {
+    let (shutdown, tracker, max) = (options.shutdown.clone(), &options.tracker, options.max_connections);
+    match (spec.kind, spec.target.clone()) {
+        (ForwardKind::Local, Some(target)) => {
+            let listeners = listen(spec, options.gateway_ports, ForwardError::Local)?;
+            for listener in &listeners {
+                if let Ok(address) = listener.local_addr() {
+                    tracing::debug!("Local connections to {address} forwarded to remote address {target}");
+                }
+            }
+            let tunnel = tunnel.clone();
+            if spec.ftp {
+                let ftp = FtpForward {
+                    target,
+                    settings: options.ftp.clone(),
+                    limits: options.ftp_limits.clone(),
+                    ids: options.ftp_ids.clone(),
+                };
+                listener::spawn(listeners, max, shutdown, tracker, move |client, peer| {
+                    let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
+                    async move { ftp.local_session(tunnel, client, peer).await }
+                });
+            } else {
+                listener::spawn(listeners, max, shutdown, tracker, move |stream, peer| {
+                    local::connection(tunnel.clone(), stream, peer, target.clone())
+                });
+            }
+            Ok(())
+        }
+        (ForwardKind::Dynamic, _) => {
+            let listeners = listen(spec, options.gateway_ports, ForwardError::Dynamic)?;
+            let tunnel = tunnel.clone();
+            listener::spawn(listeners, max, shutdown, tracker, move |stream, peer| {
+                dynamic::connection(tunnel.clone(), stream, peer)
+            });
+            Ok(())
+        }
+        (ForwardKind::Remote, Some(target)) => {
+            let listen = remote::RemoteListen { address: spec.remote_bind_address(), port: spec.port, target: &target };
+            if spec.ftp {
+                let remote_bind = ftp::remote_bind_for_passive(spec.remote_bind_address());
+                let ftp = FtpForward {
+                    target: target.clone(),
+                    settings: options.ftp.clone(),
+                    limits: options.ftp_limits.clone(),
+                    ids: options.ftp_ids.clone(),
+                };
+                let session_tunnel = tunnel.clone();
+                remote::start(tunnel, listen, max, shutdown, tracker, move |connection, _| {
+                    let (ftp, tunnel, remote_bind) = (ftp.clone(), session_tunnel.clone(), remote_bind.clone());
+                    async move { ftp.remote_session(tunnel, connection, remote_bind).await }
+                })
+                .await
+            } else {
+                let destination = target.clone();
+                remote::start(tunnel, listen, max, shutdown, tracker, move |connection, _| {
+                    remote::connect(connection, destination.clone())
+                })
+                .await
+            }
+        }
+        (_, None) => Err(ForwardError::ReverseSocks { port: spec.port }),
+    }
+}
+
+/// Binds a forwarding's local listeners, reporting failures as OpenSSH
+/// does; the error is the one to report for the forwarding's kind.
+pub fn listen(
+    spec: &ForwardSpec,
+    gateway_ports: bool,
+    failure: ForwardError,
+) -> Result<Vec<TcpListener>, ForwardError> {
+    let addresses = bind::local_bind_addresses(&spec.local_bind(gateway_ports), spec.port);
+    match addresses.and_then(|a| bind::bind_all(&a)) {
+        Ok(listeners) => Ok(listeners),
+        Err(e) => {
+            tracing::warn!("{e}");
+            tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", spec.port);
+            Err(failure)
+        }
+    }
 }

@@ -1,32 +1,49 @@
 //! -R: the server listens; each connection it accepts arrives as a
-//! forwarded-tcpip channel and is connected to the target from here.
+//! forwarded-tcpip channel and is handed to its own task from here.
 
-use ssh_files::forward_spec::{ForwardSpec, HostPort};
+use std::future::Future;
+use std::sync::Arc;
+
+use ssh_files::forward_spec::HostPort;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::local::LocalTarget;
-use super::{relay, ForwardContext, ForwardError};
-use crate::ssh::{ForwardedConnection, SshChannel};
+use super::{relay, ForwardError};
+use crate::ssh::{DataChannel, Forwarded, Tunnel};
 
-/// Requests the forwarding of `spec` (whose target is `target`) and spawns
-/// into `tasks` the loop that hands each connection to `handle`. Reports
-/// the allocated port as OpenSSH does.
-pub async fn start<F, Fut>(
-    ctx: &ForwardContext,
-    spec: &ForwardSpec,
-    target: &HostPort,
-    tasks: &mut JoinSet<()>,
+/// Connections the server may have handed over before their task starts;
+/// beyond it the SSH handler refuses new ones instead of queueing them.
+const QUEUE: usize = 64;
+
+/// A remote forwarding to request: where the server listens, and where
+/// its connections go (for messages).
+pub struct RemoteListen<'a> {
+    pub address: &'a str,
+    pub port: u16,
+    pub target: &'a HostPort,
+}
+
+/// Requests the forwarding and spawns into `tracker` the loop that hands
+/// each connection to `handle`, at most `max_connections` at once, until
+/// `shutdown`. Reports the allocated port as OpenSSH does.
+pub async fn start<T, F, Fut>(
+    tunnel: &Arc<T>,
+    listen: RemoteListen<'_>,
+    max_connections: usize,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
     handle: F,
 ) -> Result<(), ForwardError>
 where
-    F: Fn(ForwardedConnection) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    T: Tunnel,
+    F: Fn(Forwarded<T::Channel>, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
-    let (address, port) = (spec.remote_bind_address(), spec.port);
-    let (sink, mut connections) = mpsc::unbounded_channel::<ForwardedConnection>();
-    let bound = ctx.ssh.request_remote_forward(address, port, sink).await.map_err(|e| {
+    let RemoteListen { address, port, target } = listen;
+    let (sink, mut connections) = mpsc::channel::<Forwarded<T::Channel>>(QUEUE);
+    let bound = tunnel.request_remote_forward(address, port, sink).await.map_err(|e| {
         tracing::debug!("tcpip-forward {address}:{port}: {e}");
         ForwardError::Remote { port }
     })?;
@@ -35,32 +52,53 @@ where
         eprintln!("Allocated port {bound} for remote forward to {target}");
     }
     tracing::debug!("remote forward success for: listen {address}:{bound}, connect {target}");
-    tasks.spawn(async move {
-        while let Some(connection) = connections.recv().await {
-            tokio::spawn(handle(connection));
+    let places = Arc::new(Semaphore::new(max_connections));
+    let connection_tracker = tracker.clone();
+    tracker.spawn(async move {
+        loop {
+            let connection = tokio::select! {
+                c = connections.recv() => match c {
+                    Some(c) => c,
+                    None => break,
+                },
+                _ = shutdown.cancelled() => break,
+            };
+            let Ok(place) = places.clone().try_acquire_owned() else {
+                tracing::warn!(
+                    "remote forwarding {bound}: refused connection from {}: too many connections (limit {max_connections})",
+                    connection.originator
+                );
+                connection.channel.close().await;
+                continue;
+            };
+            let task = handle(connection, shutdown.child_token());
+            connection_tracker.spawn(async move {
+                task.await;
+                drop(place);
+            });
         }
     });
     Ok(())
 }
 
 /// Connects a plain -R forwarding's connection to its target and relays.
-pub async fn connect(connection: ForwardedConnection, target: LocalTarget) {
-    tracing::debug!("forwarded-tcpip from {} to {}:{}", connection.originator, target.host, target.port);
+pub async fn connect<C: DataChannel>(connection: Forwarded<C>, target: HostPort) {
+    tracing::debug!("forwarded-tcpip from {} to {target}", connection.originator);
     let Ok((channel, stream)) = connect_channel(connection, (target.host.as_str(), target.port)).await else {
         return;
     };
     if let Err(e) = relay::relay(channel, stream).await {
-        tracing::debug!("remote forwarding to {}:{} ended: {e}", target.host, target.port);
+        tracing::debug!("remote forwarding to {target} ended: {e}");
     }
 }
 
 /// Connects a forwarded connection to `target`. When that fails the channel
 /// is closed at once, so that the peer on the server's side sees the end
 /// instead of a connection that hangs open.
-pub async fn connect_channel(
-    connection: ForwardedConnection,
+pub async fn connect_channel<C: DataChannel>(
+    connection: Forwarded<C>,
     target: impl tokio::net::ToSocketAddrs + std::fmt::Debug,
-) -> Result<(SshChannel, TcpStream), String> {
+) -> Result<(C, TcpStream), String> {
     match TcpStream::connect(&target).await {
         Ok(stream) => {
             let _ = stream.set_nodelay(true);
@@ -69,7 +107,7 @@ pub async fn connect_channel(
         Err(e) => {
             let reason = crate::ssh::io_reason(&e);
             tracing::info!("connect_to {target:?}: failed: {reason}");
-            let _ = connection.channel.close().await;
+            connection.channel.close().await;
             Err(reason)
         }
     }

@@ -10,11 +10,12 @@ use tokio::sync::watch;
 
 use super::algorithms::{AlgorithmError, AlgorithmOptions};
 use super::auth::{self, AuthError, AuthOptions};
+use super::channel::SshChannel;
 use super::handler::{ClientHandler, HandlerError, SessionEnd};
 use super::hostkey::HostKeyPolicy;
 use super::prompt::Prompter;
-use super::remote_registry::{ForwardedSink, RemoteRegistry};
-use super::SshChannel;
+use super::remote_registry::RemoteRegistry;
+use super::tunnel::{ChannelOpenError, ForwardedSink, RemoteForwardError, Tunnel};
 
 /// Socket read buffer under the SSH transport: what one read hands russh
 /// before the session task yields to the relays (see `socket`); 64 KiB
@@ -171,27 +172,29 @@ pub fn io_reason(e: &std::io::Error) -> String {
 /// How long shutting down waits for the disconnect message to be sent.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
 
-impl SshConnection {
-    /// Opens a direct-tcpip channel to `host:port` on the server's side.
-    pub async fn open_direct_tcpip(
+impl Tunnel for SshConnection {
+    type Channel = SshChannel;
+
+    async fn open_direct_tcpip(
         &self,
         host: &str,
         port: u16,
         originator: std::net::SocketAddr,
-    ) -> Result<SshChannel, russh::Error> {
+    ) -> Result<SshChannel, ChannelOpenError> {
         self.handle
             .channel_open_direct_tcpip(host, u32::from(port), originator.ip().to_string(), u32::from(originator.port()))
             .await
+            .map(SshChannel)
+            .map_err(|e| ChannelOpenError(super::describe_ssh_error(&e)))
     }
 
-    /// Asks the server to listen on `address:port` (port 0: any) and hand
-    /// its connections to `sink`. Returns the port the server bound.
-    pub async fn request_remote_forward(
+    async fn request_remote_forward(
         &self,
         address: &str,
         port: u16,
-        sink: ForwardedSink,
-    ) -> Result<u16, russh::Error> {
+        sink: ForwardedSink<SshChannel>,
+    ) -> Result<u16, RemoteForwardError> {
+        let refused = |e: russh::Error| RemoteForwardError(super::describe_ssh_error(&e));
         if port != 0 {
             // The server listens before it replies: a fixed port must be
             // known before the first connection can arrive. (An allocated
@@ -201,27 +204,26 @@ impl SshConnection {
                 Ok(_) => Ok(port),
                 Err(e) => {
                     self.remote.remove(address, u32::from(port));
-                    Err(e)
+                    Err(refused(e))
                 }
             };
         }
-        let allocated = self.handle.tcpip_forward(address, 0).await?;
+        let allocated = self.handle.tcpip_forward(address, 0).await.map_err(refused)?;
         self.remote.insert(address, allocated, sink);
-        u16::try_from(allocated).map_err(|_| russh::Error::RequestDenied)
+        u16::try_from(allocated).map_err(|_| RemoteForwardError(format!("the server allocated port {allocated}")))
     }
 
-    /// Cancels a remote forwarding; its connections are no longer accepted.
-    pub async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), russh::Error> {
+    async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), RemoteForwardError> {
         self.remote.remove(address, u32::from(port));
-        self.handle.cancel_tcpip_forward(address, u32::from(port)).await
+        self.handle
+            .cancel_tcpip_forward(address, u32::from(port))
+            .await
+            .map_err(|e| RemoteForwardError(super::describe_ssh_error(&e)))
     }
+}
 
-    /// How many remote forwardings are registered now.
-    pub fn remote_forward_count(&self) -> usize {
-        self.remote.len()
-    }
-
-    pub async fn open_session(&self) -> Result<SshChannel, russh::Error> {
+impl SshConnection {
+    pub(super) async fn open_session(&self) -> Result<russh::Channel<russh::client::Msg>, russh::Error> {
         self.handle.channel_open_session().await
     }
 

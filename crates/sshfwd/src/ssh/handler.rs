@@ -8,9 +8,11 @@ use russh::keys::PublicKey;
 use russh::keys::PublicKeyOrCertificate;
 use russh::Channel;
 
+use super::channel::SshChannel;
 use super::hostkey::{HostKeyError, HostKeyPolicy};
 use super::prompt::Prompter;
-use super::remote_registry::{ForwardedConnection, RemoteRegistry};
+use super::remote_registry::RemoteRegistry;
+use super::tunnel::Forwarded;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -105,7 +107,7 @@ impl russh::client::Handler for ClientHandler {
         channel: Channel<Msg>,
         connected_address: &str,
         connected_port: u32,
-        originator_address: &str,
+        originator_address_text: &str,
         originator_port: u32,
         reply: ChannelOpenHandle,
         _session: &mut Session,
@@ -117,15 +119,50 @@ impl russh::client::Handler for ClientHandler {
             drop(reply);
             return Ok(());
         };
-        reply.accept().await;
-        let connection = ForwardedConnection {
-            channel,
-            originator: format!("{originator_address}:{originator_port}"),
-            originator_address: originator_address.to_owned(),
+        // The originator is what FTP bounce protection compares against:
+        // a channel without a usable one is refused, never given a default.
+        let Some(originator) = originator_address(originator_address_text, originator_port) else {
+            tracing::info!(
+                "refusing forwarded-tcpip for {connected_address}:{connected_port}: originator {originator_address_text:?} port {originator_port} is not an address"
+            );
+            drop(reply);
+            return Ok(());
         };
-        if sink.send(connection).is_err() {
-            tracing::debug!("remote forwarding {connected_address}:{connected_port} is gone; connection dropped");
-        }
+        // A place in the receiver's queue first: the session task must not
+        // wait on a forwarding that has fallen behind.
+        let Ok(place) = sink.try_reserve() else {
+            tracing::info!(
+                "refusing forwarded-tcpip from {originator} for {connected_address}:{connected_port}: too many connections waiting for this forwarding"
+            );
+            drop(reply);
+            return Ok(());
+        };
+        reply.accept().await;
+        place.send(Forwarded { channel: SshChannel(channel), originator });
         Ok(())
+    }
+}
+
+/// A forwarded-tcpip originator as an address, or `None` when the server
+/// sent something else.
+fn originator_address(address: &str, port: u32) -> Option<std::net::SocketAddr> {
+    let ip = address.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok()?;
+    Some(std::net::SocketAddr::new(ip, u16::try_from(port).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn originators_are_addresses_or_nothing() {
+        assert_eq!(originator_address("192.0.2.7", 40000), Some("192.0.2.7:40000".parse().unwrap()));
+        assert_eq!(originator_address("::1", 2), Some("[::1]:2".parse().unwrap()));
+        assert_eq!(originator_address("[::1]", 2), Some("[::1]:2".parse().unwrap()));
+        // Fails closed: no fallback to 127.0.0.1, the address bounce
+        // protection compares PORT commands against.
+        for (address, port) in [("", 1), ("localhost", 1), ("1.2.3.4:5", 1), ("1.2.3.4", 70000)] {
+            assert_eq!(originator_address(address, port), None, "{address} {port}");
+        }
     }
 }

@@ -4,23 +4,33 @@
 
 mod algorithms;
 mod auth;
+mod channel;
 mod connection;
+mod exec;
 mod handler;
 mod hostkey;
 pub mod prompt;
 mod remote_registry;
 mod socket;
+mod tunnel;
 
 pub use algorithms::{AlgorithmError, AlgorithmOptions};
 pub use auth::{AgentSource, AuthError, AuthOptions, IdentityFile};
+pub use channel::{SshChannel, SshChannelReader, SshChannelWriter, SshStream};
 pub use connection::{connect, io_reason, ConnectError, ConnectOptions, SshConnection};
+pub use exec::{ExecError, ExecEvent, ExecOutput};
 pub use handler::SessionEnd;
 pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
-pub use remote_registry::{ForwardedConnection, ForwardedSink};
+pub use tunnel::{
+    ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,
+    RemoteForwardError, Tunnel,
+};
 
-/// An open SSH channel.
-pub type SshChannel = russh::Channel<russh::client::Msg>;
-/// A channel as a byte stream (AsyncRead + AsyncWrite; shutdown sends EOF).
-pub type SshStream = russh::ChannelStream<russh::client::Msg>;
-/// One message on a channel.
-pub use russh::ChannelMsg;
+/// russh's errors as OpenSSH words them (a channel-open failure by its
+/// reason code, as in "connect to host:port failed: ConnectFailed").
+fn describe_ssh_error(e: &russh::Error) -> String {
+    match e {
+        russh::Error::ChannelOpenFailure(reason) => format!("{reason:?}"),
+        other => other.to_string(),
+    }
+}

@@ -5,27 +5,19 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use russh::client::Msg;
-use russh::Channel;
-use tokio::sync::mpsc;
+use super::channel::SshChannel;
+use super::tunnel::ForwardedSink;
 
-/// A connection the SSH server accepted on one of our remote forwardings.
-pub struct ForwardedConnection {
-    pub channel: Channel<Msg>,
-    /// `address:port` of the peer that connected on the server side.
-    pub originator: String,
-    pub originator_address: String,
-}
-
-pub type ForwardedSink = mpsc::UnboundedSender<ForwardedConnection>;
+/// The forwardings on one port, by the address each was requested for.
+type OnPort = Vec<(String, ForwardedSink<SshChannel>)>;
 
 #[derive(Default)]
 pub struct RemoteRegistry {
-    by_port: Mutex<HashMap<u32, Vec<(String, ForwardedSink)>>>,
+    by_port: Mutex<HashMap<u32, OnPort>>,
 }
 
 impl RemoteRegistry {
-    pub fn insert(&self, address: &str, port: u32, sink: ForwardedSink) {
+    pub fn insert(&self, address: &str, port: u32, sink: ForwardedSink<SshChannel>) {
         let mut map = self.by_port.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(port).or_default().push((address.to_owned(), sink));
     }
@@ -43,7 +35,7 @@ impl RemoteRegistry {
     /// The sink for a forwarded connection. Servers report the address as
     /// requested or as bound, so an exact address match wins and a sole entry
     /// on the port is taken otherwise.
-    pub fn lookup(&self, address: &str, port: u32) -> Option<ForwardedSink> {
+    pub fn lookup(&self, address: &str, port: u32) -> Option<ForwardedSink<SshChannel>> {
         let map = self.by_port.lock().unwrap_or_else(|p| p.into_inner());
         let entries = map.get(&port)?;
         entries
@@ -51,10 +43,5 @@ impl RemoteRegistry {
             .find(|(a, _)| a == address)
             .or_else(|| if entries.len() == 1 { entries.first() } else { None })
             .map(|(_, sink)| sink.clone())
-    }
-
-    pub fn len(&self) -> usize {
-        let map = self.by_port.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().map(Vec::len).sum()
     }
 }

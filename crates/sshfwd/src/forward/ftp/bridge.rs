@@ -1,6 +1,7 @@
 //! One-shot data forwardings for FTP data channels. Each accepts exactly
 //! one connection and is removed as soon as it arrives, after a timeout, or
-//! when its control session ends, whichever comes first.
+//! when it is withdrawn (its control session ended, or the server refused
+//! its PORT/EPRT), whichever comes first.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::forward::relay;
-use crate::ssh::{ForwardedConnection, SshConnection};
+use crate::ssh::{DataChannel, Forwarded, Tunnel};
 
 /// What a data channel is, for the per-channel log line.
 #[derive(Debug, Clone)]
@@ -34,20 +35,26 @@ pub enum BridgeError {
     Connect { target: String, reason: String },
 }
 
+/// What every one-shot forwarding shares: the tunnel, how long it waits,
+/// what withdraws it, and its name in the logs.
+pub struct OneShot<T> {
+    pub tunnel: Arc<T>,
+    pub timeout: Duration,
+    pub withdraw: CancellationToken,
+    pub label: DataLabel,
+}
+
 /// A local listener whose single connection, accepted only from
 /// `expected_peer`, goes through a direct-tcpip channel to `target`.
-pub struct LocalListenerBridge {
-    pub ssh: Arc<SshConnection>,
+pub struct LocalListenerBridge<T> {
+    pub one_shot: OneShot<T>,
     pub bind_ip: IpAddr,
     pub expected_peer: IpAddr,
     pub target_host: String,
     pub target_port: u16,
-    pub timeout: Duration,
-    pub cancel: CancellationToken,
-    pub label: DataLabel,
 }
 
-impl LocalListenerBridge {
+impl<T: Tunnel> LocalListenerBridge<T> {
     /// Binds the listener; returns its address and the task that serves it.
     pub fn start(self) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send + 'static)> {
         let listener = std::net::TcpListener::bind(SocketAddr::new(self.bind_ip, 0))?;
@@ -55,10 +62,9 @@ impl LocalListenerBridge {
         let listener = TcpListener::from_std(listener)?;
         let address = listener.local_addr()?;
         Ok((address, async move {
-            let label = self.label.clone();
-            match self.serve(listener).await {
-                Ok(()) => {}
-                Err(e) => tracing::info!("ftp session {}: data channel for {}: {e}", label.session, label.opened_by),
+            let label = self.one_shot.label.clone();
+            if let Err(e) = self.serve(listener).await {
+                tracing::info!("ftp session {}: data channel for {}: {e}", label.session, label.opened_by);
             }
         }))
     }
@@ -69,9 +75,9 @@ impl LocalListenerBridge {
         // instead of following it.
         let target = format!("{}:{}", self.target_host, self.target_port);
         let opening = {
-            let (ssh, host, port) = (self.ssh.clone(), self.target_host.clone(), self.target_port);
+            let (tunnel, host, port) = (self.one_shot.tunnel.clone(), self.target_host.clone(), self.target_port);
             let originator = SocketAddr::new(self.expected_peer, 0);
-            tokio::spawn(async move { ssh.open_direct_tcpip(&host, port, originator).await })
+            tokio::spawn(async move { tunnel.open_direct_tcpip(&host, port, originator).await })
         };
         let stream = match self.accept_expected(listener).await {
             Ok(stream) => stream,
@@ -82,24 +88,23 @@ impl LocalListenerBridge {
         };
         let channel = match opening.await {
             Ok(Ok(channel)) => channel,
-            Ok(Err(e)) => {
-                return Err(BridgeError::Channel { target, reason: crate::forward::local::describe_open_error(&e) })
-            }
+            Ok(Err(e)) => return Err(BridgeError::Channel { target, reason: e.to_string() }),
             Err(e) => return Err(BridgeError::Channel { target, reason: e.to_string() }),
         };
-        log_transfer(&self.label, &target, relay::relay(channel, stream)).await;
+        log_transfer(&self.one_shot.label, &target, relay::relay(channel, stream)).await;
         Ok(())
     }
 
     /// The one connection from the expected peer, within the timeout and
-    /// while the session lasts; the listener is gone when this returns.
+    /// until withdrawn; the listener is gone when this returns.
     async fn accept_expected(&self, listener: TcpListener) -> Result<TcpStream, BridgeError> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let one_shot = &self.one_shot;
+        let deadline = tokio::time::Instant::now() + one_shot.timeout;
         loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
-                _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(self.timeout)),
-                _ = self.cancel.cancelled() => return Err(BridgeError::Cancelled),
+                _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(one_shot.timeout)),
+                _ = one_shot.withdraw.cancelled() => return Err(BridgeError::Cancelled),
             };
             match accepted {
                 Ok((stream, peer)) if peer.ip() == self.expected_peer => {
@@ -108,51 +113,47 @@ impl LocalListenerBridge {
                 }
                 Ok((_, peer)) => tracing::warn!(
                     "ftp session {}: refused data connection from {peer}: only {} may connect",
-                    self.label.session,
+                    one_shot.label.session,
                     self.expected_peer
                 ),
-                Err(e) => tracing::debug!("ftp session {}: data accept: {e}", self.label.session),
+                Err(e) => tracing::debug!("ftp session {}: data accept: {e}", one_shot.label.session),
             }
         }
     }
 }
 
 /// Stops a channel opening that is no longer wanted, and closes the channel
-/// if it was already open: a dropped russh channel is not closed, and the
-/// SSH server would keep its connection to the FTP server open.
-async fn discard(opening: tokio::task::JoinHandle<Result<crate::ssh::SshChannel, russh::Error>>) {
+/// if it was already open.
+async fn discard<C: DataChannel, E>(opening: tokio::task::JoinHandle<Result<C, E>>) {
     opening.abort();
     if let Ok(Ok(channel)) = opening.await {
-        let _ = channel.close().await;
+        channel.close().await;
     }
 }
 
 /// A remote forwarding (tcpip-forward, port 0) on the SSH server whose single
 /// connection is connected from here to `target`.
-pub struct RemoteForwardBridge {
-    pub ssh: Arc<SshConnection>,
+pub struct RemoteForwardBridge<T> {
+    pub one_shot: OneShot<T>,
     pub remote_bind: String,
     pub target: SocketAddr,
-    pub timeout: Duration,
-    pub cancel: CancellationToken,
-    pub label: DataLabel,
 }
 
 /// Cancels a remote forwarding when dropped, however its task ends.
-struct RemoteForwardGuard {
-    ssh: Arc<SshConnection>,
+struct RemoteForwardGuard<T: Tunnel> {
+    tunnel: Arc<T>,
     address: String,
     port: u16,
 }
 
-impl Drop for RemoteForwardGuard {
+impl<T: Tunnel> Drop for RemoteForwardGuard<T> {
     fn drop(&mut self) {
-        let ssh = self.ssh.clone();
+        let tunnel = self.tunnel.clone();
         let address = std::mem::take(&mut self.address);
         let port = self.port;
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(e) = ssh.cancel_remote_forward(&address, port).await {
+                if let Err(e) = tunnel.cancel_remote_forward(&address, port).await {
                     tracing::debug!("cancel-tcpip-forward {address}:{port}: {e}");
                 }
             });
@@ -160,15 +161,19 @@ impl Drop for RemoteForwardGuard {
     }
 }
 
-impl RemoteForwardBridge {
+impl<T: Tunnel> RemoteForwardBridge<T> {
     /// Requests the forwarding; returns the port the server allocated and
     /// the task that serves it. The forwarding is in place when this returns.
-    pub async fn start(self) -> Result<(u16, impl std::future::Future<Output = ()> + Send + 'static), russh::Error> {
-        let (sink, connections) = mpsc::unbounded_channel();
-        let port = self.ssh.request_remote_forward(&self.remote_bind, 0, sink).await?;
-        let guard = RemoteForwardGuard { ssh: self.ssh.clone(), address: self.remote_bind.clone(), port };
+    pub async fn start(
+        self,
+    ) -> Result<(u16, impl std::future::Future<Output = ()> + Send + 'static), crate::ssh::RemoteForwardError> {
+        // One connection is all it takes; the SSH handler refuses more.
+        let (sink, connections) = mpsc::channel(1);
+        let tunnel = self.one_shot.tunnel.clone();
+        let port = tunnel.request_remote_forward(&self.remote_bind, 0, sink).await?;
+        let guard = RemoteForwardGuard { tunnel, address: self.remote_bind.clone(), port };
         Ok((port, async move {
-            let label = self.label.clone();
+            let label = self.one_shot.label.clone();
             if let Err(e) = self.serve(connections, guard).await {
                 tracing::info!("ftp session {}: data channel for {}: {e}", label.session, label.opened_by);
             }
@@ -177,26 +182,27 @@ impl RemoteForwardBridge {
 
     async fn serve(
         self,
-        mut connections: mpsc::UnboundedReceiver<ForwardedConnection>,
-        guard: RemoteForwardGuard,
+        mut connections: mpsc::Receiver<Forwarded<T::Channel>>,
+        guard: RemoteForwardGuard<T>,
     ) -> Result<(), BridgeError> {
+        let one_shot = &self.one_shot;
         let connection = tokio::select! {
             c = connections.recv() => c.ok_or(BridgeError::Cancelled)?,
-            _ = tokio::time::sleep(self.timeout) => return Err(BridgeError::Timeout(self.timeout)),
-            _ = self.cancel.cancelled() => return Err(BridgeError::Cancelled),
+            _ = tokio::time::sleep(one_shot.timeout) => return Err(BridgeError::Timeout(one_shot.timeout)),
+            _ = one_shot.withdraw.cancelled() => return Err(BridgeError::Cancelled),
         };
         drop(guard);
         drop(connections);
         let target = self.target.to_string();
         tracing::debug!(
             "ftp session {}: data connection from {} (server side)",
-            self.label.session,
+            one_shot.label.session,
             connection.originator
         );
         let (channel, stream) = crate::forward::remote::connect_channel(connection, self.target)
             .await
             .map_err(|reason| BridgeError::Connect { target: target.clone(), reason })?;
-        log_transfer(&self.label, &target, relay::relay(channel, stream)).await;
+        log_transfer(&one_shot.label, &target, relay::relay(channel, stream)).await;
         Ok(())
     }
 }
@@ -216,10 +222,12 @@ async fn log_transfer(
             moved.from_channel,
             started.elapsed().as_secs_f64()
         ),
-        Err(e) => tracing::info!(
-            "ftp session {}: data channel for {} via {target} failed: {e}",
-            label.session,
-            label.opened_by
-        ),
+        Err(e) => {
+            tracing::info!(
+                "ftp session {}: data channel for {} via {target} failed: {e}",
+                label.session,
+                label.opened_by
+            )
+        }
     }
 }

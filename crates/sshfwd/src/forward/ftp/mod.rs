@@ -4,207 +4,96 @@
 
 mod bridge;
 mod control;
+mod endpoints;
+mod limits;
+mod lines;
+#[cfg(test)]
+mod tests;
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-use ftp_proto::policy::{PassiveAddress, PolicyConfig, SessionFacts, TlsPolicy};
-use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
+use ssh_files::config::FtpSettings;
+use ssh_files::forward_spec::HostPort;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-pub use control::{Endpoints, MAX_LINE};
+pub use control::{printable, FtpSession, SessionParams};
+pub use endpoints::Endpoints;
+pub use limits::{DataLimits, LimitReached, SessionIds, DATA_CHANNELS_PER_SESSION, DATA_CHANNELS_TOTAL};
+pub use lines::MAX_LINE;
 
-use super::{ForwardContext, ForwardError};
-use crate::settings::Settings;
-use crate::ssh::{ForwardedConnection, SshConnection};
-use ssh_files::config::{FtpPassiveAddress as ConfiguredPassiveAddress, FtpSettings, FtpTls};
+use crate::ssh::{DataChannel, Forwarded, Tunnel};
 
-/// Numbers sessions for the logs.
-static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
-
-/// Data forwardings (waiting or relaying) one session may have at once: FTP
-/// uses one at a time, so more is a client or server gone wrong.
-const DATA_CHANNELS_PER_SESSION: usize = 8;
-/// Data forwardings across all sessions, so that no flood of PASV/PORT can
-/// exhaust ports, remote forwardings or memory.
-const DATA_CHANNELS_TOTAL: usize = 1024;
-
-fn all_data_channels() -> Arc<Semaphore> {
-    static TOTAL: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    TOTAL.get_or_init(|| Arc::new(Semaphore::new(DATA_CHANNELS_TOTAL))).clone()
-}
-
-/// Held by a data forwarding for as long as it exists.
-pub struct DataPermit {
-    _session: OwnedSemaphorePermit,
-    _total: OwnedSemaphorePermit,
-}
-
-/// One FTP control session and what its data forwardings need.
-pub struct FtpSession {
-    pub id: u64,
-    /// The FTP client's address as seen on the control connection.
-    pub client_addr: SocketAddr,
-    /// The control connection's target host.
-    pub server_host: String,
-    pub ssh: Arc<SshConnection>,
-    pub endpoints: Endpoints,
+/// What an FTP forwarding needs to run its sessions, besides the tunnel
+/// and whatever accepts its control connections.
+#[derive(Clone, Debug)]
+pub struct FtpForward {
+    /// Where control connections go.
+    pub target: HostPort,
     pub settings: FtpSettings,
-    pub data_channels: Arc<Semaphore>,
-    /// Withdraws the data forwarding of the last PORT/EPRT sent, should
-    /// the server refuse it.
-    pending_active: std::sync::Mutex<Option<CancellationToken>>,
+    pub limits: DataLimits,
+    pub ids: SessionIds,
 }
 
-impl FtpSession {
-    fn new(
-        id: u64,
-        client_addr: SocketAddr,
-        server_host: String,
-        ssh: Arc<SshConnection>,
-        endpoints: Endpoints,
-        settings: FtpSettings,
-    ) -> Self {
-        let data_channels = Arc::new(Semaphore::new(DATA_CHANNELS_PER_SESSION));
-        Self {
+impl FtpForward {
+    /// `-L ftp/`: a control connection accepted here goes through a
+    /// direct-tcpip channel to the target.
+    pub async fn local_session<T: Tunnel>(&self, tunnel: Arc<T>, client: TcpStream, peer: SocketAddr) {
+        let id = self.ids.next();
+        let HostPort { host, port } = &self.target;
+        let Ok(listen_ip) = client.local_addr().map(|a| a.ip()) else { return };
+        tracing::debug!("ftp session {id}: control connection from {peer} to {}", self.target);
+        let channel = match tunnel.open_direct_tcpip(host, *port, peer).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!("ftp session {id}: channel open failed: connect to {} failed: {e}", self.target);
+                return;
+            }
+        };
+        let params = self.params(id, peer, Endpoints::Local { listen_ip });
+        FtpSession::new(params, tunnel).run(client, channel.into_stream()).await;
+    }
+
+    /// `-R ftp/`: a control connection the SSH server accepted on
+    /// `remote_bind` is connected from here to the target.
+    pub async fn remote_session<T: Tunnel>(
+        &self,
+        tunnel: Arc<T>,
+        connection: Forwarded<T::Channel>,
+        remote_bind: String,
+    ) {
+        let id = self.ids.next();
+        let client_addr = connection.originator;
+        tracing::debug!("ftp session {id}: control connection from {client_addr} (server side) to {}", self.target);
+        let Ok((client, server)) =
+            super::remote::connect_channel(connection, (self.target.host.as_str(), self.target.port)).await
+        else {
+            return;
+        };
+        let (Ok(local), Ok(server_addr)) = (server.local_addr(), server.peer_addr()) else { return };
+        let endpoints = Endpoints::Remote { remote_bind, server_facing_ip: local.ip(), server_ip: server_addr.ip() };
+        let params = self.params(id, client_addr, endpoints);
+        FtpSession::new(params, tunnel).run(client.into_stream(), server).await;
+    }
+
+    fn params(&self, id: u64, client_addr: SocketAddr, endpoints: Endpoints) -> SessionParams {
+        SessionParams {
             id,
             client_addr,
-            server_host,
-            ssh,
+            server_host: self.target.host.clone(),
             endpoints,
-            settings,
-            data_channels,
-            pending_active: Default::default(),
-        }
-    }
-
-    /// Keeps `withdraw` until the server answers the PORT/EPRT about to go.
-    fn await_active_reply(&self, withdraw: CancellationToken) {
-        *self.pending_active.lock().unwrap_or_else(|p| p.into_inner()) = Some(withdraw);
-    }
-
-    /// The server refused the last PORT/EPRT: its forwarding goes now
-    /// rather than at FtpDataTimeout, and frees its place in the limits.
-    fn withdraw_active(&self) -> bool {
-        let withdraw = self.pending_active.lock().unwrap_or_else(|p| p.into_inner()).take();
-        withdraw.map(|w| w.cancel()).is_some()
-    }
-
-    /// A place for one more data forwarding, if the limits allow it.
-    fn data_permit(&self) -> Option<DataPermit> {
-        let session = self.data_channels.clone().try_acquire_owned().ok()?;
-        let total = all_data_channels().try_acquire_owned().ok()?;
-        Some(DataPermit { _session: session, _total: total })
-    }
-
-    fn facts(&self) -> SessionFacts {
-        SessionFacts { client_ip: self.client_addr.ip(), server_host: self.server_host.clone() }
-    }
-
-    fn policy_config(&self) -> PolicyConfig {
-        PolicyConfig {
-            passive_address: match self.settings.passive_address {
-                ConfiguredPassiveAddress::ControlHost => PassiveAddress::ControlHost,
-                ConfiguredPassiveAddress::Reply => PassiveAddress::Reply,
-            },
-            allow_foreign_passive: self.settings.allow_foreign_passive,
-            allow_third_party_active: self.settings.allow_third_party_active,
-            tls: match self.settings.tls {
-                FtpTls::Refuse => TlsPolicy::Refuse,
-                FtpTls::Pass => TlsPolicy::PassThrough,
-            },
+            settings: self.settings.clone(),
+            limits: self.limits.clone(),
         }
     }
 }
 
-/// Sets up an FTP forwarding and spawns its server into `tasks`.
-pub async fn start(
-    ctx: &ForwardContext,
-    spec: &ForwardSpec,
-    settings: &Settings,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), ForwardError> {
-    let Some(target) = spec.target.clone() else {
-        return Err(ForwardError::Local);
-    };
-    let ftp = settings.ftp.clone();
-    match spec.kind {
-        ForwardKind::Local => {
-            let listeners = crate::app::listen(spec, settings.gateway_ports, ForwardError::Local)?;
-            let ssh = ctx.ssh.clone();
-            tasks.spawn(super::listener::serve(listeners, move |client, peer| {
-                local_session(ssh.clone(), client, peer, target.host.clone(), target.port, ftp.clone())
-            }));
-            Ok(())
-        }
-        ForwardKind::Remote => {
-            let address = spec.remote_bind_address();
-            let remote_bind =
-                if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address.to_owned() };
-            let ssh = ctx.ssh.clone();
-            let (host, port) = (target.host.clone(), target.port);
-            super::remote::start(ctx, spec, &target, tasks, move |connection| {
-                remote_session(ssh.clone(), connection, host.clone(), port, remote_bind.clone(), ftp.clone())
-            })
-            .await
-        }
-        ForwardKind::Dynamic => Err(ForwardError::Dynamic),
+/// The SSH-server-side address that `-R ftp/` passive forwardings bind:
+/// the forwarding's own, or loopback.
+pub fn remote_bind_for_passive(requested: &str) -> String {
+    if requested.is_empty() || requested == "localhost" {
+        "127.0.0.1".to_owned()
+    } else {
+        requested.to_owned()
     }
-}
-
-async fn local_session(
-    ssh: Arc<SshConnection>,
-    client: TcpStream,
-    peer: SocketAddr,
-    host: String,
-    port: u16,
-    settings: FtpSettings,
-) {
-    let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
-    let listen_ip = match client.local_addr() {
-        Ok(a) => a.ip(),
-        Err(_) => return,
-    };
-    tracing::debug!("ftp session {id}: control connection from {peer} to {host}:{port}");
-    let channel = match ssh.open_direct_tcpip(&host, port, peer).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::info!(
-                "ftp session {id}: channel open failed: connect to {host}:{port} failed: {}",
-                super::local::describe_open_error(&e)
-            );
-            return;
-        }
-    };
-    let session = FtpSession::new(id, peer, host, ssh, Endpoints::Local { listen_ip }, settings);
-    control::drive(session, client, channel.into_stream()).await;
-}
-
-async fn remote_session(
-    ssh: Arc<SshConnection>,
-    connection: ForwardedConnection,
-    host: String,
-    port: u16,
-    remote_bind: String,
-    settings: FtpSettings,
-) {
-    let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
-    let client_addr = connection.originator.parse::<SocketAddr>().unwrap_or_else(|_| {
-        SocketAddr::new(connection.originator_address.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])), 0)
-    });
-    tracing::debug!(
-        "ftp session {id}: control connection from {} (server side) to {host}:{port}",
-        connection.originator
-    );
-    let Ok((client, server)) = super::remote::connect_channel(connection, (host.as_str(), port)).await else {
-        return;
-    };
-    let (Ok(local), Ok(server_addr)) = (server.local_addr(), server.peer_addr()) else { return };
-    let endpoints = Endpoints::Remote { remote_bind, server_facing_ip: local.ip(), server_ip: server_addr.ip() };
-    let session = FtpSession::new(id, client_addr, host, ssh, endpoints, settings);
-    control::drive(session, client.into_stream(), server).await;
 }
