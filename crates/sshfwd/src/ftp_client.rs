@@ -187,7 +187,7 @@ impl FtpClient {
                         return Err(FtpError::DataConnect {
                             mode: mode.name(),
                             address,
-                            reason: crate::ssh::io_reason(&e),
+                            reason: sshfwd_net::io_reason(&e),
                         })
                     }
                     Err(_) => {

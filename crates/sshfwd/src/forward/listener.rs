@@ -1,64 +1,60 @@
-//! The accept loop shared by every local listener: a cap on concurrent
-//! connections with a clear refusal, each connection in its own task of a
-//! tracker, a shutdown token, and back-off on accept errors (out of file
-//! descriptors, say) instead of spinning.
+//! Local listeners (`-L`, `-D`, `-L ftp/`) on the one accept-and-shutdown
+//! loop of sshfwd-net: what each kind does with a connection, and what it
+//! tells a peer that comes beyond the connection cap.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
+use sshfwd_net::accept::{self, AcceptOptions, Service};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// A listener's connection handler, from a closure; a peer over the cap is
+/// closed without a word (a TCP forwarding has no way to say why).
+#[derive(Clone)]
+pub struct Relay<F>(pub F);
 
-/// Spawns into `tracker` the accept loops of `listeners`, which hand each
-/// connection to `handle` while fewer than `max_connections` run, and
-/// close the others at once, until `shutdown`.
-pub fn spawn<F, Fut>(
-    listeners: Vec<TcpListener>,
-    max_connections: usize,
-    shutdown: CancellationToken,
-    tracker: &TaskTracker,
-    handle: F,
-) where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Clone + Send + 'static,
+impl<F, Fut> Service for Relay<F>
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let places = Arc::new(Semaphore::new(max_connections));
-    for listener in listeners {
-        let (handle, places, shutdown, connections) =
-            (handle.clone(), places.clone(), shutdown.clone(), tracker.clone());
-        tracker.spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    a = listener.accept() => a,
-                    _ = shutdown.cancelled() => return,
-                };
-                match accepted {
-                    Ok((stream, peer)) => {
-                        let Ok(place) = places.clone().try_acquire_owned() else {
-                            tracing::warn!(
-                                "refused connection from {peer}: too many connections (limit {max_connections})"
-                            );
-                            continue;
-                        };
-                        let _ = stream.set_nodelay(true);
-                        let task = handle(stream, peer);
-                        connections.spawn(async move {
-                            task.await;
-                            drop(place);
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!("accept: {e}");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    }
-                }
-            }
-        });
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, _: CancellationToken) -> impl Future<Output = ()> + Send {
+        (self.0)(stream, peer)
     }
+}
+
+/// An FTP control listener's handler: a client over the cap is told so in
+/// FTP, as a 421 greeting, rather than left without one.
+#[derive(Clone)]
+pub struct FtpControl<F>(pub F);
+
+impl<F, Fut> Service for FtpControl<F>
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, _: CancellationToken) -> impl Future<Output = ()> + Send {
+        (self.0)(stream, peer)
+    }
+
+    async fn refuse(&self, mut stream: TcpStream, _: SocketAddr, limit: usize) {
+        let reply = format!("421 sshfwd: too many connections through this forwarding (limit {limit})\r\n");
+        let _ = stream.write_all(reply.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// Spawns into `tracker` the loop that serves `listeners` with `service`
+/// until `shutdown`.
+pub fn spawn<S: Service>(
+    listeners: Vec<TcpListener>,
+    options: AcceptOptions,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+    service: S,
+) {
+    tracker.spawn(accept::serve(listeners, options, shutdown, tracker.clone(), service));
 }

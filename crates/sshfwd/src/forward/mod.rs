@@ -2,7 +2,6 @@
 //! listeners, and remote (-R) forwardings. FTP forwarding builds on these.
 //! Everything here is written against [`Tunnel`], never against russh.
 
-pub mod bind;
 pub mod dynamic;
 #[cfg(test)]
 pub mod fake;
@@ -15,13 +14,15 @@ pub mod remote;
 use std::sync::Arc;
 
 use ssh_files::config::FtpSettings;
-use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
+use ssh_files::forward_spec::{ForwardKind, ForwardSpec, LocalBind};
+use sshfwd_net::{AcceptOptions, ListenAddress};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ssh::Tunnel;
 use ftp::{DataLimits, FtpForward, SessionIds};
+use listener::{FtpControl, Relay};
 
 /// Concurrent connections one forwarding serves; more are refused.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -74,10 +75,11 @@ pub async fn start<T: Tunnel>(
     spec: &ForwardSpec,
     options: &ForwardOptions,
 ) -> Result<(), ForwardError> {
-    let (shutdown, tracker, max) = (options.shutdown.clone(), &options.tracker, options.max_connections);
+    let (shutdown, tracker) = (options.shutdown.clone(), &options.tracker);
+    let accept = AcceptOptions { max_connections: options.max_connections, name: spec.to_string() };
     match (spec.kind, spec.target.clone()) {
         (ForwardKind::Local, Some(target)) => {
-            let listeners = listen(spec, options.gateway_ports, ForwardError::Local)?;
+            let listeners = listen(spec, options.gateway_ports, ForwardError::Local).await?;
             for listener in &listeners {
                 if let Ok(address) = listener.local_addr() {
                     tracing::debug!("Local connections to {address} forwarded to remote address {target}");
@@ -91,23 +93,27 @@ pub async fn start<T: Tunnel>(
                     limits: options.ftp_limits.clone(),
                     ids: options.ftp_ids.clone(),
                 };
-                listener::spawn(listeners, max, shutdown, tracker, move |client, peer| {
-                    let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
-                    async move { ftp.local_session(tunnel, client, peer).await }
-                });
+                listener::spawn(
+                    listeners,
+                    accept,
+                    shutdown,
+                    tracker,
+                    FtpControl(move |client, peer| {
+                        let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
+                        async move { ftp.local_session(tunnel, client, peer).await }
+                    }),
+                );
             } else {
-                listener::spawn(listeners, max, shutdown, tracker, move |stream, peer| {
-                    local::connection(tunnel.clone(), stream, peer, target.clone())
-                });
+                let relay = Relay(move |stream, peer| local::connection(tunnel.clone(), stream, peer, target.clone()));
+                listener::spawn(listeners, accept, shutdown, tracker, relay);
             }
             Ok(())
         }
         (ForwardKind::Dynamic, _) => {
-            let listeners = listen(spec, options.gateway_ports, ForwardError::Dynamic)?;
+            let listeners = listen(spec, options.gateway_ports, ForwardError::Dynamic).await?;
             let tunnel = tunnel.clone();
-            listener::spawn(listeners, max, shutdown, tracker, move |stream, peer| {
-                dynamic::connection(tunnel.clone(), stream, peer)
-            });
+            let relay = Relay(move |stream, peer| dynamic::connection(tunnel.clone(), stream, peer));
+            listener::spawn(listeners, accept, shutdown, tracker, relay);
             Ok(())
         }
         (ForwardKind::Remote, Some(target)) => {
@@ -121,14 +127,14 @@ pub async fn start<T: Tunnel>(
                     ids: options.ftp_ids.clone(),
                 };
                 let session_tunnel = tunnel.clone();
-                remote::start(tunnel, listen, max, shutdown, tracker, move |connection, _| {
+                remote::start(tunnel, listen, accept.max_connections, shutdown, tracker, move |connection, _| {
                     let (ftp, tunnel, remote_bind) = (ftp.clone(), session_tunnel.clone(), remote_bind.clone());
                     async move { ftp.remote_session(tunnel, connection, remote_bind).await }
                 })
                 .await
             } else {
                 let destination = target.clone();
-                remote::start(tunnel, listen, max, shutdown, tracker, move |connection, _| {
+                remote::start(tunnel, listen, accept.max_connections, shutdown, tracker, move |connection, _| {
                     remote::connect(connection, destination.clone())
                 })
                 .await
@@ -140,18 +146,19 @@ pub async fn start<T: Tunnel>(
 
 /// Binds a forwarding's local listeners, reporting failures as OpenSSH
 /// does; the error is the one to report for the forwarding's kind.
-pub fn listen(
+pub async fn listen(
     spec: &ForwardSpec,
     gateway_ports: bool,
     failure: ForwardError,
 ) -> Result<Vec<TcpListener>, ForwardError> {
-    let addresses = bind::local_bind_addresses(&spec.local_bind(gateway_ports), spec.port);
-    match addresses.and_then(|a| bind::bind_all(&a)) {
-        Ok(listeners) => Ok(listeners),
-        Err(e) => {
-            tracing::warn!("{e}");
-            tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", spec.port);
-            Err(failure)
-        }
-    }
+    let address = match spec.local_bind(gateway_ports) {
+        LocalBind::Loopback => ListenAddress::Loopback,
+        LocalBind::Any => ListenAddress::Any,
+        LocalBind::Address(host) => ListenAddress::Host(host),
+    };
+    sshfwd_net::listen(&address, spec.port).await.map_err(|e| {
+        tracing::warn!("{e}");
+        tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", spec.port);
+        failure
+    })
 }

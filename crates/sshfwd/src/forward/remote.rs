@@ -105,7 +105,7 @@ pub async fn connect_channel<C: DataChannel>(
             Ok((connection.channel, stream))
         }
         Err(e) => {
-            let reason = crate::ssh::io_reason(&e);
+            let reason = sshfwd_net::io_reason(&e);
             tracing::info!("connect_to {target:?}: failed: {reason}");
             connection.channel.close().await;
             Err(reason)

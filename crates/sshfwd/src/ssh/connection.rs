@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use russh::client::Handle;
+use sshfwd_net::io_reason;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -158,15 +159,6 @@ async fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> Result
         }
     }
     Err(ConnectError::Tcp { host: host.to_owned(), port, reason: last })
-}
-
-/// OpenSSH's wording for socket errors ("Connection refused", ...).
-pub fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
 }
 
 /// How long shutting down waits for the disconnect message to be sent.

@@ -17,7 +17,7 @@ mod tunnel;
 pub use algorithms::{AlgorithmError, AlgorithmOptions};
 pub use auth::{AgentSource, AuthError, AuthOptions, IdentityFile};
 pub use channel::{SshChannel, SshChannelReader, SshChannelWriter, SshStream};
-pub use connection::{connect, io_reason, ConnectError, ConnectOptions, SshConnection};
+pub use connection::{connect, ConnectError, ConnectOptions, SshConnection};
 pub use exec::{ExecError, ExecEvent, ExecOutput};
 pub use handler::SessionEnd;
 pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
