@@ -21,4 +21,6 @@ pub mod forward_spec;
 pub mod known_hosts;
 pub mod pattern;
 
-pub use forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, HostPort, LocalBind};
+pub use forward_spec::{
+    ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, Forwarding, HostPort, Listen, LocalBind,
+};

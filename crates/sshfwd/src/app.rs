@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
+use ssh_files::forward_spec::{ForwardSpec, Listen};
 use tokio::task::JoinSet;
 
 use crate::forward::{bind, dynamic, local, remote, ForwardContext, ForwardError};
@@ -89,12 +89,16 @@ async fn start_forward(
     settings: &Settings,
     tasks: &mut JoinSet<()>,
 ) -> Result<(), ForwardError> {
-    if spec.ftp {
-        return crate::forward::ftp::start(ctx, spec, settings, tasks).await;
-    }
-    match (spec.kind, &spec.target) {
-        (ForwardKind::Local, Some(target)) => {
-            let listeners = listen(spec, settings.gateway_ports, ForwardError::Local)?;
+    match spec {
+        ForwardSpec::Local(forwarding) if forwarding.ftp => {
+            crate::forward::ftp::start_local(ctx, forwarding, settings, tasks)
+        }
+        ForwardSpec::Remote(forwarding) if forwarding.ftp => {
+            crate::forward::ftp::start_remote(ctx, forwarding, settings, tasks).await
+        }
+        ForwardSpec::Local(forwarding) => {
+            let listeners = listen(&forwarding.listen, settings.gateway_ports, ForwardError::Local)?;
+            let target = &forwarding.target;
             for listener in &listeners {
                 if let Ok(address) = listener.local_addr() {
                     tracing::debug!("Local connections to {address} forwarded to remote address {target}");
@@ -104,33 +108,35 @@ async fn start_forward(
             tasks.spawn(local::serve(ctx.clone(), listeners, target));
             Ok(())
         }
-        (ForwardKind::Dynamic, _) => {
-            let listeners = listen(spec, settings.gateway_ports, ForwardError::Dynamic)?;
+        ForwardSpec::Dynamic(listen_on) => {
+            let listeners = listen(listen_on, settings.gateway_ports, ForwardError::Dynamic)?;
             tasks.spawn(dynamic::serve(ctx.clone(), listeners));
             Ok(())
         }
-        (ForwardKind::Remote, Some(target)) => {
+        ForwardSpec::Remote(forwarding) => {
+            let target = &forwarding.target;
             let target_local = local::LocalTarget { host: target.host.clone(), port: target.port };
-            remote::start(ctx, spec, target, tasks, move |connection| remote::connect(connection, target_local.clone()))
-                .await
+            remote::start(ctx, &forwarding.listen, target, tasks, move |connection| {
+                remote::connect(connection, target_local.clone())
+            })
+            .await
         }
-        (_, None) => Err(ForwardError::ReverseSocks { port: spec.port }),
     }
 }
 
 /// Binds a forwarding's local listeners, reporting failures as OpenSSH
 /// does; the error is the one to report for the forwarding's kind.
 pub fn listen(
-    spec: &ForwardSpec,
+    listen: &Listen,
     gateway_ports: bool,
     failure: ForwardError,
 ) -> Result<Vec<tokio::net::TcpListener>, ForwardError> {
-    let addresses = bind::local_bind_addresses(&spec.local_bind(gateway_ports), spec.port);
+    let addresses = bind::local_bind_addresses(&listen.local_bind(gateway_ports), listen.port);
     match addresses.and_then(|a| bind::bind_all(&a)) {
         Ok(listeners) => Ok(listeners),
         Err(e) => {
             tracing::warn!("{e}");
-            tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", spec.port);
+            tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", listen.port);
             Err(failure)
         }
     }

@@ -181,6 +181,7 @@ fn proxy_jump(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forward_spec::{Forwarding, Listen};
 
     fn parse(keyword: &str, args: &[&str]) -> Result<Directive, DirectiveError> {
         let keyword = Keyword::lookup(keyword).unwrap();
@@ -251,12 +252,11 @@ mod tests {
         let Directive::Forward(spec) = got else {
             panic!("not a forward: {got:?}");
         };
-        assert!(spec.ftp);
-        assert_eq!(spec.kind, ForwardKind::Local);
+        assert!(matches!(spec, ForwardSpec::Local(Forwarding { ftp: true, .. })));
         assert!(matches!(parse("LocalForward", &["2121"]), Err(DirectiveError::Forward(_))));
         assert!(matches!(
             parse("DynamicForward", &["localhost:1080"]),
-            Ok(Directive::Forward(ForwardSpec { kind: ForwardKind::Dynamic, port: 1080, .. }))
+            Ok(Directive::Forward(ForwardSpec::Dynamic(Listen { port: 1080, .. })))
         ));
     }
 

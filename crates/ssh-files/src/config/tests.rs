@@ -162,9 +162,8 @@ fn cumulative_and_list_options() {
     assert_eq!(o.user_known_hosts_files, Some(vec!["~/.ssh/kh1".to_string(), "~/.ssh/kh2".to_string()]));
     let forwards: Vec<String> = o.forwards.iter().map(ToString::to_string).collect();
     assert_eq!(forwards, vec!["ftp/2121:ftp.example.com:21", "1080", "0:localhost:22"]);
-    assert_eq!(o.forwards[0].kind, ForwardKind::Local);
-    assert_eq!(o.forwards[1].kind, ForwardKind::Dynamic);
-    assert_eq!(o.forwards[2].kind, ForwardKind::Remote);
+    let kinds: Vec<ForwardKind> = o.forwards.iter().map(ForwardSpec::kind).collect();
+    assert_eq!(kinds, [ForwardKind::Local, ForwardKind::Dynamic, ForwardKind::Remote]);
 }
 
 #[test]

@@ -28,6 +28,4 @@ pub enum ForwardError {
     Remote { port: u16 },
     #[error("Could not request dynamic forwarding.")]
     Dynamic,
-    #[error("remote forwarding of port {port} without a target (reverse SOCKS) is not supported")]
-    ReverseSocks { port: u16 },
 }

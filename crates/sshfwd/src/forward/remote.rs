@@ -1,7 +1,7 @@
 //! -R: the server listens; each connection it accepts arrives as a
 //! forwarded-tcpip channel and is connected to the target from here.
 
-use ssh_files::forward_spec::{ForwardSpec, HostPort};
+use ssh_files::forward_spec::{HostPort, Listen};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -10,12 +10,12 @@ use super::local::LocalTarget;
 use super::{relay, ForwardContext, ForwardError};
 use crate::ssh::{ForwardedConnection, SshChannel};
 
-/// Requests the forwarding of `spec` (whose target is `target`) and spawns
+/// Requests the forwarding of `listen` (whose target is `target`) and spawns
 /// into `tasks` the loop that hands each connection to `handle`. Reports
 /// the allocated port as OpenSSH does.
 pub async fn start<F, Fut>(
     ctx: &ForwardContext,
-    spec: &ForwardSpec,
+    listen: &Listen,
     target: &HostPort,
     tasks: &mut JoinSet<()>,
     handle: F,
@@ -24,7 +24,7 @@ where
     F: Fn(ForwardedConnection) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (address, port) = (spec.remote_bind_address(), spec.port);
+    let (address, port) = (listen.remote_bind_address(), listen.port);
     let (sink, mut connections) = mpsc::unbounded_channel::<ForwardedConnection>();
     let bound = ctx.ssh.request_remote_forward(address, port, sink).await.map_err(|e| {
         tracing::debug!("tcpip-forward {address}:{port}: {e}");

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ftp_proto::policy::{PassiveAddress, PolicyConfig, SessionFacts, TlsPolicy};
-use ssh_files::forward_spec::{ForwardKind, ForwardSpec};
+use ssh_files::forward_spec::Forwarding;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -121,39 +121,39 @@ impl FtpSession {
     }
 }
 
-/// Sets up an FTP forwarding and spawns its server into `tasks`.
-pub async fn start(
+/// Sets up a local (`-L ftp/`) forwarding and spawns its server into `tasks`.
+pub fn start_local(
     ctx: &ForwardContext,
-    spec: &ForwardSpec,
+    forwarding: &Forwarding,
     settings: &Settings,
     tasks: &mut JoinSet<()>,
 ) -> Result<(), ForwardError> {
-    let Some(target) = spec.target.clone() else {
-        return Err(ForwardError::Local);
-    };
-    let ftp = settings.ftp.clone();
-    match spec.kind {
-        ForwardKind::Local => {
-            let listeners = crate::app::listen(spec, settings.gateway_ports, ForwardError::Local)?;
-            let ssh = ctx.ssh.clone();
-            tasks.spawn(super::listener::serve(listeners, move |client, peer| {
-                local_session(ssh.clone(), client, peer, target.host.clone(), target.port, ftp.clone())
-            }));
-            Ok(())
-        }
-        ForwardKind::Remote => {
-            let address = spec.remote_bind_address();
-            let remote_bind =
-                if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address.to_owned() };
-            let ssh = ctx.ssh.clone();
-            let (host, port) = (target.host.clone(), target.port);
-            super::remote::start(ctx, spec, &target, tasks, move |connection| {
-                remote_session(ssh.clone(), connection, host.clone(), port, remote_bind.clone(), ftp.clone())
-            })
-            .await
-        }
-        ForwardKind::Dynamic => Err(ForwardError::Dynamic),
-    }
+    let (target, ftp) = (forwarding.target.clone(), settings.ftp.clone());
+    let listeners = crate::app::listen(&forwarding.listen, settings.gateway_ports, ForwardError::Local)?;
+    let ssh = ctx.ssh.clone();
+    tasks.spawn(super::listener::serve(listeners, move |client, peer| {
+        local_session(ssh.clone(), client, peer, target.host.clone(), target.port, ftp.clone())
+    }));
+    Ok(())
+}
+
+/// Requests a remote (`-R ftp/`) forwarding and spawns its loop into `tasks`.
+pub async fn start_remote(
+    ctx: &ForwardContext,
+    forwarding: &Forwarding,
+    settings: &Settings,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), ForwardError> {
+    let (target, ftp) = (&forwarding.target, settings.ftp.clone());
+    let address = forwarding.listen.remote_bind_address();
+    let remote_bind =
+        if address.is_empty() || address == "localhost" { "127.0.0.1".to_owned() } else { address.to_owned() };
+    let ssh = ctx.ssh.clone();
+    let (host, port) = (target.host.clone(), target.port);
+    super::remote::start(ctx, &forwarding.listen, target, tasks, move |connection| {
+        remote_session(ssh.clone(), connection, host.clone(), port, remote_bind.clone(), ftp.clone())
+    })
+    .await
 }
 
 async fn local_session(
