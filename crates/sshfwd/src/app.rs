@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ssh_files::forward_spec::{ForwardSpec, Listen};
 use tokio::task::JoinSet;
 
+use crate::exec::ExecError;
 use crate::forward::{bind, dynamic, local, remote, ForwardContext, ForwardError};
 use crate::settings::Settings;
 use crate::ssh::{self, SessionEnd};
@@ -13,55 +14,60 @@ use crate::ssh::{self, SessionEnd};
 /// Exit status for connection, authentication and forwarding failures.
 pub const EXIT_FAILURE: i32 = 255;
 
+/// Why a connection could not be set up, or why it stopped before its
+/// command finished. `main` prints it and exits with [`EXIT_FAILURE`].
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Connect(#[from] ssh::ConnectError),
+    /// A forwarding failed and `ExitOnForwardFailure` is set.
+    #[error("Error: {0}")]
+    Forward(#[from] ForwardError),
+    #[error("{0}")]
+    Exec(#[from] ExecError),
+    /// The session ended while forwarding or before the command did.
+    #[error("{}", ended_message(.end, .host))]
+    Ended { end: SessionEnd, host: String },
+    /// SIGINT or SIGTERM (the signal number).
+    #[error("Killed by signal {0}.")]
+    Signal(i32),
+}
+
 /// A connection with its forwardings in place.
 pub struct Running {
     pub connection: Arc<ssh::SshConnection>,
     pub tasks: JoinSet<()>,
 }
 
-pub async fn run(settings: Settings) -> i32 {
-    let mut running = match start(&settings).await {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+/// Connects, forwards, and runs the command; the remote command's exit
+/// status when there is one.
+pub async fn run(settings: Settings) -> Result<i32, RunError> {
+    let mut running = start(&settings).await?;
     let connection = running.connection.clone();
-    let code = match &settings.command {
+    let outcome = match &settings.command {
         Some(command) => {
             tokio::select! {
-                result = crate::exec::run(&connection, command) => match result {
-                    Ok(code) => code,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        EXIT_FAILURE
-                    }
-                },
-                end = connection.ended() => report_end(&end, &settings.display_host),
-                signal = termination() => report_signal(signal),
+                result = crate::exec::run(&connection, command) => result.map_err(RunError::Exec),
+                end = connection.ended() => Err(RunError::Ended { end, host: settings.display_host.clone() }),
+                signal = termination() => Err(RunError::Signal(signal)),
             }
         }
-        None => wait(&running, &settings).await,
+        None => Err(wait(&running, &settings).await),
     };
     stop(&mut running).await;
-    code
+    outcome
 }
 
-/// Connects and sets up every forwarding; on failure, the exit status.
-pub async fn start(settings: &Settings) -> Result<Running, i32> {
-    let connection = match ssh::connect(&settings.connect).await {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("{e}");
-            return Err(EXIT_FAILURE);
-        }
-    };
+/// Connects and sets up every forwarding.
+pub async fn start(settings: &Settings) -> Result<Running, RunError> {
+    let connection = Arc::new(ssh::connect(&settings.connect).await?);
     let ctx = ForwardContext { ssh: connection.clone() };
     let mut tasks = JoinSet::new();
     for spec in &settings.forwards {
         if let Err(e) = start_forward(&ctx, spec, settings, &mut tasks).await {
             if settings.exit_on_forward_failure {
-                eprintln!("Error: {e}");
                 connection.disconnect().await;
-                return Err(EXIT_FAILURE);
+                return Err(RunError::Forward(e));
             }
             tracing::warn!("Warning: {e}");
         }
@@ -69,11 +75,11 @@ pub async fn start(settings: &Settings) -> Result<Running, i32> {
     Ok(Running { connection, tasks })
 }
 
-/// Forwards until the session ends or a signal asks to stop.
-pub async fn wait(running: &Running, settings: &Settings) -> i32 {
+/// Forwards until the session ends or a signal asks to stop; returns why.
+pub async fn wait(running: &Running, settings: &Settings) -> RunError {
     tokio::select! {
-        end = running.connection.ended() => report_end(&end, &settings.display_host),
-        signal = termination() => report_signal(signal),
+        end = running.connection.ended() => RunError::Ended { end, host: settings.display_host.clone() },
+        signal = termination() => RunError::Signal(signal),
     }
 }
 
@@ -142,22 +148,16 @@ pub fn listen(
     }
 }
 
-fn report_end(end: &SessionEnd, host: &str) -> i32 {
+/// OpenSSH's words for the end of a session.
+fn ended_message(end: &SessionEnd, host: &str) -> String {
     match end {
-        SessionEnd::KeepaliveTimeout => eprintln!("Timeout, server {host} not responding."),
+        SessionEnd::KeepaliveTimeout => format!("Timeout, server {host} not responding."),
         SessionEnd::ServerDisconnect(message) if !message.is_empty() => {
-            eprintln!("Received disconnect from {host}: {message}");
-            eprintln!("Disconnected from {host}");
+            format!("Received disconnect from {host}: {message}\nDisconnected from {host}")
         }
-        SessionEnd::Error(e) => eprintln!("Connection to {host} closed: {e}"),
-        _ => eprintln!("Connection to {host} closed by remote host."),
+        SessionEnd::Error(e) => format!("Connection to {host} closed: {e}"),
+        _ => format!("Connection to {host} closed by remote host."),
     }
-    EXIT_FAILURE
-}
-
-fn report_signal(signal: i32) -> i32 {
-    tracing::info!("Killed by signal {signal}.");
-    EXIT_FAILURE
 }
 
 /// Resolves with the signal number on SIGINT or SIGTERM.
