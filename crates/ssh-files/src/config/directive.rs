@@ -47,7 +47,9 @@ pub(crate) enum Directive {
     FtpAllowForeignPassive(bool),
     FtpAllowThirdPartyActive(bool),
     FtpTls(FtpTls),
-    RefuseConnection(bool),
+    /// `RefuseConnection message` (OpenSSH 10): met in an active section,
+    /// it stops the run with the message.
+    RefuseConnection(String),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -132,7 +134,7 @@ impl Directive {
                 let v = one()?;
                 Directive::FtpTls(FtpTls::parse(v).ok_or_else(|| invalid(v))?)
             }
-            Keyword::RefuseConnection => Directive::RefuseConnection(flag()?),
+            Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {

@@ -300,6 +300,22 @@ fn errors_name_file_and_line() {
 }
 
 #[test]
+fn refuse_connection_stops_at_an_active_line_with_its_message() {
+    let mut fx = Fixture::new();
+    let path = fx.user_config(
+        "Host old\n  RefuseConnection \"old is retired, use new\"\n\
+         Host *\n  Port 2222\n  RefuseConnection never-reached-for-new\n",
+    );
+    assert_eq!(fx.error("old"), format!("{} line 2: RefuseConnection: old is retired, use new", path.display()));
+    // Only an active section refuses; a later line (line 5) for everyone.
+    assert_eq!(fx.error("new"), format!("{} line 5: RefuseConnection: never-reached-for-new", path.display()));
+    fx.user_config("Host old\n  RefuseConnection retired\n");
+    assert_eq!(fx.resolve("new").options, HostOptions::default());
+    fx.sources.cli_options = vec!["RefuseConnection=\"not today\"".into()];
+    assert_eq!(fx.error("new"), "command-line line 0: RefuseConnection: not today");
+}
+
+#[test]
 fn command_line_errors() {
     let mut fx = Fixture::new();
     fx.sources.cli_options = vec!["Frobnicate=yes".into()];
