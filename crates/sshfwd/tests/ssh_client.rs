@@ -1187,8 +1187,21 @@ fn connection_refused() {
     cmd.known_hosts = Some(home.path().join("known_hosts"));
     let out = cmd.run(RUN);
     assert_exit(&out, 255);
-    assert!(out.stderr.contains("Connection refused"), "stderr:\n{}", out.stderr);
-    assert!(out.stderr.contains(&port.to_string()), "stderr should name the port:\n{}", out.stderr);
+    // OpenSSH's wording after the program's own name.
+    let want = format!("sshfwd: connect to host 127.0.0.1 port {port}: Connection refused");
+    assert!(out.stderr.contains(&want), "stderr should contain {want:?}:\n{}", out.stderr);
+}
+
+#[test]
+fn unresolvable_host_is_named_in_openssh_words() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = sshd::Sshfwd::new(home.path()).command(["true"]);
+    cmd.destination = "no-such-host.invalid".into();
+    cmd.known_hosts = Some(home.path().join("known_hosts"));
+    let out = cmd.run(RUN);
+    assert_exit(&out, 255);
+    let want = "sshfwd: Could not resolve hostname no-such-host.invalid: ";
+    assert!(out.stderr.starts_with(want), "stderr should start with {want:?}:\n{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------
