@@ -185,27 +185,20 @@ fn with_command_line(
     Ok(options)
 }
 
+/// `$HOME`, else the password database's home of this process's user.
 fn home_dir() -> std::path::PathBuf {
-    std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(ssh_files::local::home)
+        .unwrap_or_else(|| std::path::PathBuf::from("/"))
 }
 
-/// The local user's name: `$USER`, else the password database entry of the
-/// process's uid.
+/// The local user's name as OpenSSH takes it: the password database entry
+/// of the process's uid (through NSS); `$USER`, then the uid, for a uid
+/// without an entry.
 fn local_user() -> String {
-    if let Ok(user) = std::env::var("USER") {
-        if !user.is_empty() {
-            return user;
-        }
-    }
-    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-            })
-        })
-        .unwrap_or_else(|| "root".into())
+    ssh_files::local::user_name()
+        .or_else(|| std::env::var("USER").ok().filter(|user| !user.is_empty()))
+        .unwrap_or_else(|| ssh_files::local::uid().to_string())
 }
