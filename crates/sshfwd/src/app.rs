@@ -1,5 +1,5 @@
 //! One run of the client: connect, set up the forwardings, run the command
-//! or wait, and pick the exit status as OpenSSH does.
+//! or wait; why it stopped goes back to `main`, which reports it.
 
 use std::sync::Arc;
 
@@ -11,7 +11,8 @@ use crate::forward::{bind, dynamic, local, remote, ForwardContext, ForwardError}
 use crate::settings::Settings;
 use crate::ssh::{self, SessionEnd};
 
-/// Exit status for connection, authentication and forwarding failures.
+/// OpenSSH's exit status for every failure of its own (as opposed to the
+/// remote command's status).
 pub const EXIT_FAILURE: i32 = 255;
 
 /// Why a connection could not be set up, or why it stopped before its
