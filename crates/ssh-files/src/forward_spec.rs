@@ -12,14 +12,13 @@ const MAX_HOST_LEN: usize = 1024;
 /// The prefix that marks a forwarding whose traffic is FTP.
 const FTP_PREFIX: &str = "ftp/";
 
-/// Which side listens, and whether the far side is fixed or chosen per
-/// connection (SOCKS).
+/// Which kind of forwarding a specification was given as (`-L`, `-R` or
+/// `-D`); what [`ForwardSpec::parse`] is told to expect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ForwardKind {
-    /// `-L`: listen locally, connect from the server to `target`.
+    /// `-L`: listen locally, connect from the server to the target.
     Local,
-    /// `-R`: the server listens, connections come back to `target` from here.
-    /// Without a target it is a reverse SOCKS proxy (OpenSSH `-R [bind:]port`).
+    /// `-R`: the server listens, connections come back to the target from here.
     Remote,
     /// `-D`: a local SOCKS proxy.
     Dynamic,
@@ -62,25 +61,44 @@ pub enum LocalBind {
     Address(String),
 }
 
-/// One parsed forwarding.
+/// One parsed forwarding. Each kind carries exactly what it needs, so a
+/// forwarding with a target always has one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ForwardSpec {
-    pub kind: ForwardKind,
+pub enum ForwardSpec {
+    /// `-L`: listen here, connect from the server to the target.
+    Local(Forwarding),
+    /// `-R`: the server listens, connections come back to the target from
+    /// here. (OpenSSH's reverse SOCKS, `-R [bind:]port` without a target, is
+    /// refused at parse time: sshfwd does not implement it.)
+    Remote(Forwarding),
+    /// `-D`: a local SOCKS proxy; the target is chosen per connection.
+    Dynamic(Listen),
+}
+
+/// A forwarding to a fixed target (`-L`, `-R`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Forwarding {
     /// The spec carried the `ftp/` prefix: the forwarded traffic is an FTP
     /// control connection.
     pub ftp: bool,
+    pub listen: Listen,
+    /// Where connections go.
+    pub target: HostPort,
+}
+
+/// The listening side of a forwarding.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Listen {
     /// The listen address as given; `None` when absent. An empty address is
     /// stored as `*` (both mean every interface).
     pub bind: Option<String>,
-    /// The listen port; 0 (server picks) only for [`ForwardKind::Remote`].
+    /// The listen port; 0 (server picks) only for [`ForwardSpec::Remote`].
     pub port: u16,
-    /// Where connections go; `None` for dynamic (SOCKS) forwardings.
-    pub target: Option<HostPort>,
 }
 
 impl ForwardSpec {
     /// Parses the command-line form, e.g. `-L [bind:]port:host:hostport`,
-    /// `-R [bind:]port[:host:hostport]`, `-D [bind:]port`, optionally prefixed
+    /// `-R [bind:]port:host:hostport`, `-D [bind:]port`, optionally prefixed
     /// by `ftp/` (not for dynamic forwardings).
     pub fn parse(kind: ForwardKind, spec: &str) -> Result<ForwardSpec, ForwardSpecError> {
         let error = |reason| ForwardSpecError { kind, spec: spec.to_string(), reason };
@@ -89,16 +107,11 @@ impl ForwardSpec {
             None => (false, spec),
         };
         let fields = split_fields(body.trim_start()).map_err(error)?;
-        let parsed = from_fields(kind, &fields).map_err(error)?;
-        let spec = ForwardSpec { ftp, ..parsed };
-        if spec.ftp && spec.target.is_none() {
-            return Err(error(ForwardSpecReason::FtpWithoutTarget));
-        }
-        Ok(spec)
+        from_fields(kind, ftp, &fields).map_err(error)
     }
 
     /// Parses the ssh_config form: `LocalForward [bind:]port host:hostport`
-    /// (two arguments), `RemoteForward [bind:]port [host:hostport]`,
+    /// (two arguments), `RemoteForward [bind:]port host:hostport`,
     /// `DynamicForward [bind:]port`. OpenSSH joins the two arguments with `:`
     /// and parses the result like the command-line form.
     pub fn parse_config(kind: ForwardKind, args: &[String]) -> Result<ForwardSpec, ForwardSpecError> {
@@ -111,6 +124,31 @@ impl ForwardSpec {
         }
     }
 
+    pub fn kind(&self) -> ForwardKind {
+        match self {
+            ForwardSpec::Local(_) => ForwardKind::Local,
+            ForwardSpec::Remote(_) => ForwardKind::Remote,
+            ForwardSpec::Dynamic(_) => ForwardKind::Dynamic,
+        }
+    }
+
+    pub fn listen(&self) -> &Listen {
+        match self {
+            ForwardSpec::Local(forwarding) | ForwardSpec::Remote(forwarding) => &forwarding.listen,
+            ForwardSpec::Dynamic(listen) => listen,
+        }
+    }
+
+    /// Whether the forwarded traffic is FTP (the `ftp/` prefix).
+    pub fn is_ftp(&self) -> bool {
+        match self {
+            ForwardSpec::Local(forwarding) | ForwardSpec::Remote(forwarding) => forwarding.ftp,
+            ForwardSpec::Dynamic(_) => false,
+        }
+    }
+}
+
+impl Listen {
     /// Where a local listener (`-L`, `-D`) binds. Follows OpenSSH's
     /// `channel_fwd_bind_addr` for the client side: an explicit address is
     /// always honoured, no address means loopback unless `GatewayPorts`.
@@ -137,18 +175,29 @@ impl ForwardSpec {
 impl fmt::Display for ForwardSpec {
     /// The canonical command-line form, e.g. `ftp/[::1]:2121:server:21`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForwardSpec::Local(forwarding) | ForwardSpec::Remote(forwarding) => forwarding.fmt(f),
+            ForwardSpec::Dynamic(listen) => listen.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.ftp {
             f.write_str(FTP_PREFIX)?;
         }
+        write!(f, "{}:{}", self.listen, self.target)
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(bind) = &self.bind {
             write_host(f, bind)?;
             f.write_str(":")?;
         }
-        write!(f, "{}", self.port)?;
-        if let Some(target) = &self.target {
-            write!(f, ":{target}")?;
-        }
-        Ok(())
+        write!(f, "{}", self.port)
     }
 }
 
@@ -207,6 +256,10 @@ pub enum ForwardSpecReason {
     /// `ftp/` given on a forwarding without a fixed target.
     #[error("the ftp/ prefix needs a target host:hostport")]
     FtpWithoutTarget,
+    /// `-R [bind:]port` without a target: OpenSSH's reverse SOCKS proxy,
+    /// which sshfwd does not implement.
+    #[error("remote forwarding without a target (reverse SOCKS) is not supported")]
+    ReverseDynamic,
 }
 
 /// One field of a specification.
@@ -276,22 +329,55 @@ fn next_field(input: &str) -> Result<(Field, Option<&str>), ForwardSpecReason> {
     Ok((Field { text, is_path }, None))
 }
 
-/// Builds the spec from its fields (`ftp` is set by the caller).
-fn from_fields(kind: ForwardKind, fields: &[Field]) -> Result<ForwardSpec, ForwardSpecReason> {
+/// Builds the spec from its fields; `ftp` is whether the `ftp/` prefix was
+/// there.
+fn from_fields(kind: ForwardKind, ftp: bool, fields: &[Field]) -> Result<ForwardSpec, ForwardSpecReason> {
     if fields.iter().any(|f| f.is_path) {
         return Err(ForwardSpecReason::UnixSocket);
     }
     let texts: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
-    // Like OpenSSH, -R with only a listen part is a reverse SOCKS proxy.
-    let (bind, port, target) = match (kind, texts.as_slice()) {
-        (ForwardKind::Dynamic | ForwardKind::Remote, [port]) => (None, *port, None),
-        (ForwardKind::Dynamic | ForwardKind::Remote, [bind, port]) => (Some(*bind), *port, None),
-        (ForwardKind::Local | ForwardKind::Remote, [port, host, host_port]) => (None, *port, Some((*host, *host_port))),
-        (ForwardKind::Local | ForwardKind::Remote, [bind, port, host, host_port]) => {
-            (Some(*bind), *port, Some((*host, *host_port)))
+    match kind {
+        ForwardKind::Local => forwarding(kind, ftp, &texts).map(ForwardSpec::Local),
+        ForwardKind::Remote => forwarding(kind, ftp, &texts).map(ForwardSpec::Remote),
+        ForwardKind::Dynamic => {
+            let listen = match texts.as_slice() {
+                [port] => listen(kind, None, port)?,
+                [bind, port] => listen(kind, Some(*bind), port)?,
+                _ => return Err(ForwardSpecReason::FieldCount),
+            };
+            if ftp {
+                return Err(ForwardSpecReason::FtpWithoutTarget);
+            }
+            Ok(ForwardSpec::Dynamic(listen))
+        }
+    }
+}
+
+/// `[bind:]port:host:hostport`, for `-L` and `-R`.
+fn forwarding(kind: ForwardKind, ftp: bool, texts: &[&str]) -> Result<Forwarding, ForwardSpecReason> {
+    let (bind, port, host, host_port) = match texts {
+        [port, host, host_port] => (None, port, host, host_port),
+        [bind, port, host, host_port] => (Some(bind), port, host, host_port),
+        // Like OpenSSH, -R with only a listen part means reverse SOCKS.
+        [_] | [_, _] if kind == ForwardKind::Remote => {
+            return Err(if ftp { ForwardSpecReason::FtpWithoutTarget } else { ForwardSpecReason::ReverseDynamic });
         }
         _ => return Err(ForwardSpecReason::FieldCount),
     };
+    let listen = listen(kind, bind.copied(), port)?;
+    if host.is_empty() {
+        return Err(ForwardSpecReason::EmptyHost);
+    }
+    check_host(host)?;
+    let target_port = parse_port(host_port)?;
+    if target_port == 0 {
+        return Err(ForwardSpecReason::ZeroTargetPort);
+    }
+    Ok(Forwarding { ftp, listen, target: HostPort { host: host.to_string(), port: target_port } })
+}
+
+/// `[bind:]port`: the listening side of any kind.
+fn listen(kind: ForwardKind, bind: Option<&str>, port: &str) -> Result<Listen, ForwardSpecReason> {
     let port = parse_port(port)?;
     if port == 0 && kind != ForwardKind::Remote {
         return Err(ForwardSpecReason::ZeroListenPort);
@@ -300,21 +386,7 @@ fn from_fields(kind: ForwardKind, fields: &[Field]) -> Result<ForwardSpec, Forwa
     if let Some(bind) = bind {
         check_host(bind)?;
     }
-    let target = match target {
-        None => None,
-        Some((host, host_port)) => {
-            if host.is_empty() {
-                return Err(ForwardSpecReason::EmptyHost);
-            }
-            check_host(host)?;
-            let port = parse_port(host_port)?;
-            if port == 0 {
-                return Err(ForwardSpecReason::ZeroTargetPort);
-            }
-            Some(HostPort { host: host.to_string(), port })
-        }
-    };
-    Ok(ForwardSpec { kind, ftp: false, bind: bind.map(str::to_string), port, target })
+    Ok(Listen { bind: bind.map(str::to_string), port })
 }
 
 /// Refuses host names no resolver accepts: too long, or with blanks,
@@ -346,12 +418,13 @@ mod tests {
     use ForwardSpecReason as R;
 
     fn spec(kind: ForwardKind, ftp: bool, bind: Option<&str>, port: u16, target: Option<(&str, u16)>) -> ForwardSpec {
-        ForwardSpec {
-            kind,
-            ftp,
-            bind: bind.map(str::to_string),
-            port,
-            target: target.map(|(host, port)| HostPort { host: host.to_string(), port }),
+        let listen = Listen { bind: bind.map(str::to_string), port };
+        let target = target.map(|(host, port)| HostPort { host: host.to_string(), port });
+        match (kind, target) {
+            (Local, Some(target)) => ForwardSpec::Local(Forwarding { ftp, listen, target }),
+            (Remote, Some(target)) => ForwardSpec::Remote(Forwarding { ftp, listen, target }),
+            (Dynamic, None) => ForwardSpec::Dynamic(listen),
+            (kind, target) => panic!("no such spec: {kind} {target:?}"),
         }
     }
 
@@ -378,9 +451,6 @@ mod tests {
             (Remote, "0:localhost:22", spec(Remote, false, None, 0, Some(("localhost", 22)))),
             (Remote, "*:0:localhost:22", spec(Remote, false, Some("*"), 0, Some(("localhost", 22)))),
             (Remote, "ftp/2121:[::1]:21", spec(Remote, true, None, 2121, Some(("::1", 21)))),
-            // -R with only a listen part: reverse dynamic (OpenSSH 7.6+).
-            (Remote, "1080", spec(Remote, false, None, 1080, None)),
-            (Remote, "0.0.0.0:1080", spec(Remote, false, Some("0.0.0.0"), 1080, None)),
             (Dynamic, "1080", spec(Dynamic, false, None, 1080, None)),
             (Dynamic, "[::1]:1080", spec(Dynamic, false, Some("::1"), 1080, None)),
             (Dynamic, "*:1080", spec(Dynamic, false, Some("*"), 1080, None)),
@@ -418,6 +488,9 @@ mod tests {
             (Local, "x\\y/8080/h/80", R::BadHost("x\\y".into())),
             (Dynamic, "ftp/1080", R::FtpWithoutTarget),
             (Remote, "ftp/1080", R::FtpWithoutTarget),
+            // -R with only a listen part is OpenSSH's reverse SOCKS (7.6+).
+            (Remote, "1080", R::ReverseDynamic),
+            (Remote, "0.0.0.0:1080", R::ReverseDynamic),
         ];
         for (kind, text, reason) in cases {
             let err = ForwardSpec::parse(kind, text).unwrap_err();
@@ -442,13 +515,13 @@ mod tests {
             (Local, args(&["[::1]:8080", "[::1]:80"]), spec(Local, false, Some("::1"), 8080, Some(("::1", 80)))),
             (Local, args(&["ftp/2121", "server:21"]), spec(Local, true, None, 2121, Some(("server", 21)))),
             (Remote, args(&["9000", "localhost:22"]), spec(Remote, false, None, 9000, Some(("localhost", 22)))),
-            (Remote, args(&["1080"]), spec(Remote, false, None, 1080, None)),
             (Dynamic, args(&["localhost:1080"]), spec(Dynamic, false, Some("localhost"), 1080, None)),
         ];
         for (kind, args, want) in cases {
             assert_eq!(ForwardSpec::parse_config(kind, &args), Ok(want), "{kind} {args:?}");
         }
         assert!(ForwardSpec::parse_config(Local, &args(&["8080"])).is_err());
+        assert!(ForwardSpec::parse_config(Remote, &args(&["1080"])).is_err());
         assert!(ForwardSpec::parse_config(Dynamic, &args(&["1080", "x:1"])).is_err());
         assert!(ForwardSpec::parse_config(Local, &args(&["1", "h:2", "3"])).is_err());
     }
@@ -462,7 +535,7 @@ mod tests {
             (Local, "[::1]:8080:[::1]:80", "[::1]:8080:[::1]:80"),
             (Local, "ftp/2121:[2001:db8::1]:21", "ftp/2121:[2001:db8::1]:21"),
             (Remote, "0:localhost:22", "0:localhost:22"),
-            (Remote, "1080", "1080"),
+            (Remote, "[::1]:0:h:22", "[::1]:0:h:22"),
             (Dynamic, "localhost:1080", "localhost:1080"),
         ];
         for (kind, text, canonical) in cases {
@@ -473,8 +546,18 @@ mod tests {
     }
 
     #[test]
+    fn accessors_see_through_the_kinds() {
+        let local = ForwardSpec::parse(Local, "ftp/1:h:2").unwrap();
+        assert_eq!((local.kind(), local.is_ftp(), local.listen().port), (Local, true, 1));
+        let remote = ForwardSpec::parse(Remote, "*:0:h:2").unwrap();
+        assert_eq!((remote.kind(), remote.is_ftp(), remote.listen().port), (Remote, false, 0));
+        let dynamic = ForwardSpec::parse(Dynamic, "1080").unwrap();
+        assert_eq!((dynamic.kind(), dynamic.is_ftp(), dynamic.listen().port), (Dynamic, false, 1080));
+    }
+
+    #[test]
     fn bind_addresses() {
-        let local = |text| ForwardSpec::parse(Local, text).unwrap();
+        let local = |text| ForwardSpec::parse(Local, text).unwrap().listen().clone();
         assert_eq!(local("80:h:80").local_bind(false), LocalBind::Loopback);
         assert_eq!(local("80:h:80").local_bind(true), LocalBind::Any);
         assert_eq!(local("localhost:80:h:80").local_bind(true), LocalBind::Loopback);
@@ -482,7 +565,7 @@ mod tests {
         assert_eq!(local(":80:h:80").local_bind(false), LocalBind::Any);
         assert_eq!(local("10.0.0.1:80:h:80").local_bind(false), LocalBind::Address("10.0.0.1".into()));
 
-        let remote = |text| ForwardSpec::parse(Remote, text).unwrap();
+        let remote = |text| ForwardSpec::parse(Remote, text).unwrap().listen().clone();
         assert_eq!(remote("80:h:80").remote_bind_address(), "localhost");
         assert_eq!(remote("*:80:h:80").remote_bind_address(), "");
         assert_eq!(remote(":80:h:80").remote_bind_address(), "");

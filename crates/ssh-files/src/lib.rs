@@ -10,15 +10,20 @@
 //!   `DynamicForward` specifications, with sshfwd's `ftp/` prefix.
 //! - [`known_hosts`]: look a host key up ([`known_hosts::check`]) and record
 //!   one ([`known_hosts::append`]), hashed entries included.
+//! - [`local`]: the local user and host as the OS reports them.
 //!
 //! Pure logic over the files: reading them with `std::fs` (and appending to
-//! known_hosts) is the only I/O. No networking, no async.
+//! known_hosts) and the OS's user and host name lookups are the only I/O.
+//! No networking of its own, no async.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
 pub mod forward_spec;
 pub mod known_hosts;
+pub mod local;
 pub mod pattern;
 
-pub use forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, HostPort, LocalBind};
+pub use forward_spec::{
+    ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, Forwarding, HostPort, Listen, LocalBind,
+};

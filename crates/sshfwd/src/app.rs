@@ -1,14 +1,34 @@
 //! One run of the client: connect, set up the forwardings, run the command
-//! or wait, and pick the exit status as OpenSSH does.
+//! or wait; why it stopped goes back to `main`, which reports it.
 
 use std::sync::Arc;
 
-use crate::forward::{self, ForwardOptions};
+use crate::forward::{self, ForwardError, ForwardOptions};
 use crate::settings::Settings;
-use crate::ssh::{self, SessionEnd};
+use crate::ssh::{self, ExecError, SessionEnd};
 
-/// Exit status for connection, authentication and forwarding failures.
+/// OpenSSH's exit status for every failure of its own (as opposed to the
+/// remote command's status).
 pub const EXIT_FAILURE: i32 = 255;
+
+/// Why a connection could not be set up, or why it stopped before its
+/// command finished. `main` prints it and exits with [`EXIT_FAILURE`].
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Connect(#[from] ssh::ConnectError),
+    /// A forwarding failed and `ExitOnForwardFailure` is set.
+    #[error("Error: {0}")]
+    Forward(#[from] ForwardError),
+    #[error("{0}")]
+    Exec(#[from] ExecError),
+    /// The session ended while forwarding or before the command did.
+    #[error("{}", ended_message(.end, .host))]
+    Ended { end: SessionEnd, host: String },
+    /// SIGINT or SIGTERM (the signal number).
+    #[error("Killed by signal {0}.")]
+    Signal(i32),
+}
 
 /// A connection with its forwardings in place.
 pub struct Running {
@@ -16,48 +36,34 @@ pub struct Running {
     pub forwards: ForwardOptions,
 }
 
-pub async fn run(settings: Settings) -> i32 {
-    let mut running = match start(&settings).await {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+/// Connects, forwards, and runs the command; the remote command's exit
+/// status when there is one.
+pub async fn run(settings: Settings) -> Result<i32, RunError> {
+    let mut running = start(&settings).await?;
     let connection = running.connection.clone();
-    let code = match &settings.command {
+    let outcome = match &settings.command {
         Some(command) => {
             tokio::select! {
-                result = crate::exec::run(&connection, command) => match result {
-                    Ok(code) => code,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        EXIT_FAILURE
-                    }
-                },
-                end = connection.ended() => report_end(&end, &settings.display_host),
-                signal = termination() => report_signal(signal),
+                result = crate::exec::run(&connection, command) => result.map_err(RunError::Exec),
+                end = connection.ended() => Err(RunError::Ended { end, host: settings.display_host.clone() }),
+                signal = termination() => Err(RunError::Signal(signal)),
             }
         }
-        None => wait(&running, &settings).await,
+        None => Err(wait(&running, &settings).await),
     };
     stop(&mut running).await;
-    code
+    outcome
 }
 
-/// Connects and sets up every forwarding; on failure, the exit status.
-pub async fn start(settings: &Settings) -> Result<Running, i32> {
-    let connection = match ssh::connect(&settings.connect).await {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("{e}");
-            return Err(EXIT_FAILURE);
-        }
-    };
+/// Connects and sets up every forwarding.
+pub async fn start(settings: &Settings) -> Result<Running, RunError> {
+    let connection = Arc::new(ssh::connect(&settings.connect).await?);
     let forwards = ForwardOptions::new(settings.gateway_ports, settings.ftp.clone());
     for spec in &settings.forwards {
         if let Err(e) = forward::start(&connection, spec, &forwards).await {
             if settings.exit_on_forward_failure {
-                eprintln!("Error: {e}");
                 connection.disconnect().await;
-                return Err(EXIT_FAILURE);
+                return Err(RunError::Forward(e));
             }
             tracing::warn!("Warning: {e}");
         }
@@ -65,11 +71,11 @@ pub async fn start(settings: &Settings) -> Result<Running, i32> {
     Ok(Running { connection, forwards })
 }
 
-/// Forwards until the session ends or a signal asks to stop.
-pub async fn wait(running: &Running, settings: &Settings) -> i32 {
+/// Forwards until the session ends or a signal asks to stop; returns why.
+pub async fn wait(running: &Running, settings: &Settings) -> RunError {
     tokio::select! {
-        end = running.connection.ended() => report_end(&end, &settings.display_host),
-        signal = termination() => report_signal(signal),
+        end = running.connection.ended() => RunError::Ended { end, host: settings.display_host.clone() },
+        signal = termination() => RunError::Signal(signal),
     }
 }
 
@@ -79,22 +85,16 @@ pub async fn stop(running: &mut Running) {
     running.connection.disconnect().await;
 }
 
-fn report_end(end: &SessionEnd, host: &str) -> i32 {
+/// OpenSSH's words for the end of a session.
+fn ended_message(end: &SessionEnd, host: &str) -> String {
     match end {
-        SessionEnd::KeepaliveTimeout => eprintln!("Timeout, server {host} not responding."),
+        SessionEnd::KeepaliveTimeout => format!("Timeout, server {host} not responding."),
         SessionEnd::ServerDisconnect(message) if !message.is_empty() => {
-            eprintln!("Received disconnect from {host}: {message}");
-            eprintln!("Disconnected from {host}");
+            format!("Received disconnect from {host}: {message}\nDisconnected from {host}")
         }
-        SessionEnd::Error(e) => eprintln!("Connection to {host} closed: {e}"),
-        _ => eprintln!("Connection to {host} closed by remote host."),
+        SessionEnd::Error(e) => format!("Connection to {host} closed: {e}"),
+        _ => format!("Connection to {host} closed by remote host."),
     }
-    EXIT_FAILURE
-}
-
-fn report_signal(signal: i32) -> i32 {
-    tracing::info!("Killed by signal {signal}.");
-    EXIT_FAILURE
 }
 
 /// Resolves with the signal number on SIGINT or SIGTERM.

@@ -76,24 +76,10 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// The parsed command line, or the text and exit code to leave with.
-pub enum Parsed {
-    Run(Box<Args>),
-    Exit { text: String, code: i32 },
-}
-
-pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Parsed {
-    match Args::try_parse_from(argv) {
-        Ok(args) => Parsed::Run(Box::new(args)),
-        Err(e) => {
-            let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                // OpenSSH exits 255 on a usage error.
-                _ => 255,
-            };
-            Parsed::Exit { text: e.render().to_string(), code }
-        }
-    }
+/// Parses the command line. `--help` and `--version` come back as errors
+/// too (clap's way): [`clap::Error::use_stderr`] tells them apart.
+pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Args, clap::Error> {
+    Args::try_parse_from(argv)
 }
 
 /// OpenSSH-style usage text, for a missing destination.
@@ -199,15 +185,17 @@ mod tests {
 
     #[test]
     fn command_after_destination_keeps_its_flags() {
-        let Parsed::Run(args) = parse(["sshfwd", "-N", "host", "ls", "-l"].map(OsString::from)) else { panic!() };
+        let args = parse(["sshfwd", "-N", "host", "ls", "-l"].map(OsString::from)).unwrap();
         assert_eq!(args.destination.as_deref(), Some("host"));
         assert_eq!(args.command, vec!["ls", "-l"]);
         assert!(args.no_command);
     }
 
     #[test]
-    fn usage_errors_exit_255() {
-        let Parsed::Exit { code, .. } = parse(["sshfwd", "-p"].map(OsString::from)) else { panic!() };
-        assert_eq!(code, 255);
+    fn help_goes_to_stdout_and_usage_errors_to_stderr() {
+        let help = parse(["sshfwd", "-h"].map(OsString::from)).unwrap_err();
+        assert!(!help.use_stderr());
+        let missing_value = parse(["sshfwd", "-p"].map(OsString::from)).unwrap_err();
+        assert!(missing_value.use_stderr());
     }
 }

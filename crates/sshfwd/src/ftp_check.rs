@@ -46,6 +46,23 @@ impl std::str::FromStr for Endpoint {
     }
 }
 
+/// Why the check failed; the report on stdout says more.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CheckError {
+    /// Nothing answered FTP at the endpoint.
+    #[error("--ftp-check: nothing answers FTP at {0}")]
+    Unreachable(String),
+    /// The server refused the login.
+    #[error("--ftp-check: login to {0} failed")]
+    Login(String),
+    /// The endpoint stopped answering between two modes.
+    #[error("--ftp-check: lost the connection to {0}")]
+    Reconnect(String),
+    /// Some data modes the server supports did not work.
+    #[error("--ftp-check: {failed} data mode(s) failed through {address}")]
+    Modes { address: String, failed: usize },
+}
+
 /// What happened in one mode.
 #[derive(Debug)]
 pub enum Outcome {
@@ -54,24 +71,24 @@ pub enum Outcome {
     Failed { error: String, hint: String },
 }
 
-/// Runs the check and prints the report; returns the exit status.
-pub async fn run(endpoint: &Endpoint) -> i32 {
+/// Runs the check and prints the report on stdout.
+pub async fn run(endpoint: &Endpoint) -> Result<(), CheckError> {
     println!("Checking FTP endpoint {} as {}", endpoint.address, endpoint.user);
     let (mut client, greeting) = match FtpClient::connect(&endpoint.address).await {
         Ok(c) => c,
         Err(e) => {
             println!("FAILED: {e}");
             println!("hint: nothing answers FTP at {}: is the forward running?", endpoint.address);
-            return 1;
+            return Err(CheckError::Unreachable(endpoint.address.clone()));
         }
     };
     println!("greeting: {}", greeting.text.lines().next().unwrap_or_default());
     if let Err(e) = client.login(&endpoint.user, &endpoint.password).await {
         println!("FAILED: login: {e}");
-        return 1;
+        return Err(CheckError::Login(endpoint.address.clone()));
     }
     let peer = client.peer();
-    let mut all_ok = true;
+    let mut failed = 0;
     for mode in Mode::ALL {
         let started = Instant::now();
         let outcome = match client.transfer(mode, "LIST", None).await {
@@ -92,7 +109,7 @@ pub async fn run(endpoint: &Endpoint) -> i32 {
                 println!("{:<5} skipped  not supported by the server: {reply}", mode.name())
             }
             Outcome::Failed { error, hint } => {
-                all_ok = false;
+                failed += 1;
                 println!("{:<5} FAILED   {error}", mode.name());
                 println!("      hint: {hint}");
             }
@@ -102,17 +119,16 @@ pub async fn run(endpoint: &Endpoint) -> i32 {
             // an unknown state; start the next mode afresh.
             match reconnect(endpoint).await {
                 Some(c) => client = c,
-                None => return 1,
+                None => return Err(CheckError::Reconnect(endpoint.address.clone())),
             }
         }
     }
     client.quit().await;
-    if all_ok {
-        println!("All data modes the server supports work.");
-        0
-    } else {
-        1
+    if failed > 0 {
+        return Err(CheckError::Modes { address: endpoint.address.clone(), failed });
     }
+    println!("All data modes the server supports work.");
+    Ok(())
 }
 
 async fn reconnect(endpoint: &Endpoint) -> Option<FtpClient> {

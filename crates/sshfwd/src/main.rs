@@ -1,51 +1,80 @@
-//! `sshfwd [options] destination [command]`: parse, build the settings,
-//! run, and leave with OpenSSH's exit status.
+//! `sshfwd [options] destination [command]`: parse the command line into a
+//! mode, run it, and leave with OpenSSH's exit status. The only place that
+//! turns errors into exit statuses.
 
-use sshfwd::cli::{self, Parsed};
-use sshfwd::logging::LogLevel;
-use sshfwd::{app, demo, ftp_check, logging, settings};
+use std::future::Future;
+
+use sshfwd::settings::{Mode, SettingsError};
+use sshfwd::{app, cli, demo, ftp_check, logging};
+
+/// Why a run failed, whatever its mode.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// A usage error, or the text of `--help`/`--version`.
+    #[error("{}", .0.render())]
+    Usage(#[from] clap::Error),
+    #[error("{0}")]
+    Settings(#[from] SettingsError),
+    #[error("{0}")]
+    Run(#[from] app::RunError),
+    #[error("{0}")]
+    FtpCheck(#[from] ftp_check::CheckError),
+    #[error("sshfwd: cannot start the runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
 
 fn main() {
-    let args = match cli::parse(std::env::args_os()) {
-        Parsed::Run(args) => args,
-        Parsed::Exit { text, code } => {
-            if code == 0 {
-                print!("{text}");
-            } else {
-                eprint!("{text}");
-            }
-            std::process::exit(code);
-        }
-    };
-    if let Some(endpoint) = &args.ftp_check {
-        let endpoint = match endpoint.parse::<ftp_check::Endpoint>() {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(app::EXIT_FAILURE);
-            }
-        };
-        logging::init(logging::adjusted(LogLevel::Info, args.quiet, args.verbose));
-        std::process::exit(block_on(Threads::One, ftp_check::run(&endpoint)));
-    }
-    if args.demo {
-        // The demo logs each session and data channel unless asked for less.
-        let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
-        logging::init(logging::adjusted(level, args.quiet, args.verbose));
-        std::process::exit(block_on(Threads::All, demo::run(args.once)));
-    }
-    let settings = match settings::Settings::from_args(&args) {
-        Ok(s) => s,
+    let code = match run() {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(app::EXIT_FAILURE);
+            report(&e);
+            exit_code(&e)
         }
     };
-    logging::init(settings.log_level);
-    for ignored in &settings.ignored_options {
-        tracing::debug!("{ignored}");
+    std::process::exit(code);
+}
+
+/// Runs the mode the command line asks for; the exit status when it ends
+/// as it should (a remote command's own, for one).
+fn run() -> Result<i32, Error> {
+    let args = cli::parse(std::env::args_os())?;
+    match Mode::from_args(&args)? {
+        Mode::Connect(settings) => {
+            logging::init(settings.log_level);
+            for ignored in &settings.ignored_options {
+                tracing::debug!("{ignored}");
+            }
+            Ok(block_on(Threads::One, app::run(*settings))??)
+        }
+        Mode::FtpCheck { endpoint, log_level } => {
+            logging::init(log_level);
+            block_on(Threads::One, ftp_check::run(&endpoint))??;
+            Ok(0)
+        }
+        Mode::Demo { once, log_level } => {
+            logging::init(log_level);
+            Ok(block_on(Threads::All, demo::run(once))?)
+        }
     }
-    std::process::exit(block_on(Threads::One, app::run(settings)));
+}
+
+/// Puts the error where OpenSSH would.
+fn report(error: &Error) {
+    match error {
+        Error::Usage(e) if !e.use_stderr() => print!("{error}"),
+        Error::Usage(_) => eprint!("{error}"),
+        // OpenSSH says this only at LogLevel INFO and above.
+        Error::Run(app::RunError::Signal(_)) => tracing::info!("{error}"),
+        _ => eprintln!("{error}"),
+    }
+}
+
+/// 0 for `--help` and `--version`; OpenSSH's 255 for every failure.
+fn exit_code(error: &Error) -> i32 {
+    match error {
+        Error::Usage(e) if !e.use_stderr() => 0,
+        _ => app::EXIT_FAILURE,
+    }
 }
 
 /// How the async part runs.
@@ -58,21 +87,15 @@ enum Threads {
     All,
 }
 
-/// Runs the async part of a mode to its exit status.
-fn block_on(threads: Threads, future: impl std::future::Future<Output = i32>) -> i32 {
+/// Runs the async part of a mode to its end.
+fn block_on<T>(threads: Threads, future: impl Future<Output = T>) -> std::io::Result<T> {
     let mut builder = match threads {
         Threads::One => tokio::runtime::Builder::new_current_thread(),
         Threads::All => tokio::runtime::Builder::new_multi_thread(),
     };
-    let runtime = match builder.enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sshfwd: cannot start the runtime: {e}");
-            return app::EXIT_FAILURE;
-        }
-    };
-    let code = runtime.block_on(future);
+    let runtime = builder.enable_all().build()?;
+    let output = runtime.block_on(future);
     // Blocking reads of stdin must not keep the process alive.
     runtime.shutdown_background();
-    code
+    Ok(output)
 }

@@ -1,11 +1,13 @@
-//! The validated whole of one run: the command line merged over the
-//! ssh_config files (command line first, first value wins), defaults
-//! applied, tokens expanded. No networking here.
+//! The validated whole of one run: which [`Mode`], and for a connection
+//! the command line merged over the ssh_config files (command line first,
+//! first value wins), defaults applied, tokens expanded. No networking here.
 
 use ssh_files::config::{self, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel};
 use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
 
 use crate::cli::{Args, Destination, DestinationError};
+use crate::ftp_check::{Endpoint, EndpointError};
+use crate::logging::adjusted;
 use crate::ssh::{AgentSource, AlgorithmOptions, AuthOptions, ConnectOptions, HostKeyPolicy, IdentityFile};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,34 @@ pub enum SettingsError {
     NoCommand,
     #[error("sshfwd: {0} is not supported")]
     Unsupported(&'static str),
+    #[error("{0}")]
+    FtpCheck(#[from] EndpointError),
+}
+
+/// What one run of sshfwd does, chosen once from the command line.
+#[derive(Debug)]
+pub enum Mode {
+    /// Connect, set up the forwardings, and run the command (or wait, -N).
+    Connect(Box<Settings>),
+    /// `--ftp-check`: diagnose an FTP endpoint; no SSH involved.
+    FtpCheck { endpoint: Endpoint, log_level: LogLevel },
+    /// `--demo`: the whole FTP-over-SSH path in-process on loopback.
+    Demo { once: bool, log_level: LogLevel },
+}
+
+impl Mode {
+    pub fn from_args(args: &Args) -> Result<Mode, SettingsError> {
+        if let Some(endpoint) = &args.ftp_check {
+            let log_level = adjusted(LogLevel::Info, args.quiet, args.verbose);
+            return Ok(Mode::FtpCheck { endpoint: endpoint.parse()?, log_level });
+        }
+        if args.demo {
+            // The demo logs each session and data channel unless asked for less.
+            let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
+            return Ok(Mode::Demo { once: args.once, log_level: adjusted(level, args.quiet, args.verbose) });
+        }
+        Settings::from_args(args).map(|settings| Mode::Connect(Box::new(settings)))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,7 +138,7 @@ impl Settings {
             gateway_ports: s.gateway_ports,
             exit_on_forward_failure: s.exit_on_forward_failure,
             command,
-            log_level: crate::logging::adjusted(s.log_level, args.quiet, args.verbose),
+            log_level: adjusted(s.log_level, args.quiet, args.verbose),
             ftp: s.ftp.clone(),
             ignored_options: resolved
                 .ignored
@@ -155,27 +185,20 @@ fn with_command_line(
     Ok(options)
 }
 
+/// `$HOME`, else the password database's home of this process's user.
 fn home_dir() -> std::path::PathBuf {
-    std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(ssh_files::local::home)
+        .unwrap_or_else(|| std::path::PathBuf::from("/"))
 }
 
-/// The local user's name: `$USER`, else the password database entry of the
-/// process's uid.
+/// The local user's name as OpenSSH takes it: the password database entry
+/// of the process's uid (through NSS); `$USER`, then the uid, for a uid
+/// without an entry.
 fn local_user() -> String {
-    if let Ok(user) = std::env::var("USER") {
-        if !user.is_empty() {
-            return user;
-        }
-    }
-    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-            })
-        })
-        .unwrap_or_else(|| "root".into())
+    ssh_files::local::user_name()
+        .or_else(|| std::env::var("USER").ok().filter(|user| !user.is_empty()))
+        .unwrap_or_else(|| ssh_files::local::uid().to_string())
 }

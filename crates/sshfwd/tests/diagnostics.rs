@@ -43,7 +43,7 @@ fn ftp_check_passes_through_an_ftp_forward_and_explains_a_plain_one() {
 
     let bad = topo.run(Host::Cli, SSHFWD, &["--ftp-check", &format!("{credentials}@127.0.0.1:2120")], CHECK_TIMEOUT);
     assert!(!bad.timed_out, "--ftp-check hung:\n{}", bad.transcript());
-    assert_eq!(bad.status.and_then(|s| s.code()), Some(1), "{}", bad.transcript());
+    assert_eq!(bad.status.and_then(|s| s.code()), Some(255), "{}", bad.transcript());
     for mode in ["EPSV", "PASV", "EPRT", "PORT"] {
         let failed = bad.stdout.lines().any(|l| l.starts_with(mode) && l.contains("FAILED"));
         assert!(failed, "{mode} should fail through plain -L:\n{}", bad.stdout);
@@ -59,7 +59,7 @@ fn ftp_check_reports_a_closed_endpoint() {
     let port = probe.local_addr().expect("addr").port();
     drop(probe);
     let out = run_with_timeout(Command::new(SSHFWD).args(["--ftp-check", &format!("127.0.0.1:{port}")]), CHECK_TIMEOUT);
-    assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{}", out.transcript());
+    assert_eq!(out.status.and_then(|s| s.code()), Some(255), "{}", out.transcript());
     assert!(out.stdout.contains("is the forward running?"), "{}", out.transcript());
     let bad = run_with_timeout(Command::new(SSHFWD).args(["--ftp-check", "no-port-here"]), CHECK_TIMEOUT);
     assert_eq!(bad.status.and_then(|s| s.code()), Some(255), "{}", bad.transcript());

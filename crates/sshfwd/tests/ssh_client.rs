@@ -1112,6 +1112,33 @@ fn config_precedence_and_bad_line() {
     assert!(out.stderr.contains("NoSuchKeywordHere"), "stderr:\n{}", out.stderr);
 }
 
+/// OpenSSH 10's RefuseConnection: an active one stops the run before any
+/// connection, with the option's argument in the message, and exits 255.
+#[test]
+fn refuse_connection_refuses_before_connecting() {
+    let sshd = Sshd::start();
+    let config = sshd.dir().join("config_refuse");
+    fs::write(
+        &config,
+        "Host elsewhere\n    RefuseConnection \"not here\"\nHost 127.0.0.1\n    RefuseConnection \"use the bastion\"\n",
+    )
+    .unwrap();
+    let connections_before = sshd.log().matches("Connection from").count();
+    let mut refused = sshd.sshfwd().command(["true"]);
+    refused.config = Some(config.clone());
+    let out = refused.run(RUN);
+    assert_exit(&out, 255);
+    let want = format!("{} line 4: RefuseConnection: use the bastion", config.display());
+    assert!(out.stderr.contains(&want), "stderr should contain {want:?}:\n{}", out.stderr);
+    assert_eq!(sshd.log().matches("Connection from").count(), connections_before, "refused, yet connected");
+
+    // A RefuseConnection in a section that does not apply changes nothing.
+    fs::write(&config, "Host elsewhere\n    RefuseConnection \"not here\"\n").unwrap();
+    let mut allowed = sshd.sshfwd().command(["true"]);
+    allowed.config = Some(config);
+    assert_exit(&allowed.run(RUN), 0);
+}
+
 // ---------------------------------------------------------------------------
 // 13. Dead server.
 
@@ -1160,8 +1187,21 @@ fn connection_refused() {
     cmd.known_hosts = Some(home.path().join("known_hosts"));
     let out = cmd.run(RUN);
     assert_exit(&out, 255);
-    assert!(out.stderr.contains("Connection refused"), "stderr:\n{}", out.stderr);
-    assert!(out.stderr.contains(&port.to_string()), "stderr should name the port:\n{}", out.stderr);
+    // OpenSSH's wording after the program's own name.
+    let want = format!("sshfwd: connect to host 127.0.0.1 port {port}: Connection refused");
+    assert!(out.stderr.contains(&want), "stderr should contain {want:?}:\n{}", out.stderr);
+}
+
+#[test]
+fn unresolvable_host_is_named_in_openssh_words() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = sshd::Sshfwd::new(home.path()).command(["true"]);
+    cmd.destination = "no-such-host.invalid".into();
+    cmd.known_hosts = Some(home.path().join("known_hosts"));
+    let out = cmd.run(RUN);
+    assert_exit(&out, 255);
+    let want = "sshfwd: Could not resolve hostname no-such-host.invalid: ";
+    assert!(out.stderr.starts_with(want), "stderr should start with {want:?}:\n{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------

@@ -47,7 +47,9 @@ pub(crate) enum Directive {
     FtpAllowForeignPassive(bool),
     FtpAllowThirdPartyActive(bool),
     FtpTls(FtpTls),
-    RefuseConnection(bool),
+    /// `RefuseConnection message` (OpenSSH 10): met in an active section,
+    /// it stops the run with the message.
+    RefuseConnection(String),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -132,7 +134,7 @@ impl Directive {
                 let v = one()?;
                 Directive::FtpTls(FtpTls::parse(v).ok_or_else(|| invalid(v))?)
             }
-            Keyword::RefuseConnection => Directive::RefuseConnection(flag()?),
+            Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
@@ -181,6 +183,7 @@ fn proxy_jump(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forward_spec::{Forwarding, Listen};
 
     fn parse(keyword: &str, args: &[&str]) -> Result<Directive, DirectiveError> {
         let keyword = Keyword::lookup(keyword).unwrap();
@@ -251,12 +254,11 @@ mod tests {
         let Directive::Forward(spec) = got else {
             panic!("not a forward: {got:?}");
         };
-        assert!(spec.ftp);
-        assert_eq!(spec.kind, ForwardKind::Local);
+        assert!(matches!(spec, ForwardSpec::Local(Forwarding { ftp: true, .. })));
         assert!(matches!(parse("LocalForward", &["2121"]), Err(DirectiveError::Forward(_))));
         assert!(matches!(
             parse("DynamicForward", &["localhost:1080"]),
-            Ok(Directive::Forward(ForwardSpec { kind: ForwardKind::Dynamic, port: 1080, .. }))
+            Ok(Directive::Forward(ForwardSpec::Dynamic(Listen { port: 1080, .. })))
         ));
     }
 

@@ -72,6 +72,10 @@ pub enum ConfigError {
     /// A token in an `Include` path that cannot be expanded.
     #[error("{origin}: {source}")]
     Expand { origin: Origin, source: ExpandError },
+    /// `RefuseConnection` in an active section: OpenSSH stops there, with
+    /// the option's argument as the message.
+    #[error("{origin}: RefuseConnection: {message}")]
+    Refused { origin: Origin, message: String },
     /// A file that is required (`-F`) or included could not be read.
     #[error("can't open config file {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },

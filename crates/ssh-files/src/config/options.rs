@@ -67,8 +67,6 @@ pub struct HostOptions {
     pub ftp_allow_foreign_passive: Option<bool>,
     pub ftp_allow_third_party_active: Option<bool>,
     pub ftp_tls: Option<FtpTls>,
-    /// `RefuseConnection yes`: the caller must refuse to connect.
-    pub refuse_connection: Option<bool>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -142,9 +140,10 @@ impl HostOptions {
             Directive::FtpAllowForeignPassive(v) => first(&mut self.ftp_allow_foreign_passive, v),
             Directive::FtpAllowThirdPartyActive(v) => first(&mut self.ftp_allow_third_party_active, v),
             Directive::FtpTls(v) => first(&mut self.ftp_tls, v),
-            Directive::RefuseConnection(v) => first(&mut self.refuse_connection, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
-            Directive::Ignored(_) => {}
+            // The reader stops at an active RefuseConnection and notes the
+            // ignored keywords itself.
+            Directive::RefuseConnection(_) | Directive::Ignored(_) => {}
         }
     }
 }

@@ -177,10 +177,12 @@ impl<'a> Reader<'a> {
                 let directive = Directive::parse(keyword, &line.args, line.raw)
                     .map_err(|problem| ConfigError::Directive { origin: origin.clone(), problem })?;
                 if *active {
-                    if let Directive::Ignored(name) = directive {
-                        self.note_ignored(name, origin);
-                    } else {
-                        self.options.apply(directive);
+                    match directive {
+                        Directive::Ignored(name) => self.note_ignored(name, origin),
+                        Directive::RefuseConnection(message) => {
+                            return Err(ConfigError::Refused { origin: origin.clone(), message });
+                        }
+                        directive => self.options.apply(directive),
                     }
                 }
             }

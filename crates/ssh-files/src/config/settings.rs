@@ -107,7 +107,6 @@ pub struct Settings {
     pub proxy_jump: Option<String>,
     /// `None` when unset or `none`.
     pub proxy_command: Option<String>,
-    pub refuse_connection: bool,
     pub ftp: FtpSettings,
 }
 
@@ -219,7 +218,6 @@ impl Settings {
             host_key_alias: options.host_key_alias,
             proxy_jump: not_none(options.proxy_jump),
             proxy_command: not_none(options.proxy_command),
-            refuse_connection: options.refuse_connection.unwrap_or(false),
             ftp: FtpSettings {
                 data_timeout: options.ftp_data_timeout.unwrap_or(DEFAULT_FTP_DATA_TIMEOUT),
                 passive_address: options.ftp_passive_address.unwrap_or(FtpPassiveAddress::ControlHost),

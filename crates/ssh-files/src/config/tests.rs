@@ -162,9 +162,8 @@ fn cumulative_and_list_options() {
     assert_eq!(o.user_known_hosts_files, Some(vec!["~/.ssh/kh1".to_string(), "~/.ssh/kh2".to_string()]));
     let forwards: Vec<String> = o.forwards.iter().map(ToString::to_string).collect();
     assert_eq!(forwards, vec!["ftp/2121:ftp.example.com:21", "1080", "0:localhost:22"]);
-    assert_eq!(o.forwards[0].kind, ForwardKind::Local);
-    assert_eq!(o.forwards[1].kind, ForwardKind::Dynamic);
-    assert_eq!(o.forwards[2].kind, ForwardKind::Remote);
+    let kinds: Vec<ForwardKind> = o.forwards.iter().map(ForwardSpec::kind).collect();
+    assert_eq!(kinds, [ForwardKind::Local, ForwardKind::Dynamic, ForwardKind::Remote]);
 }
 
 #[test]
@@ -298,6 +297,22 @@ fn errors_name_file_and_line() {
         fx.error("h"),
         format!("{} line 1: bad local forwarding specification '8080': wrong number of fields", path.display())
     );
+}
+
+#[test]
+fn refuse_connection_stops_at_an_active_line_with_its_message() {
+    let mut fx = Fixture::new();
+    let path = fx.user_config(
+        "Host old\n  RefuseConnection \"old is retired, use new\"\n\
+         Host *\n  Port 2222\n  RefuseConnection never-reached-for-new\n",
+    );
+    assert_eq!(fx.error("old"), format!("{} line 2: RefuseConnection: old is retired, use new", path.display()));
+    // Only an active section refuses; a later line (line 5) for everyone.
+    assert_eq!(fx.error("new"), format!("{} line 5: RefuseConnection: never-reached-for-new", path.display()));
+    fx.user_config("Host old\n  RefuseConnection retired\n");
+    assert_eq!(fx.resolve("new").options, HostOptions::default());
+    fx.sources.cli_options = vec!["RefuseConnection=\"not today\"".into()];
+    assert_eq!(fx.error("new"), "command-line line 0: RefuseConnection: not today");
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use thiserror::Error;
 
+use crate::local;
+
 /// Why a value could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExpandError {
@@ -20,9 +22,9 @@ pub enum ExpandError {
     /// `${` without `}`.
     #[error("unterminated ${{ in \"{0}\"")]
     UnterminatedVariable(String),
-    /// `~user/…`: other users' home directories are not looked up.
-    #[error("~user paths are not supported: \"{0}\"")]
-    TildeUser(String),
+    /// `~user/…` for a user the password database does not know.
+    #[error("No such user {user} in \"{text}\"")]
+    NoSuchUser { user: String, text: String },
     /// A token whose value could not be found on this machine (such as `%l`
     /// without a readable host name).
     #[error("no value for token %{0}")]
@@ -75,28 +77,29 @@ pub(crate) fn expand(text: &str, tokens: &[(char, TokenValue<'_>)], dollar: bool
     Ok(out)
 }
 
-/// Replaces a leading `~` or `~/` with `home`.
+/// Replaces a leading `~` or `~/` with `home`, and `~user` with that
+/// user's home directory (OpenSSH `tilde_expand`).
 pub(crate) fn expand_tilde(text: &str, home: &Path) -> Result<String, ExpandError> {
     let Some(rest) = text.strip_prefix('~') else {
         return Ok(text.to_string());
     };
-    if !rest.is_empty() && !rest.starts_with('/') {
-        return Err(ExpandError::TildeUser(text.to_string()));
+    let (user, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if user.is_empty() {
+        return Ok(format!("{}{rest}", home.display()));
     }
+    let home = local::user_home(user)
+        .ok_or_else(|| ExpandError::NoSuchUser { user: user.to_string(), text: text.to_string() })?;
     Ok(format!("{}{rest}", home.display()))
 }
 
-/// This machine's host name (`%l`), from the kernel.
-pub(crate) fn local_hostname() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let name = name.trim();
-    (!name.is_empty()).then(|| name.to_string())
+/// `%l`.
+fn local_hostname() -> Option<String> {
+    local::host_name()
 }
 
-/// The user id of this process (`%i`).
-pub(crate) fn local_uid() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").ok().map(|m| m.uid().to_string())
+/// `%i`.
+fn local_uid() -> Option<String> {
+    Some(local::uid().to_string())
 }
 
 /// What the `%` tokens of a connection stand for (OpenSSH's
@@ -257,6 +260,15 @@ mod tests {
         assert_eq!(expand_tilde("~/.ssh/id", home), Ok("/home/u/.ssh/id".into()));
         assert_eq!(expand_tilde("/abs/~", home), Ok("/abs/~".into()));
         assert_eq!(expand_tilde("rel", home), Ok("rel".into()));
-        assert_eq!(expand_tilde("~bob/x", home), Err(ExpandError::TildeUser("~bob/x".into())));
+        let root = local::user_home("root").unwrap().display().to_string();
+        assert_eq!(expand_tilde("~root/.ssh/id", home), Ok(format!("{root}/.ssh/id")));
+        assert_eq!(expand_tilde("~root", home), Ok(root));
+        assert_eq!(
+            expand_tilde("~no-such-user-for-ssh-files-tests/x", home),
+            Err(ExpandError::NoSuchUser {
+                user: "no-such-user-for-ssh-files-tests".into(),
+                text: "~no-such-user-for-ssh-files-tests/x".into()
+            })
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 
 use crate::app;
-use crate::cli::{self, Parsed};
+use crate::cli;
 use crate::settings::Settings;
 
 /// The port a user would try first; another is taken when it is busy.
@@ -69,7 +69,10 @@ async fn run_demo(once: bool) -> Result<i32, DemoError> {
     let settings = forward_settings(&ssh, ftp_address, forward_port)?;
     let mut running = match app::start(&settings).await {
         Ok(r) => r,
-        Err(code) => return Ok(code),
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(app::EXIT_FAILURE);
+        }
     };
 
     let forward = format!("127.0.0.1:{forward_port}");
@@ -151,9 +154,6 @@ fn forward_settings(ssh: &ssh_server::DemoSshServer, ftp: SocketAddr, port: u16)
         format!("ftp/127.0.0.1:{port}:{ftp}"),
         format!("demo@{}", ssh.address.ip()),
     ];
-    let args = match cli::parse(argv.map(std::ffi::OsString::from)) {
-        Parsed::Run(args) => args,
-        Parsed::Exit { text, .. } => return Err(DemoError::Settings(text)),
-    };
+    let args = cli::parse(argv.map(std::ffi::OsString::from)).map_err(|e| DemoError::Settings(e.to_string()))?;
     Settings::from_args(&args).map_err(|e| DemoError::Settings(e.to_string()))
 }

@@ -14,7 +14,7 @@ pub mod remote;
 use std::sync::Arc;
 
 use ssh_files::config::FtpSettings;
-use ssh_files::forward_spec::{ForwardKind, ForwardSpec, LocalBind};
+use ssh_files::forward_spec::{ForwardSpec, Forwarding, HostPort, Listen, LocalBind};
 use sshfwd_net::{AcceptOptions, ListenAddress};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -64,8 +64,6 @@ pub enum ForwardError {
     Remote { port: u16 },
     #[error("Could not request dynamic forwarding.")]
     Dynamic,
-    #[error("remote forwarding of port {port} without a target (reverse SOCKS) is not supported")]
-    ReverseSocks { port: u16 },
 }
 
 /// Sets up one forwarding: its listeners or its remote forwarding, and
@@ -77,88 +75,75 @@ pub async fn start<T: Tunnel>(
 ) -> Result<(), ForwardError> {
     let (shutdown, tracker) = (options.shutdown.clone(), &options.tracker);
     let accept = AcceptOptions { max_connections: options.max_connections, name: spec.to_string() };
-    match (spec.kind, spec.target.clone()) {
-        (ForwardKind::Local, Some(target)) => {
-            let listeners = listen(spec, options.gateway_ports, ForwardError::Local).await?;
+    let ftp = |target: &HostPort| FtpForward {
+        target: target.clone(),
+        settings: options.ftp.clone(),
+        limits: options.ftp_limits.clone(),
+        ids: options.ftp_ids.clone(),
+    };
+    match spec {
+        ForwardSpec::Local(Forwarding { ftp: is_ftp, listen: on, target }) => {
+            let listeners = listen(on, options.gateway_ports, ForwardError::Local).await?;
             for listener in &listeners {
                 if let Ok(address) = listener.local_addr() {
                     tracing::debug!("Local connections to {address} forwarded to remote address {target}");
                 }
             }
             let tunnel = tunnel.clone();
-            if spec.ftp {
-                let ftp = FtpForward {
-                    target,
-                    settings: options.ftp.clone(),
-                    limits: options.ftp_limits.clone(),
-                    ids: options.ftp_ids.clone(),
-                };
-                listener::spawn(
-                    listeners,
-                    accept,
-                    shutdown,
-                    tracker,
-                    FtpControl(move |client, peer| {
-                        let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
-                        async move { ftp.local_session(tunnel, client, peer).await }
-                    }),
-                );
+            if *is_ftp {
+                let ftp = ftp(target);
+                let control = FtpControl(move |client, peer| {
+                    let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
+                    async move { ftp.local_session(tunnel, client, peer).await }
+                });
+                listener::spawn(listeners, accept, shutdown, tracker, control);
             } else {
+                let target = target.clone();
                 let relay = Relay(move |stream, peer| local::connection(tunnel.clone(), stream, peer, target.clone()));
                 listener::spawn(listeners, accept, shutdown, tracker, relay);
             }
             Ok(())
         }
-        (ForwardKind::Dynamic, _) => {
-            let listeners = listen(spec, options.gateway_ports, ForwardError::Dynamic).await?;
+        ForwardSpec::Dynamic(on) => {
+            let listeners = listen(on, options.gateway_ports, ForwardError::Dynamic).await?;
             let tunnel = tunnel.clone();
             let relay = Relay(move |stream, peer| dynamic::connection(tunnel.clone(), stream, peer));
             listener::spawn(listeners, accept, shutdown, tracker, relay);
             Ok(())
         }
-        (ForwardKind::Remote, Some(target)) => {
-            let listen = remote::RemoteListen { address: spec.remote_bind_address(), port: spec.port, target: &target };
-            if spec.ftp {
-                let remote_bind = ftp::remote_bind_for_passive(spec.remote_bind_address());
-                let ftp = FtpForward {
-                    target: target.clone(),
-                    settings: options.ftp.clone(),
-                    limits: options.ftp_limits.clone(),
-                    ids: options.ftp_ids.clone(),
-                };
-                let session_tunnel = tunnel.clone();
-                remote::start(tunnel, listen, accept.max_connections, shutdown, tracker, move |connection, _| {
+        ForwardSpec::Remote(Forwarding { ftp: is_ftp, listen: on, target }) => {
+            let remote = remote::RemoteListen { address: on.remote_bind_address(), port: on.port, target };
+            let max = accept.max_connections;
+            if *is_ftp {
+                let (ftp, session_tunnel) = (ftp(target), tunnel.clone());
+                let remote_bind = ftp::remote_bind_for_passive(on.remote_bind_address());
+                remote::start(tunnel, remote, max, shutdown, tracker, move |connection, _| {
                     let (ftp, tunnel, remote_bind) = (ftp.clone(), session_tunnel.clone(), remote_bind.clone());
                     async move { ftp.remote_session(tunnel, connection, remote_bind).await }
                 })
                 .await
             } else {
                 let destination = target.clone();
-                remote::start(tunnel, listen, accept.max_connections, shutdown, tracker, move |connection, _| {
+                remote::start(tunnel, remote, max, shutdown, tracker, move |connection, _| {
                     remote::connect(connection, destination.clone())
                 })
                 .await
             }
         }
-        (_, None) => Err(ForwardError::ReverseSocks { port: spec.port }),
     }
 }
 
 /// Binds a forwarding's local listeners, reporting failures as OpenSSH
 /// does; the error is the one to report for the forwarding's kind.
-pub async fn listen(
-    spec: &ForwardSpec,
-    gateway_ports: bool,
-    failure: ForwardError,
-) -> Result<Vec<TcpListener>, ForwardError> {
-    let address = match spec.local_bind(gateway_ports) {
+pub async fn listen(on: &Listen, gateway_ports: bool, failure: ForwardError) -> Result<Vec<TcpListener>, ForwardError> {
+    let address = match on.local_bind(gateway_ports) {
         LocalBind::Loopback => ListenAddress::Loopback,
         LocalBind::Any => ListenAddress::Any,
         LocalBind::Address(host) => ListenAddress::Host(host),
     };
-    sshfwd_net::listen(&address, spec.port).await.map_err(|e| {
+    sshfwd_net::listen(&address, on.port).await.map_err(|e| {
         tracing::warn!("{e}");
-        tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", spec.port);
+        tracing::warn!("channel_setup_fwd_listener_tcpip: cannot listen to port: {}", on.port);
         failure
     })
 }

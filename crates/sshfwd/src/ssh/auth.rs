@@ -106,7 +106,7 @@ pub async fn authenticate(
     }
     if options.password && remaining.allows(MethodKind::Password) {
         for _ in 0..options.password_prompts.max(1) {
-            let Ok(password) = prompter.secret(&format!("{}@{}'s password: ", options.user, host)) else {
+            let Ok(password) = prompter.ask_secret(format!("{}@{}'s password: ", options.user, host)).await else {
                 break;
             };
             let result = handle.authenticate_password(&options.user, password).await?;
@@ -156,7 +156,12 @@ async fn try_public_keys(
             }
             continue;
         }
-        let Some(key) = load_identity(&file.path, prompter) else { continue };
+        // The passphrase prompt and bcrypt's deliberately slow key
+        // derivation would stall the runtime's only thread.
+        let (path, key_prompter) = (file.path.clone(), prompter.clone());
+        let Ok(Some(key)) = tokio::task::spawn_blocking(move || load_identity(&path, &key_prompter)).await else {
+            continue;
+        };
         tracing::debug!(
             "Offering public key: {} {}",
             file.path.display(),
@@ -201,7 +206,7 @@ async fn connect_agent(
 }
 
 /// Loads a private key, asking for its passphrase when it is encrypted
-/// (up to three times, like OpenSSH).
+/// (up to three times, like OpenSSH). Blocks: run it off the async threads.
 fn load_identity(path: &std::path::Path, prompter: &Prompter) -> Option<russh::keys::PrivateKey> {
     match russh::keys::load_secret_key(path, None) {
         Ok(key) => return Some(key),
@@ -259,7 +264,8 @@ async fn try_keyboard_interactive(
                     } else {
                         format!("({}@{}) {}", options.user, host, p.prompt)
                     };
-                    let answer = if p.echo { prompter.confirm(&text) } else { prompter.secret(&text) };
+                    let answer =
+                        if p.echo { prompter.ask_confirm(text).await } else { prompter.ask_secret(text).await };
                     match answer {
                         Ok(a) => answers.push(a),
                         Err(_) => return Ok(false),

@@ -40,9 +40,9 @@ pub struct ConnectOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("ssh: connect to host {host} port {port}: {reason}")]
+    #[error("sshfwd: connect to host {host} port {port}: {reason}")]
     Tcp { host: String, port: u16, reason: String },
-    #[error("ssh: Could not resolve hostname {host}: Name or service not known")]
+    #[error("sshfwd: Could not resolve hostname {host}: Name or service not known")]
     Resolve { host: String },
     #[error("{0}")]
     Algorithms(#[from] AlgorithmError),
@@ -50,7 +50,7 @@ pub enum ConnectError {
     HostKey,
     #[error("{0}")]
     Auth(#[from] AuthError),
-    #[error("ssh: handshake with {host} port {port}: {reason}")]
+    #[error("sshfwd: handshake with {host} port {port}: {reason}")]
     Handshake { host: String, port: u16, reason: String },
 }
 

@@ -1,6 +1,11 @@
 //! Asking the user for a secret or a yes/no answer, the way OpenSSH does:
 //! through `SSH_ASKPASS` when `SSH_ASKPASS_REQUIRE` says so (or when there is
 //! no terminal but a display), otherwise on the controlling terminal.
+//!
+//! Asking blocks until the user answers: async code uses
+//! [`Prompter::ask_secret`] and [`Prompter::ask_confirm`], which wait on a
+//! blocking thread, so that the single-thread runtime keeps serving the
+//! SSH session and the forwardings meanwhile.
 
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
@@ -18,6 +23,9 @@ pub enum PromptError {
     Askpass { program: String },
     #[error("reading from the terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    /// The blocking thread that asked was lost (it panicked).
+    #[error("the prompt's thread failed: {0}")]
+    Thread(#[from] tokio::task::JoinError),
 }
 
 /// What the prompter may do, fixed once per run.
@@ -36,7 +44,19 @@ impl Prompter {
         Self { batch }
     }
 
-    /// Asks for a secret without echo.
+    /// [`Prompter::secret`] on a blocking thread.
+    pub async fn ask_secret(&self, prompt: String) -> Result<String, PromptError> {
+        let prompter = self.clone();
+        tokio::task::spawn_blocking(move || prompter.secret(&prompt)).await?
+    }
+
+    /// [`Prompter::confirm`] on a blocking thread.
+    pub async fn ask_confirm(&self, prompt: String) -> Result<String, PromptError> {
+        let prompter = self.clone();
+        tokio::task::spawn_blocking(move || prompter.confirm(&prompt)).await?
+    }
+
+    /// Asks for a secret without echo; blocks until answered.
     pub fn secret(&self, prompt: &str) -> Result<String, PromptError> {
         match self.channel()? {
             Channel::Askpass(program) => askpass(&program, prompt, None),
@@ -44,7 +64,8 @@ impl Prompter {
         }
     }
 
-    /// Asks a question whose answer is echoed (host key confirmation).
+    /// Asks a question whose answer is echoed (host key confirmation);
+    /// blocks until answered.
     pub fn confirm(&self, prompt: &str) -> Result<String, PromptError> {
         match self.channel()? {
             Channel::Askpass(program) => askpass(&program, prompt, Some("confirm")),
@@ -100,4 +121,48 @@ fn askpass(program: &str, prompt: &str, hint: Option<&str>) -> Result<String, Pr
     }
     let text = String::from_utf8_lossy(&output.stdout);
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The askpass program answers only once another task on the same
+    /// single-thread runtime has written the answer: a prompt that blocked
+    /// the runtime's thread would never get it.
+    #[test]
+    fn askpass_waits_off_the_runtime_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("answer");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let script = dir.path().join("askpass");
+        std::fs::write(&script, format!("#!/bin/sh\ncat '{}'\n", fifo.display())).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The only test in this crate that reads these variables.
+        std::env::set_var("SSH_ASKPASS", &script);
+        std::env::set_var("SSH_ASKPASS_REQUIRE", "force");
+
+        let (done, result) = std::sync::mpsc::channel();
+        let writer_fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let answer = runtime.block_on(async {
+                let writer = tokio::spawn(tokio::fs::write(writer_fifo, "s3cret\n"));
+                let answer = Prompter::new(false).ask_secret("Password: ".into()).await;
+                writer.await.unwrap().unwrap();
+                answer
+            });
+            let _ = done.send(answer.map_err(|e| e.to_string()));
+        });
+        let answer = result.recv_timeout(Duration::from_secs(10));
+        if answer.is_err() {
+            // Let the askpass program finish before failing.
+            let _ = std::fs::write(&fifo, "unblock\n");
+        }
+        let answer = answer.expect("the prompt blocked the runtime's only thread");
+        assert_eq!(answer.as_deref(), Ok("s3cret"));
+    }
 }
