@@ -34,6 +34,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod authorized_keys;
+mod config;
+mod error;
 mod forward;
 pub mod keys;
 pub mod passwords;
@@ -43,6 +45,8 @@ mod session;
 pub mod sftp;
 
 pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, PermitListen, PermitOpen};
+pub use config::ServerConfig;
+pub use error::ServerError;
 pub use keys::{
     fingerprint, generate_client_key, generate_host_key, known_hosts_line, load_or_generate_host_key,
     write_private_key, ClientKeyPair, KeyError,
@@ -50,5 +54,5 @@ pub use keys::{
 pub use passwords::{PasswordFileError, Passwords};
 pub use pattern::PatternList;
 pub use russh::keys::{PrivateKey, PublicKey};
-pub use server::{serve, spawn, RunningServer, ServerConfig, ServerError};
+pub use server::{serve, spawn, RunningServer};
 pub use tokio_util::sync::CancellationToken;

@@ -12,9 +12,9 @@ use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tokio_util::sync::CancellationToken;
 
 use crate::authorized_keys::{KeyOptions, Lookup, PermitListen, PermitOpen};
+use crate::config::Shared;
 use crate::forward::{self, RemoteForward};
 use crate::keys::log_type;
-use crate::server::Shared;
 use crate::sftp::SftpSession;
 
 /// What a client sees on stderr when it asks for a shell or a command.
@@ -430,13 +430,17 @@ impl russh::server::Handler for SessionHandler {
             tracing::info!("refused remote forward {address}:{port} for {}: too many forwardings", self.user());
             return Ok(false);
         }
-        let plan = forward::bind_plan(address, self.shared.config.gateway_ports);
-        let (listeners, allocated) = match forward::listen(plan, requested).await {
-            Ok(bound) => bound,
+        let listen_address = forward::listen_address(address, self.shared.config.gateway_ports);
+        let listeners = match sshfwd_net::listen(&listen_address, requested).await {
+            Ok(listeners) => listeners,
             Err(e) => {
                 tracing::info!("remote forward {address}:{port} for {}: cannot listen: {e}", self.user());
                 return Ok(false);
             }
+        };
+        // Every listener has the port the first one got (or was asked for).
+        let Some(allocated) = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()) else {
+            return Ok(false);
         };
         let token = self.token.child_token();
         let shown: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
@@ -446,16 +450,13 @@ impl russh::server::Handler for SessionHandler {
             self.from(),
             shown.join(", ")
         );
-        let forward = Arc::new(RemoteForward {
+        let forward = RemoteForward {
             handle: session.handle(),
             address: address.to_owned(),
             port: allocated,
             user: self.user().to_owned(),
-            token: token.clone(),
-        });
-        for listener in listeners {
-            tokio::spawn(forward::accept_loop(forward.clone(), listener));
-        }
+        };
+        tokio::spawn(forward::accept_loop(forward, listeners, token.clone()));
         self.remote_forwards.insert((address.to_owned(), u32::from(allocated)), token);
         *port = u32::from(allocated);
         Ok(true)
