@@ -37,7 +37,6 @@ pub mod authorized_keys;
 mod forward;
 pub mod keys;
 pub mod passwords;
-mod pattern;
 mod server;
 mod session;
 pub mod sftp;
@@ -48,7 +47,7 @@ pub use keys::{
     write_private_key, ClientKeyPair, KeyError,
 };
 pub use passwords::{PasswordFileError, Passwords};
-pub use pattern::PatternList;
 pub use russh::keys::{PrivateKey, PublicKey};
 pub use server::{serve, spawn, RunningServer, ServerConfig, ServerError};
+pub use ssh_files::pattern::{PatternList, PatternListError};
 pub use tokio_util::sync::CancellationToken;
