@@ -563,6 +563,11 @@ mod tests {
         assert!(root.path().join("made").is_file());
         assert!(sftp.mkdir(1, "/tmp".into(), FileAttributes::default()).await.is_ok());
         assert!(root.path().join("tmp").is_dir());
+        // A symlink with an absolute target is refused even when the target
+        // lies inside the root: the kernel resolves beneath the root handle,
+        // where an absolute path has no meaning.
+        std::os::unix::fs::symlink(root.path().join("made"), root.path().join("absolute")).unwrap();
+        assert!(denied(sftp.stat(1, "/absolute".into()).await));
     }
 
     /// A directory on the path of an open file is replaced by a symlink to
