@@ -22,7 +22,7 @@ use std::path::Path;
 
 use russh::keys::PublicKey;
 
-use crate::pattern::{wildcard_match, PatternList};
+use ssh_files::pattern::{wildcard_ignore_ascii_case, PatternList};
 
 /// A syntax error or an unreadable file.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +166,7 @@ impl PermitListen {
     /// the client sent it: OpenSSH sends `localhost` when no bind address
     /// was given) is allowed by this entry.
     pub fn allows(&self, address: &str, port: u32) -> bool {
-        self.port.matches(port) && wildcard_match(&self.host, address)
+        self.port.matches(port) && wildcard_ignore_ascii_case(address, &self.host)
     }
 }
 
@@ -311,7 +311,7 @@ fn parse_line(line: &str) -> Result<ParsedLine, String> {
                 if parsed.from.is_some() {
                     return Err("option from given twice".to_owned());
                 }
-                parsed.from = Some(PatternList::parse(&need_value(value)?)?);
+                parsed.from = Some(PatternList::parse(&need_value(value)?).map_err(|e| e.to_string())?);
             }
             "command" => parsed.command = Some(need_value(value)?),
             "agent-forwarding"

@@ -39,7 +39,6 @@ mod error;
 mod forward;
 pub mod keys;
 pub mod passwords;
-mod pattern;
 mod server;
 mod session;
 pub mod sftp;
@@ -52,7 +51,7 @@ pub use keys::{
     write_private_key, ClientKeyPair, KeyError,
 };
 pub use passwords::{PasswordFileError, Passwords};
-pub use pattern::PatternList;
 pub use russh::keys::{PrivateKey, PublicKey};
 pub use server::{serve, spawn, RunningServer};
+pub use ssh_files::pattern::{PatternList, PatternListError};
 pub use tokio_util::sync::CancellationToken;

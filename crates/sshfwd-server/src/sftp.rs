@@ -1,23 +1,29 @@
 //! The `sftp` subsystem, confined to one directory.
 //!
-//! The client sees the root directory as `/`. Every path is normalised
-//! lexically first (`.` dropped, `..` removes one component), and a path
-//! whose `..` would climb above the root is refused. Then the real location
-//! is checked: the parent directory is canonicalised (resolving every
-//! symlink) and must lie inside the canonical root; when an operation
-//! follows the last component (open, stat, opendir, setstat) and that is a
-//! symlink, its target must lie inside the root too, and a dangling symlink
-//! is refused (opening it with O_CREAT would create a file wherever it
-//! points). lstat, remove, rename and rmdir act on the link itself.
+//! The client sees the root directory as `/`. A client path is first made
+//! relative to the root lexically (`.` dropped, `..` removes one component,
+//! and a `..` that would climb above the root is refused). Every file
+//! operation then resolves that relative path beneath a directory handle on
+//! the root (cap-std: `openat2` with `RESOLVE_BENEATH`, or a walk that opens
+//! one component at a time), so the kernel refuses any symlink that leads
+//! out, absolute symlinks included, at the moment of use: there is no check
+//! that a concurrent swap of a directory for a symlink could outrun. Open
+//! handles keep their file descriptors, and `fstat`/`fsetstat` act on them,
+//! never on the path again.
 //!
-//! Not defended against: a concurrent local process swapping a checked
-//! directory for a symlink between the check and the use.
+//! Symlinks that stay inside the root (with relative targets) are followed;
+//! lstat, remove, rename and rmdir act on the link itself.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::SeekFrom;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, SeekFrom};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
+use cap_std::fs::{
+    Dir, DirBuilder, DirBuilderExt as _, Metadata, MetadataExt as _, OpenOptions, OpenOptionsExt as _,
+    PermissionsExt as _,
+};
 use russh_sftp::protocol::{Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode};
 use russh_sftp::server::StatusReply;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -31,8 +37,9 @@ const MAX_HANDLES: usize = 512;
 
 /// One SFTP session over a root directory.
 pub struct SftpSession {
-    /// The canonical root; every real path used starts with it.
-    root: PathBuf,
+    /// The root as a directory handle; every path is resolved beneath it.
+    /// Shared with the blocking tasks that run cap-std's synchronous calls.
+    root: Arc<Dir>,
     /// Who is logged in, for log lines.
     user: String,
     handles: HashMap<String, OpenHandle>,
@@ -40,62 +47,69 @@ pub struct SftpSession {
 }
 
 enum OpenHandle {
-    File { file: tokio::fs::File, path: PathBuf },
-    Dir { entries: VecDeque<File> },
+    /// `path` is the client's name for the file, for log lines only.
+    File {
+        file: tokio::fs::File,
+        path: String,
+    },
+    Dir {
+        entries: VecDeque<File>,
+    },
 }
 
 impl SftpSession {
-    /// A session for `user` rooted at `root` (canonicalised here).
-    pub fn new(root: &Path, user: &str) -> std::io::Result<Self> {
-        Ok(Self { root: std::fs::canonicalize(root)?, user: user.to_owned(), handles: HashMap::new(), next_handle: 0 })
+    /// A session for `user` rooted at `root` (opened here, following
+    /// symlinks in `root` itself).
+    pub fn new(root: &Path, user: &str) -> io::Result<Self> {
+        let root = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        Ok(Self { root: Arc::new(root), user: user.to_owned(), handles: HashMap::new(), next_handle: 0 })
     }
 
     /// `stat` (following a final symlink) or `lstat` of the client's `path`.
     async fn attributes_of(&self, id: u32, path: &str, follow_last: bool) -> Result<Attrs, StatusReply> {
-        let real = self.resolve(path, follow_last).await?;
-        let meta =
-            if follow_last { tokio::fs::metadata(&real).await } else { tokio::fs::symlink_metadata(&real).await };
-        Ok(Attrs { id, attrs: attributes(&meta.map_err(io_status)?) })
+        let relative = self.beneath(path)?;
+        let meta = self
+            .blocking(
+                path,
+                move |root| {
+                    if follow_last {
+                        root.metadata(&relative)
+                    } else {
+                        root.symlink_metadata(&relative)
+                    }
+                },
+            )
+            .await?;
+        Ok(Attrs { id, attrs: attributes(&meta) })
     }
 
-    /// The real path for the client's `path`; see the module comment.
-    async fn resolve(&self, path: &str, follow_last: bool) -> Result<PathBuf, StatusReply> {
-        let parts = normalize(path).ok_or_else(|| self.escape(path))?;
-        let Some((last, parents)) = parts.split_last() else {
-            return Ok(self.root.clone());
-        };
-        let parent: PathBuf = self.root.join(parents.iter().collect::<PathBuf>());
-        let parent = tokio::fs::canonicalize(&parent).await.map_err(io_status)?;
-        if !parent.starts_with(&self.root) {
-            return Err(self.escape(path));
-        }
-        let candidate = parent.join(last);
-        if !follow_last {
-            return Ok(candidate);
-        }
-        match tokio::fs::symlink_metadata(&candidate).await {
-            Ok(meta) if meta.file_type().is_symlink() => match tokio::fs::canonicalize(&candidate).await {
-                Ok(real) if real.starts_with(&self.root) => Ok(real),
-                Ok(_) => Err(self.escape(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self.escape(path)),
-                Err(e) => Err(io_status(e)),
-            },
-            _ => Ok(candidate),
-        }
+    /// The client's `path` relative to the root; see the module comment.
+    fn beneath(&self, path: &str) -> Result<PathBuf, StatusReply> {
+        beneath(path).ok_or_else(|| {
+            tracing::warn!("sftp: refused {path:?} for {}: outside the sftp root", self.user);
+            StatusCode::PermissionDenied.with_message("path is outside the sftp root")
+        })
     }
 
-    fn escape(&self, path: &str) -> StatusReply {
-        tracing::warn!("sftp: refused {path:?} for {}: outside the sftp root", self.user);
-        StatusCode::PermissionDenied.with_message("path is outside the sftp root")
-    }
-
-    /// The client's name for a real path inside the root.
-    fn virtual_path(&self, real: &Path) -> String {
-        let relative = real.strip_prefix(&self.root).unwrap_or(Path::new(""));
-        let mut out = String::from("/");
-        let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        out.push_str(&parts.join("/"));
-        out
+    /// Runs `operation` on the root handle in the blocking pool, since
+    /// cap-std's calls are synchronous; `path` names the client's request in
+    /// log lines.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        path: &str,
+        operation: impl FnOnce(&Dir) -> io::Result<T> + Send + 'static,
+    ) -> Result<T, StatusReply> {
+        let root = Arc::clone(&self.root);
+        let result = tokio::task::spawn_blocking(move || operation(&root))
+            .await
+            .map_err(|e| StatusCode::Failure.with_message(format!("sftp worker failed: {e}")))?;
+        result.map_err(|e| {
+            // Escapes cap-std refuses come back as PermissionDenied too.
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                tracing::warn!("sftp: refused {path:?} for {}: {e}", self.user);
+            }
+            io_status(e)
+        })
     }
 
     fn add_handle(&mut self, handle: OpenHandle) -> Result<String, StatusReply> {
@@ -116,25 +130,42 @@ impl SftpSession {
     }
 }
 
-/// Lexical normalisation; `None` when `..` climbs above the root.
-fn normalize(path: &str) -> Option<Vec<String>> {
-    let mut parts: Vec<String> = Vec::new();
+/// The client's path relative to the root, with no `.` or `..` left, and
+/// `.` for the root itself; `None` when `..` climbs above the root. An
+/// absolute client path is relative to the root too.
+fn beneath(path: &str) -> Option<PathBuf> {
+    let mut parts = Vec::new();
     for part in Path::new(path).components() {
         match part {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
             Component::ParentDir => {
                 parts.pop()?;
             }
-            Component::Normal(name) => parts.push(name.to_string_lossy().into_owned()),
+            Component::Normal(name) => parts.push(name),
         }
     }
-    Some(parts)
+    if parts.is_empty() {
+        return Some(PathBuf::from("."));
+    }
+    Some(parts.into_iter().collect())
 }
 
-fn io_status(e: std::io::Error) -> StatusReply {
+/// The client's name for a path relative to the root.
+fn virtual_path(relative: &Path) -> String {
+    let parts: Vec<String> = relative
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+fn io_status(e: io::Error) -> StatusReply {
     let code = match e.kind() {
-        std::io::ErrorKind::NotFound => StatusCode::NoSuchFile,
-        std::io::ErrorKind::PermissionDenied => StatusCode::PermissionDenied,
+        io::ErrorKind::NotFound => StatusCode::NoSuchFile,
+        io::ErrorKind::PermissionDenied => StatusCode::PermissionDenied,
         _ => StatusCode::Failure,
     };
     code.with_message(e.to_string())
@@ -144,23 +175,74 @@ fn ok(id: u32) -> Status {
     Status { id, status_code: StatusCode::Ok, error_message: "Ok".to_owned(), language_tag: "en-US".to_owned() }
 }
 
-fn attributes(meta: &std::fs::Metadata) -> FileAttributes {
-    let mut attrs = FileAttributes::from(meta);
-    // Keep the real file type bits (symlinks show as links under lstat).
-    attrs.permissions = Some(meta.permissions().mode());
-    attrs
+fn attributes(meta: &Metadata) -> FileAttributes {
+    FileAttributes {
+        size: Some(meta.size()),
+        uid: Some(meta.uid()),
+        gid: Some(meta.gid()),
+        // The whole mode, file type bits included: that is how a client
+        // tells a directory, or a symlink under lstat.
+        permissions: Some(meta.mode()),
+        atime: Some(protocol_time(meta.atime())),
+        mtime: Some(protocol_time(meta.mtime())),
+        ..FileAttributes::default()
+    }
 }
 
-async fn apply_attributes(path: &Path, attrs: &FileAttributes) -> Result<(), StatusReply> {
+/// SFTP v3 carries times as unsigned 32-bit seconds.
+fn protocol_time(seconds: i64) -> u32 {
+    u32::try_from(seconds.max(0)).unwrap_or(u32::MAX)
+}
+
+/// setstat: mode and size; owner and times are left alone.
+fn set_attributes_at(root: &Dir, path: &Path, attrs: &FileAttributes) -> io::Result<()> {
     if let Some(mode) = attrs.permissions {
-        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777)).await.map_err(io_status)?;
+        root.set_permissions(path, cap_std::fs::Permissions::from_mode(mode & 0o7777))?;
     }
     if let Some(size) = attrs.size {
-        let file = tokio::fs::OpenOptions::new().write(true).open(path).await.map_err(io_status)?;
-        file.set_len(size).await.map_err(io_status)?;
+        root.open_with(path, OpenOptions::new().write(true))?.set_len(size)?;
     }
-    // Owner and times are left alone.
     Ok(())
+}
+
+/// fsetstat: as [`set_attributes_at`], on the open file itself.
+async fn set_attributes(file: &tokio::fs::File, attrs: &FileAttributes) -> io::Result<()> {
+    if let Some(mode) = attrs.permissions {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777)).await?;
+    }
+    if let Some(size) = attrs.size {
+        file.set_len(size).await?;
+    }
+    Ok(())
+}
+
+fn open_options(pflags: OpenFlags, attrs: &FileAttributes) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .read(pflags.contains(OpenFlags::READ))
+        .write(pflags.contains(OpenFlags::WRITE) || pflags.contains(OpenFlags::APPEND))
+        .append(pflags.contains(OpenFlags::APPEND))
+        .truncate(pflags.contains(OpenFlags::TRUNCATE))
+        .mode(attrs.permissions.map_or(0o644, |m| m & 0o777));
+    if pflags.contains(OpenFlags::CREATE) {
+        if pflags.contains(OpenFlags::EXCLUDE) {
+            options.create_new(true);
+        } else {
+            options.create(true);
+        }
+    }
+    options
+}
+
+fn read_entries(root: &Dir, path: &Path) -> io::Result<VecDeque<File>> {
+    let mut entries = VecDeque::new();
+    for entry in root.read_dir(path)? {
+        let entry = entry?;
+        // An entry removed since the listing is skipped, not an error.
+        let Ok(meta) = entry.metadata() else { continue };
+        entries.push_back(File::new(entry.file_name().to_string_lossy(), attributes(&meta)));
+    }
+    Ok(entries)
 }
 
 impl russh_sftp::server::Handler for SftpSession {
@@ -177,27 +259,22 @@ impl russh_sftp::server::Handler for SftpSession {
         pflags: OpenFlags,
         attrs: FileAttributes,
     ) -> Result<Handle, Self::Error> {
-        let path = self.resolve(&filename, true).await?;
-        let mut options = tokio::fs::OpenOptions::new();
-        options
-            .read(pflags.contains(OpenFlags::READ))
-            .write(pflags.contains(OpenFlags::WRITE) || pflags.contains(OpenFlags::APPEND))
-            .append(pflags.contains(OpenFlags::APPEND))
-            .truncate(pflags.contains(OpenFlags::TRUNCATE))
-            .mode(attrs.permissions.map_or(0o644, |m| m & 0o777));
-        if pflags.contains(OpenFlags::CREATE) {
-            if pflags.contains(OpenFlags::EXCLUDE) {
-                options.create_new(true);
-            } else {
-                options.create(true);
-            }
-        }
-        let file = options.open(&path).await.map_err(io_status)?;
-        if file.metadata().await.map_err(io_status)?.is_dir() {
-            return Err(StatusCode::Failure.with_message("is a directory"));
-        }
-        tracing::debug!("sftp: {} opened {}", self.user, self.virtual_path(&path));
-        let handle = self.add_handle(OpenHandle::File { file, path })?;
+        let relative = self.beneath(&filename)?;
+        let options = open_options(pflags, &attrs);
+        let file = self
+            .blocking(&filename, move |root| {
+                let file = root.open_with(&relative, &options)?;
+                // A directory opens read-only like a file; SFTP lists it
+                // through opendir instead.
+                if file.metadata()?.is_dir() {
+                    return Err(io::Error::other("is a directory"));
+                }
+                Ok(file.into_std())
+            })
+            .await?;
+        tracing::debug!("sftp: {} opened {filename}", self.user);
+        let file = tokio::fs::File::from_std(file);
+        let handle = self.add_handle(OpenHandle::File { file, path: filename })?;
         Ok(Handle { id, handle })
     }
 
@@ -205,7 +282,7 @@ impl russh_sftp::server::Handler for SftpSession {
         match self.handles.remove(&handle) {
             Some(OpenHandle::File { mut file, path }) => {
                 file.flush().await.map_err(io_status)?;
-                tracing::debug!("sftp: {} closed {}", self.user, self.virtual_path(&path));
+                tracing::debug!("sftp: {} closed {path}", self.user);
                 Ok(ok(id))
             }
             Some(OpenHandle::Dir { .. }) => Ok(ok(id)),
@@ -246,32 +323,24 @@ impl russh_sftp::server::Handler for SftpSession {
 
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let meta = self.file(&handle)?.metadata().await.map_err(io_status)?;
-        Ok(Attrs { id, attrs: attributes(&meta) })
+        Ok(Attrs { id, attrs: attributes(&Metadata::from_just_metadata(meta)) })
     }
 
     async fn setstat(&mut self, id: u32, path: String, attrs: FileAttributes) -> Result<Status, Self::Error> {
-        let real = self.resolve(&path, true).await?;
-        apply_attributes(&real, &attrs).await?;
+        let relative = self.beneath(&path)?;
+        self.blocking(&path, move |root| set_attributes_at(root, &relative, &attrs)).await?;
         Ok(ok(id))
     }
 
     async fn fsetstat(&mut self, id: u32, handle: String, attrs: FileAttributes) -> Result<Status, Self::Error> {
-        let path = match self.handles.get(&handle) {
-            Some(OpenHandle::File { path, .. }) => path.clone(),
-            _ => return Err(StatusCode::Failure.with_message("invalid handle")),
-        };
-        apply_attributes(&path, &attrs).await?;
+        let file = self.file(&handle)?;
+        set_attributes(file, &attrs).await.map_err(io_status)?;
         Ok(ok(id))
     }
 
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
-        let real = self.resolve(&path, true).await?;
-        let mut reader = tokio::fs::read_dir(&real).await.map_err(io_status)?;
-        let mut entries = VecDeque::new();
-        while let Some(entry) = reader.next_entry().await.map_err(io_status)? {
-            let Ok(meta) = entry.metadata().await else { continue };
-            entries.push_back(File::new(entry.file_name().to_string_lossy(), attributes(&meta)));
-        }
+        let relative = self.beneath(&path)?;
+        let entries = self.blocking(&path, move |root| read_entries(root, &relative)).await?;
         let handle = self.add_handle(OpenHandle::Dir { entries })?;
         Ok(Handle { id, handle })
     }
@@ -288,36 +357,41 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
-        let real = self.resolve(&filename, false).await?;
-        tokio::fs::remove_file(&real).await.map_err(io_status)?;
-        tracing::debug!("sftp: {} removed {}", self.user, self.virtual_path(&real));
+        let relative = self.beneath(&filename)?;
+        self.blocking(&filename, move |root| root.remove_file(&relative)).await?;
+        tracing::debug!("sftp: {} removed {filename}", self.user);
         Ok(ok(id))
     }
 
     async fn mkdir(&mut self, id: u32, path: String, attrs: FileAttributes) -> Result<Status, Self::Error> {
-        let real = self.resolve(&path, false).await?;
-        let mut builder = tokio::fs::DirBuilder::new();
+        let relative = self.beneath(&path)?;
+        let mut builder = DirBuilder::new();
         builder.mode(attrs.permissions.map_or(0o755, |m| m & 0o777));
-        builder.create(&real).await.map_err(io_status)?;
+        self.blocking(&path, move |root| root.create_dir_with(&relative, &builder)).await?;
         Ok(ok(id))
     }
 
     async fn rmdir(&mut self, id: u32, path: String) -> Result<Status, Self::Error> {
-        let real = self.resolve(&path, false).await?;
-        if real == self.root {
+        let relative = self.beneath(&path)?;
+        if relative == Path::new(".") {
             return Err(StatusCode::PermissionDenied.with_message("cannot remove the sftp root"));
         }
-        tokio::fs::remove_dir(&real).await.map_err(io_status)?;
+        self.blocking(&path, move |root| root.remove_dir(&relative)).await?;
         Ok(ok(id))
     }
 
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
-        let real = self.resolve(&path, true).await?;
-        let shown = match tokio::fs::canonicalize(&real).await {
-            Ok(canonical) if canonical.starts_with(&self.root) => self.virtual_path(&canonical),
-            Ok(_) => return Err(self.escape(&path)),
-            Err(_) => self.virtual_path(&real),
-        };
+        let relative = self.beneath(&path)?;
+        let lexical = virtual_path(&relative);
+        let canonical = self
+            .blocking(&path, move |root| match root.canonicalize(&relative) {
+                Ok(canonical) => Ok(Some(canonical)),
+                // Clients ask for names they are about to create.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await?;
+        let shown = canonical.map_or(lexical, |canonical| virtual_path(&canonical));
         Ok(Name { id, files: vec![File::dummy(shown)] })
     }
 
@@ -326,17 +400,20 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn rename(&mut self, id: u32, oldpath: String, newpath: String) -> Result<Status, Self::Error> {
-        let from = self.resolve(&oldpath, false).await?;
-        let to = self.resolve(&newpath, false).await?;
-        if from == self.root {
+        let from = self.beneath(&oldpath)?;
+        let to = self.beneath(&newpath)?;
+        if from == Path::new(".") {
             return Err(StatusCode::PermissionDenied.with_message("cannot rename the sftp root"));
         }
-        // SFTP v3: renaming onto an existing name is an error.
-        if tokio::fs::symlink_metadata(&to).await.is_ok() {
-            return Err(StatusCode::Failure.with_message("target exists"));
-        }
-        tokio::fs::rename(&from, &to).await.map_err(io_status)?;
-        tracing::debug!("sftp: {} renamed {} to {}", self.user, self.virtual_path(&from), self.virtual_path(&to));
+        self.blocking(&oldpath, move |root| {
+            // SFTP v3: renaming onto an existing name is an error.
+            if root.symlink_metadata(&to).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "target exists"));
+            }
+            root.rename(&from, root, &to)
+        })
+        .await?;
+        tracing::debug!("sftp: {} renamed {oldpath} to {newpath}", self.user);
         Ok(ok(id))
     }
 }
@@ -347,13 +424,45 @@ mod tests {
     use russh_sftp::server::Handler as _;
 
     #[test]
-    fn normalisation() {
-        assert_eq!(normalize("/a/./b/../c").unwrap(), vec!["a", "c"]);
-        assert_eq!(normalize("a/b/..").unwrap(), vec!["a"]);
-        assert_eq!(normalize("").unwrap(), Vec::<String>::new());
-        assert_eq!(normalize("/").unwrap(), Vec::<String>::new());
-        assert!(normalize("/../etc/passwd").is_none());
-        assert!(normalize("a/../../x").is_none());
+    fn client_paths_beneath_the_root() {
+        let cases = [
+            ("/a/./b/../c", Some("a/c")),
+            ("a/b/..", Some("a")),
+            ("", Some(".")),
+            ("/", Some(".")),
+            ("/..x/y", Some("..x/y")),
+            ("/../etc/passwd", None),
+            ("a/../../x", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(beneath(path), want.map(PathBuf::from), "{path:?}");
+        }
+        assert_eq!(virtual_path(Path::new(".")), "/");
+        assert_eq!(virtual_path(Path::new("a/c")), "/a/c");
+    }
+
+    fn denied<T>(result: Result<T, StatusReply>) -> bool {
+        matches!(result, Err(e) if e.status_code == StatusCode::PermissionDenied)
+    }
+
+    fn no_such_file<T>(result: Result<T, StatusReply>) -> bool {
+        matches!(result, Err(e) if e.status_code == StatusCode::NoSuchFile)
+    }
+
+    async fn open(sftp: &mut SftpSession, path: &str, flags: OpenFlags) -> Result<String, StatusReply> {
+        Ok(sftp.open(1, path.into(), flags, FileAttributes::default()).await?.handle)
+    }
+
+    /// The first KiB of `path`, through the session.
+    async fn read_start(sftp: &mut SftpSession, path: &str) -> Result<Vec<u8>, StatusReply> {
+        let handle = open(sftp, path, OpenFlags::READ).await?;
+        let data = sftp.read(1, handle.clone(), 0, 1024).await.map(|d| d.data);
+        sftp.close(1, handle).await?;
+        data
+    }
+
+    fn size(size: u64) -> FileAttributes {
+        FileAttributes { size: Some(size), ..FileAttributes::default() }
     }
 
     #[tokio::test]
@@ -368,8 +477,6 @@ mod tests {
         std::os::unix::fs::symlink("inside", root.path().join("to-inside")).unwrap();
         let mut sftp = SftpSession::new(root.path(), "test").unwrap();
 
-        let denied =
-            |r: Result<Attrs, StatusReply>| matches!(r, Err(e) if e.status_code == StatusCode::PermissionDenied);
         assert!(denied(sftp.stat(1, "/to-secret".into()).await));
         assert!(denied(sftp.stat(1, "/to-outside/secret".into()).await));
         assert!(denied(sftp.stat(1, "../secret".into()).await));
@@ -381,10 +488,157 @@ mod tests {
         assert!(matches!(open, Err(e) if e.status_code == StatusCode::PermissionDenied));
         assert!(!outside.path().join("missing").exists());
         assert!(sftp.opendir(1, "/to-outside".into()).await.is_err());
+        // Nothing is written through a link out of the root.
+        assert!(denied(sftp.mkdir(1, "/to-outside/made".into(), FileAttributes::default()).await));
+        assert!(!outside.path().join("made").exists());
+        assert!(denied(sftp.setstat(1, "/to-outside/secret".into(), size(0)).await));
+        assert!(denied(sftp.setstat(1, "/to-secret".into(), size(0)).await));
+        assert!(denied(sftp.rename(1, "/inside".into(), "/to-outside/moved".into()).await));
+        assert!(denied(sftp.remove(1, "/to-outside/secret".into()).await));
+        assert_eq!(std::fs::read(outside.path().join("secret")).unwrap(), b"secret");
         // Removing the link removes the link, not its target.
         sftp.remove(1, "/to-secret".into()).await.unwrap();
         assert!(outside.path().join("secret").exists());
         let real = sftp.realpath(1, "/a/../.".into()).await.unwrap();
         assert_eq!(real.files[0].filename, "/");
+        let real = sftp.realpath(1, "/to-inside".into()).await.unwrap();
+        assert_eq!(real.files[0].filename, "/inside");
+    }
+
+    #[tokio::test]
+    async fn a_symlink_to_etc_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", root.path().join("etc")).unwrap();
+        let mut sftp = SftpSession::new(root.path(), "test").unwrap();
+
+        assert!(denied(read_start(&mut sftp, "/etc/passwd").await));
+        assert!(denied(read_start(&mut sftp, "etc/hostname").await));
+        assert!(denied(sftp.stat(1, "/etc/passwd".into()).await));
+        assert!(denied(sftp.stat(1, "/etc".into()).await));
+        assert!(denied(sftp.opendir(1, "/etc".into()).await));
+        assert!(denied(sftp.opendir(1, "/etc/".into()).await));
+        assert!(denied(sftp.realpath(1, "/etc/passwd".into()).await));
+        // The link itself is visible, as a link.
+        let link = sftp.lstat(1, "/etc".into()).await.unwrap();
+        assert_eq!(link.attrs.permissions.unwrap() & 0o170000, 0o120000);
+    }
+
+    #[tokio::test]
+    async fn dot_dot_paths_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        std::fs::write(root.path().join("sub/inside"), b"inside").unwrap();
+        let mut sftp = SftpSession::new(root.path(), "test").unwrap();
+
+        for path in ["..", "../etc/passwd", "/../../etc/passwd", "sub/../../etc", "/sub/../..", "./../x"] {
+            assert!(denied(sftp.stat(1, path.into()).await), "stat {path}");
+            assert!(denied(sftp.lstat(1, path.into()).await), "lstat {path}");
+            assert!(denied(read_start(&mut sftp, path).await), "open {path}");
+            assert!(denied(sftp.opendir(1, path.into()).await), "opendir {path}");
+            assert!(denied(sftp.realpath(1, path.into()).await), "realpath {path}");
+            assert!(denied(sftp.setstat(1, path.into(), size(0)).await), "setstat {path}");
+            assert!(denied(sftp.mkdir(1, path.into(), FileAttributes::default()).await), "mkdir {path}");
+            assert!(denied(sftp.rmdir(1, path.into()).await), "rmdir {path}");
+            assert!(denied(sftp.remove(1, path.into()).await), "remove {path}");
+            assert!(denied(sftp.rename(1, "/sub/inside".into(), path.into()).await), "rename to {path}");
+            assert!(denied(sftp.rename(1, path.into(), "/sub/x".into()).await), "rename from {path}");
+        }
+        // A `..` that stays inside the root is fine.
+        assert_eq!(read_start(&mut sftp, "/sub/../sub/./inside").await.unwrap(), b"inside");
+        assert_eq!(std::fs::read(root.path().join("sub/inside")).unwrap(), b"inside");
+    }
+
+    #[tokio::test]
+    async fn absolute_paths_name_files_beneath_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"secret").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let mut sftp = SftpSession::new(root.path(), "test").unwrap();
+
+        let real_outside = outside.path().join("secret");
+        assert!(no_such_file(read_start(&mut sftp, real_outside.to_str().unwrap()).await));
+        assert!(no_such_file(sftp.stat(1, "/etc/passwd".into()).await));
+        let handle = open(&mut sftp, "/made", OpenFlags::WRITE | OpenFlags::CREATE).await.unwrap();
+        sftp.close(1, handle).await.unwrap();
+        assert!(root.path().join("made").is_file());
+        assert!(sftp.mkdir(1, "/tmp".into(), FileAttributes::default()).await.is_ok());
+        assert!(root.path().join("tmp").is_dir());
+        // A symlink with an absolute target is refused even when the target
+        // lies inside the root: the kernel resolves beneath the root handle,
+        // where an absolute path has no meaning.
+        std::os::unix::fs::symlink(root.path().join("made"), root.path().join("absolute")).unwrap();
+        assert!(denied(sftp.stat(1, "/absolute".into()).await));
+    }
+
+    /// A directory on the path of an open file is replaced by a symlink to
+    /// the outside: the open handle still means the file it opened, and the
+    /// path now leads nowhere.
+    #[tokio::test]
+    async fn a_symlink_swapped_in_after_open_is_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("f"), b"outside").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("d")).unwrap();
+        std::fs::write(root.path().join("d/f"), b"inside").unwrap();
+        let mut sftp = SftpSession::new(root.path(), "test").unwrap();
+
+        let handle = open(&mut sftp, "/d/f", OpenFlags::READ | OpenFlags::WRITE).await.unwrap();
+        std::fs::rename(root.path().join("d"), root.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("d")).unwrap();
+
+        sftp.fsetstat(1, handle.clone(), size(2)).await.unwrap();
+        sftp.write(1, handle.clone(), 2, b"!".to_vec()).await.unwrap();
+        assert_eq!(sftp.fstat(1, handle.clone()).await.unwrap().attrs.size, Some(3));
+        sftp.close(1, handle).await.unwrap();
+        assert_eq!(std::fs::read(root.path().join("moved/f")).unwrap(), b"in!");
+
+        assert!(denied(read_start(&mut sftp, "/d/f").await));
+        assert!(denied(sftp.stat(1, "/d/f".into()).await));
+        assert!(denied(sftp.setstat(1, "/d/f".into(), size(0)).await));
+        assert_eq!(std::fs::read(outside.path().join("f")).unwrap(), b"outside");
+    }
+
+    /// A local process swaps a directory on the path with a symlink to the
+    /// outside and back (atomically, so the path always exists), as fast as
+    /// it can, while the client opens a file under it: no open may ever read
+    /// the outside file. A check of the path followed by a separate open
+    /// loses this race within a few thousand tries.
+    #[tokio::test]
+    async fn a_symlink_swapped_in_during_opens_is_never_followed() {
+        use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("f"), b"outside").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("d")).unwrap();
+        std::fs::write(root.path().join("d/f"), b"inside").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
+        let mut sftp = SftpSession::new(root.path(), "test").unwrap();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, root) = (Arc::clone(&stop), root.path().to_owned());
+            std::thread::spawn(move || -> nix::Result<()> {
+                let (d, link) = (root.join("d"), root.join("link"));
+                while !stop.load(Ordering::Relaxed) {
+                    renameat2(AT_FDCWD, &d, AT_FDCWD, &link, RenameFlags::RENAME_EXCHANGE)?;
+                }
+                Ok(())
+            })
+        };
+        let (mut inside, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            match read_start(&mut sftp, "/d/f").await {
+                Ok(data) => {
+                    assert_eq!(data, b"inside", "read through the swapped-in symlink");
+                    inside += 1;
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap().unwrap();
+        assert!(inside > 0 && refused > 0, "no race happened: {inside} reads, {refused} refusals");
     }
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use russh::keys::Algorithm;
 use russh::{cipher, kex, mac, Preferred};
+use ssh_files::pattern::wildcard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlgorithmError {
@@ -75,13 +76,14 @@ fn apply(
     defaults: &[String],
     supported: &[String],
 ) -> Result<Vec<String>, AlgorithmError> {
-    let (mode, list) = match value.chars().next() {
-        Some(c @ ('+' | '-' | '^')) => (c, &value[1..]),
+    let mut chars = value.chars();
+    let (mode, list) = match chars.next() {
+        Some(c @ ('+' | '-' | '^')) => (c, chars.as_str()),
         _ => ('=', value),
     };
     let items: Vec<&str> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     let matching =
-        |pattern: &str| -> Vec<String> { supported.iter().filter(|n| wildcard(pattern, n)).cloned().collect() };
+        |pattern: &str| -> Vec<String> { supported.iter().filter(|n| wildcard(n, pattern)).cloned().collect() };
     let mut result: Vec<String> = match mode {
         '+' => {
             let mut r = defaults.to_vec();
@@ -94,7 +96,7 @@ fn apply(
             }
             r
         }
-        '-' => defaults.iter().filter(|n| !items.iter().any(|p| wildcard(p, n))).cloned().collect(),
+        '-' => defaults.iter().filter(|n| !items.iter().any(|p| wildcard(n, p))).cloned().collect(),
         '^' => {
             let mut r: Vec<String> = items.iter().flat_map(|p| matching(p)).collect();
             r.extend(defaults.iter().filter(|n| !r.contains(n)).cloned().collect::<Vec<_>>());
@@ -107,20 +109,6 @@ fn apply(
         return Err(AlgorithmError::NoneSupported { option, value: value.to_owned() });
     }
     Ok(result)
-}
-
-/// `*` and `?` patterns as in ssh_config.
-fn wildcard(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 #[cfg(test)]
@@ -142,11 +130,15 @@ mod tests {
             ("^c", &["c", "a", "b"]),
             ("d*", &["d", "d-x"]),
             ("a,unknown", &["a"]),
+            ("-d*", &["a", "b", "c"]),
+            ("^d?x", &["d-x", "a", "b", "c"]),
         ];
         for (value, expected) in cases {
             assert_eq!(apply("X", value, &defaults, &supported).unwrap(), s(expected), "{value}");
         }
         assert!(apply("X", "nope", &defaults, &supported).is_err());
+        // Removing every default leaves nothing to offer.
+        assert!(apply("X", "-?", &defaults, &supported).is_err());
     }
 
     #[test]
