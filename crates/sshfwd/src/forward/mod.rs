@@ -117,14 +117,14 @@ pub async fn start<T: Tunnel>(
             if *is_ftp {
                 let (ftp, session_tunnel) = (ftp(target), tunnel.clone());
                 let remote_bind = ftp::remote_bind_for_passive(on.remote_bind_address());
-                remote::start(tunnel, remote, max, shutdown, tracker, move |connection, _| {
+                remote::start(tunnel, remote, max, shutdown, tracker, move |connection| {
                     let (ftp, tunnel, remote_bind) = (ftp.clone(), session_tunnel.clone(), remote_bind.clone());
                     async move { ftp.remote_session(tunnel, connection, remote_bind).await }
                 })
                 .await
             } else {
                 let destination = target.clone();
-                remote::start(tunnel, remote, max, shutdown, tracker, move |connection, _| {
+                remote::start(tunnel, remote, max, shutdown, tracker, move |connection| {
                     remote::connect(connection, destination.clone())
                 })
                 .await

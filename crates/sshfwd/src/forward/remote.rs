@@ -26,8 +26,9 @@ pub struct RemoteListen<'a> {
 }
 
 /// Requests the forwarding and spawns into `tracker` the loop that hands
-/// each connection to `handle`, at most `max_connections` at once, until
-/// `shutdown`. Reports the allocated port as OpenSSH does.
+/// each connection to `handle`, at most `max_connections` at once (a
+/// connection over the cap is closed at once), until `shutdown`. Reports
+/// the allocated port as OpenSSH does.
 pub async fn start<T, F, Fut>(
     tunnel: &Arc<T>,
     listen: RemoteListen<'_>,
@@ -38,7 +39,7 @@ pub async fn start<T, F, Fut>(
 ) -> Result<(), ForwardError>
 where
     T: Tunnel,
-    F: Fn(Forwarded<T::Channel>, CancellationToken) -> Fut + Send + 'static,
+    F: Fn(Forwarded<T::Channel>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let RemoteListen { address, port, target } = listen;
@@ -71,7 +72,7 @@ where
                 connection.channel.close().await;
                 continue;
             };
-            let task = handle(connection, shutdown.child_token());
+            let task = handle(connection);
             connection_tracker.spawn(async move {
                 task.await;
                 drop(place);

@@ -346,7 +346,7 @@ async fn holding(permit: DataPermit, task: DataTask) {
 
 /// A control line for a log message: without its line end, lossy UTF-8,
 /// and with PASS arguments hidden.
-pub fn printable(line: &[u8]) -> String {
+fn printable(line: &[u8]) -> String {
     if line.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"PASS")) {
         return "PASS ****".into();
     }

@@ -17,7 +17,7 @@ use ssh_files::config::FtpSettings;
 use ssh_files::forward_spec::HostPort;
 use tokio::net::TcpStream;
 
-pub use control::{printable, FtpSession, SessionParams};
+pub use control::{FtpSession, SessionParams};
 pub use endpoints::Endpoints;
 pub use limits::{DataLimits, LimitReached, SessionIds, DATA_CHANNELS_PER_SESSION, DATA_CHANNELS_TOTAL};
 pub use lines::MAX_LINE;
