@@ -21,7 +21,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use sshfwd_server::{KeyOptions, PublicKey, ServerConfig};
-//! let client = PublicKey::read_openssh_file("id_ed25519.pub".as_ref())?;
+//! let client = PublicKey::read_openssh_file(std::path::Path::new("id_ed25519.pub"))?;
 //! let mut config = ServerConfig::new(sshfwd_server::generate_host_key()?);
 //! config.authorized_keys.push(client, KeyOptions::default());
 //! let server = sshfwd_server::spawn(config, "127.0.0.1:0".parse()?).await?;
