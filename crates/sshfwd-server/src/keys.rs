@@ -1,4 +1,4 @@
-//! Host keys and client key pairs: generation, the host key file, and
+//! Host keys: generation, the host key file, and
 //! fingerprints printed the way OpenSSH prints them.
 //!
 //! All cryptography comes from russh's `ssh-key`; this module only moves
@@ -35,36 +35,10 @@ pub enum KeyError {
     },
 }
 
-/// A freshly generated key pair for a client (the demo's user key).
-#[derive(Clone)]
-pub struct ClientKeyPair {
-    /// The private half, for the SSH client's authentication.
-    pub private: PrivateKey,
-    /// The public half, for the server's authorized keys.
-    pub public: PublicKey,
-}
-
-impl std::fmt::Debug for ClientKeyPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientKeyPair").field("public", &fingerprint(&self.public)).finish_non_exhaustive()
-    }
-}
-
 /// Generates an in-memory ed25519 host key.
 pub fn generate_host_key() -> Result<PrivateKey, KeyError> {
-    generate_ed25519("sshfwd-server host key")
-}
-
-/// Generates an ed25519 key pair for a client.
-pub fn generate_client_key() -> Result<ClientKeyPair, KeyError> {
-    let private = generate_ed25519("sshfwd demo client")?;
-    let public = private.public_key().clone();
-    Ok(ClientKeyPair { private, public })
-}
-
-fn generate_ed25519(comment: &str) -> Result<PrivateKey, KeyError> {
     let mut key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).map_err(KeyError::Generate)?;
-    key.set_comment(comment);
+    key.set_comment("sshfwd-server host key");
     Ok(key)
 }
 
@@ -109,25 +83,12 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
 
 /// Writes `key` to a new file at `path` in OpenSSH format with mode 0600.
 /// Refuses to overwrite an existing file.
-pub fn write_private_key(key: &PrivateKey, path: &Path) -> Result<(), KeyError> {
+fn write_private_key(key: &PrivateKey, path: &Path) -> Result<(), KeyError> {
     let text = key.to_openssh(LineEnding::LF).map_err(KeyError::Encode)?;
     let io = |source| KeyError::Io { path: path.to_owned(), source };
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)
-}
-
-/// A known_hosts line for `key` at `address`, as OpenSSH writes it:
-/// `[127.0.0.1]:2222 ssh-ed25519 AAAA…` (the bare host for port 22).
-pub fn known_hosts_line(address: std::net::SocketAddr, key: &PublicKey) -> Result<String, KeyError> {
-    let mut public = key.clone();
-    public.set_comment("");
-    let text = public.to_openssh().map_err(KeyError::Encode)?;
-    let host = match (address.ip(), address.port()) {
-        (ip, 22) => ip.to_string(),
-        (ip, port) => format!("[{ip}]:{port}"),
-    };
-    Ok(format!("{host} {}", text.trim_end()))
 }
 
 /// `ssh-ed25519 SHA256:…`: the key's algorithm and SHA-256 fingerprint, as
@@ -171,15 +132,10 @@ mod tests {
 
     #[test]
     fn fingerprint_looks_like_openssh() {
-        let pair = generate_client_key().unwrap();
-        let printed = fingerprint(&pair.public);
+        let key = generate_host_key().unwrap();
+        let printed = fingerprint(key.public_key());
         assert!(printed.starts_with("ssh-ed25519 SHA256:"), "{printed}");
         assert!(!printed.ends_with('='));
-        assert_eq!(log_type(&pair.public), "ED25519");
-        let line = known_hosts_line("127.0.0.1:2222".parse().unwrap(), &pair.public).unwrap();
-        assert!(line.starts_with("[127.0.0.1]:2222 ssh-ed25519 AAAA"), "{line}");
-        assert!(!line.ends_with(' '), "{line:?}");
-        let line = known_hosts_line("[::1]:22".parse().unwrap(), &pair.public).unwrap();
-        assert!(line.starts_with("::1 ssh-ed25519 "), "{line}");
+        assert_eq!(log_type(key.public_key()), "ED25519");
     }
 }

@@ -20,15 +20,15 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use sshfwd_server::{KeyOptions, ServerConfig};
-//! let client = sshfwd_server::generate_client_key()?;
+//! use sshfwd_server::{KeyOptions, PublicKey, ServerConfig};
+//! let client = PublicKey::read_openssh_file(std::path::Path::new("id_ed25519.pub"))?;
 //! let mut config = ServerConfig::new(sshfwd_server::generate_host_key()?);
-//! config.authorized_keys.push(client.public.clone(), KeyOptions::default());
+//! config.authorized_keys.push(client, KeyOptions::default());
 //! let server = sshfwd_server::spawn(config, "127.0.0.1:0".parse()?).await?;
-//! let known_hosts = sshfwd_server::known_hosts_line(server.local_addr(), server.host_key())?;
-//! // ... connect to server.local_addr() with client.private, trusting known_hosts ...
+//! println!("listening on {}, host key {}", server.local_addr(), sshfwd_server::fingerprint(server.host_key()));
+//! // ... connect with the client's private key, after checking the host key ...
 //! server.stop().await?;
-//! # let _ = known_hosts; Ok(()) }
+//! # Ok(()) }
 //! ```
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -46,10 +46,7 @@ pub mod sftp;
 pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, PermitListen, PermitOpen};
 pub use config::ServerConfig;
 pub use error::ServerError;
-pub use keys::{
-    fingerprint, generate_client_key, generate_host_key, known_hosts_line, load_or_generate_host_key,
-    write_private_key, ClientKeyPair, KeyError,
-};
+pub use keys::{fingerprint, generate_host_key, load_or_generate_host_key, KeyError};
 pub use passwords::{PasswordFileError, Passwords};
 pub use russh::keys::{PrivateKey, PublicKey};
 pub use server::{serve, spawn, RunningServer};

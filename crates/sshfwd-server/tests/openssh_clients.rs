@@ -382,37 +382,6 @@ async fn gateway_ports_let_the_client_choose_the_wildcard_address() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_server_with_generated_keys_passes_strict_host_key_checking() {
-    init_logging();
-    let dir = tempfile::tempdir().unwrap();
-    let client = sshfwd_server::generate_client_key().unwrap();
-    let key_path = dir.path().join("client_key");
-    sshfwd_server::write_private_key(&client.private, &key_path).unwrap();
-    let mut config = sshfwd_server::ServerConfig::new(sshfwd_server::generate_host_key().unwrap());
-    config.authorized_keys.push(client.public.clone(), sshfwd_server::KeyOptions::default());
-    let server = sshfwd_server::spawn(config, local(0)).await.unwrap();
-    let address = server.local_addr();
-    assert_ne!(address.port(), 0);
-    let known_hosts = dir.path().join("known_hosts");
-    let line = sshfwd_server::known_hosts_line(address, server.host_key()).unwrap();
-    std::fs::write(&known_hosts, format!("{line}\n")).unwrap();
-
-    let target = EchoTarget::start().await;
-    let port = free_port();
-    let spec = format!("{port}:127.0.0.1:{}", target.addr.port());
-    let known = format!("UserKnownHostsFile={}", known_hosts.display());
-    let key = key_path.display().to_string();
-    let port_arg = address.port().to_string();
-    let strict =
-        ["-o", "StrictHostKeyChecking=yes", "-o", &known, "-N", "-L", &spec, "-i", &key, "-p", &port_arg, "127.0.0.1"];
-    let ssh = spawn_ssh(ISOLATED_CLIENT.iter().chain(&strict), std::process::Stdio::piped());
-    wait_listening(local(port)).await;
-    expect_echo(local(port), b"strict").await;
-    drop(ssh);
-    tokio::time::timeout(WAIT, server.stop()).await.expect("stop timed out").unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_authentication_only_when_configured() {
     let server = Harness::start_with("", |config| {
         let mut passwords = sshfwd_server::Passwords::default();

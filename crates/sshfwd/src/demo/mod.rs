@@ -1,159 +1,37 @@
 //! `sshfwd --demo`: the whole FTP-over-SSH path on loopback with one
-//! command and nothing installed. An in-process sshfwd-server (fresh host
-//! key, ephemeral port), an in-process FTP server (libunftp on a temporary
-//! directory), and an `-L ftp/` forward through a real SSH connection
-//! between them; then a self-check in every data mode, copy-paste commands
-//! for real FTP clients, and the forward stays up until Ctrl-C.
+//! command and nothing installed. An in-process SSH server and FTP server
+//! (the `sshfwd-demo` crate), an `-L ftp/` forward through a real SSH
+//! connection between them; then a self-check in every data mode,
+//! copy-paste commands for real FTP clients, and the forward stays up until
+//! Ctrl-C.
+//!
+//! The servers are linked only with the `demo` cargo feature (a default):
+//! without it `--demo` says so and fails.
 
-mod ftp_server;
+#[cfg(feature = "demo")]
+mod client;
+#[cfg(feature = "demo")]
 mod self_check;
-mod ssh_server;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+#[cfg(feature = "demo")]
+pub use client::run;
 
-use crate::app;
-use crate::cli;
-use crate::settings::Settings;
+/// Why `--demo` cannot run in a build without the feature.
+#[cfg(not(feature = "demo"))]
+const LEFT_OUT: &str =
+    "sshfwd was built without the demo; rebuild it with its default features (cargo build -p sshfwd --features demo)";
 
-/// The port a user would try first; another is taken when it is busy.
-const PREFERRED_PORT: u16 = 2121;
-/// The file the self-check downloads, big enough to show a rate.
-const SAMPLE_FILE: &str = "sample-8MiB.bin";
-
-#[derive(Debug, thiserror::Error)]
-enum DemoError {
-    #[error("cannot prepare the demo's directory: {0}")]
-    Directory(std::io::Error),
-    #[error("cannot start the demo's FTP server: {0}")]
-    FtpServer(std::io::Error),
-    #[error("cannot start the demo's SSH server: {0}")]
-    SshServer(String),
-    #[error("cannot find a free local port: {0}")]
-    Port(std::io::Error),
-    #[error("{0}")]
-    Settings(String),
+/// Without the `demo` feature: says so and returns OpenSSH's failure status.
+#[cfg(not(feature = "demo"))]
+pub async fn run(_once: bool) -> i32 {
+    eprintln!("sshfwd --demo: {LEFT_OUT}");
+    crate::app::EXIT_FAILURE
 }
 
-/// Runs the demo; with `once`, exits after the self-check with 0 only if
-/// every mode passed.
-pub async fn run(once: bool) -> i32 {
-    match run_demo(once).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("sshfwd --demo: {e}");
-            app::EXIT_FAILURE
-        }
+#[cfg(all(test, not(feature = "demo")))]
+mod tests {
+    #[tokio::test]
+    async fn without_the_feature_the_demo_fails_with_255() {
+        assert_eq!(super::run(true).await, 255);
     }
-}
-
-async fn run_demo(once: bool) -> Result<i32, DemoError> {
-    let dir = tempfile::Builder::new().prefix("sshfwd-demo-").tempdir().map_err(DemoError::Directory)?;
-    let root = dir.path().join("ftp-root");
-    write_samples(&root).map_err(DemoError::Directory)?;
-
-    let (ftp_address, ftp_task) = ftp_server::start(root.clone()).await.map_err(DemoError::FtpServer)?;
-    let ftp_task = tokio::spawn(ftp_task);
-    let ssh = ssh_server::start(dir.path()).await.map_err(|e| DemoError::SshServer(e.to_string()))?;
-    let forward_port = free_port()?;
-    eprintln!("FTP server (libunftp):        {ftp_address}, serving {}", root.display());
-    eprintln!("SSH server (sshfwd-server):   {}, host key {}", ssh.address, ssh.fingerprint);
-    if forward_port != PREFERRED_PORT {
-        eprintln!("Port {PREFERRED_PORT} is taken; the FTP forward uses port {forward_port} instead.");
-    }
-    eprintln!(
-        "FTP forward:                  sshfwd -N -L ftp/127.0.0.1:{forward_port}:{ftp_address} -p {} demo@127.0.0.1",
-        ssh.address.port()
-    );
-
-    let settings = forward_settings(&ssh, ftp_address, forward_port)?;
-    let mut running = match app::start(&settings).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(app::EXIT_FAILURE);
-        }
-    };
-
-    let forward = format!("127.0.0.1:{forward_port}");
-    eprintln!("\nSelf-check through the forward (listing, download and upload per mode, SHA-256 compared):");
-    let results = self_check::run(&forward, &root, SAMPLE_FILE).await;
-    print!("{}", self_check::table(&results));
-    let passed = results.iter().all(|r| r.outcome.is_ok());
-    println!("{}", if passed { "Self-check passed." } else { "Self-check FAILED." });
-    println!("\nTry it with your own FTP client (anonymous login, any password):");
-    println!("  curl ftp://127.0.0.1:{forward_port}/{SAMPLE_FILE} -o {SAMPLE_FILE}");
-    println!("  curl -T ./somefile ftp://127.0.0.1:{forward_port}/");
-    println!("  lftp -p {forward_port} -u anonymous,x -e 'ls; get readme.txt; bye' 127.0.0.1");
-    println!(
-        "  python3 -c \"import ftplib; f=ftplib.FTP(); f.connect('127.0.0.1', {forward_port}); f.login(); f.retrlines('LIST'); f.quit()\""
-    );
-
-    let code = if once {
-        if passed {
-            0
-        } else {
-            1
-        }
-    } else {
-        println!("\nForwarding; each session and data channel is logged. Press Ctrl-C to stop.");
-        app::wait(&running, &settings).await;
-        0
-    };
-    app::stop(&mut running).await;
-    ssh.stop().await;
-    ftp_task.abort();
-    Ok(code)
-}
-
-fn write_samples(root: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(root.join("pub"))?;
-    std::fs::write(
-        root.join("readme.txt"),
-        "This file reached you through an FTP forward inside an SSH connection, made by sshfwd --demo.\n",
-    )?;
-    std::fs::write(root.join(SAMPLE_FILE), self_check::sample_bytes(8 << 20, 42))?;
-    std::fs::write(root.join("pub/small.txt"), "small\n")?;
-    Ok(())
-}
-
-/// 2121 when it is free, else any free port.
-fn free_port() -> Result<u16, DemoError> {
-    if TcpListener::bind(("127.0.0.1", PREFERRED_PORT)).is_ok() {
-        return Ok(PREFERRED_PORT);
-    }
-    let probe = TcpListener::bind(("127.0.0.1", 0)).map_err(DemoError::Port)?;
-    Ok(probe.local_addr().map_err(DemoError::Port)?.port())
-}
-
-/// The forward's settings, built from a command line as a user would type
-/// it, with the demo's own key and known_hosts and no user configuration.
-fn forward_settings(ssh: &ssh_server::DemoSshServer, ftp: SocketAddr, port: u16) -> Result<Settings, DemoError> {
-    let argv = [
-        "sshfwd".to_owned(),
-        "-N".into(),
-        "-F".into(),
-        "/dev/null".into(),
-        "-i".into(),
-        ssh.client_key.display().to_string(),
-        "-o".into(),
-        format!("UserKnownHostsFile={}", ssh.known_hosts.display()),
-        "-o".into(),
-        "GlobalKnownHostsFile=/dev/null".into(),
-        "-o".into(),
-        "StrictHostKeyChecking=yes".into(),
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        "IdentitiesOnly=yes".into(),
-        "-o".into(),
-        "IdentityAgent=none".into(),
-        "-p".into(),
-        ssh.address.port().to_string(),
-        "-L".into(),
-        format!("ftp/127.0.0.1:{port}:{ftp}"),
-        format!("demo@{}", ssh.address.ip()),
-    ];
-    let args = cli::parse(argv.map(std::ffi::OsString::from)).map_err(|e| DemoError::Settings(e.to_string()))?;
-    Settings::from_args(&args).map_err(|e| DemoError::Settings(e.to_string()))
 }

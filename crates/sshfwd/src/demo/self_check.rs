@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
+use sshfwd_demo::sample_bytes;
 
 use crate::ftp_client::{FtpClient, FtpError, Mode};
 
@@ -79,21 +80,6 @@ async fn check_mode(address: &str, root: &Path, download: &str, mode: Mode, byte
 
 fn read(path: &Path) -> Result<Vec<u8>, CheckError> {
     std::fs::read(path).map_err(|source| CheckError::Read { path: path.display().to_string(), source })
-}
-
-/// Deterministic bytes that do not compress (xorshift), so that no layer
-/// can make the transfer look faster than it is.
-pub fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// The results as a small table.

@@ -10,7 +10,7 @@ use unftp_sbe_fs::Filesystem;
 
 /// Binds 127.0.0.1 on a free port and serves FTP from `root` until the
 /// returned task is dropped or aborted.
-pub async fn start(
+pub(crate) async fn start(
     root: PathBuf,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()> + Send + 'static)> {
     // Refuse an unusable root now, while the error can still be reported.

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use sshfwd_server::{KeyOptions, RunningServer, ServerConfig};
 
+use crate::keys::{known_hosts_line, ClientKeyPair, KeyError};
+
 /// A running in-process SSH server and the files a client needs for it.
-pub struct DemoSshServer {
+pub struct SshServer {
     pub address: SocketAddr,
     /// The host key's fingerprint as OpenSSH prints it.
     pub fingerprint: String,
@@ -18,36 +20,48 @@ pub struct DemoSshServer {
     server: RunningServer,
 }
 
+/// Failure to start the demo's SSH server.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoSshError {
+pub enum SshServerError {
+    /// The server's host key could not be generated.
     #[error(transparent)]
-    Key(#[from] sshfwd_server::KeyError),
+    HostKey(#[from] sshfwd_server::KeyError),
+    /// The client's key could not be generated or written.
+    #[error(transparent)]
+    ClientKey(#[from] KeyError),
+    /// The server could not bind or start.
     #[error(transparent)]
     Server(#[from] sshfwd_server::ServerError),
+    /// The known_hosts file could not be written.
     #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Starts the server on 127.0.0.1 and writes the client's key and
 /// known_hosts into `dir`.
-pub async fn start(dir: &Path) -> Result<DemoSshServer, DemoSshError> {
-    let client = sshfwd_server::generate_client_key()?;
+pub(crate) async fn start(dir: &Path) -> Result<SshServer, SshServerError> {
+    let client = ClientKeyPair::generate()?;
     let mut config = ServerConfig::new(sshfwd_server::generate_host_key()?);
     config.authorized_keys.push(client.public.clone(), KeyOptions::default());
     let server = sshfwd_server::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let address = server.local_addr();
 
     let client_key = dir.join("client_ed25519");
-    sshfwd_server::write_private_key(&client.private, &client_key)?;
+    client.write_private(&client_key)?;
     let known_hosts = dir.join("known_hosts");
-    let line = sshfwd_server::known_hosts_line(address, server.host_key())?;
+    let line = known_hosts_line(address, server.host_key())?;
     std::fs::write(&known_hosts, format!("{line}\n"))
-        .map_err(|source| DemoSshError::Write { path: known_hosts.clone(), source })?;
+        .map_err(|source| SshServerError::Write { path: known_hosts.clone(), source })?;
     let fingerprint = sshfwd_server::fingerprint(server.host_key());
-    Ok(DemoSshServer { address, fingerprint, client_key, known_hosts, server })
+    Ok(SshServer { address, fingerprint, client_key, known_hosts, server })
 }
 
-impl DemoSshServer {
+impl SshServer {
+    /// Stops accepting and waits for the sessions to end.
     pub async fn stop(self) {
         if let Err(e) = self.server.stop().await {
             tracing::debug!("demo SSH server: {e}");
