@@ -3,9 +3,6 @@
 //! forwarding (bulk data with SHA-256, half-close), ExitOnForwardFailure,
 //! exit statuses, config precedence and errors, keepalive timeouts.
 
-#[path = "common/sshd.rs"]
-mod sshd;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -14,8 +11,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::common::sshd::{self, free_port, write_script, Agent, KeyType, Sshd, SshdOptions, TestUser};
 use sha2::{Digest, Sha256};
-use sshd::{free_port, write_script, Agent, KeyType, Sshd, SshdOptions, TestUser};
 
 /// Bound for a short run of sshfwd (connect, auth, a trivial command).
 const RUN: Duration = Duration::from_secs(30);
@@ -530,6 +527,7 @@ fn auth_through_ssh_agent() {
 // 4. Password auth.
 
 #[test]
+#[cfg_attr(not(tests_as_root), ignore = "needs root: useradd, and sshd logging in another user")]
 fn password_auth_with_askpass() {
     let password = "pw-Sshfwd-7431";
     let user = TestUser::create("sshfwdtest", password);
