@@ -9,8 +9,10 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(tests_as_root)");
     println!("cargo::rerun-if-changed=build.rs");
-    // `sudo`, `su` and login shells set USER: a change of user reruns this.
-    println!("cargo::rerun-if-env-changed=USER");
+    // `sudo`, `su` and login shells set these: a change of user reruns this.
+    for variable in ["USER", "HOME", "SUDO_UID"] {
+        println!("cargo::rerun-if-env-changed={variable}");
+    }
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         println!("cargo::rustc-cfg=tests_as_root");
