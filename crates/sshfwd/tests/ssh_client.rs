@@ -171,7 +171,13 @@ fn recv_stream(mut r: TcpStream) -> (u64, Vec<u8>) {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
-        let n = r.read(&mut buf).expect("recv_stream read");
+        let n = match r.read(&mut buf) {
+            Ok(n) => n,
+            // Reads with a timeout fail with EINTR after the process is
+            // stopped and continued (signal(7)); `read` leaves the retry to us.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("recv_stream read: {e}"),
+        };
         if n == 0 {
             break;
         }
