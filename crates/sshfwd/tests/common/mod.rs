@@ -36,3 +36,20 @@ fn root_only_tests_are_ignored_exactly_when_not_root() {
         if is_root() { "root" } else { "another user" },
     );
 }
+
+/// With `autotests = false`, a file in tests/ that tests.rs does not name as
+/// a module is never compiled: its tests would silently not exist.
+#[test]
+fn every_test_file_is_a_module_of_the_test_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let root = std::fs::read_to_string(dir.join("tests.rs")).expect("read tests/tests.rs");
+    let entries = std::fs::read_dir(&dir).expect("list tests/");
+    for entry in entries {
+        let path = entry.expect("entry of tests/").path();
+        let Some(name) = path.file_stem().and_then(|n| n.to_str()) else { continue };
+        let is_module = path.extension().is_some_and(|e| e == "rs") || path.join("mod.rs").exists();
+        if is_module && name != "tests" {
+            assert!(root.contains(&format!("mod {name};")), "tests/tests.rs lacks `mod {name};`: its tests never run");
+        }
+    }
+}
