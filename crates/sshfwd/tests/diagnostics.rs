@@ -2,15 +2,10 @@
 //! --ftp-check` against a working FTP forward and against a plain `-L`
 //! forward, on the namespace topology of `common/netns.rs`.
 
-#[path = "common/netns.rs"]
-mod netns;
-
-const SSH_SERVER: netns::SshServer = netns::SshServer::OpenSsh;
-
 use std::process::Command;
 use std::time::Duration;
 
-use netns::*;
+use crate::common::netns::*;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -27,8 +22,9 @@ fn demo_self_check_passes_in_every_mode() {
 }
 
 #[test]
+#[cfg_attr(not(tests_as_root), ignore = "needs root: network namespaces")]
 fn ftp_check_passes_through_an_ftp_forward_and_explains_a_plain_one() {
-    let Some((topo, _server, _plain, _ftp)) = plain_and_ftp_forwards_or_skip() else { return };
+    let (topo, _server, _plain, _ftp) = plain_and_ftp_forwards(SshServer::OpenSsh);
     let credentials = format!("{FTP_USER}:{FTP_PASS}");
 
     let good = topo.run(Host::Cli, SSHFWD, &["--ftp-check", &format!("{credentials}@127.0.0.1:2121")], CHECK_TIMEOUT);

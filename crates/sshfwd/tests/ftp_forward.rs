@@ -4,16 +4,10 @@
 //! client host has no route to the FTP server except through sshfwd's SSH
 //! connection, so a transfer that works proves the data went through SSH.
 //!
-//! Needs root (network namespaces); run with
-//! `cargo test -p sshfwd --test ftp_forward -- --test-threads=2`.
-
-#[path = "common/netns.rs"]
-pub(crate) mod netns;
-
-/// Run against OpenSSH's sshd here; `ftp_forward_sshfwd_server.rs` runs
-/// the same tests against sshfwd-server.
-#[allow(dead_code)]
-const SSH_SERVER: netns::SshServer = netns::SshServer::OpenSsh;
+//! Every case runs twice, with OpenSSH's sshd and with sshfwd-server as the
+//! SSH server: `ftp_forward::openssh::CASE` and `ftp_forward::sshfwd_server::CASE`
+//! (see [`against_both_ssh_servers`] at the end). Needs root (network
+//! namespaces): ignored, with that reason, for other users.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -23,10 +17,31 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netns::*;
+use crate::common::netns::*;
 
 const LPORT: u16 = 2121;
 const T: Duration = Duration::from_secs(60);
+
+/// Every case as two `#[test]`s, `openssh::CASE` (OpenSSH's sshd on srv) and
+/// `sshfwd_server::CASE` (sshfwd-server there), ignored with the reason when
+/// the tests are not built by root.
+macro_rules! against_both_ssh_servers {
+    ($($case:ident),* $(,)?) => {
+        against_both_ssh_servers!(@server openssh, OpenSsh, $($case),*);
+        against_both_ssh_servers!(@server sshfwd_server, SshfwdServer, $($case),*);
+    };
+    (@server $module:ident, $server:ident, $($case:ident),*) => {
+        mod $module {
+            $(
+                #[test]
+                #[cfg_attr(not(tests_as_root), ignore = "needs root: network namespaces")]
+                fn $case() {
+                    super::$case(super::SshServer::$server);
+                }
+            )*
+        }
+    };
+}
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
@@ -37,32 +52,33 @@ fn local_endpoint(port: u16) -> SocketAddr {
 }
 
 /// A topology with an FTP server of `kind` in srv (127.0.0.1:21) and sshfwd
-/// in cli forwarding `-L ftp/127.0.0.1:2121:127.0.0.1:21`; None when not root.
-fn local_ftp_setup(kind: FtpKind, big: bool) -> Option<(Topology, FtpServer, usize)> {
-    ftp_setup(kind, (Host::Srv, "127.0.0.1", big), "ftp", false, "127.0.0.1:21")
+/// in cli forwarding `-L ftp/127.0.0.1:2121:127.0.0.1:21`.
+fn local_ftp_setup(ssh: SshServer, kind: FtpKind, big: bool) -> (Topology, FtpServer, usize) {
+    ftp_setup(ssh, kind, (Host::Srv, "127.0.0.1", big), "ftp", false, "127.0.0.1:21")
 }
 
 /// [`local_ftp_setup`] and a raw session through the forward, logged in.
-fn local_session(kind: FtpKind, big: bool) -> Option<(Topology, FtpServer, usize, RawFtp)> {
-    let (topo, server, fwd) = local_ftp_setup(kind, big)?;
+fn local_session(ssh: SshServer, kind: FtpKind, big: bool) -> (Topology, FtpServer, usize, RawFtp) {
+    let (topo, server, fwd) = local_ftp_setup(ssh, kind, big);
     let ftp = raw_login(&topo.cli, LPORT);
-    Some((topo, server, fwd, ftp))
+    (topo, server, fwd, ftp)
 }
 
 /// A topology with an FTP server of `kind` on `host`, `ip`:21 (with the big
 /// file when `big`), and sshfwd `name` forwarding 127.0.0.1:2121 to `target`
-/// (see [`start_ftp_forward`]); None when not root.
+/// (see [`start_ftp_forward`]).
 fn ftp_setup(
+    ssh: SshServer,
     kind: FtpKind,
     (host, ip, big): (Host, &str, bool),
     name: &str,
     remote: bool,
     target: &str,
-) -> Option<(Topology, FtpServer, usize)> {
-    let mut topo = topology_or_skip(false)?;
+) -> (Topology, FtpServer, usize) {
+    let mut topo = Topology::new(ssh, false);
     let server = topo.start_ftp(kind, host, ip, 21, big);
     let fwd = start_ftp_forward(&mut topo, name, remote, target);
-    Some((topo, server, fwd))
+    (topo, server, fwd)
 }
 
 fn expect_same_file(topo: &Topology, a: &Path, b: &Path, what: &str) {
@@ -326,9 +342,8 @@ fn rss_kib(pid: u32) -> u64 {
 // ---------------------------------------------------------------------------
 // The topology itself
 
-#[test]
-fn topology_has_no_direct_path_to_the_ftp_servers() {
-    let Some(mut topo) = topology_or_skip(true) else { return };
+fn topology_has_no_direct_path_to_the_ftp_servers(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, true);
     topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     topo.start_ftp(FtpKind::Proftpd, Host::Ftp3, FTP3_IP, 21, false);
     // cli reaches sshd…
@@ -345,9 +360,8 @@ fn topology_has_no_direct_path_to_the_ftp_servers() {
 // ---------------------------------------------------------------------------
 // 1. Plain -L of the control port is not enough; -L ftp/ is.
 
-#[test]
-fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
-    let Some((topo, server, _plain, ftp)) = plain_and_ftp_forwards_or_skip() else { return };
+fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can(ssh: SshServer) {
+    let (topo, server, _plain, ftp) = plain_and_ftp_forwards(ssh);
 
     // The control connection works through the plain forward.
     let mut raw = RawFtp::connect(&topo.cli, local_endpoint(2120)).expect("connect plain forward");
@@ -389,25 +403,24 @@ fn plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can() {
 // ---------------------------------------------------------------------------
 // 2. Two servers × three clients × four modes; downloads, uploads, listings, sizes.
 
-fn matrix(kind: FtpKind, client: Client) {
-    let Some((topo, server, _fwd)) = local_ftp_setup(kind, false) else { return };
+fn matrix(ssh: SshServer, kind: FtpKind, client: Client) {
+    let (topo, server, _fwd) = local_ftp_setup(ssh, kind, false);
     transfer_matrix(&topo, &server, Host::Cli, client, &ALL_MODES, local_endpoint(LPORT));
     finish_local(topo);
 }
 
-/// One `#[test]` per (server, client): `name => FtpKind, Client`.
-macro_rules! matrix_tests {
+/// One case per (server, client): `name => FtpKind, Client`.
+macro_rules! matrix_cases {
     ($($name:ident => $kind:ident, $client:ident;)*) => {
         $(
-            #[test]
-            fn $name() {
-                matrix(FtpKind::$kind, Client::$client);
+            fn $name(ssh: SshServer) {
+                matrix(ssh, FtpKind::$kind, Client::$client);
             }
         )*
     };
 }
 
-matrix_tests! {
+matrix_cases! {
     proftpd_curl_all_modes => Proftpd, Curl;
     proftpd_lftp_all_modes => Proftpd, Lftp;
     proftpd_ftplib_all_modes => Proftpd, Ftplib;
@@ -419,10 +432,9 @@ matrix_tests! {
 /// 64 MiB each way: download with curl (EPSV) from proftpd, upload with
 /// ftplib (PORT) to proftpd, download with lftp (PASV) from pyftpdlib and
 /// upload with ftplib (EPRT) to pyftpdlib.
-#[test]
-fn big_files_64_mib_both_ways() {
+fn big_files_64_mib_both_ways(ssh: SshServer) {
     // One sshfwd with two FTP forwardings, one per server.
-    let Some(mut topo) = topology_or_skip(false) else { return };
+    let mut topo = Topology::new(ssh, false);
     let proftpd = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, true);
     let pyftpd = topo.start_ftp(FtpKind::Pyftpdlib, Host::Srv, "127.0.0.1", 2100, false);
     let fwd = topo.start_sshfwd(
@@ -463,9 +475,8 @@ fn big_files_64_mib_both_ways() {
 
 /// Hundreds of data channels in one control session: permits and
 /// listeners are given back after every transfer.
-#[test]
-fn many_transfers_in_one_session() {
-    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Pyftpdlib, false) else { return };
+fn many_transfers_in_one_session(ssh: SshServer) {
+    let (topo, server, _fwd) = local_ftp_setup(ssh, FtpKind::Pyftpdlib, false);
     for mode in [Mode::Epsv, Mode::Port] {
         let work = topo.path(&format!("many-{mode:?}"));
         fs::create_dir_all(&work).expect("dir");
@@ -492,9 +503,8 @@ fn many_transfers_in_one_session() {
 
 /// lftp's `mirror --parallel` opens several control sessions at once, each
 /// with many data channels; the mirrored tree is identical.
-#[test]
-fn lftp_mirror_with_parallel_sessions() {
-    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
+fn lftp_mirror_with_parallel_sessions(ssh: SshServer) {
+    let (topo, server, _fwd) = local_ftp_setup(ssh, FtpKind::Proftpd, false);
     let tree = server.home.join("tree");
     fs::create_dir_all(tree.join("deeper")).expect("tree");
     let mut files = Vec::new();
@@ -521,13 +531,9 @@ fn lftp_mirror_with_parallel_sessions() {
 }
 
 /// The FTP server named by a host name that the SSH server resolves.
-#[test]
-fn ftp_server_named_by_host_name() {
-    let Some((topo, server, _fwd)) =
-        ftp_setup(FtpKind::Proftpd, (Host::Srv, "127.0.0.1", false), "name", false, "localhost:21")
-    else {
-        return;
-    };
+fn ftp_server_named_by_host_name(ssh: SshServer) {
+    let (topo, server, _fwd) =
+        ftp_setup(ssh, FtpKind::Proftpd, (Host::Srv, "127.0.0.1", false), "name", false, "localhost:21");
     transfer_matrix(&topo, &server, Host::Cli, Client::Curl, &ALL_MODES, local_endpoint(LPORT));
     finish_local(topo);
 }
@@ -535,9 +541,8 @@ fn ftp_server_named_by_host_name() {
 // ---------------------------------------------------------------------------
 // 3. The FTP server on a third host; FTP clients on another host (gateway mode).
 
-#[test]
-fn third_host_passive_modes() {
-    let Some(mut topo) = topology_or_skip(true) else { return };
+fn third_host_passive_modes(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, true);
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Ftp3, FTP3_IP, 21, false);
     start_ftp_forward(&mut topo, "ftp3", false, &format!("{FTP3_IP}:21"));
     for client in [Client::Curl, Client::Lftp, Client::Ftplib] {
@@ -550,9 +555,8 @@ fn third_host_passive_modes() {
 /// LAN use the forward (passive listeners bind the address the client
 /// reached); a connection to a passive listener from another address is
 /// refused and the real client still gets its data.
-#[test]
-fn gateway_mode_serves_clients_on_another_host() {
-    let Some(mut topo) = topology_or_skip(false) else { return };
+fn gateway_mode_serves_clients_on_another_host(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, false);
     topo.add_lan();
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     let endpoint = sa(&format!("{CLI_LAN_IP}:{LPORT}"));
@@ -588,13 +592,9 @@ fn gateway_mode_serves_clients_on_another_host() {
 // ---------------------------------------------------------------------------
 // 4. -R ftp/: the FTP server beside sshfwd, the FTP client beside sshd.
 
-#[test]
-fn remote_ftp_forward_fixed_port_proftpd() {
-    let Some((topo, server, _fwd)) =
-        ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", false), "rftp", true, "127.0.0.1:21")
-    else {
-        return;
-    };
+fn remote_ftp_forward_fixed_port_proftpd(ssh: SshServer) {
+    let (topo, server, _fwd) =
+        ftp_setup(ssh, FtpKind::Proftpd, (Host::Cli, "127.0.0.1", false), "rftp", true, "127.0.0.1:21");
     for client in [Client::Ftplib, Client::Curl] {
         transfer_matrix(&topo, &server, Host::Srv, client, &ALL_MODES, local_endpoint(2121));
     }
@@ -609,9 +609,8 @@ fn remote_ftp_forward_fixed_port_proftpd() {
     finish_with_listeners(topo, &["127.0.0.1:21"], &["10.231.0.2:22", "127.0.0.1:2121"]);
 }
 
-#[test]
-fn remote_ftp_forward_allocated_port_pyftpdlib() {
-    let Some(mut topo) = topology_or_skip(false) else { return };
+fn remote_ftp_forward_allocated_port_pyftpdlib(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, false);
     let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Cli, "127.0.0.1", 21, false);
     let fwd = topo.start_sshfwd("rftp0", &["-R", "ftp/127.0.0.1:0:127.0.0.1:21"]);
     let line = topo
@@ -635,9 +634,8 @@ fn remote_ftp_forward_allocated_port_pyftpdlib() {
 /// `-R ftp/` to an FTP server on another host of sshfwd's LAN: passive
 /// replies become remote forwardings towards that host, PORT/EPRT become
 /// listeners on sshfwd's LAN address that only the FTP server may use.
-#[test]
-fn remote_ftp_forward_to_a_server_on_the_client_lan() {
-    let Some(mut topo) = topology_or_skip(false) else { return };
+fn remote_ftp_forward_to_a_server_on_the_client_lan(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, false);
     topo.add_lan();
     let server = topo.start_ftp(FtpKind::Pyftpdlib, Host::Lan, LAN_IP, 21, false);
     let fwd = start_ftp_forward(&mut topo, "rlan", true, &format!("{LAN_IP}:21"));
@@ -674,13 +672,9 @@ fn remote_ftp_forward_to_a_server_on_the_client_lan() {
 }
 
 /// 64 MiB each way through `-R ftp/`, passive download and active upload.
-#[test]
-fn remote_ftp_forward_64_mib_both_ways() {
-    let Some((topo, server, _fwd)) =
-        ftp_setup(FtpKind::Proftpd, (Host::Cli, "127.0.0.1", true), "rbig", true, "127.0.0.1:21")
-    else {
-        return;
-    };
+fn remote_ftp_forward_64_mib_both_ways(ssh: SshServer) {
+    let (topo, server, _fwd) =
+        ftp_setup(ssh, FtpKind::Proftpd, (Host::Cli, "127.0.0.1", true), "rbig", true, "127.0.0.1:21");
     let big = server.home.join(BIG_FILE.0);
     let local = topo.path("r-big-download.bin");
     let started = Instant::now();
@@ -709,9 +703,8 @@ fn remote_ftp_forward_64_mib_both_ways() {
 
 /// An FTP client that reaches the forward over IPv6 (`-L ftp/[::1]:…`)
 /// while the FTP server speaks IPv4: EPSV, and EPRT with an IPv6 address.
-#[test]
-fn ipv6_client_side() {
-    let Some(mut topo) = topology_or_skip(false) else { return };
+fn ipv6_client_side(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, false);
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     let endpoint = sa(&format!("[::1]:{LPORT}"));
     let fwd = topo.start_sshfwd("v6", &["-L", &format!("ftp/[::1]:{LPORT}:127.0.0.1:21")]);
@@ -727,25 +720,20 @@ fn ipv6_client_side() {
 /// An FTP server that listens on IPv6 only (the SSH server's `::1`),
 /// reached from an IPv4 FTP client: passive with EPSV (PASV cannot name an
 /// IPv6 address).
-#[test]
-fn ipv6_ftp_server_side_passive() {
-    ipv6_ftp_server_side(&[Mode::Epsv]);
+fn ipv6_ftp_server_side_passive(ssh: SshServer) {
+    ipv6_ftp_server_side(ssh, &[Mode::Epsv]);
 }
 
 /// The same in active mode: the remote forwarding for PORT/EPRT has to be
 /// on the SSH server's IPv6 loopback and the command rewritten to
 /// `EPRT |2|::1|port|`, since the FTP server sees its client on ::1.
-#[test]
-fn ipv6_ftp_server_side_active() {
-    ipv6_ftp_server_side(&[Mode::Port, Mode::Eprt]);
+fn ipv6_ftp_server_side_active(ssh: SshServer) {
+    ipv6_ftp_server_side(ssh, &[Mode::Port, Mode::Eprt]);
 }
 
-fn ipv6_ftp_server_side(modes: &[Mode]) {
-    let Some((topo, server, _fwd)) =
-        ftp_setup(FtpKind::Pyftpdlib, (Host::Srv, "::1", false), "v6srv", false, "[::1]:21")
-    else {
-        return;
-    };
+fn ipv6_ftp_server_side(ssh: SshServer, modes: &[Mode]) {
+    let (topo, server, _fwd) =
+        ftp_setup(ssh, FtpKind::Pyftpdlib, (Host::Srv, "::1", false), "v6srv", false, "[::1]:21");
     for client in [Client::Curl, Client::Ftplib, Client::Lftp] {
         transfer_matrix(&topo, &server, Host::Cli, client, modes, local_endpoint(LPORT));
     }
@@ -811,9 +799,8 @@ for t in threads: t.join(120)
 for r in results: print(r)
 "#;
 
-#[test]
-fn twenty_concurrent_sessions() {
-    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
+fn twenty_concurrent_sessions(ssh: SshServer) {
+    let (topo, server, _fwd) = local_ftp_setup(ssh, FtpKind::Proftpd, false);
     let names: Vec<String> = (1..=4).map(|m| format!("c{m}.bin")).collect();
     for (i, name) in names.iter().enumerate() {
         write_test_file(&server.home.join(name), name, (i + 1) << 20);
@@ -838,9 +825,8 @@ fn twenty_concurrent_sessions() {
 // ---------------------------------------------------------------------------
 // 7. Security: bounce, hostile passive replies, TLS.
 
-#[test]
-fn bounce_attempts_are_refused_and_not_forwarded() {
-    let Some((topo, server, fwd, mut ftp)) = local_session(FtpKind::Pyftpdlib, false) else { return };
+fn bounce_attempts_are_refused_and_not_forwarded(ssh: SshServer) {
+    let (topo, server, fwd, mut ftp) = local_session(ssh, FtpKind::Pyftpdlib, false);
     let before_srv = topo.srv.listening_addresses();
     for cmd in [
         "PORT 10,9,9,9,4,1",      // another host
@@ -998,18 +984,19 @@ fn server_and_client_hosts(remote: bool) -> (Host, Host) {
 /// A topology with a fake FTP server, started by `start` on the FTP
 /// server's host (see [`server_and_client_hosts`]) at 127.0.0.1:2100, and
 /// sshfwd `name` forwarding 127.0.0.1:2121 to it with `-R` when `remote`,
-/// else `-L`; None when not root. Returns the topology, what `start`
-/// returned, the sshfwd and the FTP client's host.
+/// else `-L`. Returns the topology, what `start` returned, the sshfwd and
+/// the FTP client's host.
 fn fake_ftp_setup<T>(
+    ssh: SshServer,
     name: &str,
     remote: bool,
     start: impl FnOnce(&mut Topology, Host) -> T,
-) -> Option<(Topology, T, usize, Host)> {
-    let mut topo = topology_or_skip(false)?;
+) -> (Topology, T, usize, Host) {
+    let mut topo = Topology::new(ssh, false);
     let (server_host, client_host) = server_and_client_hosts(remote);
     let started = start(&mut topo, server_host);
     let fwd = start_ftp_forward(&mut topo, name, remote, "127.0.0.1:2100");
-    Some((topo, started, fwd, client_host))
+    (topo, started, fwd, client_host)
 }
 
 /// The end of a test on [`start_ftp_forward`]: on the FTP client's side,
@@ -1046,26 +1033,24 @@ fn start_ftp_forward(topo: &mut Topology, name: &str, remote: bool, target: &str
     fwd
 }
 
-/// Two `#[test]`s of `case(remote)`: the first through `-L ftp/`, the
+/// Two cases of `case(ssh, remote)`: the first through `-L ftp/`, the
 /// second through `-R ftp/`.
-macro_rules! local_and_remote_tests {
+macro_rules! local_and_remote_cases {
     ($(#[$la:meta])* $local:ident, $(#[$ra:meta])* $remote:ident => $case:ident) => {
         $(#[$la])*
-        #[test]
-        fn $local() {
-            $case(false);
+        fn $local(ssh: SshServer) {
+            $case(ssh, false);
         }
 
         $(#[$ra])*
-        #[test]
-        fn $remote() {
-            $case(true);
+        fn $remote(ssh: SshServer) {
+            $case(ssh, true);
         }
     };
 }
 
-fn hostile_passive(remote: bool) {
-    let Some((topo, trap_log, fwd, client_host)) = fake_ftp_setup("hostile", remote, start_hostile_ftp) else { return };
+fn hostile_passive(ssh: SshServer, remote: bool) {
+    let (topo, trap_log, fwd, client_host) = fake_ftp_setup(ssh, "hostile", remote, start_hostile_ftp);
 
     let mut ftp = RawFtp::connect(topo.ns(client_host), local_endpoint(LPORT)).expect("connect");
     ftp.login("anonymous", "x").expect("login");
@@ -1124,7 +1109,7 @@ fn hostile_passive(remote: bool) {
     finish_on_client_side(topo, remote);
 }
 
-local_and_remote_tests! {
+local_and_remote_cases! {
     hostile_passive_replies_do_not_reach_other_hosts_or_low_ports,
     /// The same with `-R ftp/`: the hostile server is beside sshfwd, whose own
     /// host must not be made to connect elsewhere.
@@ -1136,9 +1121,8 @@ local_and_remote_tests! {
 /// only with `FtpAllowForeignPassive yes` as well; PORT to another host only
 /// with `FtpAllowThirdPartyActive yes`; AUTH TLS reaches the server only with
 /// `FtpTls pass`.
-#[test]
-fn security_options_relax_the_rules_one_by_one() {
-    let Some(mut topo) = topology_or_skip(false) else { return };
+fn security_options_relax_the_rules_one_by_one(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, false);
     let trap_log = start_hostile_ftp(&mut topo, Host::Srv);
     let target = "127.0.0.1:2100";
     let reply_only =
@@ -1192,9 +1176,8 @@ fn security_options_relax_the_rules_one_by_one() {
     topo.finish();
 }
 
-#[test]
-fn auth_tls_is_refused_fast_and_clients_fall_back() {
-    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
+fn auth_tls_is_refused_fast_and_clients_fall_back(ssh: SshServer) {
+    let (topo, server, _fwd) = local_ftp_setup(ssh, FtpKind::Proftpd, false);
     for auth in ["AUTH TLS", "AUTH SSL", "auth tls"] {
         let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
         let (c, _) = ftp.reply().expect("greeting");
@@ -1241,9 +1224,8 @@ fn auth_tls_is_refused_fast_and_clients_fall_back() {
 // ---------------------------------------------------------------------------
 // 8. Control-channel framing: split, batched, overlong and unusual lines.
 
-#[test]
-fn control_lines_split_across_writes_and_batched_in_one_write() {
-    let Some((topo, server, _fwd)) = local_ftp_setup(FtpKind::Proftpd, false) else { return };
+fn control_lines_split_across_writes_and_batched_in_one_write(ssh: SshServer) {
+    let (topo, server, _fwd) = local_ftp_setup(ssh, FtpKind::Proftpd, false);
     let mut ftp = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
     let (c, _) = ftp.reply().expect("greeting");
     assert_eq!(c, 220);
@@ -1295,9 +1277,8 @@ fn control_lines_split_across_writes_and_batched_in_one_write() {
     topo.finish();
 }
 
-#[test]
-fn overlong_line_ends_only_its_session() {
-    let Some((topo, server, fwd, mut good)) = local_session(FtpKind::Proftpd, false) else { return };
+fn overlong_line_ends_only_its_session(ssh: SshServer) {
+    let (topo, server, fwd, mut good) = local_session(ssh, FtpKind::Proftpd, false);
 
     let mut bad = RawFtp::connect(&topo.cli, local_endpoint(LPORT)).expect("connect");
     let (c, _) = bad.reply().expect("greeting");
@@ -1384,9 +1365,9 @@ def handle(c, line, cmd, verb, counts):
     return True
 "#;
 
-fn quirky_passive(remote: bool) {
+fn quirky_passive(ssh: SshServer, remote: bool) {
     let start = |topo: &mut Topology, host| start_fake_ftp(topo, host, "quirky", QUIRKY_SERVER, &[]);
-    let Some((topo, (), fwd, client_host)) = fake_ftp_setup("quirky", remote, start) else { return };
+    let (topo, (), fwd, client_host) = fake_ftp_setup(ssh, "quirky", remote, start);
     let client_ns = topo.ns(client_host);
     let mut ftp = RawFtp::connect(client_ns, local_endpoint(LPORT)).expect("connect");
     // The multi-line greeting arrives whole.
@@ -1469,7 +1450,7 @@ fn quirky_passive(remote: bool) {
     finish_on_client_side(topo, remote);
 }
 
-local_and_remote_tests! {
+local_and_remote_cases! {
     passive_replies_in_real_world_forms_are_rewritten,
     /// The same through `-R ftp/` (the server beside sshfwd, the client beside
     /// sshd), where passive replies become remote forwardings.
@@ -1492,9 +1473,9 @@ def handle(c, line, cmd, verb, state):
 
 /// The forwarding made for a PORT goes as soon as the server refuses the
 /// PORT, while the session goes on; an accepted one stays.
-fn refused_port(remote: bool) {
+fn refused_port(ssh: SshServer, remote: bool) {
     let start = |topo: &mut Topology, host| start_fake_ftp(topo, host, "refuser", PORT_REFUSER, &[]);
-    let Some((topo, (), _fwd, client_host)) = fake_ftp_setup("refuser", remote, start) else { return };
+    let (topo, (), _fwd, client_host) = fake_ftp_setup(ssh, "refuser", remote, start);
     // Active-mode forwardings listen where the FTP server is.
     let (data_host, _) = server_and_client_hosts(remote);
     let before = topo.ns(data_host).listening_addresses();
@@ -1516,7 +1497,7 @@ fn refused_port(remote: bool) {
     finish_on_client_side(topo, remote);
 }
 
-local_and_remote_tests! {
+local_and_remote_cases! {
     refused_port_withdraws_its_data_forwarding,
     /// The same through `-R ftp/`, where the PORT's forwarding is a listener
     /// beside sshfwd.
@@ -1525,9 +1506,8 @@ local_and_remote_tests! {
 
 /// `EPSV ALL` passes through: EPSV still works, PASV and PORT are refused
 /// (by the server or by sshfwd), and no forwarding is left behind.
-#[test]
-fn epsv_all_is_respected() {
-    let Some((topo, server, _fwd, mut ftp)) = local_session(FtpKind::Proftpd, false) else { return };
+fn epsv_all_is_respected(ssh: SshServer) {
+    let (topo, server, _fwd, mut ftp) = local_session(ssh, FtpKind::Proftpd, false);
     let (c, t) = ftp.cmd("EPSV ALL").expect("EPSV ALL");
     assert!((200..300).contains(&c), "{t}");
     let (c, t) = ftp.cmd("PASV").expect("PASV");
@@ -1547,9 +1527,8 @@ fn epsv_all_is_respected() {
 /// Passive listeners that the client never connects to, and PORT/EPRT
 /// forwardings that the server never uses, are bounded per session and gone
 /// once the session ends; sshfwd keeps only its configured listener.
-#[test]
-fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
-    let Some((topo, server, _fwd, mut ftp)) = local_session(FtpKind::Proftpd, false) else { return };
+fn abandoned_data_channels_are_bounded_and_leave_no_listeners(ssh: SshServer) {
+    let (topo, server, _fwd, mut ftp) = local_session(ssh, FtpKind::Proftpd, false);
     // The client-side listener that PORT/EPRT name (never accepted from).
     let (listener, lport) = port_listener(&topo.cli);
     let commands = ["PASV".to_owned(), "EPSV".to_owned(), port_cmd(lport), format!("EPRT |1|127.0.0.1|{lport}|")];
@@ -1596,9 +1575,8 @@ fn abandoned_data_channels_are_bounded_and_leave_no_listeners() {
 
 /// A passive listener takes one connection only; unused passive listeners
 /// and PORT forwardings go after `FtpDataTimeout` while the session lives on.
-#[test]
-fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
-    let Some(mut topo) = topology_or_skip(false) else { return };
+fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, false);
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     let fwd =
         topo.start_sshfwd("timeout", &["-o", "FtpDataTimeout=2", "-L", &format!("ftp/127.0.0.1:{LPORT}:127.0.0.1:21")]);
@@ -1642,9 +1620,8 @@ fn data_listeners_are_one_shot_and_expire_after_ftp_data_timeout() {
 /// does by refusing the channel), so that the server reports the failure and
 /// the session goes on, instead of the server waiting for a close that never
 /// comes (proftpd gives up after its 10 s TimeoutLinger).
-#[test]
-fn vanished_active_target_is_closed_at_once() {
-    let Some((topo, server, fwd, mut ftp)) = local_session(FtpKind::Proftpd, false) else { return };
+fn vanished_active_target_is_closed_at_once(ssh: SshServer) {
+    let (topo, server, fwd, mut ftp) = local_session(ssh, FtpKind::Proftpd, false);
     type_i(&mut ftp);
     let (listener, lport) = port_listener(&topo.cli);
     drop(listener);
@@ -1680,9 +1657,8 @@ fn vanished_active_target_is_closed_at_once() {
 
 /// ABOR in the middle of a 64 MiB download (the client closes its data
 /// connection): the session goes on and nothing is left behind.
-#[test]
-fn abort_mid_transfer_leaves_a_usable_session() {
-    let Some((topo, server, _fwd, mut ftp)) = local_session(FtpKind::Proftpd, true) else { return };
+fn abort_mid_transfer_leaves_a_usable_session(ssh: SshServer) {
+    let (topo, server, _fwd, mut ftp) = local_session(ssh, FtpKind::Proftpd, true);
     for epsv in [false, true] {
         let (data, _first) = start_big_download(&topo, &mut ftp, epsv, Duration::from_secs(10));
         ftp.send_raw(b"ABOR\r\n").expect("ABOR");
@@ -1722,9 +1698,8 @@ fn abort_mid_transfer_leaves_a_usable_session() {
 /// A client that stops reading in the middle of a 64 MiB download: sshfwd
 /// applies back-pressure instead of buffering the file; the download then
 /// completes intact.
-#[test]
-fn slow_reader_gets_back_pressure_not_buffering() {
-    let Some((topo, server, fwd, mut ftp)) = local_session(FtpKind::Proftpd, true) else { return };
+fn slow_reader_gets_back_pressure_not_buffering(ssh: SshServer) {
+    let (topo, server, fwd, mut ftp) = local_session(ssh, FtpKind::Proftpd, true);
     let pid = topo.proc(fwd).pid();
     let before = rss_kib(pid);
     let (mut data, mut got) = start_big_download(&topo, &mut ftp, true, Duration::from_secs(30));
@@ -1747,4 +1722,49 @@ fn slow_reader_gets_back_pressure_not_buffering() {
         "sshfwd grew by {growth_mib} MiB while the FTP client did not read: buffering instead of back-pressure"
     );
     topo.finish();
+}
+
+// ---------------------------------------------------------------------------
+// The tests: every case above, against both SSH servers.
+
+against_both_ssh_servers! {
+    topology_has_no_direct_path_to_the_ftp_servers,
+    plain_forward_logs_in_but_cannot_transfer_while_ftp_forward_can,
+    proftpd_curl_all_modes,
+    proftpd_lftp_all_modes,
+    proftpd_ftplib_all_modes,
+    pyftpdlib_curl_all_modes,
+    pyftpdlib_lftp_all_modes,
+    pyftpdlib_ftplib_all_modes,
+    big_files_64_mib_both_ways,
+    many_transfers_in_one_session,
+    lftp_mirror_with_parallel_sessions,
+    ftp_server_named_by_host_name,
+    third_host_passive_modes,
+    gateway_mode_serves_clients_on_another_host,
+    remote_ftp_forward_fixed_port_proftpd,
+    remote_ftp_forward_allocated_port_pyftpdlib,
+    remote_ftp_forward_to_a_server_on_the_client_lan,
+    remote_ftp_forward_64_mib_both_ways,
+    ipv6_client_side,
+    ipv6_ftp_server_side_passive,
+    ipv6_ftp_server_side_active,
+    twenty_concurrent_sessions,
+    bounce_attempts_are_refused_and_not_forwarded,
+    hostile_passive_replies_do_not_reach_other_hosts_or_low_ports,
+    hostile_passive_replies_through_remote_ftp_forward,
+    security_options_relax_the_rules_one_by_one,
+    auth_tls_is_refused_fast_and_clients_fall_back,
+    control_lines_split_across_writes_and_batched_in_one_write,
+    overlong_line_ends_only_its_session,
+    passive_replies_in_real_world_forms_are_rewritten,
+    passive_replies_in_real_world_forms_through_remote_ftp_forward,
+    refused_port_withdraws_its_data_forwarding,
+    refused_port_withdraws_its_data_forwarding_through_remote_ftp_forward,
+    epsv_all_is_respected,
+    abandoned_data_channels_are_bounded_and_leave_no_listeners,
+    data_listeners_are_one_shot_and_expire_after_ftp_data_timeout,
+    vanished_active_target_is_closed_at_once,
+    abort_mid_transfer_leaves_a_usable_session,
+    slow_reader_gets_back_pressure_not_buffering,
 }

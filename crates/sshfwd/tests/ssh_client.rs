@@ -3,9 +3,6 @@
 //! forwarding (bulk data with SHA-256, half-close), ExitOnForwardFailure,
 //! exit statuses, config precedence and errors, keepalive timeouts.
 
-#[path = "common/sshd.rs"]
-mod sshd;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -14,8 +11,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::common::sshd::{self, free_port, write_script, Agent, KeyType, Sshd, SshdOptions, TestUser};
 use sha2::{Digest, Sha256};
-use sshd::{free_port, write_script, Agent, KeyType, Sshd, SshdOptions, TestUser};
 
 /// Bound for a short run of sshfwd (connect, auth, a trivial command).
 const RUN: Duration = Duration::from_secs(30);
@@ -174,7 +171,13 @@ fn recv_stream(mut r: TcpStream) -> (u64, Vec<u8>) {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
-        let n = r.read(&mut buf).expect("recv_stream read");
+        let n = match r.read(&mut buf) {
+            Ok(n) => n,
+            // Reads with a timeout fail with EINTR after the process is
+            // stopped and continued (signal(7)); `read` leaves the retry to us.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("recv_stream read: {e}"),
+        };
         if n == 0 {
             break;
         }
@@ -530,6 +533,7 @@ fn auth_through_ssh_agent() {
 // 4. Password auth.
 
 #[test]
+#[cfg_attr(not(tests_as_root), ignore = "needs root: useradd, and sshd logging in another user")]
 fn password_auth_with_askpass() {
     let password = "pw-Sshfwd-7431";
     let user = TestUser::create("sshfwdtest", password);

@@ -36,9 +36,8 @@ use sha2::{Digest, Sha256};
 
 pub const SSHFWD: &str = env!("CARGO_BIN_EXE_sshfwd");
 
-/// Which SSH server runs on srv. Each test crate that includes this file
-/// says which at its root (`const SSH_SERVER: SshServer`), so the same
-/// tests run against both.
+/// Which SSH server runs on srv: every FTP forwarding test runs against
+/// both (see `ftp_forward::against_both_ssh_servers`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SshServer {
     OpenSsh,
@@ -240,33 +239,18 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Skips (with a message) when not root: namespaces need it.
-pub fn root_or_skip() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: network namespaces need root");
-    }
-    root
-}
-
-/// A new [`Topology`], or None (with a message) when not root.
-pub fn topology_or_skip(with_ftp3: bool) -> Option<Topology> {
-    root_or_skip().then(|| Topology::new(with_ftp3))
-}
-
 /// A topology with proftpd in srv (127.0.0.1:21) and two sshfwd in cli
 /// forwarding to it: `plain`, `-L 127.0.0.1:2120:127.0.0.1:21` (not
-/// FTP-aware), and `ftp`, `-L ftp/127.0.0.1:2121:127.0.0.1:21`; None when
-/// not root. Returns the topology, the server and the two sshfwd.
-pub fn plain_and_ftp_forwards_or_skip() -> Option<(Topology, FtpServer, usize, usize)> {
-    let mut topo = topology_or_skip(false)?;
+/// FTP-aware), and `ftp`, `-L ftp/127.0.0.1:2121:127.0.0.1:21`. Returns the
+/// topology, the server and the two sshfwd.
+pub fn plain_and_ftp_forwards(ssh: SshServer) -> (Topology, FtpServer, usize, usize) {
+    let mut topo = Topology::new(ssh, false);
     let server = topo.start_ftp(FtpKind::Proftpd, Host::Srv, "127.0.0.1", 21, false);
     let plain = topo.start_sshfwd("plain", &["-L", "127.0.0.1:2120:127.0.0.1:21"]);
     topo.wait_local_forward(plain, 2120);
     let ftp = topo.start_sshfwd("ftp", &["-L", "ftp/127.0.0.1:2121:127.0.0.1:21"]);
     topo.wait_local_forward(ftp, 2121);
-    Some((topo, server, plain, ftp))
+    (topo, server, plain, ftp)
 }
 
 /// Polls `check` every 20 ms until it returns `Some` or `timeout` passes.
@@ -491,12 +475,16 @@ pub struct Topology {
     pub lan: Option<Netns>,
     pub dir: tempfile::TempDir,
     pub client_key: PathBuf,
+    pub ssh: SshServer,
     pub sshd: usize,
 }
 
 impl Topology {
-    /// cli and srv (and ftp3 when asked), with sshd running in srv.
-    pub fn new(with_ftp3: bool) -> Topology {
+    /// cli and srv (and ftp3 when asked), with `ssh` running in srv. Panics
+    /// when not root: namespaces need it, and a test that needs them must
+    /// not pass without them (such tests are ignored for other users).
+    pub fn new(ssh: SshServer, with_ftp3: bool) -> Topology {
+        super::require_root("a network-namespace topology");
         static SWEEP: std::sync::Once = std::sync::Once::new();
         SWEEP.call_once(sweep_stale_namespaces);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -552,6 +540,7 @@ impl Topology {
             lan: None,
             dir,
             client_key: PathBuf::new(),
+            ssh,
             sshd: usize::MAX,
         };
         topo.start_sshd();
@@ -657,7 +646,7 @@ impl Topology {
         )
         .expect("sshd_config");
         let config = config.to_str().expect("utf-8").to_owned();
-        self.sshd = match crate::SSH_SERVER {
+        self.sshd = match self.ssh {
             SshServer::OpenSsh => self.spawn(Host::Srv, "sshd", "/usr/sbin/sshd", &["-D", "-e", "-f", &config], &[]),
             SshServer::SshfwdServer => {
                 let listen = format!("{SRV_IP}:22");

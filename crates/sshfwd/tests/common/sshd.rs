@@ -1,9 +1,6 @@
 //! A real OpenSSH `sshd` on 127.0.0.1 for integration tests, and a builder
 //! that runs the `sshfwd` binary against it with an isolated HOME.
 //!
-//! Include it from a test file with
-//! `#[path = "common/sshd.rs"] mod sshd;`.
-//!
 //! Everything here is bounded: every wait has a timeout, every loop a
 //! maximum number of rounds; processes started here are killed by PID when
 //! their owner is dropped, and temp dirs are removed.
@@ -769,6 +766,7 @@ pub struct TestUser {
 
 impl TestUser {
     pub fn create(prefix: &str, password: &str) -> TestUser {
+        super::require_root("a test user (useradd)");
         let suffix = std::process::id().wrapping_mul(2_654_435_761) ^ rand_seed();
         let name = format!("{prefix}{:06x}", suffix & 0xff_ffff);
         let out = Command::new("useradd").args(["-m", "-s", "/bin/sh", &name]).output().expect("run useradd");

@@ -1,0 +1,14 @@
+//! sshfwd's integration tests, built as one test binary (as ripgrep does):
+//! each file here is a module, `common` holds what they share.
+//!
+//! Tests that need root (network namespaces, useradd) are ignored, with
+//! that reason, when the tests are built by another user; see
+//! `crates/sshfwd/build.rs`. Run everything (as root) with
+//! `cargo test -p sshfwd --test integration`, or pick with a filter:
+//! `ftp_forward::openssh`, `ftp_forward::sshfwd_server`, `ssh_client`,
+//! `diagnostics`, or any test's name.
+
+mod common;
+mod diagnostics;
+mod ftp_forward;
+mod ssh_client;
