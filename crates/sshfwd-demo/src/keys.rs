@@ -1,31 +1,11 @@
 //! The demo client's key pair and the files an OpenSSH-style client reads:
 //! its private key and a known_hosts line for the server.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use russh::keys::ssh_key::LineEnding;
 use russh::keys::{Algorithm, PrivateKey, PublicKey};
-
-/// Failure to generate, encode or write a key.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// The random generator or the key encoder failed.
-    #[error("cannot generate an ed25519 key: {0}")]
-    Generate(russh::keys::ssh_key::Error),
-    /// The key could not be encoded in OpenSSH format.
-    #[error("cannot encode the key: {0}")]
-    Encode(russh::keys::ssh_key::Error),
-    /// Writing the key file failed.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
+use sshfwd_server::KeyError;
 
 /// A freshly generated key pair for the demo's client.
 pub struct ClientKeyPair {
@@ -48,11 +28,7 @@ impl ClientKeyPair {
     /// mode 0600 from the start, as OpenSSH clients insist. Refuses to
     /// overwrite an existing file.
     pub fn write_private(&self, path: &Path) -> Result<(), KeyError> {
-        let text = self.private.to_openssh(LineEnding::LF).map_err(KeyError::Encode)?;
-        let io = |source| KeyError::Io { path: path.to_owned(), source };
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
-        file.write_all(text.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)
+        sshfwd_server::write_private_key(&self.private, path)
     }
 }
 

@@ -18,9 +18,9 @@ use std::path::PathBuf;
 
 use tokio_util::task::AbortOnDropHandle;
 
-pub use keys::KeyError;
 pub use samples::{sample_bytes, SAMPLE_FILE};
 pub use ssh_server::{SshServer, SshServerError};
+pub use sshfwd_server::KeyError;
 
 /// Failure to start the demo's servers.
 #[derive(Debug, thiserror::Error)]

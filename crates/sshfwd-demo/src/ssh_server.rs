@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use sshfwd_server::{KeyOptions, RunningServer, ServerConfig};
+use sshfwd_server::{KeyError, KeyOptions, RunningServer, ServerConfig};
 
-use crate::keys::{known_hosts_line, ClientKeyPair, KeyError};
+use crate::keys::{known_hosts_line, ClientKeyPair};
 
 /// A running in-process SSH server and the files a client needs for it.
 pub struct SshServer {
@@ -23,12 +23,10 @@ pub struct SshServer {
 /// Failure to start the demo's SSH server.
 #[derive(Debug, thiserror::Error)]
 pub enum SshServerError {
-    /// The server's host key could not be generated.
+    /// The server's host key or the client's key could not be generated
+    /// or written.
     #[error(transparent)]
-    HostKey(#[from] sshfwd_server::KeyError),
-    /// The client's key could not be generated or written.
-    #[error(transparent)]
-    ClientKey(#[from] KeyError),
+    Key(#[from] KeyError),
     /// The server could not bind or start.
     #[error(transparent)]
     Server(#[from] sshfwd_server::ServerError),

@@ -83,7 +83,7 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<(PrivateKey, bool), KeyE
 
 /// Writes `key` to a new file at `path` in OpenSSH format with mode 0600.
 /// Refuses to overwrite an existing file.
-fn write_private_key(key: &PrivateKey, path: &Path) -> Result<(), KeyError> {
+pub fn write_private_key(key: &PrivateKey, path: &Path) -> Result<(), KeyError> {
     let text = key.to_openssh(LineEnding::LF).map_err(KeyError::Encode)?;
     let io = |source| KeyError::Io { path: path.to_owned(), source };
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;

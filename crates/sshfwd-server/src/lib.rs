@@ -46,7 +46,7 @@ pub mod sftp;
 pub use authorized_keys::{AuthorizedKey, AuthorizedKeys, AuthorizedKeysError, KeyOptions, PermitListen, PermitOpen};
 pub use config::ServerConfig;
 pub use error::ServerError;
-pub use keys::{fingerprint, generate_host_key, load_or_generate_host_key, KeyError};
+pub use keys::{fingerprint, generate_host_key, load_or_generate_host_key, write_private_key, KeyError};
 pub use passwords::{PasswordFileError, Passwords};
 pub use russh::keys::{PrivateKey, PublicKey};
 pub use server::{serve, spawn, RunningServer};

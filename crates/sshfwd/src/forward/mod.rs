@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::ssh::Tunnel;
 use ftp::{DataLimits, FtpForward, SessionIds};
-use listener::{FtpControl, Relay};
+use listener::{Connections, Refusal};
 
 /// Concurrent connections one forwarding serves; more are refused.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -92,14 +92,16 @@ pub async fn start<T: Tunnel>(
             let tunnel = tunnel.clone();
             if *is_ftp {
                 let ftp = ftp(target);
-                let control = FtpControl(move |client, peer| {
+                let handle = move |client, peer| {
                     let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
                     async move { ftp.local_session(tunnel, client, peer).await }
-                });
+                };
+                let control = Connections { handle, refusal: Refusal::FtpBusy };
                 listener::spawn(listeners, accept, shutdown, tracker, control);
             } else {
                 let target = target.clone();
-                let relay = Relay(move |stream, peer| local::connection(tunnel.clone(), stream, peer, target.clone()));
+                let handle = move |stream, peer| local::connection(tunnel.clone(), stream, peer, target.clone());
+                let relay = Connections { handle, refusal: Refusal::Close };
                 listener::spawn(listeners, accept, shutdown, tracker, relay);
             }
             Ok(())
@@ -107,7 +109,8 @@ pub async fn start<T: Tunnel>(
         ForwardSpec::Dynamic(on) => {
             let listeners = listen(on, options.gateway_ports, ForwardError::Dynamic).await?;
             let tunnel = tunnel.clone();
-            let relay = Relay(move |stream, peer| dynamic::connection(tunnel.clone(), stream, peer));
+            let handle = move |stream, peer| dynamic::connection(tunnel.clone(), stream, peer);
+            let relay = Connections { handle, refusal: Refusal::Close };
             listener::spawn(listeners, accept, shutdown, tracker, relay);
             Ok(())
         }
