@@ -10,5 +10,6 @@ pub mod framing;
 pub mod policy;
 pub mod render;
 pub mod reply;
+pub mod server;
 
 mod numbers;
