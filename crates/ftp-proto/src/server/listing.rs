@@ -4,8 +4,9 @@
 //! caller passes the clock.
 
 /// What a directory entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
+    #[default]
     File,
     Directory,
     Symlink,
@@ -14,7 +15,7 @@ pub enum Kind {
 }
 
 /// One file's facts, as SFTP's attributes give them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Entry {
     /// The name within its directory (no `/`).
     pub name: String,
@@ -28,6 +29,9 @@ pub struct Entry {
     pub owner: Option<String>,
     /// The group's name, or the gid as text.
     pub group: Option<String>,
+    /// Where a symbolic link points, when known: LIST shows `name -> target`,
+    /// which lftp's mirror and FileZilla read.
+    pub link_target: Option<String>,
 }
 
 /// A listing line longer than this is not a name a client could use; it
@@ -40,9 +44,15 @@ const SIX_MONTHS: i64 = 15_778_476;
 
 impl Entry {
     /// Names that would break a line-based listing (CR, LF) or are not a
-    /// name at all are left out of listings.
+    /// name at all are left out of listings, and so are `.` and `..`: a
+    /// client that took them for subdirectories would recurse forever or
+    /// fetch a directory as a file.
     pub fn listable(&self) -> bool {
-        !self.name.is_empty() && self.name.len() <= MAX_NAME && !self.name.contains(['\r', '\n', '/'])
+        !self.name.is_empty()
+            && self.name != "."
+            && self.name != ".."
+            && self.name.len() <= MAX_NAME
+            && !self.name.contains(['\r', '\n', '/'])
     }
 
     /// `drwxr-xr-x 1 owner group 4096 Nov 26 01:23 name`, without CRLF.
@@ -50,8 +60,12 @@ impl Entry {
         let owner = self.owner.as_deref().filter(|o| is_field(o)).unwrap_or("ftp");
         let group = self.group.as_deref().filter(|g| is_field(g)).unwrap_or("ftp");
         let links = if self.kind == Kind::Directory { 2 } else { 1 };
+        let target = match (&self.kind, &self.link_target) {
+            (Kind::Symlink, Some(target)) if !target.contains(['\r', '\n']) => format!(" -> {target}"),
+            _ => String::new(),
+        };
         format!(
-            "{}{} {links} {owner} {group} {} {} {}",
+            "{}{} {links} {owner} {group} {} {} {}{target}",
             self.type_letter(),
             permission_string(self.effective_mode()),
             self.size,
@@ -256,6 +270,7 @@ mod tests {
             mode: Some(mode),
             owner: Some("ann".into()),
             group: Some("staff".into()),
+            link_target: None,
         }
     }
 
@@ -290,6 +305,8 @@ mod tests {
         ] {
             assert_eq!(e.list_line(NOW), expected);
         }
+        let link = Entry { link_target: Some("../a b".into()), ..entry("ln", Kind::Symlink, 0o777, 4, NOW) };
+        assert_eq!(link.list_line(NOW), "lrwxrwxrwx 1 ann staff 4 Nov 26 01:23 ln -> ../a b");
         let bare = Entry {
             mode: None,
             owner: None,
@@ -316,6 +333,8 @@ mod tests {
             entry("ok", Kind::File, 0o644, 1, NOW),
             entry("bad\r\nname", Kind::File, 0o644, 1, NOW),
             entry("", Kind::File, 0o644, 1, NOW),
+            entry(".", Kind::Directory, 0o755, 1, NOW),
+            entry("..", Kind::Directory, 0o755, 1, NOW),
             entry("d", Kind::Directory, 0o755, 1, NOW),
         ];
         assert_eq!(name_list(&entries), b"ok\r\nd\r\n");
@@ -330,7 +349,7 @@ mod tests {
             name in ".{0,40}", size in any::<u64>(), modified in any::<i64>(), mode in any::<u32>(), now in any::<i64>(),
             owner in proptest::option::of(".{0,40}"),
         ) {
-            let e = Entry { name, kind: Kind::File, size, modified: Some(modified), mode: Some(mode), owner, group: None };
+            let e = Entry { name, size, modified: Some(modified), mode: Some(mode), owner, ..Entry::default() };
             let line = e.list_line(now);
             let facts = e.facts(&e.name);
             if e.listable() {

@@ -155,14 +155,19 @@ impl Request {
             Some(space) => (line.get(..space).unwrap_or_default(), line.get(space + 1..)),
             None => (line, None),
         };
+        let raw_argument = argument;
         // An argument of only spaces is no argument (`CWD ` from some clients).
         let argument = argument.filter(|a| !a.trim_ascii().is_empty());
         let verb = String::from_utf8_lossy(verb).to_ascii_uppercase();
         let args = Args { verb: &verb, argument };
         match verb.as_str() {
-            "USER" => Ok(Request::User(args.text()?)),
-            // An empty password is a password: anonymous-style clients send `PASS `.
-            "PASS" => Ok(Request::Pass(Password::new(args.optional_text()?.unwrap_or_default()))),
+            "USER" => Ok(Request::User(args.text()?.trim().to_owned())),
+            // A password is taken as sent, spaces and all; an empty one is a
+            // password too (anonymous-style clients send `PASS `).
+            "PASS" => {
+                let raw = Args { verb: "PASS", argument: raw_argument };
+                Ok(Request::Pass(Password::new(raw.optional_text()?.unwrap_or_default())))
+            }
             "SYST" => args.none(Request::Syst),
             "FEAT" => args.none(Request::Feat),
             "OPTS" => parse_opts(&args.text()?),
@@ -343,4 +348,81 @@ fn parse_data_command(line: &[u8]) -> Result<Request, RequestError> {
 /// Client text made safe to echo in a reply: printable ASCII only, short.
 fn printable(text: &str) -> String {
     text.chars().filter(|c| c.is_ascii_graphic()).take(16).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Request, RequestError> {
+        Request::parse(line.as_bytes())
+    }
+
+    fn text(s: &str) -> String {
+        s.to_owned()
+    }
+
+    #[test]
+    fn parse_table() {
+        for (line, expected) in [
+            ("USER ann\r\n", Request::User(text("ann"))),
+            ("user  ann \r\n", Request::User(text("ann"))),
+            ("PASS  two words \r\n", Request::Pass(Password::new(text(" two words ")))),
+            ("PASS\r\n", Request::Pass(Password::new(String::new()))),
+            ("PASS    \r\n", Request::Pass(Password::new(text("   ")))),
+            ("OPTS UTF8 ON\r\n", Request::OptsUtf8(true)),
+            ("opts utf8 off\r\n", Request::OptsUtf8(false)),
+            ("OPTS UTF8\r\n", Request::OptsUtf8(true)),
+            ("CWD a b \r\n", Request::Cwd(text("a b "))),
+            ("XCWD ..\n", Request::Cwd(text(".."))),
+            ("CWD ünï/日本\r\n", Request::Cwd(text("ünï/日本"))),
+            ("LIST\r\n", Request::List(None)),
+            ("LIST -la\r\n", Request::List(None)),
+            ("LIST -a -l  dir x\r\n", Request::List(Some(text("dir x")))),
+            ("NLST -1 *.txt\r\n", Request::Nlst(Some(text("*.txt")))),
+            ("MLSD\r\n", Request::Mlsd(None)),
+            ("MLST -la\r\n", Request::Mlst(Some(text("-la")))),
+            ("REST 0\r\n", Request::Rest(0)),
+            ("REST 18446744073709551615\r\n", Request::Rest(u64::MAX)),
+            ("SITE CHMOD 0755 a b\r\n", Request::SiteChmod { mode: 0o755, path: text("a b") }),
+            ("SITE  chmod  4755 x\r\n", Request::SiteChmod { mode: 0o4755, path: text("x") }),
+            ("TYPE A N\r\n", Request::Type(TransferType::Ascii)),
+            ("TYPE L 8\r\n", Request::Type(TransferType::Image)),
+            ("EPSV ALL\r\n", Request::Epsv(EpsvArgument::All)),
+            ("EPSV 1\r\n", Request::Epsv(EpsvArgument::Protocol(1))),
+            ("PORT 127,0,0,1,4,1\r\n", Request::Port("127.0.0.1:1025".parse().unwrap())),
+            ("EPRT |2|::1|2000|\r\n", Request::Eprt("[::1]:2000".parse().unwrap())),
+        ] {
+            assert_eq!(parse(line), Ok(expected), "{line:?}");
+        }
+        // Telnet IP and Synch as raw bytes before ABOR (RFC 959 §4.1.3).
+        assert_eq!(Request::parse(b"\xff\xf4\xff\xf2ABOR\r\n"), Ok(Request::Abor));
+    }
+
+    #[test]
+    fn refusals() {
+        for (line, code) in [
+            ("FOO\r\n", 502),
+            ("SITE UMASK 022\r\n", 502),
+            ("USER\r\n", 501),
+            ("RETR\r\n", 501),
+            ("STOR \r\n", 501),
+            ("PWD x\r\n", 501),
+            ("REST 1x\r\n", 501),
+            ("REST 184467440737095516150\r\n", 501),
+            ("SITE CHMOD 17777 x\r\n", 501),
+            ("SITE CHMOD x\r\n", 501),
+            ("TYPE E\r\n", 504),
+            ("MODE C\r\n", 504),
+            ("STRU P\r\n", 504),
+            ("OPTS MODE Z\r\n", 504),
+            ("PORT 1,2,3,4,5\r\n", 501),
+            ("EPSV x\r\n", 501),
+        ] {
+            assert_eq!(parse(line).map_err(|e| e.code()), Err(code), "{line:?}");
+        }
+        // Client bytes echoed in an error stay printable and short.
+        let long = format!("{}\u{7}\r\n", "Z".repeat(100));
+        assert_eq!(parse(&long), Err(RequestError::NotImplemented("Z".repeat(16))));
+    }
 }

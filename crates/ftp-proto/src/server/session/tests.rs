@@ -273,7 +273,7 @@ fn file_errors_become_replies() {
 }
 
 fn entry(kind: Kind, modified: Option<i64>) -> Entry {
-    Entry { name: "f".into(), kind, size: 1234, modified, mode: Some(0o640), owner: None, group: None }
+    Entry { name: "f".into(), kind, size: 1234, modified, mode: Some(0o640), ..Entry::default() }
 }
 
 #[test]
