@@ -3,6 +3,7 @@
 //! [`Session::poll_action`]. It never touches a socket, a file or a clock.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use super::action::{
@@ -64,7 +65,7 @@ pub struct Session {
     epsv_all: bool,
     /// The driver result the session waits for; lines wait in `queued`.
     pending: Option<Pending>,
-    queued: VecDeque<Vec<u8>>,
+    queued: QueuedLines,
     actions: VecDeque<Action>,
     closed: bool,
 }
@@ -99,7 +100,7 @@ impl Session {
             data: None,
             epsv_all: false,
             pending: None,
-            queued: VecDeque::new(),
+            queued: QueuedLines::default(),
             actions: VecDeque::new(),
             closed: false,
         };
@@ -147,10 +148,10 @@ impl Session {
             }
         }
         if self.pending.is_some() {
-            if self.queued.len() >= self.config.max_queued_lines {
+            if self.queued.0.len() >= self.config.max_queued_lines {
                 self.close_with(421, "Too many commands sent without waiting for replies");
             } else {
-                self.queued.push_back(line.to_vec());
+                self.queued.0.push_back(line.to_vec());
             }
             return;
         }
@@ -322,7 +323,7 @@ impl Session {
     /// Handles lines that waited, until one waits for the driver again.
     fn resume(&mut self) {
         while self.pending.is_none() && !self.closed {
-            let Some(line) = self.queued.pop_front() else { return };
+            let Some(line) = self.queued.0.pop_front() else { return };
             self.dispatch(&line);
         }
     }
@@ -556,15 +557,31 @@ impl Session {
         self.reply(code, text);
         self.actions.push_back(Action::Close);
         self.closed = true;
-        self.queued.clear();
+        self.queued.0.clear();
     }
 
     fn reply(&mut self, code: u16, text: impl Into<String>) {
         self.push_reply(Reply::new(code, text));
     }
 
+    /// Nothing is said after the session closed: a result that arrives
+    /// late (a transfer ending after the SSH connection was lost) has no
+    /// one to tell.
     fn push_reply(&mut self, reply: Reply) {
-        self.actions.push_back(Action::Reply(reply));
+        if !self.closed {
+            self.actions.push_back(Action::Reply(reply));
+        }
+    }
+}
+
+/// Lines that wait for the driver. They may hold a password (`PASS` sent
+/// ahead), so `Debug` shows only how many there are.
+#[derive(Default)]
+struct QueuedLines(VecDeque<Vec<u8>>);
+
+impl fmt::Debug for QueuedLines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} queued lines", self.0.len())
     }
 }
 

@@ -224,9 +224,21 @@ fn passwords_are_never_shown() {
     s.handle_line(b"USER ann\r\n");
     s.handle_line(b"PASS hunter2\r\n");
     let actions = drain(&mut s);
+    // A second attempt sent ahead while the first is checked waits in the queue.
+    send(&mut s, b"USER ann\r\nPASS swordfish\r\n");
     let shown = format!("{actions:?} {s:?}");
-    assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(shown.contains("<redacted>"));
+    assert!(!shown.contains("hunter2") && !shown.contains("swordfish"), "{shown}");
+    assert!(shown.contains("<redacted>") && shown.contains("2 queued lines"), "{shown}");
+}
+
+#[test]
+fn results_after_the_session_closed_say_nothing() {
+    let mut s = logged_in();
+    transfer_of(&mut s, b"RETR f\r\n");
+    s.handle_connection_lost();
+    assert_eq!(codes(&mut s), [421]);
+    s.handle_transfer_done(Err(TransferError::DataBroken)).unwrap();
+    assert_eq!(s.poll_action(), None);
 }
 
 #[test]
