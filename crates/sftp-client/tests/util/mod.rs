@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sftp_client::{Config, SftpSession};
 use sha2::{Digest, Sha256};
-use tokio::io::{Join, ReadBuf};
+use tokio::io::Join;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 pub const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
@@ -75,48 +75,4 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 
 pub fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A sink that discards, counting, for measurements.
-#[derive(Default)]
-pub struct Counter(pub u64);
-
-impl tokio::io::AsyncWrite for Counter {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        self.0 += buf.len() as u64;
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-/// A source of `left` zero bytes, for measurements.
-pub struct Zeros(pub u64);
-
-impl tokio::io::AsyncRead for Zeros {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let n = (buf.remaining() as u64).min(self.0) as usize;
-        buf.initialize_unfilled_to(n).fill(0);
-        buf.advance(n);
-        self.0 -= n as u64;
-        std::task::Poll::Ready(Ok(()))
-    }
 }
