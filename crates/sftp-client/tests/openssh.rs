@@ -251,3 +251,76 @@ async fn disk_full() {
     assert!(matches!(error.error, Error::DiskFull { .. }), "{error:?}");
     assert!(error.bytes <= MIB as u64, "{error:?}");
 }
+
+/// A transfer dropped halfway (FTP ABOR) leaves the session usable, and
+/// transfers on one session may run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_and_concurrent_transfers() {
+    let (_keep, dir) = temp_dir();
+    let a = data(3 * MIB + 1, 11);
+    let b = data(2 * MIB + 3, 12);
+    std::fs::write(dir.join("a"), &a).unwrap();
+    std::fs::write(dir.join("b"), &b).unwrap();
+    let server = open(sftp_server(&dir), Config::default()).await;
+    let session = &server.session;
+
+    // A sink that takes 1 MiB and then never again: the download stalls and is dropped.
+    let mut stalled = Stall { left: MIB as u64 };
+    assert!(timeout(Duration::from_millis(200), session.download("a", 0, &mut stalled)).await.is_err());
+    let mut source = tokio::io::AsyncReadExt::chain(&a[..MIB], Stall { left: 0 });
+    assert!(timeout(Duration::from_millis(200), session.upload("c", &mut source, UploadMode::Replace)).await.is_err());
+
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    let (ra, rb) = tokio::join!(session.download("a", 0, &mut got_a), session.download("b", 0, &mut got_b));
+    assert_eq!((ra.unwrap(), rb.unwrap()), (a.len() as u64, b.len() as u64));
+    assert_eq!((sha256(&got_a), sha256(&got_b)), (sha256(&a), sha256(&b)));
+    let (mut from_a, mut from_b) = (&a[..], &b[..]);
+    let (ua, ub) = tokio::join!(
+        session.upload("a2", &mut from_a, UploadMode::Replace),
+        session.upload("b2", &mut from_b, UploadMode::Replace)
+    );
+    assert_eq!((ua.unwrap(), ub.unwrap()), (a.len() as u64, b.len() as u64));
+    assert_eq!(sha256(&std::fs::read(dir.join("b2")).unwrap()), sha256(&b));
+}
+
+/// Accepts `left` bytes (or gives none, as a source) and then stays pending.
+struct Stall {
+    left: u64,
+}
+
+impl tokio::io::AsyncWrite for Stall {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.left == 0 {
+            return std::task::Poll::Pending;
+        }
+        let n = (buf.len() as u64).min(self.left);
+        self.left -= n;
+        std::task::Poll::Ready(Ok(n as usize))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncRead for Stall {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
