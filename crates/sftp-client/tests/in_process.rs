@@ -99,3 +99,56 @@ async fn short_reads_in_mid_file_keep_order() {
         }
     }
 }
+
+/// Transfers that fail on the local side close their handles: sshfwd-server
+/// allows 512 open handles, and 600 failed downloads leave room for more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_transfers_close_their_handles() {
+    let (_keep, dir) = temp_dir();
+    std::fs::write(dir.join("f"), data(100_000, 1)).unwrap();
+    let handler = sshfwd_server::sftp::SftpSession::new(&dir, "test").unwrap();
+    let session = over_pipe(handler, Config::default()).await;
+    for _ in 0..600 {
+        let error = session.download("f", 0, &mut Broken).await.unwrap_err();
+        assert!(matches!(error.error, Error::Local(_)), "{error:?}");
+        let error = session.upload("g", &mut Broken, UploadMode::Replace).await.unwrap_err();
+        assert!(matches!(error.error, Error::Local(_)), "{error:?}");
+    }
+    let mut got = Vec::new();
+    assert_eq!(timeout(STEP, session.download("f", 0, &mut got)).await.unwrap().unwrap(), 100_000);
+}
+
+/// A data connection that fails at once.
+struct Broken;
+
+impl tokio::io::AsyncWrite for Broken {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncRead for Broken {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()))
+    }
+}
