@@ -58,9 +58,15 @@ fn lock(waiters: &Shared) -> MutexGuard<'_, Waiters> {
 
 /// The stream's two halves, each driven by its own task.
 pub(crate) struct Connection {
+    requests: Requests,
+    reader: JoinHandle<()>,
+}
+
+/// The way to send requests, which a task may hold after its caller has gone.
+#[derive(Clone)]
+struct Requests {
     outgoing: mpsc::UnboundedSender<Frame>,
     waiters: Shared,
-    reader: JoinHandle<()>,
 }
 
 impl Connection {
@@ -83,9 +89,36 @@ impl Connection {
         let (outgoing, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(write_half, queue, waiters.clone()));
         let reader = tokio::spawn(read_loop(read_half, waiters.clone()));
-        Ok((Connection { outgoing, waiters, reader }, version, extensions))
+        Ok((Connection { requests: Requests { outgoing, waiters }, reader }, version, extensions))
     }
 
+    /// Sends the request that `build` makes for a fresh id, and returns its
+    /// reply to come. Memory is bounded by the callers, who keep at most a
+    /// window of requests in flight.
+    pub(crate) fn send(&self, build: impl FnOnce(u32) -> Frame) -> Result<Reply, Error> {
+        self.requests.send(build)
+    }
+
+    /// Sends a request with no data after its head.
+    pub(crate) fn send_head(&self, build: impl FnOnce(u32) -> Bytes) -> Result<Reply, Error> {
+        self.requests.send(|id| Frame { head: build(id), body: Bytes::new() })
+    }
+
+    /// Waits for the reply to an OPEN or OPENDIR. If the caller gives up
+    /// first (FTP ABOR), a task waits on and closes the handle that comes,
+    /// which would otherwise stay open on the server.
+    pub(crate) async fn handle_reply(&self, reply: Reply) -> Result<Bytes, Error> {
+        let mut guard = HandleGuard { reply: Some(reply.0), requests: self.requests.clone() };
+        let packet = match guard.reply.as_mut() {
+            Some(reply) => reply.await.map_err(|_| Error::ConnectionLost),
+            None => Err(Error::ConnectionLost),
+        };
+        guard.reply = None;
+        packet
+    }
+}
+
+impl Requests {
     /// Sends the request that `build` makes for a fresh id, and returns its
     /// reply to come. Memory is bounded by the callers, who keep at most a
     /// window of requests in flight.
@@ -108,10 +141,24 @@ impl Connection {
         waiters.by_id.insert(id, tx);
         Ok(Reply(rx))
     }
+}
 
-    /// Sends a request with no data after its head.
-    pub(crate) fn send_head(&self, build: impl FnOnce(u32) -> Bytes) -> Result<Reply, Error> {
-        self.send(|id| Frame { head: build(id), body: Bytes::new() })
+/// An OPEN whose reply nobody waits for any more.
+struct HandleGuard {
+    reply: Option<oneshot::Receiver<Bytes>>,
+    requests: Requests,
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        let (Some(reply), Ok(runtime)) = (self.reply.take(), tokio::runtime::Handle::try_current()) else { return };
+        let requests = self.requests.clone();
+        runtime.spawn(async move {
+            if let Ok(Ok(handle)) = reply.await.map(wire::decode_handle) {
+                let close = |id| wire::encode_handle_request(wire::FXP_CLOSE, id, &handle, &[], 0);
+                let _ = requests.send(|id| Frame { head: close(id), body: Bytes::new() });
+            }
+        });
     }
 }
 
@@ -120,6 +167,8 @@ impl Drop for Connection {
         // The writer ends by itself (its queue closes) and half-closes the
         // stream; the reader might wait on a server that never closes.
         self.reader.abort();
+        // Fails what still waits, so that no task holds the writer open.
+        close(&self.requests.waiters);
     }
 }
 

@@ -103,29 +103,18 @@ impl SftpSession {
     /// Every entry of a directory with its attributes, without `.` and `..`.
     pub async fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, Error> {
         let reply = self.call(|id| OpenDir { id, path: path.to_owned() }.into())?;
-        let handle = self.handle_of(reply.packet().await?, path)?;
+        let dir = self.guard(self.connection.handle_reply(reply).await?, path)?;
         let mut entries = Vec::new();
-        let listed = loop {
-            let reply =
-                self.connection.send_head(|id| wire::encode_handle_request(wire::FXP_READDIR, id, &handle, &[], 0));
-            let packet = match reply {
-                Ok(reply) => reply.packet().await,
-                Err(error) => Err(error),
-            };
-            match packet.and_then(|packet| name_reply(packet, path)) {
-                Ok(Some(names)) => entries.extend(
-                    names
-                        .files
-                        .into_iter()
-                        .filter(|file| file.filename != "." && file.filename != "..")
-                        .map(DirEntry::from),
-                ),
-                Ok(None) => break Ok(()),
-                Err(error) => break Err(error),
-            }
-        };
-        let closed = self.close(&handle, path).await;
-        listed.and(closed).map(|()| entries)
+        loop {
+            let reply = self
+                .connection
+                .send_head(|id| wire::encode_handle_request(wire::FXP_READDIR, id, &dir.handle, &[], 0))?;
+            let Some(names) = name_reply(reply.packet().await?, path)? else { break };
+            let names = names.files.into_iter().filter(|file| file.filename != "." && file.filename != "..");
+            entries.extend(names.map(DirEntry::from));
+        }
+        dir.close().await?;
+        Ok(entries)
     }
 
     /// Makes a directory with the server's default mode.
@@ -204,11 +193,11 @@ impl SftpSession {
         Some(available.saturating_mul(fragment))
     }
 
-    /// Opens a file, returning its handle.
-    pub(crate) async fn open_file(&self, path: &str, flags: OpenFlags) -> Result<Bytes, Error> {
+    /// Opens a file; its handle is closed however the caller ends.
+    pub(crate) async fn open_handle<'a>(&'a self, path: &'a str, flags: OpenFlags) -> Result<OpenHandle<'a>, Error> {
         let reply = self
             .call(|id| Open { id, filename: path.to_owned(), pflags: flags, attrs: FileAttributes::empty() }.into())?;
-        self.handle_of(reply.packet().await?, path)
+        self.guard(self.connection.handle_reply(reply).await?, path)
     }
 
     /// Closes a handle; the server may report a late write error here.
@@ -277,11 +266,37 @@ impl SftpSession {
         Ok(())
     }
 
-    fn handle_of(&self, packet: Bytes, path: &str) -> Result<Bytes, Error> {
+    /// The handle of an OPEN or OPENDIR reply, in a guard that closes it.
+    fn guard<'a>(&'a self, packet: Bytes, path: &'a str) -> Result<OpenHandle<'a>, Error> {
         if packet.first() == Some(&wire::FXP_STATUS) {
             return Err(failure(wire::decode_status(packet)?, path));
         }
-        Ok(wire::decode_handle(packet)?)
+        let handle = wire::decode_handle(packet)?;
+        Ok(OpenHandle { session: self, handle, path, closed: false })
+    }
+}
+
+/// An open handle that is closed without waiting if the transfer is dropped
+/// (FTP ABOR) or fails, and with waiting when it ends well.
+pub(crate) struct OpenHandle<'a> {
+    session: &'a SftpSession,
+    pub(crate) handle: Bytes,
+    path: &'a str,
+    closed: bool,
+}
+
+impl OpenHandle<'_> {
+    pub(crate) async fn close(mut self) -> Result<(), Error> {
+        self.closed = true;
+        self.session.close(&self.handle, self.path).await
+    }
+}
+
+impl Drop for OpenHandle<'_> {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.session.close_later(&self.handle);
+        }
     }
 }
 

@@ -39,30 +39,6 @@ struct PendingWrite {
     reply: Reply,
 }
 
-/// An open handle that is closed without waiting if the transfer is dropped
-/// (FTP ABOR) or fails, and with waiting when it ends well.
-struct OpenHandle<'a> {
-    session: &'a SftpSession,
-    handle: Bytes,
-    path: &'a str,
-    closed: bool,
-}
-
-impl OpenHandle<'_> {
-    async fn close(mut self) -> Result<(), Error> {
-        self.closed = true;
-        self.session.close(&self.handle, self.path).await
-    }
-}
-
-impl Drop for OpenHandle<'_> {
-    fn drop(&mut self) {
-        if !self.closed {
-            self.session.close_later(&self.handle);
-        }
-    }
-}
-
 impl SftpSession {
     /// Writes the file at `path` from `offset` on to `sink`, with the
     /// session's window of READs in flight; returns the bytes written.
@@ -192,11 +168,6 @@ impl SftpSession {
             }
         }
         file.close().await
-    }
-
-    async fn open_handle<'a>(&'a self, path: &'a str, flags: OpenFlags) -> Result<OpenHandle<'a>, Error> {
-        let handle = self.open_file(path, flags).await?;
-        Ok(OpenHandle { session: self, handle, path, closed: false })
     }
 
     fn read_at(&self, handle: &[u8], offset: u64, len: u32) -> Result<Reply, Error> {

@@ -4,6 +4,7 @@
 mod util;
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use russh_sftp::protocol::{Data, FileAttributes, Handle, OpenFlags, Status, StatusCode, Version};
 use sftp_client::{Config, Error, SftpSession, UploadMode};
@@ -116,6 +117,30 @@ async fn failed_transfers_close_their_handles() {
     }
     let mut got = Vec::new();
     assert_eq!(timeout(STEP, session.download("f", 0, &mut got)).await.unwrap().unwrap(), 100_000);
+}
+
+/// Transfers dropped while their OPEN is in flight (an FTP ABOR right after
+/// RETR) still close the handle that comes: 2 × 300 of them, against a
+/// 512-handle cap, leave room for another download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_dropped_during_open_close_their_handles() {
+    let (_keep, dir) = temp_dir();
+    std::fs::write(dir.join("f"), data(1000, 1)).unwrap();
+    let handler = sshfwd_server::sftp::SftpSession::new(&dir, "test").unwrap();
+    let session = over_pipe(handler, Config::default()).await;
+    for _ in 0..2 {
+        for _ in 0..300 {
+            // Polled once: the OPEN goes out, then the transfer is dropped.
+            let mut sink = Vec::new();
+            let mut download = std::pin::pin!(session.download("f", 0, &mut sink));
+            let pending = std::future::poll_fn(|cx| std::task::Poll::Ready(download.as_mut().poll(cx).is_pending()));
+            assert!(pending.await);
+        }
+        // Answered after every OPEN before it.
+        session.stat("f").await.unwrap();
+    }
+    let mut got = Vec::new();
+    assert_eq!(timeout(STEP, session.download("f", 0, &mut got)).await.unwrap().unwrap(), 1000);
 }
 
 /// A data connection that fails at once.
