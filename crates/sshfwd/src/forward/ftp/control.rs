@@ -16,10 +16,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::bridge::DataLabel;
 use super::endpoints::{DataRequest, DataTask, Endpoints};
 use super::limits::{DataLimits, DataPermit};
 use super::lines::{ControlError, LineReader, Side};
+use super::one_shot::DataLabel;
 use crate::ssh::Tunnel;
 
 /// Who a session is between, and what it may do.

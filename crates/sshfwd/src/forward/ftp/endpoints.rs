@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::bridge::{DataLabel, LocalListenerBridge, OneShot, RemoteForwardBridge};
+use super::one_shot::{DataLabel, LocalListenerBridge, OneShot, RemoteForwardBridge};
 use crate::ssh::Tunnel;
 
 /// A data forwarding's task, not yet spawned.

@@ -2,11 +2,11 @@
 //! is relayed through SSH and watched; every data channel it announces
 //! gets a one-shot forwarding of its own.
 
-mod bridge;
 mod control;
 mod endpoints;
 mod limits;
 mod lines;
+mod one_shot;
 #[cfg(test)]
 mod tests;
 
