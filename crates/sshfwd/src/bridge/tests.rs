@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sftp_client::{Config, SftpSession};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
@@ -25,7 +26,7 @@ struct Bridge {
     address: std::net::SocketAddr,
     dir: PathBuf,
     _temp: tempfile::TempDir,
-    _server: Child,
+    server: Child,
 }
 
 impl Bridge {
@@ -48,7 +49,7 @@ impl Bridge {
                 tokio::spawn(serve_session(stream, sftp.clone(), options.clone()));
             }
         });
-        Bridge { address, dir, _temp: temp, _server: server }
+        Bridge { address, dir, _temp: temp, server }
     }
 
     /// curl takes the URL's path relative to the login directory, which
@@ -240,4 +241,63 @@ async fn ftplib_file_operations_and_ascii() {
     // What the client saw is what the SSH server's disk holds.
     assert_eq!(std::fs::read(bridge.path("resumed.bin")).unwrap(), b"0123abc789");
     assert!(!bridge.path("dir with space").exists());
+}
+
+/// ABOR mid-download, then the SSH side's SFTP server killed mid-download:
+/// 426/226 for the first, and for the second the rest of the data ends
+/// at once and the client gets 421, with no hang.
+const INTERRUPT_SCRIPT: &str = r#"
+import ftplib, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+
+data = ftp.transfercmd("RETR big.bin")
+assert len(data.recv(65536)) > 0
+# In band: ftplib's abort() sends ABOR as urgent data, which the bridge
+# does not read yet.
+ftp.putcmd("ABOR")
+assert ftp.getmultiline().startswith("426")
+assert ftp.getmultiline().startswith("226")
+data.close()
+assert ftp.size("big.bin") > 0
+
+data = ftp.transfercmd("RETR big.bin")
+assert len(data.recv(65536)) > 0
+print("reading", flush=True)
+sys.stdin.readline()
+while data.recv(1 << 20):
+    pass
+data.close()
+try:
+    ftp.voidresp()
+    raise SystemExit("transfer completed")
+except ftplib.error_temp as e:
+    assert str(e)[:3] in ("421", "426"), e
+print("ok", flush=True)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_and_lost_connection_end_transfers_promptly() {
+    let mut bridge = Bridge::start().await;
+    std::fs::write(bridge.path("big.bin"), data(64 * 1024 * 1024, 7)).unwrap();
+    let port = bridge.address.port().to_string();
+    let mut client = Command::new("python3")
+        .args(["-c", INTERRUPT_SCRIPT, "127.0.0.1", &port, USER, PASSWORD])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(STEP, lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(line.as_deref(), Some("reading"));
+    bridge.server.kill().await.unwrap();
+    stdin.write_all(b"go\n").await.unwrap();
+    let line = tokio::time::timeout(STEP, lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(line.as_deref(), Some("ok"));
+    let status = tokio::time::timeout(STEP, client.wait()).await.unwrap().unwrap();
+    assert!(status.success());
 }
