@@ -1,0 +1,256 @@
+//! The control connection's loop: read lines, feed the session, perform
+//! its actions.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ftp_proto::framing::LineFramer;
+use ftp_proto::server::{
+    Action, DataChannel, LoginOutcome, Session, SessionConfig, Transfer, TransferError, TransferKind, VirtualPath,
+};
+use sftp_client::SftpSession;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::files;
+use super::transfer::{self, DataSource, Event, Job};
+use super::BridgeOptions;
+
+/// RFC 959 leaves line length open; 8 KiB holds any real path.
+const MAX_LINE: usize = 8192;
+
+/// Serves one FTP control connection from `sftp` until the client quits or
+/// goes away. Every failure ends in a reply or a closed connection, so
+/// there is nothing to return.
+pub async fn serve_session(control: TcpStream, sftp: Arc<SftpSession>, options: BridgeOptions) {
+    let (Ok(peer), Ok(local)) = (control.peer_addr(), control.local_addr()) else { return };
+    let _ = control.set_nodelay(true);
+    let mut config = SessionConfig::new(peer.ip(), local.ip());
+    config.allow_third_party_active = options.allow_third_party_active;
+    let (mut reader, writer) = control.into_split();
+    let mut driver = Driver {
+        session: Session::new(config),
+        sftp,
+        listen_ip: options.listen_ip.unwrap_or(local.ip()),
+        client_ip: peer.ip(),
+        options,
+        writer,
+        passive: None,
+        running: None,
+    };
+    driver.run(&mut reader, peer).await;
+    if let Some(running) = driver.running.take() {
+        running.task.abort();
+    }
+}
+
+/// A transfer in its own task.
+struct Running {
+    task: JoinHandle<()>,
+    events: mpsc::Receiver<Event>,
+    kind: TransferKind,
+    since: Instant,
+}
+
+struct Driver {
+    session: Session,
+    sftp: Arc<SftpSession>,
+    options: BridgeOptions,
+    /// Where PASV/EPSV listeners bind.
+    listen_ip: IpAddr,
+    /// The only address a passive data connection is taken from.
+    client_ip: IpAddr,
+    writer: OwnedWriteHalf,
+    /// The PASV/EPSV listener, until a transfer takes it.
+    passive: Option<TcpListener>,
+    running: Option<Running>,
+}
+
+impl Driver {
+    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf, peer: SocketAddr) {
+        let mut framer = LineFramer::new(MAX_LINE);
+        let mut buffer = vec![0u8; 4096];
+        tracing::debug!(%peer, "ftp bridge session");
+        loop {
+            if !self.perform().await {
+                return;
+            }
+            tokio::select! {
+                read = reader.read(&mut buffer) => {
+                    let n = match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    framer.push(buffer.get(..n).unwrap_or_default());
+                    loop {
+                        match framer.next_line() {
+                            Ok(Some(line)) => self.session.handle_line(&line),
+                            Ok(None) => break,
+                            Err(_) => {
+                                self.session.handle_overlong_line();
+                                break;
+                            }
+                        }
+                    }
+                }
+                event = next_event(&mut self.running) => self.transfer_event(event),
+            }
+        }
+    }
+
+    /// Performs every pending action; false once the connection is to close.
+    async fn perform(&mut self) -> bool {
+        while let Some(action) = self.session.poll_action() {
+            let reported = match action {
+                Action::Reply(reply) => {
+                    if self.writer.write_all(&reply.to_bytes()).await.is_err() {
+                        return false;
+                    }
+                    Ok(())
+                }
+                Action::Authenticate { user, password } => {
+                    let outcome = if self.options.credentials.verify(&user, password.expose()) {
+                        self.login_home().await
+                    } else {
+                        tracing::info!(user, "ftp bridge login refused");
+                        LoginOutcome::Refused
+                    };
+                    self.session.handle_login(outcome)
+                }
+                Action::OpenPassive => {
+                    let result = self.open_passive().await;
+                    self.session.handle_passive(result)
+                }
+                Action::ClosePassive => {
+                    self.passive = None;
+                    Ok(())
+                }
+                Action::File(operation) => {
+                    let result = files::operate(&self.sftp, &operation).await;
+                    self.session.handle_done(result)
+                }
+                Action::Stat { path, .. } => {
+                    let result = files::stat(&self.sftp, &path).await;
+                    self.session.handle_stat(result)
+                }
+                Action::Transfer(transfer) => self.start_transfer(transfer),
+                Action::Abort => self.abort(),
+                Action::Close => {
+                    let _ = self.writer.shutdown().await;
+                    return false;
+                }
+            };
+            if let Err(error) = reported {
+                tracing::error!(%error, "ftp bridge driver out of step with its session");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The SFTP server's idea of "." is the user's home directory.
+    async fn login_home(&self) -> LoginOutcome {
+        match self.sftp.realpath(".").await {
+            Ok(home) => LoginOutcome::Accepted { home: VirtualPath::absolute(&home) },
+            Err(sftp_client::Error::ConnectionLost) => LoginOutcome::Unavailable("SSH connection lost".into()),
+            Err(_) => LoginOutcome::Accepted { home: VirtualPath::root() },
+        }
+    }
+
+    async fn open_passive(&mut self) -> Result<SocketAddr, String> {
+        self.passive = None;
+        let listener = TcpListener::bind((self.listen_ip, 0)).await.map_err(|e| e.to_string())?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        self.passive = Some(listener);
+        Ok(address)
+    }
+
+    fn start_transfer(&mut self, transfer: Transfer) -> Result<(), ftp_proto::server::NotAwaited> {
+        let source = match transfer.data {
+            DataChannel::Passive => match self.passive.take() {
+                Some(listener) => DataSource::Passive(listener),
+                None => {
+                    let error = TransferError::DataConnection("no passive listener".into());
+                    return self.session.handle_transfer_done(Err(error));
+                }
+            },
+            DataChannel::Active(address) => DataSource::Active(address),
+        };
+        // Two slots: the start and the end, so the task never waits on us.
+        let (sender, events) = mpsc::channel(2);
+        let job = Job {
+            sftp: self.sftp.clone(),
+            source,
+            kind: transfer.kind.clone(),
+            client_ip: self.client_ip,
+            timeout: self.options.data_timeout,
+        };
+        let task = tokio::spawn(transfer::run(job, sender));
+        self.running = Some(Running { task, events, kind: transfer.kind, since: Instant::now() });
+        Ok(())
+    }
+
+    /// ABOR: events already sent still count (a transfer that finished
+    /// first is reported as finished); otherwise the task is stopped, which
+    /// drops its data connection and closes its SFTP handle.
+    fn abort(&mut self) -> Result<(), ftp_proto::server::NotAwaited> {
+        let Some(mut running) = self.running.take() else { return Ok(()) };
+        let mut outcome = None;
+        while let Ok(event) = running.events.try_recv() {
+            match event {
+                Event::Started(size) => self.session.handle_transfer_started(size)?,
+                Event::Done(result) => outcome = Some(result),
+            }
+        }
+        running.task.abort();
+        let result = outcome.unwrap_or(Err(TransferError::Aborted));
+        self.log_transfer(&running, &result);
+        self.session.handle_transfer_done(result)
+    }
+
+    fn transfer_event(&mut self, event: Option<Event>) {
+        let reported = match event {
+            Some(Event::Started(size)) => self.session.handle_transfer_started(size),
+            // The task ended without a word: it panicked.
+            Some(Event::Done(_)) | None => {
+                let Some(running) = self.running.take() else { return };
+                let result = match event {
+                    Some(Event::Done(result)) => result,
+                    _ => Err(TransferError::DataBroken),
+                };
+                self.log_transfer(&running, &result);
+                self.session.handle_transfer_done(result)
+            }
+        };
+        if let Err(error) = reported {
+            tracing::error!(%error, "ftp bridge driver out of step with its session");
+        }
+    }
+
+    fn log_transfer(&self, running: &Running, result: &Result<u64, TransferError>) {
+        let user = self.session.user().unwrap_or("-");
+        let command = match &running.kind {
+            TransferKind::Retrieve { .. } => "RETR",
+            TransferKind::Store { .. } => "STOR",
+            TransferKind::List { .. } => "LIST",
+        };
+        let path = running.kind.path().as_str();
+        let duration = running.since.elapsed();
+        match result {
+            Ok(bytes) => tracing::info!(user, command, path, bytes, ?duration, "ftp bridge transfer complete"),
+            Err(error) => tracing::info!(user, command, path, ?duration, %error, "ftp bridge transfer failed"),
+        }
+    }
+}
+
+/// The running transfer's next event; never, when none runs.
+async fn next_event(running: &mut Option<Running>) -> Option<Event> {
+    match running {
+        Some(running) => running.events.recv().await,
+        None => std::future::pending().await,
+    }
+}

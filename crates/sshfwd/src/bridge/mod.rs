@@ -1,0 +1,94 @@
+//! The FTP→SFTP bridge's async driver: one FTP control connection served
+//! from one SFTP session. `ftp_proto::server::Session` decides every reply;
+//! this module owns the sockets, performs the session's actions against
+//! the SFTP session and reports the results back.
+
+mod ascii_io;
+mod driver;
+mod files;
+mod transfer;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use driver::serve_session;
+
+/// Decides FTP logins (USER/PASS).
+pub trait Credentials: Send + Sync {
+    /// Whether `user` may log in with `password`.
+    fn verify(&self, user: &str, password: &str) -> bool;
+}
+
+/// Session mode: one user name and one password, both fixed at start.
+#[derive(Clone)]
+pub struct FixedCredentials {
+    user: String,
+    password: String,
+}
+
+impl FixedCredentials {
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self { user: user.into(), password: password.into() }
+    }
+}
+
+impl std::fmt::Debug for FixedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixedCredentials").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+impl Credentials for FixedCredentials {
+    fn verify(&self, user: &str, password: &str) -> bool {
+        // Both compared in full whatever the first says, so the time taken
+        // tells nothing about which one was wrong.
+        let user_ok = constant_time_eq(user.as_bytes(), self.user.as_bytes());
+        let password_ok = constant_time_eq(password.as_bytes(), self.password.as_bytes());
+        user_ok & password_ok
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+/// How a bridged session runs.
+#[derive(Clone)]
+pub struct BridgeOptions {
+    /// Who may log in.
+    pub credentials: Arc<dyn Credentials>,
+    /// The address PASV/EPSV listeners bind; `None` is the address the
+    /// client reached the control connection on, which every client can
+    /// reach back.
+    pub listen_ip: Option<IpAddr>,
+    /// How long a data connection may take to be made (accepted or
+    /// connected) before the transfer fails with 425.
+    pub data_timeout: Duration,
+    /// Let PORT/EPRT name any address, as the forwarder's option does.
+    pub allow_third_party_active: bool,
+}
+
+impl BridgeOptions {
+    /// Options with the given login check and the usual defaults.
+    pub fn new(credentials: Arc<dyn Credentials>) -> Self {
+        Self { credentials, listen_ip: None, data_timeout: Duration::from_secs(30), allow_third_party_active: false }
+    }
+}
+
+impl std::fmt::Debug for BridgeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeOptions")
+            .field("listen_ip", &self.listen_ip)
+            .field("data_timeout", &self.data_timeout)
+            .field("allow_third_party_active", &self.allow_third_party_active)
+            .finish_non_exhaustive()
+    }
+}

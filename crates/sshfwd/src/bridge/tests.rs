@@ -1,0 +1,303 @@
+//! End to end: real FTP clients (curl, Python's ftplib) against
+//! `serve_session` over OpenSSH's sftp-server on a pipe.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sftp_client::{Config, SftpSession};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+use super::{serve_session, BridgeOptions, FixedCredentials};
+
+const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+const USER: &str = "ann";
+const PASSWORD: &str = "s3cret pass";
+
+/// The bound on any one client run: no test waits forever.
+const STEP: Duration = Duration::from_secs(60);
+
+/// A bridge on 127.0.0.1 serving `dir` through sftp-server.
+struct Bridge {
+    address: std::net::SocketAddr,
+    dir: PathBuf,
+    _temp: tempfile::TempDir,
+    server: Child,
+}
+
+impl Bridge {
+    async fn start() -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().canonicalize().unwrap();
+        let mut command = Command::new(SFTP_SERVER);
+        command.arg("-d").arg(&dir);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let mut server = command.spawn().expect("start sftp-server (package openssh-sftp-server)");
+        let pipe = tokio::io::join(server.stdout.take().unwrap(), server.stdin.take().unwrap());
+        let sftp = tokio::time::timeout(STEP, SftpSession::open(pipe, Config::default())).await.unwrap().unwrap();
+        let sftp = Arc::new(sftp);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut options = BridgeOptions::new(Arc::new(FixedCredentials::new(USER, PASSWORD)));
+        options.data_timeout = Duration::from_secs(20);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_session(stream, sftp.clone(), options.clone()));
+            }
+        });
+        Bridge { address, dir, _temp: temp, server }
+    }
+
+    /// curl takes the URL's path relative to the login directory, which
+    /// sftp-server's `-d` makes `dir`.
+    fn url(&self, path: &str) -> String {
+        format!("ftp://{USER}:{}@{}/{path}", PASSWORD.replace(' ', "%20"), self.address)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Runs a client to completion within [`STEP`]; its stdout, or a panic with
+/// its stderr.
+async fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).stdin(Stdio::null()).kill_on_drop(true).output();
+    let output = tokio::time::timeout(STEP, output)
+        .await
+        .unwrap_or_else(|_| panic!("{program} {args:?} did not finish within {STEP:?}"))
+        .unwrap_or_else(|e| panic!("{program} is needed for this test: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Deterministic bytes that no chunk boundary lines up with (xorshift).
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_of(path: &Path) -> String {
+    sha256(&std::fs::read(path).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_lists_downloads_uploads_and_resumes() {
+    let bridge = Bridge::start().await;
+    let local = tempfile::tempdir().unwrap();
+    // Sizes around the 32 KiB chunk and the window, and an empty file.
+    let files: Vec<(String, Vec<u8>)> = [0usize, 1, 32 * 1024, 3 * 1024 * 1024 + 17]
+        .iter()
+        .map(|&len| (format!("file {len}.bin"), data(len, len as u64 + 1)))
+        .collect();
+    for (name, bytes) in &files {
+        std::fs::write(bridge.path(name), bytes).unwrap();
+    }
+    std::fs::create_dir(bridge.path("sub")).unwrap();
+
+    let listing = run("curl", &["-sS", &bridge.url("")]).await;
+    for (name, _) in &files {
+        assert!(listing.lines().any(|line| line.ends_with(name.as_str())), "{name} in\n{listing}");
+    }
+    assert!(listing.lines().any(|line| line.starts_with('d') && line.ends_with(" sub")), "{listing}");
+    let names = run("curl", &["-sS", "--list-only", &bridge.url("")]).await;
+    assert_eq!(names.lines().count(), files.len() + 1, "{names}");
+
+    // EPSV (curl's default), PASV, and EPRT (active).
+    let modes: [&[&str]; 3] = [&[], &["--disable-epsv"], &["-P", "127.0.0.1"]];
+    for (index, mode) in modes.iter().enumerate() {
+        for (name, bytes) in &files {
+            let out = local.path().join(format!("{index}-{name}"));
+            let url = bridge.url(&name.replace(' ', "%20"));
+            let mut args = vec!["-sS", "-o", out.to_str().unwrap(), &url];
+            args.extend_from_slice(mode);
+            run("curl", &args).await;
+            assert_eq!(sha256_of(&out), sha256(bytes), "download {name} with {mode:?}");
+        }
+    }
+
+    // Upload, then resume an interrupted download (REST + RETR).
+    let upload = data(2 * 1024 * 1024 + 5, 99);
+    let source = local.path().join("upload.bin");
+    std::fs::write(&source, &upload).unwrap();
+    run("curl", &["-sS", "-T", source.to_str().unwrap(), &bridge.url("sub/up.bin")]).await;
+    assert_eq!(sha256_of(&bridge.path("sub/up.bin")), sha256(&upload));
+
+    let partial = local.path().join("partial.bin");
+    std::fs::write(&partial, upload.get(..1_000_000).unwrap()).unwrap();
+    run("curl", &["-sS", "-C", "-", "-o", partial.to_str().unwrap(), &bridge.url("sub/up.bin")]).await;
+    assert_eq!(sha256_of(&partial), sha256(&upload), "resumed download");
+
+    // Resume an interrupted upload: curl asks SIZE, then APPE the rest.
+    std::fs::write(bridge.path("sub/half.bin"), upload.get(..700_001).unwrap()).unwrap();
+    run("curl", &["-sS", "-C", "-", "-T", source.to_str().unwrap(), &bridge.url("sub/half.bin")]).await;
+    assert_eq!(sha256_of(&bridge.path("sub/half.bin")), sha256(&upload), "resumed upload");
+
+    // A missing file is an error for the client, and the bridge goes on.
+    let output = Command::new("curl").args(["-sS", "-o", "/dev/null", &bridge.url("nope")]).output().await.unwrap();
+    // 78: curl's "remote file not found", which it gives for a 550 to RETR.
+    assert_eq!(output.status.code(), Some(78), "{output:?}");
+    run("curl", &["-sS", &bridge.url("")]).await;
+}
+
+/// ftplib: MLSD, SIZE, MDTM, MKD/RMD, RNFR/RNTO, DELE, TYPE A both ways,
+/// REST+STOR, error replies and a wrong password.
+const FTPLIB_SCRIPT: &str = r#"
+import ftplib, io, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+bad = ftplib.FTP()
+bad.connect(host, port, timeout=20)
+try:
+    bad.login(user, "wrong")
+    raise SystemExit("wrong password accepted")
+except ftplib.error_perm as e:
+    assert str(e).startswith("530"), e
+bad.close()
+
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+home = ftp.pwd()
+
+ftp.mkd("dir with space")
+ftp.mkd("dir with space/ünï")
+ftp.cwd("dir with space")
+assert ftp.pwd() == home.rstrip("/") + "/dir with space", ftp.pwd()
+ftp.cwd("..")
+assert ftp.pwd() == home, ftp.pwd()
+
+text = "line one\nline two\n\nlast\n"
+ftp.storlines("STOR text.txt", io.BytesIO(text.replace("\n", "\r\n").encode()))
+lines = []
+ftp.retrlines("RETR text.txt", lines.append)
+assert lines == text.split("\n")[:-1], lines
+binary = io.BytesIO()
+ftp.retrbinary("RETR text.txt", binary.write)
+assert binary.getvalue() == text.encode(), binary.getvalue()
+assert ftp.size("text.txt") == len(text)
+assert ftp.sendcmd("MDTM text.txt").startswith("213 ")
+
+facts = dict(ftp.mlsd())
+assert facts["text.txt"]["type"] == "file" and facts["text.txt"]["size"] == str(len(text)), facts
+assert facts["dir with space"]["type"] == "dir", facts
+assert ftp.sendcmd("MLST text.txt").startswith("250"), "mlst"
+
+ftp.storbinary("STOR resumed.bin", io.BytesIO(b"0123456789"))
+ftp.storbinary("STOR resumed.bin", io.BytesIO(b"abc"), rest=4)
+got = io.BytesIO()
+ftp.retrbinary("RETR resumed.bin", got.write, rest=2)
+assert got.getvalue() == b"23abc789", got.getvalue()
+
+ftp.rename("text.txt", "dir with space/moved.txt")
+assert ftp.nlst("dir with space") and "moved.txt" in [n.rsplit("/", 1)[-1] for n in ftp.nlst("dir with space")]
+ftp.sendcmd("SITE CHMOD 600 dir with space/moved.txt")
+ftp.delete("dir with space/moved.txt")
+ftp.rmd("dir with space/ünï")
+ftp.rmd("dir with space")
+
+for command in ["RETR missing", "DELE missing", "CWD missing", "RMD missing", "SIZE missing"]:
+    try:
+        ftp.sendcmd(command) if not command.startswith("RETR") else ftp.retrbinary(command, lambda b: None)
+        raise SystemExit(command + " succeeded")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("550") and "missing" in str(e), (command, e)
+try:
+    ftp.mkd("resumed.bin")
+    raise SystemExit("MKD over a file succeeded")
+except ftplib.error_perm as e:
+    assert str(e).startswith("550"), e
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftplib_file_operations_and_ascii() {
+    let bridge = Bridge::start().await;
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", FTPLIB_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(out.trim(), "ok");
+    // What the client saw is what the SSH server's disk holds.
+    assert_eq!(std::fs::read(bridge.path("resumed.bin")).unwrap(), b"0123abc789");
+    assert!(!bridge.path("dir with space").exists());
+}
+
+/// ABOR mid-download, then the SSH side's SFTP server killed mid-download:
+/// 426/226 for the first, and for the second the rest of the data ends
+/// at once and the client gets 421, with no hang.
+const INTERRUPT_SCRIPT: &str = r#"
+import ftplib, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+
+data = ftp.transfercmd("RETR big.bin")
+assert len(data.recv(65536)) > 0
+# In band: ftplib's abort() sends ABOR as urgent data, which the bridge
+# does not read yet.
+ftp.putcmd("ABOR")
+assert ftp.getmultiline().startswith("426")
+assert ftp.getmultiline().startswith("226")
+data.close()
+assert ftp.size("big.bin") > 0
+
+data = ftp.transfercmd("RETR big.bin")
+assert len(data.recv(65536)) > 0
+print("reading", flush=True)
+sys.stdin.readline()
+while data.recv(1 << 20):
+    pass
+data.close()
+try:
+    ftp.voidresp()
+    raise SystemExit("transfer completed")
+except ftplib.error_temp as e:
+    assert str(e)[:3] in ("421", "426"), e
+print("ok", flush=True)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_and_lost_connection_end_transfers_promptly() {
+    let mut bridge = Bridge::start().await;
+    std::fs::write(bridge.path("big.bin"), data(64 * 1024 * 1024, 7)).unwrap();
+    let port = bridge.address.port().to_string();
+    let mut client = Command::new("python3")
+        .args(["-c", INTERRUPT_SCRIPT, "127.0.0.1", &port, USER, PASSWORD])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(STEP, lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(line.as_deref(), Some("reading"));
+    bridge.server.kill().await.unwrap();
+    stdin.write_all(b"go\n").await.unwrap();
+    let line = tokio::time::timeout(STEP, lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(line.as_deref(), Some("ok"));
+    let status = tokio::time::timeout(STEP, client.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}
