@@ -15,6 +15,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use subtle::ConstantTimeEq;
+
 pub use driver::serve_session;
 
 /// Decides FTP logins (USER/PASS).
@@ -46,18 +48,10 @@ impl Credentials for FixedCredentials {
     fn verify(&self, user: &str, password: &str) -> bool {
         // Both compared in full whatever the first says, so the time taken
         // tells nothing about which one was wrong.
-        let user_ok = constant_time_eq(user.as_bytes(), self.user.as_bytes());
-        let password_ok = constant_time_eq(password.as_bytes(), self.password.as_bytes());
-        user_ok & password_ok
+        let user_ok = user.as_bytes().ct_eq(self.user.as_bytes());
+        let password_ok = password.as_bytes().ct_eq(self.password.as_bytes());
+        (user_ok & password_ok).into()
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    diff == 0
 }
 
 /// How a bridged session runs.
