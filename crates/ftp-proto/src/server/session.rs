@@ -15,6 +15,7 @@ use super::path::VirtualPath;
 use super::reply::Reply;
 use super::request::{Request, TransferType};
 use crate::command::EpsvArgument;
+use crate::framing::LineFramer;
 use crate::numbers::format_host_port;
 use crate::policy::LOWEST_DATA_PORT;
 
@@ -161,6 +162,18 @@ impl Session {
     /// The client sent a line over the framer's cap.
     pub fn handle_overlong_line(&mut self) {
         self.close_with(500, "Command line too long");
+    }
+
+    /// Every complete line `framer` holds, in order; a line over its cap
+    /// closes the session.
+    pub fn handle_framed(&mut self, framer: &mut LineFramer) {
+        loop {
+            match framer.next_line() {
+                Ok(Some(line)) => self.handle_line(&line),
+                Ok(None) => return,
+                Err(_) => return self.handle_overlong_line(),
+            }
+        }
     }
 
     /// The SSH connection went away between commands.

@@ -221,16 +221,7 @@ impl Connection {
                 Ok(n) => n,
             };
             framer.push(&buffer[..n]);
-            loop {
-                match framer.next_line() {
-                    Ok(Some(line)) => self.session.handle_line(&line),
-                    Ok(None) => break,
-                    Err(_) => {
-                        self.session.handle_overlong_line();
-                        break;
-                    }
-                }
-            }
+            self.session.handle_framed(&mut framer);
         }
     }
 

@@ -86,16 +86,7 @@ impl Driver {
                         Ok(n) => n,
                     };
                     framer.push(buffer.get(..n).unwrap_or_default());
-                    loop {
-                        match framer.next_line() {
-                            Ok(Some(line)) => self.session.handle_line(&line),
-                            Ok(None) => break,
-                            Err(_) => {
-                                self.session.handle_overlong_line();
-                                break;
-                            }
-                        }
-                    }
+                    self.session.handle_framed(&mut framer);
                 }
                 event = next_event(&mut self.running) => self.transfer_event(event),
             }
