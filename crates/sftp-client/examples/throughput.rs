@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sftp_client::{Config, SftpSession, UploadMode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -42,21 +42,21 @@ async fn run_all(dir: &Path, mib: u64, delay: Duration) -> Result<(), Box<dyn st
     ] {
         let session = SftpSession::open(connect(dir, delay)?, config).await?;
         let started = Instant::now();
-        let moved = session.download(&source, 0, &mut Counter(0)).await?;
+        let moved = session.download(&source, 0, &mut tokio::io::sink()).await?;
         report(label, "download", moved, bytes, started);
         let started = Instant::now();
-        let moved = session.upload("dst", &mut Zeros(bytes), UploadMode::Replace).await?;
+        let moved = session.upload("dst", &mut tokio::io::repeat(0).take(bytes), UploadMode::Replace).await?;
         report(label, "upload", moved, bytes, started);
     }
 
     let russh = russh_sftp::client::SftpSession::new(connect(dir, delay)?).await?;
     let started = Instant::now();
     let mut file = russh.open(&source).await?;
-    let moved = tokio::io::copy(&mut file, &mut Counter(0)).await?;
+    let moved = tokio::io::copy(&mut file, &mut tokio::io::sink()).await?;
     report("russh-sftp File", "download", moved, bytes, started);
     let started = Instant::now();
     let mut file = russh.create("dst").await?;
-    let moved = tokio::io::copy(&mut Zeros(bytes), &mut file).await?;
+    let moved = tokio::io::copy(&mut tokio::io::repeat(0).take(bytes), &mut file).await?;
     file.shutdown().await?;
     report("russh-sftp File", "upload", moved, bytes, started);
     Ok(())
@@ -110,45 +110,4 @@ where
         }
     }
     let _ = to.shutdown().await;
-}
-
-struct Counter(u64);
-
-impl AsyncWrite for Counter {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        self.0 += buf.len() as u64;
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-struct Zeros(u64);
-
-impl AsyncRead for Zeros {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let n = (buf.remaining() as u64).min(self.0) as usize;
-        buf.initialize_unfilled_to(n).fill(0);
-        buf.advance(n);
-        self.0 -= n as u64;
-        std::task::Poll::Ready(Ok(()))
-    }
 }
