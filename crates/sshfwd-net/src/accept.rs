@@ -12,7 +12,7 @@
 //!   of spinning.
 
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -118,6 +118,21 @@ pub async fn serve<S: Service>(
             }
             drop(refusal);
         });
+    }
+}
+
+/// The next connection from `expected` on a one-shot data listener, with
+/// TCP_NODELAY set. A connection from any other address is closed and
+/// logged as `name`'s, and the wait goes on for the right peer (RFC 2577:
+/// a stranger must not steal the port). A failed accept ends the wait.
+pub async fn accept_from(listener: &TcpListener, expected: IpAddr, name: &str) -> std::io::Result<TcpStream> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        if peer.ip() == expected {
+            let _ = stream.set_nodelay(true);
+            return Ok(stream);
+        }
+        tracing::warn!("{name}: refused data connection from {peer}: only {expected} may connect");
     }
 }
 

@@ -14,6 +14,6 @@ pub mod accept;
 pub mod bind;
 mod reason;
 
-pub use accept::{AcceptOptions, Service};
+pub use accept::{accept_from, AcceptOptions, Service};
 pub use bind::{bind_all, listen, resolve, BindError, ListenAddress};
 pub use reason::io_reason;

@@ -125,25 +125,20 @@ fn transfer_error(error: sftp_client::TransferError) -> TransferError {
 }
 
 async fn connect(source: DataSource, client_ip: IpAddr, timeout: Duration) -> Result<TcpStream, TransferError> {
-    let stream = tokio::time::timeout(timeout, async {
+    let connecting = async {
         match source {
-            DataSource::Passive(listener) => loop {
-                let (stream, peer) = listener.accept().await?;
-                // Anyone else who finds the port is turned away, and the
-                // listener waits on for the client (RFC 2577 port stealing).
-                if peer.ip() == client_ip {
-                    return Ok(stream);
-                }
-                tracing::warn!(%peer, "refused a data connection from a stranger");
-            },
-            DataSource::Active(address) => TcpStream::connect(address).await,
+            DataSource::Passive(listener) => sshfwd_net::accept_from(&listener, client_ip, "ftp bridge").await,
+            DataSource::Active(address) => {
+                let stream = TcpStream::connect(address).await?;
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
         }
-    })
-    .await
-    .map_err(|_| TransferError::DataConnection("timed out".into()))?
-    .map_err(|e: std::io::Error| TransferError::DataConnection(e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+    };
+    tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| TransferError::DataConnection("timed out".into()))?
+        .map_err(|e: std::io::Error| TransferError::DataConnection(e.to_string()))
 }
 
 fn now() -> i64 {

@@ -100,23 +100,15 @@ impl<T: Tunnel> LocalListenerBridge<T> {
     async fn accept_expected(&self, listener: TcpListener) -> Result<TcpStream, BridgeError> {
         let one_shot = &self.one_shot;
         let deadline = tokio::time::Instant::now() + one_shot.timeout;
+        let name = format!("ftp session {}", one_shot.label.session);
         loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
+            tokio::select! {
+                accepted = sshfwd_net::accept_from(&listener, self.expected_peer, &name) => match accepted {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) => tracing::debug!("{name}: data accept: {e}"),
+                },
                 _ = tokio::time::sleep_until(deadline) => return Err(BridgeError::Timeout(one_shot.timeout)),
                 _ = one_shot.withdraw.cancelled() => return Err(BridgeError::Cancelled),
-            };
-            match accepted {
-                Ok((stream, peer)) if peer.ip() == self.expected_peer => {
-                    let _ = stream.set_nodelay(true);
-                    return Ok(stream);
-                }
-                Ok((_, peer)) => tracing::warn!(
-                    "ftp session {}: refused data connection from {peer}: only {} may connect",
-                    one_shot.label.session,
-                    self.expected_peer
-                ),
-                Err(e) => tracing::debug!("ftp session {}: data accept: {e}", one_shot.label.session),
             }
         }
     }
