@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use ftp_proto::framing::LineFramer;
 use ftp_proto::server::{
-    Action, DataChannel, LoginOutcome, Session, SessionConfig, Transfer, TransferError, TransferKind, VirtualPath,
+    Action, DataChannel, FsError, LoginOutcome, Session, SessionConfig, Transfer, TransferError, TransferKind,
+    VirtualPath,
 };
 use sftp_client::SftpSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,16 +18,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::files;
+use super::login::{LoginError, SftpLogin};
 use super::transfer::{self, DataSource, Event, Job};
 use super::BridgeOptions;
+use crate::ssh::SshConnection;
 
 /// RFC 959 leaves line length open; 8 KiB holds any real path.
 const MAX_LINE: usize = 8192;
 
-/// Serves one FTP control connection from `sftp` until the client quits or
-/// goes away. Every failure ends in a reply or a closed connection, so
-/// there is nothing to return.
-pub async fn serve_session(control: TcpStream, sftp: Arc<SftpSession>, options: BridgeOptions) {
+/// Serves one FTP control connection until the client quits or goes away,
+/// from the SFTP session its login gives. Every failure ends in a reply or
+/// a closed connection, so there is nothing to return.
+pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, options: BridgeOptions) {
     let (Ok(peer), Ok(local)) = (control.peer_addr(), control.local_addr()) else { return };
     let _ = control.set_nodelay(true);
     let mut config = SessionConfig::new(peer.ip(), local.ip());
@@ -34,7 +37,9 @@ pub async fn serve_session(control: TcpStream, sftp: Arc<SftpSession>, options: 
     let (mut reader, writer) = control.into_split();
     let mut driver = Driver {
         session: Session::new(config),
-        sftp,
+        login,
+        sftp: None,
+        own_connection: None,
         listen_ip: options.listen_ip.unwrap_or(local.ip()),
         client_ip: peer.ip(),
         options,
@@ -45,6 +50,9 @@ pub async fn serve_session(control: TcpStream, sftp: Arc<SftpSession>, options: 
     driver.run(&mut reader, peer).await;
     if let Some(running) = driver.running.take() {
         running.task.abort();
+    }
+    if let Some(connection) = driver.own_connection.take() {
+        connection.disconnect().await;
     }
 }
 
@@ -58,7 +66,11 @@ struct Running {
 
 struct Driver {
     session: Session,
-    sftp: Arc<SftpSession>,
+    login: Arc<dyn SftpLogin>,
+    /// Set by a successful login; the session asks for nothing else before.
+    sftp: Option<Arc<SftpSession>>,
+    /// Passthrough: this session's own SSH connection, closed with it.
+    own_connection: Option<SshConnection>,
     options: BridgeOptions,
     /// Where PASV/EPSV listeners bind.
     listen_ip: IpAddr,
@@ -104,12 +116,7 @@ impl Driver {
                     Ok(())
                 }
                 Action::Authenticate { user, password } => {
-                    let outcome = if self.options.credentials.verify(&user, password.expose()) {
-                        self.login_home().await
-                    } else {
-                        tracing::info!(user, "ftp bridge login refused");
-                        LoginOutcome::Refused
-                    };
+                    let outcome = self.log_in(&user, password.expose()).await;
                     self.session.handle_login(outcome)
                 }
                 Action::OpenPassive => {
@@ -121,11 +128,17 @@ impl Driver {
                     Ok(())
                 }
                 Action::File(operation) => {
-                    let result = files::operate(&self.sftp, &operation).await;
+                    let result = match self.sftp() {
+                        Ok(sftp) => files::operate(&sftp, &operation).await,
+                        Err(e) => Err(e),
+                    };
                     self.session.handle_done(result)
                 }
                 Action::Stat { path, .. } => {
-                    let result = files::stat(&self.sftp, &path).await;
+                    let result = match self.sftp() {
+                        Ok(sftp) => files::stat(&sftp, &path).await,
+                        Err(e) => Err(e),
+                    };
                     self.session.handle_stat(result)
                 }
                 Action::Transfer(transfer) => self.start_transfer(transfer),
@@ -143,12 +156,28 @@ impl Driver {
         true
     }
 
-    /// The SFTP server's idea of "." is the user's home directory.
-    async fn login_home(&self) -> LoginOutcome {
-        match self.sftp.realpath(".").await {
-            Ok(home) => LoginOutcome::Accepted { home: VirtualPath::absolute(&home) },
-            Err(sftp_client::Error::ConnectionLost) => LoginOutcome::Unavailable("SSH connection lost".into()),
-            Err(_) => LoginOutcome::Accepted { home: VirtualPath::root() },
+    /// The SFTP session, once logged in.
+    fn sftp(&self) -> Result<Arc<SftpSession>, FsError> {
+        self.sftp.clone().ok_or(FsError::ConnectionLost)
+    }
+
+    async fn log_in(&mut self, user: &str, password: &str) -> LoginOutcome {
+        match self.login.login(user, password).await {
+            Ok(logged_in) => {
+                tracing::info!(user, "ftp bridge login");
+                let home = login_home(&logged_in.sftp).await;
+                self.sftp = Some(logged_in.sftp);
+                self.own_connection = logged_in.own_connection;
+                home
+            }
+            Err(LoginError::Refused) => {
+                tracing::info!(user, "ftp bridge login refused");
+                LoginOutcome::Refused
+            }
+            Err(LoginError::Unavailable(reason)) => {
+                tracing::warn!(user, %reason, "ftp bridge login failed");
+                LoginOutcome::Unavailable(reason)
+            }
         }
     }
 
@@ -173,8 +202,12 @@ impl Driver {
         };
         // Two slots: the start and the end, so the task never waits on us.
         let (sender, events) = mpsc::channel(2);
+        let sftp = match self.sftp() {
+            Ok(sftp) => sftp,
+            Err(e) => return self.session.handle_transfer_done(Err(TransferError::File(e))),
+        };
         let job = Job {
-            sftp: self.sftp.clone(),
+            sftp,
             source,
             kind: transfer.kind.clone(),
             client_ip: self.client_ip,
@@ -235,6 +268,15 @@ impl Driver {
             Ok(bytes) => tracing::info!(user, command, path, bytes, ?duration, "ftp bridge transfer complete"),
             Err(error) => tracing::info!(user, command, path, ?duration, %error, "ftp bridge transfer failed"),
         }
+    }
+}
+
+/// The SFTP server's idea of "." is the user's home directory.
+async fn login_home(sftp: &SftpSession) -> LoginOutcome {
+    match sftp.realpath(".").await {
+        Ok(home) => LoginOutcome::Accepted { home: VirtualPath::absolute(&home) },
+        Err(sftp_client::Error::ConnectionLost) => LoginOutcome::Unavailable("SSH connection lost".into()),
+        Err(_) => LoginOutcome::Accepted { home: VirtualPath::root() },
     }
 }
 

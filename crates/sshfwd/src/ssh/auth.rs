@@ -36,6 +36,8 @@ pub struct AuthOptions {
     pub password: bool,
     pub kbd_interactive: bool,
     pub password_prompts: u32,
+    /// The password to answer every prompt with, instead of asking.
+    pub supplied_password: Option<super::prompt::Secret>,
 }
 
 #[derive(Debug, Clone)]
