@@ -42,12 +42,14 @@ pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, option
         own_connection: None,
         listen_ip: options.listen_ip.unwrap_or(local.ip()),
         client_ip: peer.ip(),
+        peer,
         options,
         writer,
         passive: None,
         running: None,
     };
-    driver.run(&mut reader, peer).await;
+    driver.run(&mut reader).await;
+    tracing::debug!("ftp bridge {peer}: session closed");
     if let Some(running) = driver.running.take() {
         running.task.abort();
     }
@@ -76,6 +78,8 @@ struct Driver {
     listen_ip: IpAddr,
     /// The only address a passive data connection is taken from.
     client_ip: IpAddr,
+    /// The control connection's client, naming the session in the log.
+    peer: SocketAddr,
     writer: OwnedWriteHalf,
     /// The PASV/EPSV listener, until a transfer takes it.
     passive: Option<TcpListener>,
@@ -83,10 +87,10 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf, peer: SocketAddr) {
+    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf) {
         let mut framer = LineFramer::new(MAX_LINE);
         let mut buffer = vec![0u8; 4096];
-        tracing::debug!(%peer, "ftp bridge session");
+        tracing::debug!("ftp bridge {}: control connection", self.peer);
         loop {
             if !self.perform().await {
                 return;
@@ -149,7 +153,7 @@ impl Driver {
                 }
             };
             if let Err(error) = reported {
-                tracing::error!(%error, "ftp bridge driver out of step with its session");
+                tracing::error!("ftp bridge {}: driver out of step with its session: {error}", self.peer);
                 return false;
             }
         }
@@ -164,18 +168,18 @@ impl Driver {
     async fn log_in(&mut self, user: &str, password: &str) -> LoginOutcome {
         match self.login.login(user, password).await {
             Ok(logged_in) => {
-                tracing::info!(user, "ftp bridge login");
+                tracing::debug!("ftp bridge {}: user {user} logged in", self.peer);
                 let home = login_home(&logged_in.sftp).await;
                 self.sftp = Some(logged_in.sftp);
                 self.own_connection = logged_in.own_connection;
                 home
             }
             Err(LoginError::Refused) => {
-                tracing::info!(user, "ftp bridge login refused");
+                tracing::info!("ftp bridge {}: login refused for user {user}", self.peer);
                 LoginOutcome::Refused
             }
             Err(LoginError::Unavailable(reason)) => {
-                tracing::warn!(user, %reason, "ftp bridge login failed");
+                tracing::info!("ftp bridge {}: login failed for user {user}: {reason}", self.peer);
                 LoginOutcome::Unavailable(reason)
             }
         }
@@ -251,7 +255,7 @@ impl Driver {
             }
         };
         if let Err(error) = reported {
-            tracing::error!(%error, "ftp bridge driver out of step with its session");
+            tracing::error!("ftp bridge {}: driver out of step with its session: {error}", self.peer);
         }
     }
 
@@ -265,8 +269,18 @@ impl Driver {
         let path = running.kind.path().as_str();
         let duration = running.since.elapsed();
         match result {
-            Ok(bytes) => tracing::info!(user, command, path, bytes, ?duration, "ftp bridge transfer complete"),
-            Err(error) => tracing::info!(user, command, path, ?duration, %error, "ftp bridge transfer failed"),
+            Ok(bytes) => {
+                tracing::debug!(
+                    "ftp bridge {}: user {user}: {command} {path}: {bytes} bytes in {duration:.2?}",
+                    self.peer
+                )
+            }
+            Err(error) => {
+                tracing::debug!(
+                    "ftp bridge {}: user {user}: {command} {path}: failed after {duration:.2?}: {error}",
+                    self.peer
+                )
+            }
         }
     }
 }

@@ -95,7 +95,7 @@ impl SftpLogin for PassthroughLogin {
             let connection = match connected {
                 Ok(connection) => connection,
                 Err(ConnectError::Auth(e)) => {
-                    tracing::info!("ftp bridge: {e}");
+                    tracing::debug!("ftp bridge: {e}");
                     return Err(LoginError::Refused);
                 }
                 Err(e) => return Err(LoginError::Unavailable(e.to_string())),

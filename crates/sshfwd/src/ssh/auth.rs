@@ -115,7 +115,10 @@ pub async fn authenticate(
             if remaining.update(&result) {
                 return Ok(());
             }
-            tracing::info!("Permission denied, please try again.");
+            // A supplied password is not asked again: nobody to tell.
+            if options.supplied_password.is_none() {
+                tracing::info!("Permission denied, please try again.");
+            }
         }
     }
     Err(AuthError::Denied { user: options.user.clone(), host: host.to_owned(), methods: remaining.describe() })
