@@ -1,7 +1,7 @@
 //! The servers behind `sshfwd --demo`, on loopback and in-process: an SSH
 //! server (sshfwd-server with a fresh host key and a client key that only
-//! it accepts) and an FTP server (libunftp on a temporary directory of
-//! sample files).
+//! it accepts, serving SFTP) and an FTP server (libunftp), both on one
+//! temporary directory of sample files.
 //!
 //! The client side, the FTP forward between them and its self-check, stays
 //! in sshfwd: this crate cannot depend on sshfwd, which depends on it.
@@ -40,9 +40,12 @@ pub enum DemoError {
 pub struct Servers {
     /// The FTP server's loopback address.
     pub ftp: SocketAddr,
-    /// The directory the FTP server serves: the self-check compares what
-    /// crossed the forward with the files here.
+    /// The directory the FTP server and the SSH server's SFTP serve: the
+    /// self-check compares what crossed the forward and the bridge with
+    /// the files here.
     pub ftp_root: PathBuf,
+    /// A directory for the client's own files (the bridge's password).
+    pub client_dir: PathBuf,
     /// The SSH server and the files a client needs for it.
     pub ssh: SshServer,
     /// libunftp has no shutdown of its own: the accept loop is aborted.
@@ -60,8 +63,9 @@ pub async fn start() -> Result<Servers, DemoError> {
     samples::write(&ftp_root).map_err(DemoError::Directory)?;
     let (ftp, serve) = ftp_server::start(ftp_root.clone()).await.map_err(DemoError::FtpServer)?;
     let ftp_task = AbortOnDropHandle::new(tokio::spawn(serve));
-    let ssh = ssh_server::start(dir.path()).await?;
-    Ok(Servers { ftp, ftp_root, ssh, ftp_task, _dir: dir })
+    let ssh = ssh_server::start(dir.path(), &ftp_root).await?;
+    let client_dir = dir.path().to_owned();
+    Ok(Servers { ftp, ftp_root, client_dir, ssh, ftp_task, _dir: dir })
 }
 
 impl Servers {

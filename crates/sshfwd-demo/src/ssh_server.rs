@@ -39,11 +39,12 @@ pub enum SshServerError {
     },
 }
 
-/// Starts the server on 127.0.0.1 and writes the client's key and
-/// known_hosts into `dir`.
-pub(crate) async fn start(dir: &Path) -> Result<SshServer, SshServerError> {
+/// Starts the server on 127.0.0.1, serving `sftp_root` over SFTP, and
+/// writes the client's key and known_hosts into `dir`.
+pub(crate) async fn start(dir: &Path, sftp_root: &Path) -> Result<SshServer, SshServerError> {
     let client = ClientKeyPair::generate()?;
     let mut config = ServerConfig::new(sshfwd_server::generate_host_key()?);
+    config.sftp_root = Some(sftp_root.to_owned());
     config.authorized_keys.push(client.public.clone(), KeyOptions::default());
     let server = sshfwd_server::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let address = server.local_addr();

@@ -18,14 +18,20 @@ pub struct ModeResult {
     pub outcome: Result<(), String>,
 }
 
+/// Who the self-check logs in as.
+pub struct Login<'a> {
+    pub user: &'a str,
+    pub password: &'a str,
+}
+
 /// Runs the check in PASV, EPSV, PORT and EPRT against `address`, with the
-/// FTP server's root at `root` and `download` a file in it.
-pub async fn run(address: &str, root: &Path, download: &str) -> Vec<ModeResult> {
+/// served files at `root` and `download` a file there.
+pub async fn run(address: &str, login: &Login<'_>, root: &Path, download: &str) -> Vec<ModeResult> {
     let mut results = Vec::new();
     for mode in [Mode::Pasv, Mode::Epsv, Mode::Port, Mode::Eprt] {
         let started = Instant::now();
         let mut bytes = 0u64;
-        let outcome = check_mode(address, root, download, mode, &mut bytes).await.map_err(|e| e.to_string());
+        let outcome = check_mode(address, login, root, download, mode, &mut bytes).await.map_err(|e| e.to_string());
         results.push(ModeResult { mode, bytes, seconds: started.elapsed().as_secs_f64(), outcome });
     }
     results
@@ -41,9 +47,16 @@ enum CheckError {
     Read { path: String, source: std::io::Error },
 }
 
-async fn check_mode(address: &str, root: &Path, download: &str, mode: Mode, bytes: &mut u64) -> Result<(), CheckError> {
+async fn check_mode(
+    address: &str,
+    login: &Login<'_>,
+    root: &Path,
+    download: &str,
+    mode: Mode,
+    bytes: &mut u64,
+) -> Result<(), CheckError> {
     let (mut client, _) = FtpClient::connect(address).await?;
-    client.login("anonymous", "demo@sshfwd").await?;
+    client.login(login.user, login.password).await?;
 
     let listing = client.transfer(mode, "LIST", None).await?;
     *bytes += listing.len() as u64;
@@ -62,7 +75,8 @@ async fn check_mode(address: &str, root: &Path, download: &str, mode: Mode, byte
         )));
     }
 
-    let name = format!("upload-{}.bin", mode.name().to_ascii_lowercase());
+    // Per login, so that the forward's and the bridge's uploads differ.
+    let name = format!("upload-{}-{}.bin", login.user, mode.name().to_ascii_lowercase());
     let upload = sample_bytes(expected.len(), mode as u64 + 1);
     client.transfer(mode, &format!("STOR {name}"), Some(&upload)).await?;
     *bytes += upload.len() as u64;
