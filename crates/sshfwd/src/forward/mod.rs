@@ -66,6 +66,9 @@ pub enum ForwardError {
     Dynamic,
     #[error("Could not request FTP-to-SFTP bridge.")]
     FtpToSftp,
+    /// A forwarding through SSH asked for without an SSH connection.
+    #[error("no SSH connection for the {0} forwarding")]
+    NoConnection(ssh_files::forward_spec::ForwardKind),
 }
 
 /// Sets up one forwarding: its listeners or its remote forwarding, and

@@ -1,14 +1,15 @@
 //! One run of the client: connect, set up the forwardings, run the command
 //! or wait; why it stopped goes back to `main`, which reports it.
 
+mod bridges;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ssh_files::config::FtpToSftpLogin;
 use ssh_files::forward_spec::ForwardSpec;
 
-use crate::bridge::password::{self, PasswordError};
-use crate::bridge::{self, BridgeOptions, FixedCredentials, PassthroughLogin, SessionLogin, SftpLogin};
+use crate::bridge::password::PasswordError;
 use crate::forward::{self, ForwardError, ForwardOptions};
 use crate::settings::Settings;
 use crate::ssh::{self, ExecError, SessionEnd, SharedConnection};
@@ -86,26 +87,21 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
         let started = match (spec, &running.connection) {
             (ForwardSpec::FtpToSftp(on), connection) => {
                 let login = match &bridge_login {
-                    Some(login) => Arc::clone(login),
+                    Some(login) => login,
                     None => {
-                        let (login, shared) = make_bridge_login(settings, connection.as_ref())?;
-                        running.bridge_connection = shared;
-                        bridge_login.insert(login).clone()
+                        let login = bridges::Login::new(settings, connection.as_ref())?;
+                        running.bridge_connection = login.shared.clone();
+                        bridge_login.insert(login)
                     }
                 };
-                let options = BridgeOptions {
-                    data_timeout: settings.ftp.data_timeout,
-                    allow_third_party_active: settings.ftp.allow_third_party_active,
-                    ..BridgeOptions::default()
-                };
-                bridge::start(on, login, options, &running.forwards).await.map(|addresses| {
-                    announce_bridge(settings, &addresses);
+                bridges::start(settings, on, login, &running.forwards).await.map(|addresses| {
                     running.bridges.extend(addresses);
                 })
             }
             (spec, Some(connection)) => forward::start(connection, spec, &running.forwards).await,
-            // `needs_connection` connected for every forwarding through SSH.
-            (_, None) => Err(ForwardError::Local),
+            // Not reached: `needs_connection` connected for every forwarding
+            // that goes through SSH.
+            (spec, None) => Err(ForwardError::NoConnection(spec.kind())),
         };
         if let Err(e) = started {
             if settings.exit_on_forward_failure {
@@ -132,48 +128,6 @@ fn only_bridges(settings: &Settings) -> bool {
     settings.command.is_none()
         && !settings.forwards.is_empty()
         && settings.forwards.iter().all(|spec| matches!(spec, ForwardSpec::FtpToSftp(_)))
-}
-
-/// The bridges' login, in the configured mode, and in session mode the
-/// connection it shares.
-fn make_bridge_login(
-    settings: &Settings,
-    connection: Option<&Arc<ssh::SshConnection>>,
-) -> Result<(Arc<dyn SftpLogin>, Option<Arc<SharedConnection>>), RunError> {
-    let session_connection = match (settings.ftp.bridge_login, connection) {
-        (FtpToSftpLogin::Session, Some(connection)) => connection,
-        // Passthrough, or (never) session mode without a connection.
-        _ => return Ok((Arc::new(PassthroughLogin::new(settings.connect.clone())), None)),
-    };
-    let password = match &settings.ftp.bridge_password_file {
-        Some(file) => password::from_file(file)?,
-        None => {
-            let password = password::random()?;
-            // Printed even with -q: there is no other way to learn it.
-            eprintln!("sshfwd: FTP-to-SFTP bridge password: {password}");
-            password
-        }
-    };
-    let user = settings.connect.auth.user.clone();
-    let shared = Arc::new(SharedConnection::new(settings.connect.clone(), Arc::clone(session_connection)));
-    let login =
-        SessionLogin { credentials: Arc::new(FixedCredentials::new(user, password)), connection: shared.clone() };
-    Ok((Arc::new(login), Some(shared)))
-}
-
-/// Tells the user where a bridge listens and who logs in to it.
-fn announce_bridge(settings: &Settings, addresses: &[SocketAddr]) {
-    for address in addresses {
-        match settings.ftp.bridge_login {
-            FtpToSftpLogin::Session => {
-                tracing::info!("FTP-to-SFTP bridge listening on {address} for FTP user {}", settings.connect.auth.user)
-            }
-            FtpToSftpLogin::Passthrough => tracing::info!(
-                "FTP-to-SFTP bridge listening on {address}; FTP logins are SSH logins to {}",
-                settings.display_host
-            ),
-        }
-    }
 }
 
 /// Forwards until the session ends or a signal asks to stop; returns why.

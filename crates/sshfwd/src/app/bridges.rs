@@ -1,0 +1,79 @@
+//! Setting up the FTP-to-SFTP bridges of a run: their login in the
+//! configured mode (and its password), their listeners, the announcement.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ssh_files::config::FtpToSftpLogin;
+use ssh_files::forward_spec::Listen;
+
+use super::RunError;
+use crate::bridge::{self, password, BridgeOptions, FixedCredentials, PassthroughLogin, SessionLogin, SftpLogin};
+use crate::forward::{ForwardError, ForwardOptions};
+use crate::settings::Settings;
+use crate::ssh::{SharedConnection, SshConnection};
+
+/// The login every bridge of a run shares.
+pub struct Login {
+    login: Arc<dyn SftpLogin>,
+    /// Session mode: the connection it shares, made again after a loss.
+    pub shared: Option<Arc<SharedConnection>>,
+}
+
+impl Login {
+    /// The bridges' login, in the configured mode, and in session mode the
+    /// connection it shares.
+    pub fn new(settings: &Settings, connection: Option<&Arc<SshConnection>>) -> Result<Login, RunError> {
+        let session_connection = match (settings.ftp.bridge_login, connection) {
+            (FtpToSftpLogin::Session, Some(connection)) => connection,
+            // Passthrough, or (never) session mode without a connection.
+            _ => return Ok(Login { login: Arc::new(PassthroughLogin::new(settings.connect.clone())), shared: None }),
+        };
+        let password = match &settings.ftp.bridge_password_file {
+            Some(file) => password::from_file(file)?,
+            None => {
+                let password = password::random()?;
+                // Printed even with -q: there is no other way to learn it.
+                eprintln!("sshfwd: FTP-to-SFTP bridge password: {password}");
+                password
+            }
+        };
+        let user = settings.connect.auth.user.clone();
+        let shared = Arc::new(SharedConnection::new(settings.connect.clone(), Arc::clone(session_connection)));
+        let login =
+            SessionLogin { credentials: Arc::new(FixedCredentials::new(user, password)), connection: shared.clone() };
+        Ok(Login { login: Arc::new(login), shared: Some(shared) })
+    }
+}
+
+/// Tells the user where a bridge listens and who logs in to it.
+fn announce(settings: &Settings, addresses: &[SocketAddr]) {
+    for address in addresses {
+        match settings.ftp.bridge_login {
+            FtpToSftpLogin::Session => {
+                tracing::info!("FTP-to-SFTP bridge listening on {address} for FTP user {}", settings.connect.auth.user)
+            }
+            FtpToSftpLogin::Passthrough => tracing::info!(
+                "FTP-to-SFTP bridge listening on {address}; FTP logins are SSH logins to {}",
+                settings.display_host
+            ),
+        }
+    }
+}
+
+/// Starts the bridge on `on`; the addresses it listens on.
+pub async fn start(
+    settings: &Settings,
+    on: &Listen,
+    login: &Login,
+    forwards: &ForwardOptions,
+) -> Result<Vec<SocketAddr>, ForwardError> {
+    let options = BridgeOptions {
+        data_timeout: settings.ftp.data_timeout,
+        allow_third_party_active: settings.ftp.allow_third_party_active,
+        ..BridgeOptions::default()
+    };
+    let addresses = bridge::start(on, login.login.clone(), options, forwards).await?;
+    announce(settings, &addresses);
+    Ok(addresses)
+}
