@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ssh_files::config::FtpToSftpLogin;
-use ssh_files::forward_spec::Listen;
+use ssh_files::forward_spec::{ForwardKind, Listen};
 
 use super::RunError;
 use crate::bridge::{self, password, BridgeOptions, FixedCredentials, PassthroughLogin, SessionLogin, SftpLogin};
@@ -26,8 +26,13 @@ impl Login {
     pub fn new(settings: &Settings, connection: Option<&Arc<SshConnection>>) -> Result<Login, RunError> {
         let session_connection = match (settings.ftp.bridge_login, connection) {
             (FtpToSftpLogin::Session, Some(connection)) => connection,
-            // Passthrough, or (never) session mode without a connection.
-            _ => return Ok(Login { login: Arc::new(PassthroughLogin::new(settings.connect.clone())), shared: None }),
+            (FtpToSftpLogin::Passthrough, _) => {
+                return Ok(Login { login: Arc::new(PassthroughLogin::new(settings.connect.clone())), shared: None })
+            }
+            // Not reached: session mode always connects first.
+            (FtpToSftpLogin::Session, None) => {
+                return Err(RunError::Forward(ForwardError::NoConnection(ForwardKind::FtpToSftp)))
+            }
         };
         let password = match &settings.ftp.bridge_password_file {
             Some(file) => password::from_file(file)?,
