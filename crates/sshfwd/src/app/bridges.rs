@@ -11,13 +11,13 @@ use super::RunError;
 use crate::bridge::{self, password, BridgeOptions, FixedCredentials, PassthroughLogin, SessionLogin, SftpLogin};
 use crate::forward::{ForwardError, ForwardOptions};
 use crate::settings::Settings;
-use crate::ssh::{SharedConnection, SshConnection};
+use crate::ssh::{ConnectionPool, SshConnection};
 
 /// The login every bridge of a run shares.
 pub struct Login {
     login: Arc<dyn SftpLogin>,
-    /// Session mode: the connection it shares, made again after a loss.
-    pub shared: Option<Arc<SharedConnection>>,
+    /// Session mode: the connections its sessions share.
+    pub pool: Option<Arc<ConnectionPool>>,
 }
 
 impl Login {
@@ -27,7 +27,7 @@ impl Login {
         let session_connection = match (settings.ftp.bridge_login, connection) {
             (FtpToSftpLogin::Session, Some(connection)) => connection,
             (FtpToSftpLogin::Passthrough, _) => {
-                return Ok(Login { login: Arc::new(PassthroughLogin::new(settings.connect.clone())), shared: None })
+                return Ok(Login { login: Arc::new(PassthroughLogin::new(settings.connect.clone())), pool: None })
             }
             // Not reached: session mode always connects first.
             (FtpToSftpLogin::Session, None) => {
@@ -44,10 +44,10 @@ impl Login {
             }
         };
         let user = settings.connect.auth.user.clone();
-        let shared = Arc::new(SharedConnection::new(settings.connect.clone(), Arc::clone(session_connection)));
+        let pool = ConnectionPool::new(settings.connect.clone(), Arc::clone(session_connection));
         let login =
-            SessionLogin { credentials: Arc::new(FixedCredentials::new(user, password)), connection: shared.clone() };
-        Ok(Login { login: Arc::new(login), shared: Some(shared) })
+            SessionLogin { credentials: Arc::new(FixedCredentials::new(user, password)), connections: pool.clone() };
+        Ok(Login { login: Arc::new(login), pool: Some(pool) })
     }
 }
 

@@ -12,7 +12,7 @@ use ssh_files::forward_spec::ForwardSpec;
 use crate::bridge::password::PasswordError;
 use crate::forward::{self, ForwardError, ForwardOptions};
 use crate::settings::Settings;
-use crate::ssh::{self, ExecError, SessionEnd, SharedConnection};
+use crate::ssh::{self, ConnectionPool, ExecError, SessionEnd};
 
 /// OpenSSH's exit status for every failure of its own (as opposed to the
 /// remote command's status).
@@ -47,8 +47,8 @@ pub struct Running {
     pub forwards: ForwardOptions,
     /// Where the FTP-to-SFTP bridges listen.
     pub bridges: Vec<SocketAddr>,
-    /// The session-mode bridges' connection, made again after a loss.
-    bridge_connection: Option<Arc<SharedConnection>>,
+    /// The session-mode bridges' connections (the first is `connection`).
+    bridge_pool: Option<Arc<ConnectionPool>>,
 }
 
 /// Connects, forwards, and runs the command; the remote command's exit
@@ -80,7 +80,7 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
         connection,
         forwards: ForwardOptions::new(settings.gateway_ports, settings.ftp.clone()),
         bridges: vec![],
-        bridge_connection: None,
+        bridge_pool: None,
     };
     let mut bridge_login = None;
     for spec in &settings.forwards {
@@ -90,7 +90,7 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
                     Some(login) => login,
                     None => {
                         let login = bridges::Login::new(settings, connection.as_ref())?;
-                        running.bridge_connection = login.shared.clone();
+                        running.bridge_pool = login.pool.clone();
                         bridge_login.insert(login)
                     }
                 };
@@ -157,13 +157,11 @@ pub async fn stop(running: &mut Running) {
     if let Some(connection) = &running.connection {
         connection.disconnect().await;
     }
-    // A connection made again after a loss is not `running.connection`.
-    if let Some(shared) = &running.bridge_connection {
-        match shared.current().await {
-            Some(current) if running.connection.as_ref().is_none_or(|first| !Arc::ptr_eq(first, &current)) => {
-                current.disconnect().await;
-            }
-            _ => {}
+    // The bridges' extra connections, and one made again after a loss
+    // (disconnecting `connection` twice is harmless).
+    if let Some(pool) = &running.bridge_pool {
+        for connection in pool.connections().await {
+            connection.disconnect().await;
         }
     }
 }

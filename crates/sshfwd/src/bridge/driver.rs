@@ -18,10 +18,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::files;
-use super::login::{LoginError, SftpLogin};
+use super::login::{Hold, LoginError, SftpLogin};
 use super::transfer::{self, DataSource, Event, Job};
 use super::BridgeOptions;
-use crate::ssh::SshConnection;
 
 /// RFC 959 leaves line length open; 8 KiB holds any real path.
 const MAX_LINE: usize = 8192;
@@ -39,7 +38,7 @@ pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, option
         session: Session::new(config),
         login,
         sftp: None,
-        own_connection: None,
+        hold: Hold::Nothing,
         listen_ip: options.listen_ip.unwrap_or(local.ip()),
         client_ip: peer.ip(),
         peer,
@@ -53,7 +52,7 @@ pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, option
     if let Some(running) = driver.running.take() {
         running.task.abort();
     }
-    if let Some(connection) = driver.own_connection.take() {
+    if let Hold::Own(connection) = std::mem::replace(&mut driver.hold, Hold::Nothing) {
         connection.disconnect().await;
     }
 }
@@ -71,8 +70,8 @@ struct Driver {
     login: Arc<dyn SftpLogin>,
     /// Set by a successful login; the session asks for nothing else before.
     sftp: Option<Arc<SftpSession>>,
-    /// Passthrough: this session's own SSH connection, closed with it.
-    own_connection: Option<SshConnection>,
+    /// The SSH side's hold, given back when the session ends.
+    hold: Hold,
     options: BridgeOptions,
     /// Where PASV/EPSV listeners bind.
     listen_ip: IpAddr,
@@ -171,7 +170,7 @@ impl Driver {
                 tracing::debug!("ftp bridge {}: user {user} logged in", self.peer);
                 let home = login_home(&logged_in.sftp).await;
                 self.sftp = Some(logged_in.sftp);
-                self.own_connection = logged_in.own_connection;
+                self.hold = logged_in.hold;
                 home
             }
             Err(LoginError::Refused) => {

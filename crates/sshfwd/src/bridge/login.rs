@@ -9,13 +9,23 @@ use sftp_client::SftpSession;
 
 use super::Credentials;
 use crate::ssh::prompt::Secret;
-use crate::ssh::{ConnectError, ConnectOptions, SharedConnection, SshConnection, SubsystemError};
+use crate::ssh::{ConnectError, ConnectOptions, ConnectionPool, Lease, PoolError, SshConnection, SshStream};
 
-/// An FTP session's SFTP side, and the SSH connection it alone uses
-/// (passthrough), to be closed with it.
+/// An FTP session's SFTP side, and what it holds on the SSH side until
+/// it ends.
 pub struct LoggedIn {
     pub sftp: Arc<SftpSession>,
-    pub own_connection: Option<SshConnection>,
+    pub hold: Hold,
+}
+
+/// What a logged-in session keeps of the SSH side.
+pub enum Hold {
+    /// Session mode: its place on one of the pool's connections.
+    Pooled(Lease),
+    /// Passthrough: its own connection, to be closed with the session.
+    Own(SshConnection),
+    /// Nothing (tests).
+    Nothing,
 }
 
 /// Why a login did not give an SFTP session.
@@ -37,10 +47,11 @@ pub trait SftpLogin: Send + Sync {
 }
 
 /// Session mode: the bridge's own credentials, then one SFTP channel on
-/// sshfwd's SSH connection (made again if it was lost).
+/// sshfwd's SSH connections (more are made when the server limits the
+/// channels of one, and made again when lost).
 pub struct SessionLogin {
     pub credentials: Arc<dyn Credentials>,
-    pub connection: Arc<SharedConnection>,
+    pub connections: Arc<ConnectionPool>,
 }
 
 impl SftpLogin for SessionLogin {
@@ -49,9 +60,10 @@ impl SftpLogin for SessionLogin {
             if !self.credentials.verify(user, password) {
                 return Err(LoginError::Refused);
             }
-            let connection = self.connection.get().await.map_err(|e| LoginError::Unavailable(e.to_string()))?;
-            let sftp = open_sftp(&connection).await?;
-            Ok(LoggedIn { sftp, own_connection: None })
+            let (stream, lease) =
+                self.connections.open_sftp().await.map_err(|e: PoolError| LoginError::Unavailable(e.to_string()))?;
+            let sftp = start_sftp(stream).await?;
+            Ok(LoggedIn { sftp, hold: Hold::Pooled(lease) })
         })
     }
 }
@@ -100,8 +112,12 @@ impl SftpLogin for PassthroughLogin {
                 }
                 Err(e) => return Err(LoginError::Unavailable(e.to_string())),
             };
-            match open_sftp(&connection).await {
-                Ok(sftp) => Ok(LoggedIn { sftp, own_connection: Some(connection) }),
+            let sftp = match connection.open_sftp().await {
+                Ok(stream) => start_sftp(stream).await,
+                Err(e) => Err(LoginError::Unavailable(format!("sftp: {e}"))),
+            };
+            match sftp {
+                Ok(sftp) => Ok(LoggedIn { sftp, hold: Hold::Own(connection) }),
                 Err(e) => {
                     connection.disconnect().await;
                     Err(e)
@@ -111,10 +127,10 @@ impl SftpLogin for PassthroughLogin {
     }
 }
 
-/// SFTP as `sftp_client` pipelines it: OpenSSH's sftp defaults.
-async fn open_sftp(connection: &SshConnection) -> Result<Arc<SftpSession>, LoginError> {
-    let unavailable = |e: &dyn std::fmt::Display| LoginError::Unavailable(format!("sftp: {e}"));
-    let stream = connection.open_sftp().await.map_err(|e: SubsystemError| unavailable(&e))?;
-    let sftp = SftpSession::open(stream, sftp_client::Config::default()).await.map_err(|e| unavailable(&e))?;
+/// SFTP on a subsystem channel, pipelined as OpenSSH's sftp does.
+async fn start_sftp(stream: SshStream) -> Result<Arc<SftpSession>, LoginError> {
+    let sftp = SftpSession::open(stream, sftp_client::Config::default())
+        .await
+        .map_err(|e| LoginError::Unavailable(format!("sftp: {e}")))?;
     Ok(Arc::new(sftp))
 }

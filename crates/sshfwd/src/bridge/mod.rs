@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 
 pub use driver::serve_session;
 pub use listener::{start, MAX_SESSIONS};
-pub use login::{LoggedIn, LoginError, PassthroughLogin, SessionLogin, SftpLogin};
+pub use login::{Hold, LoggedIn, LoginError, PassthroughLogin, SessionLogin, SftpLogin};
 
 /// Decides FTP logins (USER/PASS).
 pub trait Credentials: Send + Sync {

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
-use super::{serve_session, BridgeOptions, Credentials, FixedCredentials, LoggedIn, LoginError, SftpLogin};
+use super::{serve_session, BridgeOptions, Credentials, FixedCredentials, Hold, LoggedIn, LoginError, SftpLogin};
 
 const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 const USER: &str = "ann";
@@ -35,7 +35,7 @@ impl SftpLogin for OneSession {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<LoggedIn, LoginError>> + Send + 'a>> {
         Box::pin(async move {
             match self.credentials.verify(user, password) {
-                true => Ok(LoggedIn { sftp: self.sftp.clone(), own_connection: None }),
+                true => Ok(LoggedIn { sftp: self.sftp.clone(), hold: Hold::Nothing }),
                 false => Err(LoginError::Refused),
             }
         })

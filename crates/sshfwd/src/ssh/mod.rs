@@ -9,10 +9,10 @@ mod connection;
 mod exec;
 mod handler;
 mod hostkey;
+mod pool;
 pub mod prompt;
 mod remote_registry;
 mod sftp;
-mod shared;
 mod socket;
 mod tunnel;
 
@@ -23,8 +23,8 @@ pub use connection::{connect, ConnectError, ConnectOptions, SshConnection};
 pub use exec::{ExecError, ExecEvent, ExecOutput};
 pub use handler::SessionEnd;
 pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
+pub use pool::{ConnectionPool, Lease, PoolError};
 pub use sftp::SubsystemError;
-pub use shared::SharedConnection;
 pub use tunnel::{
     ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,
     RemoteForwardError, Tunnel,

@@ -9,8 +9,15 @@ use super::connection::SshConnection;
 /// The server would not start an SFTP subsystem.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubsystemError {
+    /// The server opens no more session channels on this connection
+    /// (sshd's MaxSessions): another connection may have room.
+    #[error("channel open failed: {0}")]
+    ChannelsExhausted(String),
     #[error("channel open failed: {0}")]
     Open(String),
+    /// The SSH connection is gone.
+    #[error("the SSH connection is closed")]
+    ConnectionLost,
     #[error("subsystem request failed on channel: {0}")]
     Request(String),
     /// The server answered the request with a failure (no sftp subsystem).
