@@ -22,6 +22,9 @@ pub enum ForwardKind {
     Remote,
     /// `-D`: a local SOCKS proxy.
     Dynamic,
+    /// `--ftp-to-sftp`: a local FTP server whose files are the SSH
+    /// server's, over SFTP.
+    FtpToSftp,
 }
 
 impl fmt::Display for ForwardKind {
@@ -30,6 +33,7 @@ impl fmt::Display for ForwardKind {
             ForwardKind::Local => "local",
             ForwardKind::Remote => "remote",
             ForwardKind::Dynamic => "dynamic",
+            ForwardKind::FtpToSftp => "FTP-to-SFTP",
         })
     }
 }
@@ -73,6 +77,8 @@ pub enum ForwardSpec {
     Remote(Forwarding),
     /// `-D`: a local SOCKS proxy; the target is chosen per connection.
     Dynamic(Listen),
+    /// `--ftp-to-sftp`: a local FTP server bridged to the server's SFTP.
+    FtpToSftp(Listen),
 }
 
 /// A forwarding to a fixed target (`-L`, `-R`).
@@ -129,13 +135,14 @@ impl ForwardSpec {
             ForwardSpec::Local(_) => ForwardKind::Local,
             ForwardSpec::Remote(_) => ForwardKind::Remote,
             ForwardSpec::Dynamic(_) => ForwardKind::Dynamic,
+            ForwardSpec::FtpToSftp(_) => ForwardKind::FtpToSftp,
         }
     }
 
     pub fn listen(&self) -> &Listen {
         match self {
             ForwardSpec::Local(forwarding) | ForwardSpec::Remote(forwarding) => &forwarding.listen,
-            ForwardSpec::Dynamic(listen) => listen,
+            ForwardSpec::Dynamic(listen) | ForwardSpec::FtpToSftp(listen) => listen,
         }
     }
 
@@ -143,7 +150,7 @@ impl ForwardSpec {
     pub fn is_ftp(&self) -> bool {
         match self {
             ForwardSpec::Local(forwarding) | ForwardSpec::Remote(forwarding) => forwarding.ftp,
-            ForwardSpec::Dynamic(_) => false,
+            ForwardSpec::Dynamic(_) | ForwardSpec::FtpToSftp(_) => false,
         }
     }
 }
@@ -177,7 +184,7 @@ impl fmt::Display for ForwardSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ForwardSpec::Local(forwarding) | ForwardSpec::Remote(forwarding) => forwarding.fmt(f),
-            ForwardSpec::Dynamic(listen) => listen.fmt(f),
+            ForwardSpec::Dynamic(listen) | ForwardSpec::FtpToSftp(listen) => listen.fmt(f),
         }
     }
 }
@@ -339,7 +346,7 @@ fn from_fields(kind: ForwardKind, ftp: bool, fields: &[Field]) -> Result<Forward
     match kind {
         ForwardKind::Local => forwarding(kind, ftp, &texts).map(ForwardSpec::Local),
         ForwardKind::Remote => forwarding(kind, ftp, &texts).map(ForwardSpec::Remote),
-        ForwardKind::Dynamic => {
+        ForwardKind::Dynamic | ForwardKind::FtpToSftp => {
             let listen = match texts.as_slice() {
                 [port] => listen(kind, None, port)?,
                 [bind, port] => listen(kind, Some(*bind), port)?,
@@ -348,7 +355,7 @@ fn from_fields(kind: ForwardKind, ftp: bool, fields: &[Field]) -> Result<Forward
             if ftp {
                 return Err(ForwardSpecReason::FtpWithoutTarget);
             }
-            Ok(ForwardSpec::Dynamic(listen))
+            Ok(if kind == ForwardKind::Dynamic { ForwardSpec::Dynamic(listen) } else { ForwardSpec::FtpToSftp(listen) })
         }
     }
 }
@@ -424,6 +431,7 @@ mod tests {
             (Local, Some(target)) => ForwardSpec::Local(Forwarding { ftp, listen, target }),
             (Remote, Some(target)) => ForwardSpec::Remote(Forwarding { ftp, listen, target }),
             (Dynamic, None) => ForwardSpec::Dynamic(listen),
+            (FtpToSftp, None) => ForwardSpec::FtpToSftp(listen),
             (kind, target) => panic!("no such spec: {kind} {target:?}"),
         }
     }
@@ -454,6 +462,8 @@ mod tests {
             (Dynamic, "1080", spec(Dynamic, false, None, 1080, None)),
             (Dynamic, "[::1]:1080", spec(Dynamic, false, Some("::1"), 1080, None)),
             (Dynamic, "*:1080", spec(Dynamic, false, Some("*"), 1080, None)),
+            (FtpToSftp, "2121", spec(FtpToSftp, false, None, 2121, None)),
+            (FtpToSftp, "0.0.0.0:2121", spec(FtpToSftp, false, Some("0.0.0.0"), 2121, None)),
         ];
         for (kind, text, want) in cases {
             assert_eq!(ForwardSpec::parse(kind, text), Ok(want), "{kind} {text:?}");
@@ -487,6 +497,8 @@ mod tests {
             (Local, "8080:a\\\\b:80", R::BadHost("a\\b".into())),
             (Local, "x\\y/8080/h/80", R::BadHost("x\\y".into())),
             (Dynamic, "ftp/1080", R::FtpWithoutTarget),
+            (FtpToSftp, "0", R::ZeroListenPort),
+            (FtpToSftp, "2121:host:21", R::FieldCount),
             (Remote, "ftp/1080", R::FtpWithoutTarget),
             // -R with only a listen part is OpenSSH's reverse SOCKS (7.6+).
             (Remote, "1080", R::ReverseDynamic),

@@ -35,7 +35,7 @@ fn forward_specs_and_patterns() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
         let text = rng.text();
-        for kind in [ForwardKind::Local, ForwardKind::Remote, ForwardKind::Dynamic] {
+        for kind in [ForwardKind::Local, ForwardKind::Remote, ForwardKind::Dynamic, ForwardKind::FtpToSftp] {
             if let Ok(spec) = ForwardSpec::parse(kind, &text) {
                 // What parses prints back to something that parses the same.
                 assert_eq!(ForwardSpec::parse(kind, &spec.to_string()), Ok(spec), "{text:?}");

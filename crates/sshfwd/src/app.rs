@@ -1,11 +1,17 @@
 //! One run of the client: connect, set up the forwardings, run the command
 //! or wait; why it stopped goes back to `main`, which reports it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ssh_files::config::FtpToSftpLogin;
+use ssh_files::forward_spec::ForwardSpec;
+
+use crate::bridge::password::{self, PasswordError};
+use crate::bridge::{self, BridgeOptions, FixedCredentials, PassthroughLogin, SessionLogin, SftpLogin};
 use crate::forward::{self, ForwardError, ForwardOptions};
 use crate::settings::Settings;
-use crate::ssh::{self, ExecError, SessionEnd};
+use crate::ssh::{self, ExecError, SessionEnd, SharedConnection};
 
 /// OpenSSH's exit status for every failure of its own (as opposed to the
 /// remote command's status).
@@ -28,53 +34,165 @@ pub enum RunError {
     /// SIGINT or SIGTERM (the signal number).
     #[error("Killed by signal {0}.")]
     Signal(i32),
+    #[error("sshfwd: {0}")]
+    BridgePassword(#[from] PasswordError),
 }
 
 /// A connection with its forwardings in place.
 pub struct Running {
-    pub connection: Arc<ssh::SshConnection>,
+    /// sshfwd's own SSH connection; `None` when nothing needs one (only
+    /// passthrough bridges, whose logins bring their own).
+    pub connection: Option<Arc<ssh::SshConnection>>,
     pub forwards: ForwardOptions,
+    /// Where the FTP-to-SFTP bridges listen.
+    pub bridges: Vec<SocketAddr>,
+    /// The session-mode bridges' connection, made again after a loss.
+    bridge_connection: Option<Arc<SharedConnection>>,
 }
 
 /// Connects, forwards, and runs the command; the remote command's exit
 /// status when there is one.
 pub async fn run(settings: Settings) -> Result<i32, RunError> {
     let mut running = start(&settings).await?;
-    let connection = running.connection.clone();
-    let outcome = match &settings.command {
-        Some(command) => {
+    let outcome = match (&settings.command, running.connection.clone()) {
+        (Some(command), Some(connection)) => {
             tokio::select! {
                 result = crate::exec::run(&connection, command) => result.map_err(RunError::Exec),
                 end = connection.ended() => Err(RunError::Ended { end, host: settings.display_host.clone() }),
                 signal = termination() => Err(RunError::Signal(signal)),
             }
         }
-        None => Err(wait(&running, &settings).await),
+        _ => Err(wait(&running, &settings).await),
     };
     stop(&mut running).await;
     outcome
 }
 
-/// Connects and sets up every forwarding.
+/// Connects (unless nothing needs sshfwd's own connection) and sets up
+/// every forwarding and bridge.
 pub async fn start(settings: &Settings) -> Result<Running, RunError> {
-    let connection = Arc::new(ssh::connect(&settings.connect).await?);
-    let forwards = ForwardOptions::new(settings.gateway_ports, settings.ftp.clone());
+    let connection = match needs_connection(settings) {
+        true => Some(Arc::new(ssh::connect(&settings.connect).await?)),
+        false => None,
+    };
+    let mut running = Running {
+        connection,
+        forwards: ForwardOptions::new(settings.gateway_ports, settings.ftp.clone()),
+        bridges: vec![],
+        bridge_connection: None,
+    };
+    let mut bridge_login = None;
     for spec in &settings.forwards {
-        if let Err(e) = forward::start(&connection, spec, &forwards).await {
+        let started = match (spec, &running.connection) {
+            (ForwardSpec::FtpToSftp(on), connection) => {
+                let login = match &bridge_login {
+                    Some(login) => Arc::clone(login),
+                    None => {
+                        let (login, shared) = make_bridge_login(settings, connection.as_ref())?;
+                        running.bridge_connection = shared;
+                        bridge_login.insert(login).clone()
+                    }
+                };
+                let options = BridgeOptions {
+                    data_timeout: settings.ftp.data_timeout,
+                    allow_third_party_active: settings.ftp.allow_third_party_active,
+                    ..BridgeOptions::default()
+                };
+                bridge::start(on, login, options, &running.forwards).await.map(|addresses| {
+                    announce_bridge(settings, &addresses);
+                    running.bridges.extend(addresses);
+                })
+            }
+            (spec, Some(connection)) => forward::start(connection, spec, &running.forwards).await,
+            // `needs_connection` connected for every forwarding through SSH.
+            (_, None) => Err(ForwardError::Local),
+        };
+        if let Err(e) = started {
             if settings.exit_on_forward_failure {
-                connection.disconnect().await;
+                stop(&mut running).await;
                 return Err(RunError::Forward(e));
             }
             tracing::warn!("Warning: {e}");
         }
     }
-    Ok(Running { connection, forwards })
+    Ok(running)
+}
+
+/// Whether anything needs sshfwd's own SSH connection: a command, a
+/// forwarding, or a bridge in session mode.
+fn needs_connection(settings: &Settings) -> bool {
+    settings.command.is_some()
+        || settings.forwards.iter().any(|spec| !matches!(spec, ForwardSpec::FtpToSftp(_)))
+        || settings.ftp.bridge_login == FtpToSftpLogin::Session
+}
+
+/// Whether the bridges are the whole job: then a lost connection does not
+/// end the run, and the next FTP login connects again.
+fn only_bridges(settings: &Settings) -> bool {
+    settings.command.is_none()
+        && !settings.forwards.is_empty()
+        && settings.forwards.iter().all(|spec| matches!(spec, ForwardSpec::FtpToSftp(_)))
+}
+
+/// The bridges' login, in the configured mode, and in session mode the
+/// connection it shares.
+fn make_bridge_login(
+    settings: &Settings,
+    connection: Option<&Arc<ssh::SshConnection>>,
+) -> Result<(Arc<dyn SftpLogin>, Option<Arc<SharedConnection>>), RunError> {
+    let session_connection = match (settings.ftp.bridge_login, connection) {
+        (FtpToSftpLogin::Session, Some(connection)) => connection,
+        // Passthrough, or (never) session mode without a connection.
+        _ => return Ok((Arc::new(PassthroughLogin::new(settings.connect.clone())), None)),
+    };
+    let password = match &settings.ftp.bridge_password_file {
+        Some(file) => password::from_file(file)?,
+        None => {
+            let password = password::random()?;
+            // Printed even with -q: there is no other way to learn it.
+            eprintln!("sshfwd: FTP-to-SFTP bridge password: {password}");
+            password
+        }
+    };
+    let user = settings.connect.auth.user.clone();
+    let shared = Arc::new(SharedConnection::new(settings.connect.clone(), Arc::clone(session_connection)));
+    let login =
+        SessionLogin { credentials: Arc::new(FixedCredentials::new(user, password)), connection: shared.clone() };
+    Ok((Arc::new(login), Some(shared)))
+}
+
+/// Tells the user where a bridge listens and who logs in to it.
+fn announce_bridge(settings: &Settings, addresses: &[SocketAddr]) {
+    for address in addresses {
+        match settings.ftp.bridge_login {
+            FtpToSftpLogin::Session => {
+                tracing::info!("FTP-to-SFTP bridge listening on {address} for FTP user {}", settings.connect.auth.user)
+            }
+            FtpToSftpLogin::Passthrough => tracing::info!(
+                "FTP-to-SFTP bridge listening on {address}; FTP logins are SSH logins to {}",
+                settings.display_host
+            ),
+        }
+    }
 }
 
 /// Forwards until the session ends or a signal asks to stop; returns why.
+/// When the bridges are the whole job, a lost connection is reported and
+/// the bridges go on (their next login connects again).
 pub async fn wait(running: &Running, settings: &Settings) -> RunError {
+    let host = settings.display_host.clone();
+    let lost = async {
+        let Some(connection) = &running.connection else { return std::future::pending().await };
+        let end = connection.ended().await;
+        if !only_bridges(settings) {
+            return RunError::Ended { end, host };
+        }
+        tracing::warn!("{}", ended_message(&end, &host));
+        tracing::warn!("The FTP-to-SFTP bridge connects again at the next login.");
+        std::future::pending().await
+    };
     tokio::select! {
-        end = running.connection.ended() => RunError::Ended { end, host: settings.display_host.clone() },
+        error = lost => error,
         signal = termination() => RunError::Signal(signal),
     }
 }
@@ -82,7 +200,18 @@ pub async fn wait(running: &Running, settings: &Settings) -> RunError {
 /// Closes the listeners and says goodbye to the server.
 pub async fn stop(running: &mut Running) {
     running.forwards.shutdown.cancel();
-    running.connection.disconnect().await;
+    if let Some(connection) = &running.connection {
+        connection.disconnect().await;
+    }
+    // A connection made again after a loss is not `running.connection`.
+    if let Some(shared) = &running.bridge_connection {
+        match shared.current().await {
+            Some(current) if running.connection.as_ref().is_none_or(|first| !Arc::ptr_eq(first, &current)) => {
+                current.disconnect().await;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// OpenSSH's words for the end of a session.

@@ -12,7 +12,7 @@ use clap::{ArgAction, Parser};
     name = "sshfwd",
     version,
     disable_help_flag = true,
-    override_usage = "sshfwd [-gNqTv] [-D [bind_address:]port] [-F configfile] [-i identity_file]\n              [-L [ftp/][bind_address:]port:host:hostport] [-l login_name] [-o option]\n              [-p port] [-R [ftp/][bind_address:]port:host:hostport] destination [command ...]"
+    override_usage = "sshfwd [-gNqTv] [-D [bind_address:]port] [-F configfile] [-i identity_file]\n              [-L [ftp/][bind_address:]port:host:hostport] [-l login_name] [-o option]\n              [-p port] [-R [ftp/][bind_address:]port:host:hostport]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
 )]
 pub struct Args {
     /// Do not execute a remote command: only forward ports.
@@ -54,6 +54,10 @@ pub struct Args {
     /// Dynamic (SOCKS) forwarding: [bind_address:]port.
     #[arg(short = 'D', value_name = "spec")]
     pub dynamic: Vec<String>,
+    /// FTP-to-SFTP bridge: an FTP server on [bind_address:]port whose files
+    /// are the SSH server's, over SFTP (see FtpToSftpLogin).
+    #[arg(long = "ftp-to-sftp", value_name = "[bind_address:]port")]
+    pub ftp_to_sftp: Vec<String>,
     /// Diagnose an FTP endpoint (typically a running `-L ftp/` forward):
     /// log in and try a listing in EPSV, PASV, EPRT and PORT.
     #[arg(long = "ftp-check", value_name = "[user[:password]@]host:port")]

@@ -127,6 +127,7 @@ impl Settings {
                 password: s.password_authentication,
                 kbd_interactive: s.kbd_interactive_authentication,
                 password_prompts: 3,
+                supplied_password: None,
             },
             batch_mode: s.batch_mode,
         };
@@ -170,9 +171,12 @@ fn with_command_line(
     identity_files.append(&mut options.identity_files);
     options.identity_files = identity_files;
     let mut forwards = Vec::new();
-    for (kind, specs) in
-        [(ForwardKind::Local, &args.local), (ForwardKind::Remote, &args.remote), (ForwardKind::Dynamic, &args.dynamic)]
-    {
+    for (kind, specs) in [
+        (ForwardKind::Local, &args.local),
+        (ForwardKind::Remote, &args.remote),
+        (ForwardKind::Dynamic, &args.dynamic),
+        (ForwardKind::FtpToSftp, &args.ftp_to_sftp),
+    ] {
         for spec in specs {
             forwards.push(ForwardSpec::parse(kind, spec)?);
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::error::DirectiveError;
 use super::keyword::Keyword;
-use super::value::{self, FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
+use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardKind, ForwardSpec};
 
 /// A parsed option (every keyword but `Host`, `Match` and `Include`).
@@ -47,6 +47,9 @@ pub(crate) enum Directive {
     FtpAllowForeignPassive(bool),
     FtpAllowThirdPartyActive(bool),
     FtpTls(FtpTls),
+    FtpToSftpLogin(FtpToSftpLogin),
+    /// The file as written; `~` is expanded with the other paths.
+    FtpToSftpPasswordFile(String),
     /// `RefuseConnection message` (OpenSSH 10): met in an active section,
     /// it stops the run with the message.
     RefuseConnection(String),
@@ -134,6 +137,12 @@ impl Directive {
                 let v = one()?;
                 Directive::FtpTls(FtpTls::parse(v).ok_or_else(|| invalid(v))?)
             }
+            Keyword::FtpToSftp => Directive::Forward(ForwardSpec::parse_config(ForwardKind::FtpToSftp, args)?),
+            Keyword::FtpToSftpLogin => {
+                let v = one()?;
+                Directive::FtpToSftpLogin(FtpToSftpLogin::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::FtpToSftpPasswordFile => Directive::FtpToSftpPasswordFile(one()?.to_string()),
             Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
@@ -237,6 +246,10 @@ mod tests {
             (parse("FtpDataTimeout", &["45"]), Ok(Directive::FtpDataTimeout(Duration::from_secs(45)))),
             (parse("FtpPassiveAddress", &["reply"]), Ok(Directive::FtpPassiveAddress(FtpPassiveAddress::Reply))),
             (parse("FtpTls", &["pass"]), Ok(Directive::FtpTls(FtpTls::Pass))),
+            (parse("FtpToSftpLogin", &["passthrough"]), Ok(Directive::FtpToSftpLogin(FtpToSftpLogin::Passthrough))),
+            (parse("FtpToSftpLogin", &["Session"]), Ok(Directive::FtpToSftpLogin(FtpToSftpLogin::Session))),
+            (parse("FtpToSftpLogin", &["sftp"]), invalid("FtpToSftpLogin", "sftp")),
+            (parse("FtpToSftpPasswordFile", &["~/pw"]), Ok(Directive::FtpToSftpPasswordFile("~/pw".into()))),
             (parse("FtpTls", &["require"]), invalid("FtpTls", "require")),
             (parse("FtpAllowForeignPassive", &["yes"]), Ok(Directive::FtpAllowForeignPassive(true))),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),

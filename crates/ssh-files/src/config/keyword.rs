@@ -44,6 +44,9 @@ pub(crate) enum Keyword {
     FtpAllowForeignPassive,
     FtpAllowThirdPartyActive,
     FtpTls,
+    FtpToSftp,
+    FtpToSftpLogin,
+    FtpToSftpPasswordFile,
     RefuseConnection,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
@@ -97,6 +100,9 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpAllowForeignPassive", Keyword::FtpAllowForeignPassive),
     ("FtpAllowThirdPartyActive", Keyword::FtpAllowThirdPartyActive),
     ("FtpTls", Keyword::FtpTls),
+    ("FtpToSftp", Keyword::FtpToSftp),
+    ("FtpToSftpLogin", Keyword::FtpToSftpLogin),
+    ("FtpToSftpPasswordFile", Keyword::FtpToSftpPasswordFile),
     ("RefuseConnection", Keyword::RefuseConnection),
 ];
 

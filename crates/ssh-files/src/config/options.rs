@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::directive::Directive;
-use super::value::{FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
+use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
 
 /// Every option sshfwd acts on, as found in the sources: `None` (or empty)
@@ -67,6 +67,8 @@ pub struct HostOptions {
     pub ftp_allow_foreign_passive: Option<bool>,
     pub ftp_allow_third_party_active: Option<bool>,
     pub ftp_tls: Option<FtpTls>,
+    pub ftp_to_sftp_login: Option<FtpToSftpLogin>,
+    pub ftp_to_sftp_password_file: Option<String>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -140,6 +142,8 @@ impl HostOptions {
             Directive::FtpAllowForeignPassive(v) => first(&mut self.ftp_allow_foreign_passive, v),
             Directive::FtpAllowThirdPartyActive(v) => first(&mut self.ftp_allow_third_party_active, v),
             Directive::FtpTls(v) => first(&mut self.ftp_tls, v),
+            Directive::FtpToSftpLogin(v) => first(&mut self.ftp_to_sftp_login, v),
+            Directive::FtpToSftpPasswordFile(v) => first(&mut self.ftp_to_sftp_password_file, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::options::HostOptions;
 use super::tokens::{self, Context, ExpandError, TokenValue};
-use super::value::{FtpPassiveAddress, FtpTls, LogLevel, StrictHostKeyChecking};
+use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
 
 /// The identity files tried when none is configured, in OpenSSH's order.
@@ -56,6 +56,25 @@ pub struct FtpSettings {
     pub allow_third_party_active: bool,
     /// Default [`FtpTls::Refuse`].
     pub tls: FtpTls,
+    /// `FtpToSftpLogin`, default [`FtpToSftpLogin::Session`].
+    pub bridge_login: FtpToSftpLogin,
+    /// `FtpToSftpPasswordFile`, expanded; `None` for a random password.
+    pub bridge_password_file: Option<PathBuf>,
+}
+
+impl Default for FtpSettings {
+    /// sshfwd's defaults for every FTP option.
+    fn default() -> Self {
+        Self {
+            data_timeout: DEFAULT_FTP_DATA_TIMEOUT,
+            passive_address: FtpPassiveAddress::ControlHost,
+            allow_foreign_passive: false,
+            allow_third_party_active: false,
+            tls: FtpTls::Refuse,
+            bridge_login: FtpToSftpLogin::Session,
+            bridge_password_file: None,
+        }
+    }
 }
 
 /// Everything a connection needs, with concrete values.
@@ -185,6 +204,10 @@ impl Settings {
             Some(files) if is_none(files) => Vec::new(),
             Some(files) => files.iter().map(PathBuf::from).collect(),
         };
+        let bridge_password_file = match &options.ftp_to_sftp_password_file {
+            Some(file) => expand_all(std::slice::from_ref(file), "FtpToSftpPasswordFile")?.pop(),
+            None => None,
+        };
         let forwards = if options.clear_all_forwardings == Some(true) { Vec::new() } else { options.forwards };
         let not_none = |value: Option<String>| value.filter(|v| !v.eq_ignore_ascii_case("none"));
         Ok(Settings {
@@ -218,12 +241,19 @@ impl Settings {
             host_key_alias: options.host_key_alias,
             proxy_jump: not_none(options.proxy_jump),
             proxy_command: not_none(options.proxy_command),
-            ftp: FtpSettings {
-                data_timeout: options.ftp_data_timeout.unwrap_or(DEFAULT_FTP_DATA_TIMEOUT),
-                passive_address: options.ftp_passive_address.unwrap_or(FtpPassiveAddress::ControlHost),
-                allow_foreign_passive: options.ftp_allow_foreign_passive.unwrap_or(false),
-                allow_third_party_active: options.ftp_allow_third_party_active.unwrap_or(false),
-                tls: options.ftp_tls.unwrap_or(FtpTls::Refuse),
+            ftp: {
+                let default = FtpSettings::default();
+                FtpSettings {
+                    data_timeout: options.ftp_data_timeout.unwrap_or(default.data_timeout),
+                    passive_address: options.ftp_passive_address.unwrap_or(default.passive_address),
+                    allow_foreign_passive: options.ftp_allow_foreign_passive.unwrap_or(default.allow_foreign_passive),
+                    allow_third_party_active: options
+                        .ftp_allow_third_party_active
+                        .unwrap_or(default.allow_third_party_active),
+                    tls: options.ftp_tls.unwrap_or(default.tls),
+                    bridge_login: options.ftp_to_sftp_login.unwrap_or(default.bridge_login),
+                    bridge_password_file,
+                }
             },
         })
     }

@@ -117,6 +117,26 @@ impl FtpTls {
     }
 }
 
+/// sshfwd's `FtpToSftpLogin`: whose SSH login serves a bridged FTP session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FtpToSftpLogin {
+    /// sshfwd's own connection; FTP clients log in with the SSH user name
+    /// and the bridge's password (the default).
+    Session,
+    /// Each FTP login is an SSH login with the FTP user and password.
+    Passthrough,
+}
+
+impl FtpToSftpLogin {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "session" => Self::Session,
+            "passthrough" => Self::Passthrough,
+            _ => return None,
+        })
+    }
+}
+
 /// A yes/no flag: OpenSSH's `multistate_flag`, compared without case.
 pub(crate) fn parse_flag(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {

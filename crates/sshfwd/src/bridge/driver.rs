@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use ftp_proto::framing::LineFramer;
 use ftp_proto::server::{
-    Action, DataChannel, LoginOutcome, Session, SessionConfig, Transfer, TransferError, TransferKind, VirtualPath,
+    Action, DataChannel, FsError, LoginOutcome, Session, SessionConfig, Transfer, TransferError, TransferKind,
+    VirtualPath,
 };
 use sftp_client::SftpSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,16 +18,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::files;
+use super::login::{LoginError, SftpLogin};
 use super::transfer::{self, DataSource, Event, Job};
 use super::BridgeOptions;
+use crate::ssh::SshConnection;
 
 /// RFC 959 leaves line length open; 8 KiB holds any real path.
 const MAX_LINE: usize = 8192;
 
-/// Serves one FTP control connection from `sftp` until the client quits or
-/// goes away. Every failure ends in a reply or a closed connection, so
-/// there is nothing to return.
-pub async fn serve_session(control: TcpStream, sftp: Arc<SftpSession>, options: BridgeOptions) {
+/// Serves one FTP control connection until the client quits or goes away,
+/// from the SFTP session its login gives. Every failure ends in a reply or
+/// a closed connection, so there is nothing to return.
+pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, options: BridgeOptions) {
     let (Ok(peer), Ok(local)) = (control.peer_addr(), control.local_addr()) else { return };
     let _ = control.set_nodelay(true);
     let mut config = SessionConfig::new(peer.ip(), local.ip());
@@ -34,17 +37,24 @@ pub async fn serve_session(control: TcpStream, sftp: Arc<SftpSession>, options: 
     let (mut reader, writer) = control.into_split();
     let mut driver = Driver {
         session: Session::new(config),
-        sftp,
+        login,
+        sftp: None,
+        own_connection: None,
         listen_ip: options.listen_ip.unwrap_or(local.ip()),
         client_ip: peer.ip(),
+        peer,
         options,
         writer,
         passive: None,
         running: None,
     };
-    driver.run(&mut reader, peer).await;
+    driver.run(&mut reader).await;
+    tracing::debug!("ftp bridge {peer}: session closed");
     if let Some(running) = driver.running.take() {
         running.task.abort();
+    }
+    if let Some(connection) = driver.own_connection.take() {
+        connection.disconnect().await;
     }
 }
 
@@ -58,12 +68,18 @@ struct Running {
 
 struct Driver {
     session: Session,
-    sftp: Arc<SftpSession>,
+    login: Arc<dyn SftpLogin>,
+    /// Set by a successful login; the session asks for nothing else before.
+    sftp: Option<Arc<SftpSession>>,
+    /// Passthrough: this session's own SSH connection, closed with it.
+    own_connection: Option<SshConnection>,
     options: BridgeOptions,
     /// Where PASV/EPSV listeners bind.
     listen_ip: IpAddr,
     /// The only address a passive data connection is taken from.
     client_ip: IpAddr,
+    /// The control connection's client, naming the session in the log.
+    peer: SocketAddr,
     writer: OwnedWriteHalf,
     /// The PASV/EPSV listener, until a transfer takes it.
     passive: Option<TcpListener>,
@@ -71,10 +87,10 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf, peer: SocketAddr) {
+    async fn run(&mut self, reader: &mut tokio::net::tcp::OwnedReadHalf) {
         let mut framer = LineFramer::new(MAX_LINE);
         let mut buffer = vec![0u8; 4096];
-        tracing::debug!(%peer, "ftp bridge session");
+        tracing::debug!("ftp bridge {}: control connection", self.peer);
         loop {
             if !self.perform().await {
                 return;
@@ -104,12 +120,7 @@ impl Driver {
                     Ok(())
                 }
                 Action::Authenticate { user, password } => {
-                    let outcome = if self.options.credentials.verify(&user, password.expose()) {
-                        self.login_home().await
-                    } else {
-                        tracing::info!(user, "ftp bridge login refused");
-                        LoginOutcome::Refused
-                    };
+                    let outcome = self.log_in(&user, password.expose()).await;
                     self.session.handle_login(outcome)
                 }
                 Action::OpenPassive => {
@@ -121,11 +132,17 @@ impl Driver {
                     Ok(())
                 }
                 Action::File(operation) => {
-                    let result = files::operate(&self.sftp, &operation).await;
+                    let result = match self.sftp() {
+                        Ok(sftp) => files::operate(&sftp, &operation).await,
+                        Err(e) => Err(e),
+                    };
                     self.session.handle_done(result)
                 }
                 Action::Stat { path, .. } => {
-                    let result = files::stat(&self.sftp, &path).await;
+                    let result = match self.sftp() {
+                        Ok(sftp) => files::stat(&sftp, &path).await,
+                        Err(e) => Err(e),
+                    };
                     self.session.handle_stat(result)
                 }
                 Action::Transfer(transfer) => self.start_transfer(transfer),
@@ -136,19 +153,35 @@ impl Driver {
                 }
             };
             if let Err(error) = reported {
-                tracing::error!(%error, "ftp bridge driver out of step with its session");
+                tracing::error!("ftp bridge {}: driver out of step with its session: {error}", self.peer);
                 return false;
             }
         }
         true
     }
 
-    /// The SFTP server's idea of "." is the user's home directory.
-    async fn login_home(&self) -> LoginOutcome {
-        match self.sftp.realpath(".").await {
-            Ok(home) => LoginOutcome::Accepted { home: VirtualPath::absolute(&home) },
-            Err(sftp_client::Error::ConnectionLost) => LoginOutcome::Unavailable("SSH connection lost".into()),
-            Err(_) => LoginOutcome::Accepted { home: VirtualPath::root() },
+    /// The SFTP session, once logged in.
+    fn sftp(&self) -> Result<Arc<SftpSession>, FsError> {
+        self.sftp.clone().ok_or(FsError::ConnectionLost)
+    }
+
+    async fn log_in(&mut self, user: &str, password: &str) -> LoginOutcome {
+        match self.login.login(user, password).await {
+            Ok(logged_in) => {
+                tracing::debug!("ftp bridge {}: user {user} logged in", self.peer);
+                let home = login_home(&logged_in.sftp).await;
+                self.sftp = Some(logged_in.sftp);
+                self.own_connection = logged_in.own_connection;
+                home
+            }
+            Err(LoginError::Refused) => {
+                tracing::info!("ftp bridge {}: login refused for user {user}", self.peer);
+                LoginOutcome::Refused
+            }
+            Err(LoginError::Unavailable(reason)) => {
+                tracing::info!("ftp bridge {}: login failed for user {user}: {reason}", self.peer);
+                LoginOutcome::Unavailable(reason)
+            }
         }
     }
 
@@ -173,8 +206,12 @@ impl Driver {
         };
         // Two slots: the start and the end, so the task never waits on us.
         let (sender, events) = mpsc::channel(2);
+        let sftp = match self.sftp() {
+            Ok(sftp) => sftp,
+            Err(e) => return self.session.handle_transfer_done(Err(TransferError::File(e))),
+        };
         let job = Job {
-            sftp: self.sftp.clone(),
+            sftp,
             source,
             kind: transfer.kind.clone(),
             client_ip: self.client_ip,
@@ -218,7 +255,7 @@ impl Driver {
             }
         };
         if let Err(error) = reported {
-            tracing::error!(%error, "ftp bridge driver out of step with its session");
+            tracing::error!("ftp bridge {}: driver out of step with its session: {error}", self.peer);
         }
     }
 
@@ -232,9 +269,28 @@ impl Driver {
         let path = running.kind.path().as_str();
         let duration = running.since.elapsed();
         match result {
-            Ok(bytes) => tracing::info!(user, command, path, bytes, ?duration, "ftp bridge transfer complete"),
-            Err(error) => tracing::info!(user, command, path, ?duration, %error, "ftp bridge transfer failed"),
+            Ok(bytes) => {
+                tracing::debug!(
+                    "ftp bridge {}: user {user}: {command} {path}: {bytes} bytes in {duration:.2?}",
+                    self.peer
+                )
+            }
+            Err(error) => {
+                tracing::debug!(
+                    "ftp bridge {}: user {user}: {command} {path}: failed after {duration:.2?}: {error}",
+                    self.peer
+                )
+            }
         }
+    }
+}
+
+/// The SFTP server's idea of "." is the user's home directory.
+async fn login_home(sftp: &SftpSession) -> LoginOutcome {
+    match sftp.realpath(".").await {
+        Ok(home) => LoginOutcome::Accepted { home: VirtualPath::absolute(&home) },
+        Err(sftp_client::Error::ConnectionLost) => LoginOutcome::Unavailable("SSH connection lost".into()),
+        Err(_) => LoginOutcome::Accepted { home: VirtualPath::root() },
     }
 }
 

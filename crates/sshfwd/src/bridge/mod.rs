@@ -1,23 +1,28 @@
-//! The FTP→SFTP bridge's async driver: one FTP control connection served
-//! from one SFTP session. `ftp_proto::server::Session` decides every reply;
-//! this module owns the sockets, performs the session's actions against
-//! the SFTP session and reports the results back.
+//! The FTP→SFTP bridge (`--ftp-to-sftp`): a local FTP server whose files
+//! are an SSH server's, over SFTP. `ftp_proto::server::Session` decides
+//! every reply; the driver owns the sockets, performs the session's actions
+//! against the SFTP session and reports the results back; `login` turns an
+//! FTP login into an SFTP session; `listener` serves the bridge's port.
 
 mod ascii_io;
 mod driver;
 mod files;
+mod listener;
+mod login;
+pub mod password;
 mod transfer;
 
 #[cfg(test)]
 mod tests;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
 pub use driver::serve_session;
+pub use listener::{start, MAX_SESSIONS};
+pub use login::{LoggedIn, LoginError, PassthroughLogin, SessionLogin, SftpLogin};
 
 /// Decides FTP logins (USER/PASS).
 pub trait Credentials: Send + Sync {
@@ -55,10 +60,8 @@ impl Credentials for FixedCredentials {
 }
 
 /// How a bridged session runs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct BridgeOptions {
-    /// Who may log in.
-    pub credentials: Arc<dyn Credentials>,
     /// The address PASV/EPSV listeners bind; `None` is the address the
     /// client reached the control connection on, which every client can
     /// reach back.
@@ -70,19 +73,8 @@ pub struct BridgeOptions {
     pub allow_third_party_active: bool,
 }
 
-impl BridgeOptions {
-    /// Options with the given login check and the usual defaults.
-    pub fn new(credentials: Arc<dyn Credentials>) -> Self {
-        Self { credentials, listen_ip: None, data_timeout: Duration::from_secs(30), allow_third_party_active: false }
-    }
-}
-
-impl std::fmt::Debug for BridgeOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BridgeOptions")
-            .field("listen_ip", &self.listen_ip)
-            .field("data_timeout", &self.data_timeout)
-            .field("allow_third_party_active", &self.allow_third_party_active)
-            .finish_non_exhaustive()
+impl Default for BridgeOptions {
+    fn default() -> Self {
+        Self { listen_ip: None, data_timeout: Duration::from_secs(30), allow_third_party_active: false }
     }
 }

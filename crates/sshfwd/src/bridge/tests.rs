@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
-use super::{serve_session, BridgeOptions, FixedCredentials};
+use super::{serve_session, BridgeOptions, Credentials, FixedCredentials, LoggedIn, LoginError, SftpLogin};
 
 const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 const USER: &str = "ann";
@@ -20,6 +20,27 @@ const PASSWORD: &str = "s3cret pass";
 
 /// The bound on any one client run: no test waits forever.
 const STEP: Duration = Duration::from_secs(60);
+
+/// Session mode over one SFTP session made in advance.
+struct OneSession {
+    credentials: FixedCredentials,
+    sftp: Arc<SftpSession>,
+}
+
+impl SftpLogin for OneSession {
+    fn login<'a>(
+        &'a self,
+        user: &'a str,
+        password: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<LoggedIn, LoginError>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.credentials.verify(user, password) {
+                true => Ok(LoggedIn { sftp: self.sftp.clone(), own_connection: None }),
+                false => Err(LoginError::Refused),
+            }
+        })
+    }
+}
 
 /// A bridge on 127.0.0.1 serving `dir` through sftp-server.
 struct Bridge {
@@ -42,11 +63,12 @@ impl Bridge {
         let sftp = Arc::new(sftp);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let mut options = BridgeOptions::new(Arc::new(FixedCredentials::new(USER, PASSWORD)));
-        options.data_timeout = Duration::from_secs(20);
+        let options = BridgeOptions { data_timeout: Duration::from_secs(20), ..BridgeOptions::default() };
+        let login: Arc<dyn SftpLogin> =
+            Arc::new(OneSession { credentials: FixedCredentials::new(USER, PASSWORD), sftp });
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_session(stream, sftp.clone(), options.clone()));
+                tokio::spawn(serve_session(stream, login.clone(), options.clone()));
             }
         });
         Bridge { address, dir, _temp: temp, server }

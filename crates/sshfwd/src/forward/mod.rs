@@ -64,6 +64,8 @@ pub enum ForwardError {
     Remote { port: u16 },
     #[error("Could not request dynamic forwarding.")]
     Dynamic,
+    #[error("Could not request FTP-to-SFTP bridge.")]
+    FtpToSftp,
 }
 
 /// Sets up one forwarding: its listeners or its remote forwarding, and
@@ -133,6 +135,9 @@ pub async fn start<T: Tunnel>(
                 .await
             }
         }
+        // A bridge is served from SFTP sessions, not through a tunnel: the
+        // caller starts it with `bridge::start`.
+        ForwardSpec::FtpToSftp(_) => Err(ForwardError::FtpToSftp),
     }
 }
 

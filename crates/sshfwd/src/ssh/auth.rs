@@ -36,6 +36,8 @@ pub struct AuthOptions {
     pub password: bool,
     pub kbd_interactive: bool,
     pub password_prompts: u32,
+    /// The password to answer every prompt with, instead of asking.
+    pub supplied_password: Option<super::prompt::Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,7 +115,10 @@ pub async fn authenticate(
             if remaining.update(&result) {
                 return Ok(());
             }
-            tracing::info!("Permission denied, please try again.");
+            // A supplied password is not asked again: nobody to tell.
+            if options.supplied_password.is_none() {
+                tracing::info!("Permission denied, please try again.");
+            }
         }
     }
     Err(AuthError::Denied { user: options.user.clone(), host: host.to_owned(), methods: remaining.describe() })

@@ -84,7 +84,10 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
     };
     let stream = tcp_connect(&options.host, options.port, options.connect_timeout).await?;
     let socket = socket2::SockRef::from(&stream).try_clone().ok().map(std::net::TcpStream::from);
-    let prompter = Prompter::new(options.batch_mode);
+    let prompter = match &options.auth.supplied_password {
+        Some(password) => Prompter::answering(password.clone()),
+        None => Prompter::new(options.batch_mode),
+    };
     let remote = Arc::new(RemoteRegistry::default());
     let (ended_tx, ended) = watch::channel(None);
     let handler = ClientHandler {
@@ -217,6 +220,11 @@ impl Tunnel for SshConnection {
 impl SshConnection {
     pub(super) async fn open_session(&self) -> Result<russh::Channel<russh::client::Msg>, russh::Error> {
         self.handle.channel_open_session().await
+    }
+
+    /// Whether the session has ended.
+    pub fn is_ended(&self) -> bool {
+        self.ended.borrow().is_some()
     }
 
     /// Resolves when the session has ended, with the reason.

@@ -11,6 +11,8 @@ mod handler;
 mod hostkey;
 pub mod prompt;
 mod remote_registry;
+mod sftp;
+mod shared;
 mod socket;
 mod tunnel;
 
@@ -21,6 +23,8 @@ pub use connection::{connect, ConnectError, ConnectOptions, SshConnection};
 pub use exec::{ExecError, ExecEvent, ExecOutput};
 pub use handler::SessionEnd;
 pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
+pub use sftp::SubsystemError;
+pub use shared::SharedConnection;
 pub use tunnel::{
     ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,
     RemoteForwardError, Tunnel,

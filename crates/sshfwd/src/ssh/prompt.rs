@@ -28,10 +28,31 @@ pub enum PromptError {
     Thread(#[from] tokio::task::JoinError),
 }
 
-/// What the prompter may do, fixed once per run.
+/// A password given in advance (the FTP→SFTP bridge's passthrough login):
+/// never printed, not even by `{:?}`.
+#[derive(Clone)]
+pub struct Secret(std::sync::Arc<str>);
+
+impl Secret {
+    pub fn new(text: &str) -> Self {
+        Self(text.into())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// What the prompter may do, fixed once per connection.
 #[derive(Debug, Clone)]
 pub struct Prompter {
     batch: bool,
+    /// Answers every secret prompt, and refuses every question, without
+    /// asking anyone: a login made on someone else's behalf has no
+    /// terminal to ask.
+    answer: Option<Secret>,
 }
 
 enum Channel {
@@ -41,11 +62,19 @@ enum Channel {
 
 impl Prompter {
     pub fn new(batch: bool) -> Self {
-        Self { batch }
+        Self { batch, answer: None }
+    }
+
+    /// A prompter that answers every secret prompt with `password`.
+    pub fn answering(password: Secret) -> Self {
+        Self { batch: true, answer: Some(password) }
     }
 
     /// [`Prompter::secret`] on a blocking thread.
     pub async fn ask_secret(&self, prompt: String) -> Result<String, PromptError> {
+        if let Some(answer) = &self.answer {
+            return Ok(answer.0.to_string());
+        }
         let prompter = self.clone();
         tokio::task::spawn_blocking(move || prompter.secret(&prompt)).await?
     }
@@ -58,6 +87,9 @@ impl Prompter {
 
     /// Asks for a secret without echo; blocks until answered.
     pub fn secret(&self, prompt: &str) -> Result<String, PromptError> {
+        if let Some(answer) = &self.answer {
+            return Ok(answer.0.to_string());
+        }
         match self.channel()? {
             Channel::Askpass(program) => askpass(&program, prompt, None),
             Channel::Terminal => Ok(rpassword::prompt_password(prompt)?),

@@ -69,6 +69,7 @@ impl Pair {
                 allow_foreign_passive: false,
                 allow_third_party_active: false,
                 tls: setup.tls,
+                ..FtpSettings::default()
             },
             limits: setup.limits,
         };
