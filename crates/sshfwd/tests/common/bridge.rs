@@ -36,6 +36,9 @@ pub struct PeerOptions {
     pub read_only: bool,
     /// Users for password logins (sshfwd-server's `--password-file`).
     pub passwords: Vec<(String, String)>,
+    /// sshd's MaxSessions (session channels per connection); `None`: 1000,
+    /// so that the harness, not the server, bounds the FTP sessions.
+    pub max_sessions: Option<u32>,
 }
 
 /// A running SFTP peer on 127.0.0.1.
@@ -75,7 +78,7 @@ impl SftpPeer {
                     extra: vec![
                         format!("Subsystem sftp internal-sftp -d {}{read_only}", files.display()),
                         // One SFTP channel per FTP session on one connection.
-                        "MaxSessions 1000".into(),
+                        format!("MaxSessions {}", opts.max_sessions.unwrap_or(1000)),
                     ],
                     ..Default::default()
                 });

