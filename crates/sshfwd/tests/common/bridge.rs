@@ -200,6 +200,16 @@ impl SftpPeer {
         }
     }
 
+    /// After [`SftpPeer::kill_sessions`] (sshfwd-server only): serves again
+    /// on the same port, but with a new host key, as a spoofed server would.
+    pub fn restore_with_new_host_key(&mut self) {
+        assert_eq!(self.kind, Peer::SshfwdServer, "sshfwd-server only");
+        let _ = fs::remove_file(&self.host_key);
+        let _ = fs::remove_file(sshd::pub_path(&self.host_key));
+        keygen(&self.host_key, KeyType::Ed25519, "");
+        self.restore();
+    }
+
     /// The peer's process IDs: its listener and every descendant.
     pub fn pids(&self) -> Vec<u32> {
         let root = match (&self.sshd, &self.server) {
@@ -292,6 +302,8 @@ impl Bridge {
             Login::Session(Some(p)) => {
                 let file = peer.scratch("bridge").join("password");
                 fs::write(&file, format!("{p}\n")).expect("write password file");
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod password file");
                 b = b.opt(format!("FtpToSftpPasswordFile={}", file.display()));
                 password = p.clone();
             }

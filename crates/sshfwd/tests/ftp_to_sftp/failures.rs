@@ -127,3 +127,22 @@ fn killed_ssh_mid_upload(kind: Peer) {
     let writer = slow_writer(data, count.clone());
     kill_and_recover(&mut peer, &mut bridge, ftp, &count, writer);
 }
+
+/// Session mode's reconnection checks the host key again: after the SSH
+/// connection is lost, a server with another key gets no FTP session.
+#[test]
+fn reconnect_checks_the_host_key_again() {
+    let mut peer = SftpPeer::start(Peer::SshfwdServer);
+    let mut bridge = Bridge::start(&peer);
+    Ftp::login(&bridge).expect("QUIT", 221);
+    assert!(peer.kill_sessions() > 0);
+    peer.restore_with_new_host_key();
+    let refused = Ftp::login_as(bridge.addr, &bridge.user, &bridge.password).err().map(|e| e.to_string());
+    let refused =
+        refused.unwrap_or_else(|| panic!("logged in to a server with a changed host key\n{}", bridge.stderr()));
+    assert!(refused.contains("421"), "not a 421: {refused}");
+    let warned = poll(Duration::from_secs(10), || bridge.stderr().to_lowercase().contains("host key").then_some(()));
+    assert!(warned.is_some(), "no word of the host key:\n{}", bridge.stderr());
+    assert!(bridge.running.try_status().is_none(), "sshfwd exited:\n{}", bridge.stderr());
+    eprintln!("changed host key on reconnect: {}", refused.trim());
+}
