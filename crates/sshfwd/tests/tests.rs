@@ -5,10 +5,11 @@
 //! that reason, when the tests are built by another user; see
 //! `crates/sshfwd/build.rs`. Run everything (as root) with
 //! `cargo test -p sshfwd --test integration`, or pick with a filter:
-//! `ftp_forward::openssh`, `ftp_forward::sshfwd_server`, `ssh_client`,
+//! `ftp_forward::openssh`, `ftp_forward::sshfwd_server`, `ftp_to_sftp`, `ssh_client`,
 //! `diagnostics`, or any test's name.
 
 mod common;
 mod diagnostics;
 mod ftp_forward;
+mod ftp_to_sftp;
 mod ssh_client;

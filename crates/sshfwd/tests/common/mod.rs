@@ -1,6 +1,9 @@
 //! Harnesses shared by the test modules: a real OpenSSH sshd on loopback
-//! (`sshd`) and the network-namespace topology of the FTP tests (`netns`).
+//! (`sshd`), the network-namespace topology of the FTP tests (`netns`), and
+//! the FTP→SFTP bridge with its peers and FTP clients (`bridge`, `ftp_client`).
 
+pub mod bridge;
+pub mod ftp_client;
 pub mod netns;
 pub mod sshd;
 

@@ -46,7 +46,7 @@ pub enum SshServer {
 
 /// The sshfwd-server binary beside sshfwd's, built first when this test
 /// run did not build it (`cargo test -p sshfwd` alone).
-fn sshfwd_server_binary() -> String {
+pub fn sshfwd_server_binary() -> String {
     static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
