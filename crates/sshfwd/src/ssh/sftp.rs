@@ -28,7 +28,14 @@ pub enum SubsystemError {
 impl SshConnection {
     /// Opens a session channel running the server's "sftp" subsystem.
     pub async fn open_sftp(&self) -> Result<SshStream, SubsystemError> {
-        let mut channel = self.open_session().await.map_err(|e| SubsystemError::Open(super::describe_ssh_error(&e)))?;
+        // A session channel connects to nothing: whatever reason a server
+        // gives for refusing one is its limit (sshd 9.2 says ConnectFailed
+        // past MaxSessions, sshfwd-server ResourceShortage).
+        let mut channel = self.open_session().await.map_err(|e| match e {
+            russh::Error::ChannelOpenFailure(_) => SubsystemError::ChannelsExhausted(super::describe_ssh_error(&e)),
+            _ if self.is_ended() => SubsystemError::ConnectionLost,
+            _ => SubsystemError::Open(super::describe_ssh_error(&e)),
+        })?;
         channel.request_subsystem(true, "sftp").await.map_err(|e| SubsystemError::Request(e.to_string()))?;
         // The reply comes before any data: sftp-server speaks only when
         // spoken to, so nothing is lost by reading up to it here.
