@@ -141,9 +141,10 @@ pub fn list(entries: &[Entry], now: i64) -> Vec<u8> {
     lines(entries, |e| e.list_line(now))
 }
 
-/// The body of an `NLST` reply: names only.
-pub fn name_list(entries: &[Entry]) -> Vec<u8> {
-    lines(entries, |e| e.name.clone())
+/// The body of an `NLST` reply: names only, each after `prefix` (the
+/// directory part of a pattern argument, or nothing).
+pub fn name_list(entries: &[Entry], prefix: &str) -> Vec<u8> {
+    lines(entries, |e| format!("{prefix}{}", e.name))
 }
 
 /// The body of an `MLSD` reply.
@@ -337,7 +338,8 @@ mod tests {
             entry("..", Kind::Directory, 0o755, 1, NOW),
             entry("d", Kind::Directory, 0o755, 1, NOW),
         ];
-        assert_eq!(name_list(&entries), b"ok\r\nd\r\n");
+        assert_eq!(name_list(&entries, ""), b"ok\r\nd\r\n");
+        assert_eq!(name_list(&entries, "sub dir/"), b"sub dir/ok\r\nsub dir/d\r\n");
         assert_eq!(list(&entries, NOW).split(|&b| b == b'\n').count(), 3);
         assert_eq!(machine_list(&entries).split(|&b| b == b'\n').count(), 3);
         assert!(list(&[], NOW).is_empty());

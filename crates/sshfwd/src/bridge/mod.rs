@@ -68,12 +68,21 @@ pub struct BridgeOptions {
     pub data_timeout: Duration,
     /// Let PORT/EPRT name any address, as the forwarder's option does.
     pub allow_third_party_active: bool,
+    /// How long a running transfer may move no byte on its data connection
+    /// before it fails with 426 (vsftpd's data_connection_timeout).
+    pub data_idle_timeout: Duration,
 }
 
 impl BridgeOptions {
     /// Options with the given login check and the usual defaults.
     pub fn new(credentials: Arc<dyn Credentials>) -> Self {
-        Self { credentials, listen_ip: None, data_timeout: Duration::from_secs(30), allow_third_party_active: false }
+        Self {
+            credentials,
+            listen_ip: None,
+            data_timeout: Duration::from_secs(30),
+            allow_third_party_active: false,
+            data_idle_timeout: transfer::DATA_IDLE_TIMEOUT,
+        }
     }
 }
 
@@ -83,6 +92,7 @@ impl std::fmt::Debug for BridgeOptions {
             .field("listen_ip", &self.listen_ip)
             .field("data_timeout", &self.data_timeout)
             .field("allow_third_party_active", &self.allow_third_party_active)
+            .field("data_idle_timeout", &self.data_idle_timeout)
             .finish_non_exhaustive()
     }
 }

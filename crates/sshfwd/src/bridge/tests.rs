@@ -301,3 +301,112 @@ async fn abort_and_lost_connection_end_transfers_promptly() {
     let status = tokio::time::timeout(STEP, client.wait()).await.unwrap().unwrap();
     assert!(status.success());
 }
+
+/// ftplib's `abort()` sends `ABOR\r\n` as urgent data, whose last byte (the
+/// LF) Linux takes out of the stream: the bridge must still see ABOR, at
+/// once, and the session must go on. Twice, so the second urgent byte is
+/// handled as the first was.
+const URGENT_ABORT_SCRIPT: &str = r#"
+import ftplib, sys, time
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+for attempt in range(2):
+    data = ftp.transfercmd("RETR big.bin")
+    assert len(data.recv(65536)) > 0
+    start = time.monotonic()
+    first = ftp.abort()
+    assert first[:3] == "426", first
+    second = ftp.getmultiline()
+    assert second[:3] == "226", second
+    elapsed = time.monotonic() - start
+    assert elapsed < 5, elapsed
+    data.close()
+    assert ftp.voidcmd("NOOP").startswith("200")
+    assert "big.bin" in ftp.nlst()
+# With no transfer running, ABOR is answered too.
+assert ftp.abort()[:3] == "225"
+assert ftp.voidcmd("NOOP").startswith("200")
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftplib_abort_with_urgent_data_is_prompt() {
+    let bridge = Bridge::start().await;
+    std::fs::write(bridge.path("big.bin"), data(64 * 1024 * 1024, 11)).unwrap();
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", URGENT_ABORT_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(out.trim(), "ok");
+}
+
+/// An SFTP session over sftp-server serving `dir`, and the server's pid.
+async fn sftp_serving(dir: &Path) -> (Arc<SftpSession>, Child) {
+    let mut server = Command::new(SFTP_SERVER)
+        .arg("-d")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start sftp-server (package openssh-sftp-server)");
+    let pipe = tokio::io::join(server.stdout.take().unwrap(), server.stdin.take().unwrap());
+    let sftp = tokio::time::timeout(STEP, SftpSession::open(pipe, Config::default())).await.unwrap().unwrap();
+    (Arc::new(sftp), server)
+}
+
+/// The files sftp-server has open: its handles, beside a fixed few.
+fn open_fds(server: &Child) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.id().unwrap())).unwrap().count()
+}
+
+/// A client that opens the data connection and then neither reads (RETR)
+/// nor sends (STOR): the transfer ends with `Idle` after the idle limit,
+/// its SFTP handle is closed, and the SFTP session still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_data_connection_ends_after_the_idle_timeout() {
+    use super::transfer::{run_with_idle_timeout, DataSource, Event, Job};
+    use ftp_proto::server::{StoreStart, TransferError, TransferKind, TransferType, VirtualPath};
+
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().canonicalize().unwrap();
+    std::fs::write(dir.join("big.bin"), data(32 * 1024 * 1024, 3)).unwrap();
+    let (sftp, server) = sftp_serving(&dir).await;
+    let baseline = open_fds(&server);
+    let path = |name: &str| VirtualPath::absolute(dir.join(name).to_str().unwrap());
+    let kinds = [
+        TransferKind::Retrieve { path: path("big.bin"), offset: 0, representation: TransferType::Image },
+        TransferKind::Store { path: path("up.bin"), start: StoreStart::Truncate, representation: TransferType::Image },
+        TransferKind::Retrieve { path: path("big.bin"), offset: 0, representation: TransferType::Ascii },
+    ];
+    for kind in kinds {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let job = Job {
+            sftp: sftp.clone(),
+            source: DataSource::Passive(listener),
+            kind: kind.clone(),
+            client_ip: address.ip(),
+            timeout: STEP,
+        };
+        let (sender, mut events) = tokio::sync::mpsc::channel(2);
+        let idle = Duration::from_millis(500);
+        let started = std::time::Instant::now();
+        let task = tokio::spawn(run_with_idle_timeout(job, idle, sender));
+        // Connected, and then silent.
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut outcome = None;
+        while let Some(event) = tokio::time::timeout(STEP, events.recv()).await.unwrap() {
+            if let Event::Done(result) = event {
+                outcome = Some(result);
+            }
+        }
+        assert_eq!(outcome, Some(Err(TransferError::Idle)), "{kind:?}");
+        assert!(started.elapsed() >= idle, "{kind:?} ended after {:?}", started.elapsed());
+        task.await.unwrap();
+        // The CLOSE went before this STAT on the same channel, so it is done.
+        sftp.stat(dir.to_str().unwrap()).await.unwrap();
+        assert_eq!(open_fds(&server), baseline, "{kind:?}: the SFTP handle is closed");
+    }
+}
