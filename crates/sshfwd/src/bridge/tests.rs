@@ -410,3 +410,160 @@ async fn a_stalled_data_connection_ends_after_the_idle_timeout() {
         assert_eq!(open_fds(&server), baseline, "{kind:?}: the SFTP handle is closed");
     }
 }
+
+/// LIST and NLST arguments as clients send them (options, patterns, a
+/// file), and symbolic links shown as `ls -l` shows them, through ftplib.
+const LISTING_SCRIPT: &str = r#"
+import ftplib, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+
+def listing(command):
+    lines = []
+    ftp.retrlines(command, lines.append)
+    return lines
+
+def names(command):
+    return sorted(line.rsplit(" ", 1)[-1] if " " in line else line for line in listing(command))
+
+everything = ["a.txt", "b.txt", "broken", "c.csv", "dir", "link", "logs", "sub link"]
+assert sorted(l.split()[-1] for l in listing("LIST") if "->" not in l) == ["a.txt", "b.txt", "c.csv", "dir", "logs"]
+for options in ["-la", "-al", "-a", "-l", "-A", "-F", "-a -l"]:
+    assert len(listing("LIST " + options)) == len(everything), options
+assert names("LIST *.csv") == ["c.csv"], listing("LIST *.csv")
+assert names("LIST -la *.txt") == ["a.txt", "b.txt"]
+assert names("LIST logs/*.log") == ["1.log", "2.log"], listing("LIST logs/*.log")
+assert names("LIST -a logs") == ["1.log", "2.log", "old.txt"]
+assert names("LIST logs/?.log") == ["1.log", "2.log"]
+assert names("LIST logs/[!1].log") == ["2.log"]
+assert listing("LIST *.none") == []
+assert names("LIST a.txt") == ["a.txt"]
+assert sorted(ftp.nlst("*.txt")) == ["a.txt", "b.txt"]
+assert sorted(ftp.nlst("logs/*.log")) == ["logs/1.log", "logs/2.log"], ftp.nlst("logs/*.log")
+
+# Links: "name -> target", relative targets as stored; a dangling one lists.
+links = [l for l in listing("LIST") if " -> " in l]
+assert len(links) == 3 and all(l.startswith("lrwxrwxrwx") for l in links), links
+for shown in [" link -> a.txt", " broken -> does/not/exist", " sub link -> dir/../logs"]:
+    assert any(l.endswith(shown) for l in links), (shown, links)
+facts = dict(ftp.mlsd())
+assert facts["link"]["type"] == "OS.unix=symlink", facts["link"]
+assert facts["a.txt"]["type"] == "file"
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_arguments_patterns_and_links() {
+    let bridge = Bridge::start().await;
+    for name in ["a.txt", "b.txt", "c.csv", "logs/1.log", "logs/2.log", "logs/old.txt"] {
+        let path = bridge.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, name).unwrap();
+    }
+    std::fs::create_dir(bridge.path("dir")).unwrap();
+    std::os::unix::fs::symlink("a.txt", bridge.path("link")).unwrap();
+    std::os::unix::fs::symlink("does/not/exist", bridge.path("broken")).unwrap();
+    std::os::unix::fs::symlink("dir/../logs", bridge.path("sub link")).unwrap();
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", LISTING_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(out.trim(), "ok");
+}
+
+/// Listings of a directory whose files are created and deleted the whole
+/// time: every one completes with 226, with no error reply.
+const CHURN_SCRIPT: &str = r#"
+import ftplib, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+for _ in range(20):
+    for command in ["LIST churn", "NLST churn", "MLSD churn", "LIST churn/*.bin"]:
+        ftp.retrlines(command, lambda line: None)
+        assert ftp.lastresp == "226", (command, ftp.lastresp)
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_that_vanish_mid_listing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let bridge = Bridge::start().await;
+    let churn = bridge.path("churn");
+    std::fs::create_dir(&churn).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churner = {
+        let (churn, stop) = (churn.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                for i in 0..300 {
+                    std::fs::write(churn.join(format!("f{i}.bin")), b"x").unwrap();
+                    let _ = std::os::unix::fs::symlink(format!("f{i}.bin"), churn.join(format!("l{i}")));
+                }
+                for i in 0..300 {
+                    std::fs::remove_file(churn.join(format!("f{i}.bin"))).unwrap();
+                    std::fs::remove_file(churn.join(format!("l{i}"))).unwrap();
+                }
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", CHURN_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    stop.store(true, Ordering::Relaxed);
+    let rounds = churner.join().unwrap();
+    assert_eq!(out.trim(), "ok");
+    assert!(rounds > 0, "the files changed while they were listed");
+}
+
+/// Paths with spaces, UTF-8 and `..`, in commands and in listings.
+const PATHS_SCRIPT: &str = r#"
+import ftplib, io, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP(encoding="utf-8")
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+home = ftp.pwd()
+ftp.mkd("a b")
+ftp.mkd("a b/ünï 日本")
+ftp.cwd("a b/ünï 日本")
+assert ftp.pwd() == home + "/a b/ünï 日本", ftp.pwd()
+ftp.storbinary("STOR x y ü.txt", io.BytesIO(b"hello"))
+ftp.cwd("..")
+assert ftp.pwd() == home + "/a b", ftp.pwd()
+got = io.BytesIO()
+ftp.retrbinary("RETR ./ünï 日本/../ünï 日本/x y ü.txt", got.write)
+assert got.getvalue() == b"hello"
+assert ftp.size("../a b/ünï 日本/x y ü.txt") == 5
+assert ftp.nlst("ünï 日本") == ["x y ü.txt"], ftp.nlst("ünï 日本")
+assert ftp.nlst("ünï 日本/*ü*") == ["ünï 日本/x y ü.txt"], ftp.nlst("ünï 日本/*ü*")
+lines = []
+ftp.retrlines("LIST ünï 日本", lines.append)
+assert len(lines) == 1 and lines[0].endswith(" x y ü.txt"), lines
+ftp.rename("ünï 日本/x y ü.txt", "../z ü.txt")
+assert "z ü.txt" in ftp.nlst(home)
+# `..` above the root stays at the root.
+ftp.cwd("/../../..")
+assert ftp.pwd() == "/", ftp.pwd()
+ftp.cwd(home)
+ftp.delete("z ü.txt")
+ftp.rmd("a b/ünï 日本/../ünï 日本")
+ftp.rmd("a b")
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_with_spaces_utf8_and_dot_dot() {
+    let bridge = Bridge::start().await;
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", PATHS_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(out.trim(), "ok");
+    assert_eq!(std::fs::read_dir(&bridge.dir).unwrap().count(), 0, "everything made was removed");
+}
