@@ -514,9 +514,9 @@ impl Session {
     /// A last component with wildcards, in LIST and NLST, is a pattern
     /// over its directory; MLSD takes a directory only (RFC 3659 §7.1).
     fn list(&mut self, argument: Option<&str>, format: ListFormat) {
-        let path = self.resolve_optional(argument);
+        let whole = |path| TransferKind::List { path, format, pattern: None, prefix: String::new() };
         let Some(argument) = argument.filter(|_| format != ListFormat::Machine) else {
-            return self.transfer(TransferKind::List { path, format, pattern: None, prefix: String::new() });
+            return self.transfer(whole(self.resolve_optional(argument)));
         };
         let split = argument.rfind('/').map_or(0, |slash| slash + 1);
         let (directory, last) = (argument.get(..split).unwrap_or_default(), argument.get(split..).unwrap_or_default());
@@ -527,7 +527,7 @@ impl Session {
                 pattern: Some(pattern),
                 prefix: if format == ListFormat::Names { directory.to_owned() } else { String::new() },
             },
-            None => TransferKind::List { path, format, pattern: None, prefix: String::new() },
+            None => whole(self.cwd.resolve(argument)),
         };
         self.transfer(kind);
     }

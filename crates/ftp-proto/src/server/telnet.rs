@@ -7,7 +7,8 @@
 //! How the bytes arrive depends on urgent data: BSD ftp and tnftp send
 //! `IAC IP IAC` with MSG_OOB, then `DM ABOR`. With SO_OOBINLINE off (the
 //! default on Linux) the urgent byte, the second IAC, is taken out of the
-//! stream, which leaves `IAC IP DM ABOR`: a DM without its IAC. Python's
+//! stream, which leaves `IAC IP DM ABOR`: a DM without its IAC (clients
+//! that mark the DM urgent leave an IAC without its DM). Python's
 //! ftplib sends `ABOR\r\n` itself as urgent data, which loses the LF
 //! instead; see [`is_urgent_abort`].
 
@@ -22,8 +23,9 @@ const DONT: u8 = 0xfe;
 const FIRST_COMMAND: u8 = 0xf0;
 
 /// `line` without Telnet sequences: `IAC IAC` becomes one 0xFF, `IAC
-/// WILL|WONT|DO|DONT option` and any other `IAC x` go, and so do Telnet
-/// command bytes in front of the verb whose IAC was taken out of band.
+/// WILL|WONT|DO|DONT option` and any other `IAC command` go, and so do a
+/// command byte whose IAC, or an IAC whose command byte, was taken out of
+/// band.
 /// Lines without 0xF0–0xFF bytes, all real commands, are not copied.
 pub fn strip(line: &[u8]) -> Cow<'_, [u8]> {
     let start = line.iter().position(|&b| !(FIRST_COMMAND..IAC).contains(&b)).unwrap_or(line.len());
@@ -43,6 +45,9 @@ pub fn strip(line: &[u8]) -> Cow<'_, [u8]> {
             Some(WILL..=DONT) => {
                 bytes.next();
             }
+            // Not a command: the IAC's own command went out of band (a DM
+            // sent as the urgent byte), and this byte is the line's.
+            Some(byte @ ..FIRST_COMMAND) => out.push(byte),
             // Any other command (IP, DM, AO, …) or a lone IAC at the end.
             Some(_) | None => {}
         }
@@ -77,6 +82,7 @@ mod tests {
             (b"\xff\xf4\xf2ABOR\r\n", b"ABOR\r\n", "IAC IP DM: the urgent IAC was taken out of band"),
             (b"\xf2ABOR\r\n", b"ABOR\r\n", "a lone DM"),
             (b"\xff\xf2ABOR\r\n", b"ABOR\r\n", "IAC DM"),
+            (b"\xff\xf4\xffABOR\r\n", b"ABOR\r\n", "IAC IP IAC: the urgent DM was taken out of band"),
             (b"RETR a\xff\xffb\r\n", b"RETR a\xffb\r\n", "IAC IAC is a literal 0xFF"),
             (b"\xff\xfb\x01NOOP\r\n", b"NOOP\r\n", "IAC WILL ECHO: three bytes"),
             (b"\xff\xfd\x03\xff\xf1NOOP\r\n", b"NOOP\r\n", "IAC DO SGA, IAC NOP"),
@@ -138,8 +144,9 @@ mod tests {
             prop_assert_eq!(&*strip(&wire), &text[..]);
         }
 
+        /// Lines with no IAC and no command byte in front come back as they are.
         #[test]
-        fn never_panics_and_leaves_no_lone_iac(line in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn never_panics_nor_grows(line in proptest::collection::vec(any::<u8>(), 0..64)) {
             let stripped = strip(&line);
             prop_assert!(stripped.len() <= line.len());
             if !line.contains(&IAC) && line.first().is_none_or(|&b| b < FIRST_COMMAND) {

@@ -653,6 +653,7 @@ fn drive(s: &mut Session, choice: &mut impl Iterator<Item = u8>) {
 }
 
 fn line() -> impl Strategy<Value = Vec<u8>> {
+    // The strings are regular expressions, hence the escapes.
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..40),
         (
@@ -660,7 +661,21 @@ fn line() -> impl Strategy<Value = Vec<u8>> {
                 "USER", "PASS", "CWD", "CDUP", "LIST", "RETR", "STOR", "APPE", "REST", "RNFR", "RNTO", "PASV", "EPSV",
                 "PORT", "EPRT", "TYPE", "ABOR", "QUIT", "SIZE", "MLST", "MLSD", "SITE", "DELE", "MKD", "NOOP"
             ],
-            prop_oneof!["", " ", " a", " ..", " 12", " -la x", " CHMOD 644 f", " ALL", " 127,0,0,1,4,1", " A"],
+            prop_oneof![
+                "",
+                " ",
+                " a",
+                " ..",
+                " 12",
+                " -la x",
+                " CHMOD 644 f",
+                " ALL",
+                " 127,0,0,1,4,1",
+                " A",
+                " \\*\\.txt",
+                " -a d/\\?\\[!x\\]\\*",
+                " d/\\[a-"
+            ],
         )
             .prop_map(|(verb, argument)| format!("{verb}{argument}\r\n").into_bytes()),
     ]
@@ -675,6 +690,36 @@ proptest! {
         let mut choice = choices.into_iter().cycle();
         for line in lines {
             s.handle_line(&line);
+            drive(&mut s, &mut choice);
+        }
+    }
+
+    /// The same through the framer, cut anywhere, with Telnet bytes and
+    /// ABORs whose LF went out of band mixed in.
+    #[test]
+    fn framed_input_never_panics(
+        pieces in proptest::collection::vec(prop_oneof![
+            line(),
+            Just(b"ABOR\r".to_vec()),
+            Just(b"\xff\xf4\xff\xf2".to_vec()),
+            Just(b"\n".to_vec()),
+        ], 0..40),
+        cuts in proptest::collection::vec(1usize..16, 1..20),
+        choices in proptest::collection::vec(any::<u8>(), 0..80),
+    ) {
+        let mut s = session();
+        let mut choice = choices.into_iter().cycle();
+        let bytes = pieces.concat();
+        let mut framer = LineFramer::new(8192);
+        let mut rest = &bytes[..];
+        for &cut in cuts.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, tail) = rest.split_at(cut.min(rest.len()));
+            rest = tail;
+            framer.push(chunk);
+            s.handle_framed(&mut framer);
             drive(&mut s, &mut choice);
         }
     }
