@@ -56,7 +56,7 @@ pub async fn stat(sftp: &SftpSession, path: &VirtualPath) -> Result<Entry, FsErr
 }
 
 /// A directory's entries, or, for a file (LIST, NLST), the file alone;
-/// with `link_targets` (LIST), where each symbolic link points.
+/// with `link_targets` (LIST, MLSD), where each symbolic link points.
 pub async fn list(
     sftp: &SftpSession,
     path: &VirtualPath,

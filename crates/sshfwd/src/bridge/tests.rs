@@ -449,7 +449,8 @@ assert len(links) == 3 and all(l.startswith("lrwxrwxrwx") for l in links), links
 for shown in [" link -> a.txt", " broken -> does/not/exist", " sub link -> dir/../logs"]:
     assert any(l.endswith(shown) for l in links), (shown, links)
 facts = dict(ftp.mlsd())
-assert facts["link"]["type"] == "OS.unix=symlink", facts["link"]
+assert facts["link"]["type"] == "OS.unix=slink:a.txt", facts["link"]
+assert facts["sub link"]["type"] == "OS.unix=slink:dir/../logs", facts["sub link"]
 assert facts["a.txt"]["type"] == "file"
 ftp.quit()
 print("ok")
@@ -566,4 +567,36 @@ async fn paths_with_spaces_utf8_and_dot_dot() {
     let out = run("python3", &["-c", PATHS_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
     assert_eq!(out.trim(), "ok");
     assert_eq!(std::fs::read_dir(&bridge.dir).unwrap().count(), 0, "everything made was removed");
+}
+
+/// lftp's mirror over a tree with symbolic links, reading MLSD and reading
+/// LIST: it completes, and makes the links from `name -> target` (LIST)
+/// or `type=OS.unix=slink:target` (MLSD, which cannot carry a target with a
+/// space: that link is skipped, as lftp skips a bare `OS.unix=symlink`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_mirrors_a_tree_with_links() {
+    let bridge = Bridge::start().await;
+    std::fs::create_dir_all(bridge.path("tree/sub dir")).unwrap();
+    std::fs::write(bridge.path("tree/sub dir/f ü.txt"), b"contents").unwrap();
+    std::os::unix::fs::symlink("sub dir/f ü.txt", bridge.path("tree/spaced link")).unwrap();
+    std::fs::create_dir(bridge.path("tree/plain")).unwrap();
+    std::os::unix::fs::symlink("../tree/plain", bridge.path("tree/dir link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", bridge.path("tree/dangling")).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for mlsd in ["yes", "no"] {
+        let target = local.path().join(mlsd);
+        let script = format!(
+            "set net:max-retries 1; set net:timeout 20; set cmd:fail-exit yes; set ftp:use-mlsd {mlsd}; \
+             open -u {USER},'{PASSWORD}' -p {} 127.0.0.1; mirror tree '{}'",
+            bridge.address.port(),
+            target.display()
+        );
+        let out = run("lftp", &["-c", &script]).await;
+        assert_eq!(std::fs::read(target.join("sub dir/f ü.txt")).unwrap(), b"contents", "MLSD {mlsd}: {out}");
+        let link = |name: &str| std::fs::read_link(target.join(name)).ok().map(|t| t.display().to_string());
+        assert_eq!(link("dangling").as_deref(), Some("nowhere"), "MLSD {mlsd}");
+        let spaced = if mlsd == "yes" { None } else { Some("sub dir/f ü.txt") };
+        assert_eq!(link("spaced link").as_deref(), spaced, "MLSD {mlsd}");
+        assert_eq!(link("dir link").as_deref(), Some("../tree/plain"), "MLSD {mlsd}");
+    }
 }

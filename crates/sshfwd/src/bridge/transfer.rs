@@ -112,7 +112,7 @@ async fn transfer(job: Job, idle: Duration, events: &mpsc::Sender<Event>) -> Res
         }
         TransferKind::List { path, format, pattern, prefix } => {
             let files_too = format != ListFormat::Machine && pattern.is_none();
-            let mut entries = files::list(&sftp, &path, files_too, format == ListFormat::Long).await?;
+            let mut entries = files::list(&sftp, &path, files_too, format != ListFormat::Names).await?;
             if let Some(pattern) = pattern {
                 entries.retain(|entry| pattern.matches(&entry.name));
             }
