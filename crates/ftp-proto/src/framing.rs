@@ -63,6 +63,12 @@ impl LineFramer {
         std::mem::take(&mut self.buffer)
     }
 
+    /// The bytes after the last complete line handed out: an unterminated
+    /// line, once `next_line` has returned `None`.
+    pub fn pending(&self) -> &[u8] {
+        &self.buffer
+    }
+
     /// Bytes buffered and not yet handed out.
     pub fn buffered(&self) -> usize {
         self.buffer.len()

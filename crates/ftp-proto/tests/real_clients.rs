@@ -1,4 +1,4 @@
-//! Real FTP clients (curl, lftp, Python's ftplib) against the bridge's
+//! Real FTP clients (curl, lftp, Python's ftplib, tnftp) against the bridge's
 //! session, driven by a blocking test driver over an in-memory tree
 //! (`common`): the listing formats, TYPE A, REST, passive and active data
 //! connections and the error replies, as the clients themselves read them.
@@ -221,5 +221,44 @@ fn lftp_mirror_both_ways() {
         }
         assert!(target.join("empty dir").is_dir());
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// tnftp (NetBSD's ftp, Debian package `tnftp`), driven by commands on
+/// stdin: login with a password that has a space, put and get in passive
+/// mode (EPSV, then PASV) and active mode (EPRT, then PORT), `ls`, and
+/// `mget` of a pattern, which sends `NLST *.txt` and fetches the names.
+#[test]
+fn tnftp_session() {
+    let server = Server::start();
+    let dir = scratch("tnftp");
+    let data = sample(200_000);
+    std::fs::write(dir.join("up.bin"), &data).unwrap();
+    server.put("/home/ann/a.txt", b"one\n");
+    server.put("/home/ann/b.txt", b"two\n");
+    server.put("/home/ann/c.log", b"three\n");
+    let mut script = format!("lcd {}\nuser ann \"{PASSWORD}\"\n", dir.display());
+    for (mode, epsv) in [("on", "on"), ("on", "off"), ("off", "on"), ("off", "off")] {
+        let name = format!("{mode}-{epsv}.bin");
+        script.push_str(&format!("passive {mode}\nepsv {epsv}\nput up.bin {name}\nget {name} down-{name}\n"));
+    }
+    script.push_str("passive on\nls\nmget *.txt\nbye\n");
+    let port = server.address.port().to_string();
+    let out = run("tnftp", &["-n", "-i", "-v", "127.0.0.1", &port], Some(script.as_bytes()), TIMEOUT);
+    for (mode, epsv) in [("on", "on"), ("on", "off"), ("off", "on"), ("off", "off")] {
+        let name = format!("{mode}-{epsv}.bin");
+        same(&server.get(&format!("/home/ann/{name}")).unwrap_or_default(), &data, &format!("put {name}"));
+        same(&std::fs::read(dir.join(format!("down-{name}"))).unwrap_or_default(), &data, &format!("get {name}"));
+    }
+    // Each of the four ways to open a data connection was used.
+    for reply in
+        ["229 Entering Extended", "227 Entering Passive", "200 EPRT command successful", "200 PORT command successful"]
+    {
+        assert!(out.contains(reply), "{reply} in\n{out}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("-rw-r--r-- 1 ann users 200000 ") && l.ends_with(" on-on.bin")), "{out}");
+    assert_eq!(std::fs::read(dir.join("a.txt")).unwrap(), b"one\n", "mget *.txt\n{out}");
+    assert_eq!(std::fs::read(dir.join("b.txt")).unwrap(), b"two\n");
+    assert!(!dir.join("c.log").exists(), "mget fetched only what matched");
     let _ = std::fs::remove_dir_all(&dir);
 }

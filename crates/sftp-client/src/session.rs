@@ -2,7 +2,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use russh_sftp::protocol::{
-    FileAttributes, Lstat, MkDir, Name, Open, OpenDir, OpenFlags, Packet, RealPath, Remove, RmDir, SetStat, Stat,
+    FileAttributes, Lstat, MkDir, Name, Open, OpenDir, OpenFlags, Packet, ReadLink, RealPath, Remove, RmDir, SetStat,
+    Stat,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -172,6 +173,32 @@ impl SftpSession {
                 .ok_or_else(|| Error::Protocol("empty realpath reply".to_owned())),
             None => Err(Error::NoSuchFile { path: path.to_owned() }),
         }
+    }
+
+    /// Where the symbolic link at `path` points, as the link holds it (not
+    /// resolved: relative targets stay relative).
+    pub async fn read_link(&self, path: &str) -> Result<String, Error> {
+        let reply = self.call(|id| ReadLink { id, path: path.to_owned() }.into())?;
+        link_reply(reply.packet().await?, path)
+    }
+
+    /// [`Self::read_link`] for many links, with up to the session's window
+    /// of requests in flight: a listing with many links costs a few round
+    /// trips, not one per link. The results are in the order of `paths`.
+    pub async fn read_links(&self, paths: &[String]) -> Vec<Result<String, Error>> {
+        let mut results = Vec::with_capacity(paths.len());
+        for window in paths.chunks(self.config.requests_in_flight) {
+            let replies: Vec<_> =
+                window.iter().map(|path| self.call(|id| ReadLink { id, path: path.clone() }.into())).collect();
+            for (reply, path) in replies.into_iter().zip(window) {
+                let packet = match reply {
+                    Ok(reply) => reply.packet().await,
+                    Err(error) => Err(error),
+                };
+                results.push(packet.and_then(|packet| link_reply(packet, path)));
+            }
+        }
+        results
     }
 
     /// Free bytes for the user on the file system holding `path`, if the
@@ -346,6 +373,19 @@ fn name_reply(packet: Bytes, path: &str) -> Result<Option<Name>, Error> {
     match parse(packet)? {
         Packet::Name(name) => Ok(Some(name)),
         other => Err(Error::Protocol(format!("name expected, got {other:?}"))),
+    }
+}
+
+/// A READLINK reply: a NAME with one entry, the target.
+fn link_reply(packet: Bytes, path: &str) -> Result<String, Error> {
+    match name_reply(packet, path)? {
+        Some(name) => name
+            .files
+            .into_iter()
+            .next()
+            .map(|file| file.filename)
+            .ok_or_else(|| Error::Protocol("empty readlink reply".to_owned())),
+        None => Err(Error::NoSuchFile { path: path.to_owned() }),
     }
 }
 

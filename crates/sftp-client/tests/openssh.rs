@@ -134,6 +134,32 @@ async fn directory_operations() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symbolic_links() {
+    let (_keep, dir) = temp_dir();
+    // A small window, so that read_links needs several rounds.
+    let server = open(sftp_server(&dir), Config { requests_in_flight: 3, chunk_size: 32 * 1024 }).await;
+    let session = &server.session;
+    std::fs::write(dir.join("f"), b"x").unwrap();
+    let targets = ["f", "../elsewhere/é x", "/etc/hostname", "missing", "d/../f", "a/b/c", "f", "f", "f", "f"];
+    let paths: Vec<String> = (0..targets.len()).map(|i| format!("link{i}")).collect();
+    for (target, path) in targets.iter().zip(&paths) {
+        std::os::unix::fs::symlink(target, dir.join(path)).unwrap();
+    }
+    // Targets come back as the links hold them: relative ones stay relative,
+    // and a dangling link still has one.
+    assert_eq!(session.read_link("link1").await.unwrap(), "../elsewhere/é x");
+    let all = session.read_links(&paths).await;
+    let all: Vec<String> = all.into_iter().map(Result::unwrap).collect();
+    assert_eq!(all, targets);
+    // Not a link, and no such file: errors, one per path, in order.
+    let mixed = session.read_links(&["f".to_owned(), "nope".to_owned(), "link0".to_owned()]).await;
+    assert!(matches!(mixed[0], Err(Error::Failure { .. })), "{:?}", mixed[0]);
+    assert!(matches!(mixed[1], Err(Error::NoSuchFile { .. })), "{:?}", mixed[1]);
+    assert_eq!(mixed[2].as_deref().unwrap(), "f");
+    assert!(session.read_links(&[]).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_files() {
     let (_keep, dir) = temp_dir();
     let server = open(sftp_server(&dir), Config::default()).await;

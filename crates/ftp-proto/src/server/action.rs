@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::glob::Glob;
 use super::path::VirtualPath;
 use super::reply::Reply;
 use super::request::{Password, TransferType};
@@ -107,7 +108,17 @@ pub enum TransferKind {
     /// STOR or APPE.
     Store { path: VirtualPath, start: StoreStart, representation: TransferType },
     /// LIST, NLST or MLSD of a directory (or, for LIST and NLST, a file).
-    List { path: VirtualPath, format: ListFormat },
+    List {
+        path: VirtualPath,
+        format: ListFormat,
+        /// LIST and NLST: only the names of `path` that match (the last
+        /// component of the argument was a pattern, `path` its directory).
+        pattern: Option<Glob>,
+        /// What NLST puts before each name: the directory part of a
+        /// pattern argument as the client wrote it (`dir/` for `NLST
+        /// dir/*.log`), so that `mget` can fetch the names it is given.
+        prefix: String,
+    },
 }
 
 impl TransferKind {
@@ -194,6 +205,10 @@ pub enum TransferError {
     /// The transfer was stopped by ABOR (426, then 226 for the ABOR).
     #[error("aborted")]
     Aborted,
+    /// No byte moved on the data connection for the driver's idle limit:
+    /// the client stopped reading or sending (426).
+    #[error("data connection idle too long")]
+    Idle,
     /// The file side failed.
     #[error(transparent)]
     File(#[from] FsError),

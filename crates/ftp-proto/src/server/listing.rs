@@ -77,11 +77,17 @@ impl Entry {
     /// `type=file;size=12;modify=20261126012345;perm=adfrw;UNIX.mode=0644; name`
     /// (RFC 3659 §7), without CRLF; `name` is what follows the space.
     pub fn facts(&self, name: &str) -> String {
-        let kind = match self.kind {
-            Kind::File => "file",
-            Kind::Directory => "dir",
-            Kind::Symlink => "OS.unix=symlink",
-            Kind::Other => "OS.unix=special",
+        let kind = match (self.kind, &self.link_target) {
+            (Kind::File, _) => "file".to_owned(),
+            (Kind::Directory, _) => "dir".to_owned(),
+            // proftpd's form, from which lftp's mirror makes the link (it
+            // skips a bare `OS.unix=symlink`); a target outside RFC 3659's
+            // value characters (a space, `;`, UTF-8) is left out.
+            (Kind::Symlink, Some(target)) if !target.is_empty() && target.chars().all(is_fact_char) => {
+                format!("OS.unix=slink:{target}")
+            }
+            (Kind::Symlink, _) => "OS.unix=symlink".to_owned(),
+            (Kind::Other, _) => "OS.unix=special".to_owned(),
         };
         let mut facts = format!("type={kind};size={};", self.size);
         if let Some(modified) = self.modified {
@@ -141,9 +147,10 @@ pub fn list(entries: &[Entry], now: i64) -> Vec<u8> {
     lines(entries, |e| e.list_line(now))
 }
 
-/// The body of an `NLST` reply: names only.
-pub fn name_list(entries: &[Entry]) -> Vec<u8> {
-    lines(entries, |e| e.name.clone())
+/// The body of an `NLST` reply: names only, each after `prefix` (the
+/// directory part of a pattern argument, or nothing).
+pub fn name_list(entries: &[Entry], prefix: &str) -> Vec<u8> {
+    lines(entries, |e| format!("{prefix}{}", e.name))
 }
 
 /// The body of an `MLSD` reply.
@@ -158,6 +165,12 @@ fn lines(entries: &[Entry], line: impl Fn(&Entry) -> String) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+/// RFC 3659 §7.2's characters of a fact's value: printable ASCII but
+/// space and `;`.
+fn is_fact_char(c: char) -> bool {
+    c.is_ascii_graphic() && c != ';'
 }
 
 /// An owner or group that keeps the line's columns: one word, printable.
@@ -323,6 +336,11 @@ mod tests {
         assert_eq!(file.facts("a b"), "type=file;size=12;modify=20261126012345;perm=adfwr;UNIX.mode=0644; a b");
         let dir = entry("d", Kind::Directory, 0o755, 4096, NOW);
         assert_eq!(dir.facts("/x/d"), "type=dir;size=4096;modify=20261126012345;perm=elcmpdf;UNIX.mode=0755; /x/d");
+        let link = |target: &str| Entry { link_target: Some(target.into()), ..entry("l", Kind::Symlink, 0o777, 3, 0) };
+        assert!(link("../a/b").facts("l").starts_with("type=OS.unix=slink:../a/b;size=3;"));
+        for awkward in ["a b", "a;b", "ü", ""] {
+            assert!(link(awkward).facts("l").starts_with("type=OS.unix=symlink;"), "{awkward:?}");
+        }
         let read_only = Entry { modified: None, ..entry("r", Kind::File, 0o444, 1, 0) };
         assert_eq!(read_only.facts("r"), "type=file;size=1;perm=r;UNIX.mode=0444; r");
     }
@@ -337,7 +355,8 @@ mod tests {
             entry("..", Kind::Directory, 0o755, 1, NOW),
             entry("d", Kind::Directory, 0o755, 1, NOW),
         ];
-        assert_eq!(name_list(&entries), b"ok\r\nd\r\n");
+        assert_eq!(name_list(&entries, ""), b"ok\r\nd\r\n");
+        assert_eq!(name_list(&entries, "sub dir/"), b"sub dir/ok\r\nsub dir/d\r\n");
         assert_eq!(list(&entries, NOW).split(|&b| b == b'\n').count(), 3);
         assert_eq!(machine_list(&entries).split(|&b| b == b'\n').count(), 3);
         assert!(list(&[], NOW).is_empty());

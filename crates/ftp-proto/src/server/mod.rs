@@ -6,17 +6,20 @@
 
 pub mod action;
 pub mod ascii;
+pub mod glob;
 pub mod listing;
 pub mod path;
 pub mod reply;
 pub mod request;
 pub mod session;
+pub mod telnet;
 
 pub use action::{
     Action, DataChannel, FileOperation, FsError, ListFormat, LoginOutcome, NotAwaited, StatPurpose, StoreStart,
     Transfer, TransferError, TransferKind,
 };
 pub use ascii::{AsciiDecoder, AsciiEncoder};
+pub use glob::Glob;
 pub use listing::{Entry, Kind};
 pub use path::VirtualPath;
 pub use reply::Reply;

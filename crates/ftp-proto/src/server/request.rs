@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4};
 
+use super::telnet;
 use crate::command::{trim_line_end, Command, CommandError, EpsvArgument};
 
 /// One command line from an FTP client.
@@ -150,7 +151,8 @@ impl RequestError {
 impl Request {
     /// Types one control line (terminator included or not).
     pub fn parse(line: &[u8]) -> Result<Self, RequestError> {
-        let line = strip_telnet_prefix(trim_line_end(line));
+        let line = telnet::strip(line);
+        let line = trim_line_end(&line);
         let (verb, argument) = match line.iter().position(|&b| b == b' ') {
             Some(space) => (line.get(..space).unwrap_or_default(), line.get(space + 1..)),
             None => (line, None),
@@ -228,18 +230,6 @@ impl Args<'_> {
         match self.argument {
             None => Ok(request),
             Some(_) => Err(RequestError::UnexpectedArgument(self.verb.to_owned())),
-        }
-    }
-}
-
-/// A Telnet interrupt sequence (IAC IP, IAC DM) some clients put before
-/// ABOR (RFC 959 §4.1.3); it carries no meaning once the line is framed.
-fn strip_telnet_prefix(mut line: &[u8]) -> &[u8] {
-    loop {
-        match line {
-            [0xff, _, rest @ ..] => line = rest,
-            [0xf2, rest @ ..] => line = rest,
-            _ => return line,
         }
     }
 }
@@ -397,6 +387,10 @@ mod tests {
         }
         // Telnet IP and Synch as raw bytes before ABOR (RFC 959 §4.1.3).
         assert_eq!(Request::parse(b"\xff\xf4\xff\xf2ABOR\r\n"), Ok(Request::Abor));
+        // The same with the urgent IAC taken out of band (tnftp, no SO_OOBINLINE).
+        assert_eq!(Request::parse(b"\xff\xf4\xf2ABOR\r\n"), Ok(Request::Abor));
+        // A literal 0xFF in a path travels doubled; it is not UTF-8, so refused.
+        assert_eq!(Request::parse(b"RETR a\xff\xff\r\n").map_err(|e| e.code()), Err(501));
     }
 
     #[test]

@@ -10,10 +10,12 @@ use super::action::{
     Action, DataChannel, FileOperation, FsError, ListFormat, LoginOutcome, NotAwaited, StatPurpose, StoreStart,
     Transfer, TransferError, TransferKind,
 };
+use super::glob::Glob;
 use super::listing::{timestamp, Entry, Kind};
 use super::path::VirtualPath;
 use super::reply::Reply;
 use super::request::{Request, TransferType};
+use super::telnet;
 use crate::command::EpsvArgument;
 use crate::framing::LineFramer;
 use crate::numbers::format_host_port;
@@ -69,6 +71,9 @@ pub struct Session {
     queued: QueuedLines,
     actions: VecDeque<Action>,
     closed: bool,
+    /// An ABOR was taken without its LF, which went as urgent data; if the
+    /// LF turns up in band after all, it is not a line of its own.
+    lost_line_feed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +109,7 @@ impl Session {
             queued: QueuedLines::default(),
             actions: VecDeque::new(),
             closed: false,
+            lost_line_feed: false,
         };
         session.reply(220, "sshfwd FTP-to-SFTP bridge ready");
         session
@@ -141,6 +147,9 @@ impl Session {
         if self.closed {
             return;
         }
+        if std::mem::take(&mut self.lost_line_feed) && line == b"\n" {
+            return;
+        }
         if let Some(Pending::Transfer { aborting, .. }) = &mut self.pending {
             if matches!(Request::parse(line), Ok(Request::Abor)) && !*aborting {
                 *aborting = true;
@@ -165,14 +174,20 @@ impl Session {
     }
 
     /// Every complete line `framer` holds, in order; a line over its cap
-    /// closes the session.
+    /// closes the session. An ABOR whose LF went as urgent data (ftplib's
+    /// `abort()`) is taken as it is: no LF is coming to end it.
     pub fn handle_framed(&mut self, framer: &mut LineFramer) {
         loop {
             match framer.next_line() {
                 Ok(Some(line)) => self.handle_line(&line),
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(_) => return self.handle_overlong_line(),
             }
+        }
+        if telnet::is_urgent_abort(framer.pending()) {
+            framer.finish();
+            self.handle_line(b"ABOR\r\n");
+            self.lost_line_feed = true;
         }
     }
 
@@ -314,6 +329,7 @@ impl Session {
             Err(TransferError::DataBroken | TransferError::Aborted) => {
                 self.reply(426, "Connection closed; transfer aborted")
             }
+            Err(TransferError::Idle) => self.reply(426, "Data connection idle too long; transfer aborted"),
             Err(TransferError::File(error)) => self.file_error(kind.path(), &error),
         }
         // RFC 959 §4.1.3: ABOR gets its own reply after the transfer's.
@@ -466,8 +482,8 @@ impl Session {
                     self.reply(522, format!("Network protocol not supported, use ({ours})"));
                 }
             }
-            Request::Port(address) => self.active(SocketAddr::V4(address)),
-            Request::Eprt(address) => self.active(address),
+            Request::Port(address) => self.active(SocketAddr::V4(address), "PORT"),
+            Request::Eprt(address) => self.active(address, "EPRT"),
         }
     }
 
@@ -495,9 +511,25 @@ impl Session {
         self.actions.push_back(Action::Stat { path, purpose });
     }
 
-    fn list(&mut self, path: Option<&str>, format: ListFormat) {
-        let path = self.resolve_optional(path);
-        self.transfer(TransferKind::List { path, format });
+    /// A last component with wildcards, in LIST and NLST, is a pattern
+    /// over its directory; MLSD takes a directory only (RFC 3659 §7.1).
+    fn list(&mut self, argument: Option<&str>, format: ListFormat) {
+        let whole = |path| TransferKind::List { path, format, pattern: None, prefix: String::new() };
+        let Some(argument) = argument.filter(|_| format != ListFormat::Machine) else {
+            return self.transfer(whole(self.resolve_optional(argument)));
+        };
+        let split = argument.rfind('/').map_or(0, |slash| slash + 1);
+        let (directory, last) = (argument.get(..split).unwrap_or_default(), argument.get(split..).unwrap_or_default());
+        let kind = match Glob::new(last) {
+            Some(pattern) => TransferKind::List {
+                path: self.cwd.resolve(directory),
+                format,
+                pattern: Some(pattern),
+                prefix: if format == ListFormat::Names { directory.to_owned() } else { String::new() },
+            },
+            None => whole(self.cwd.resolve(argument)),
+        };
+        self.transfer(kind);
     }
 
     fn transfer(&mut self, kind: TransferKind) {
@@ -521,7 +553,7 @@ impl Session {
 
     /// PORT and EPRT under the forwarder's bounce rules (RFC 2577): only
     /// the client's own address, and no privileged port.
-    fn active(&mut self, target: SocketAddr) {
+    fn active(&mut self, target: SocketAddr, command: &str) {
         if self.epsv_all {
             self.reply(503, "After EPSV ALL only EPSV may open data connections");
             return;
@@ -545,7 +577,6 @@ impl Session {
         if self.data.replace(DataChannel::Active(target)) == Some(DataChannel::Passive) {
             self.actions.push_back(Action::ClosePassive);
         }
-        let command = if target.is_ipv4() { "PORT" } else { "EPRT" };
         self.reply(200, format!("{command} command successful"));
     }
 

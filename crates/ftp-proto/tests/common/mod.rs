@@ -349,20 +349,25 @@ impl Connection {
                 self.tree.lock().unwrap().nodes.insert(path.to_string(), Node::File(contents));
                 Ok(wire.len() as u64)
             }
-            TransferKind::List { path, format } => {
-                let entries = {
+            TransferKind::List { path, format, pattern, prefix } => {
+                let mut entries: Vec<Entry> = {
                     let tree = self.tree.lock().unwrap();
                     match tree.node(path)? {
                         Node::Dir => {
                             tree.children(path).into_iter().map(|(name, node)| Tree::entry(&name, node)).collect()
                         }
-                        Node::File(_) if *format == ListFormat::Machine => return Err(FsError::NotADirectory.into()),
+                        Node::File(_) if *format == ListFormat::Machine || pattern.is_some() => {
+                            return Err(FsError::NotADirectory.into())
+                        }
                         node => vec![Tree::entry(path.file_name().unwrap_or("/"), node)],
                     }
                 };
+                if let Some(pattern) = pattern {
+                    entries.retain(|entry| pattern.matches(&entry.name));
+                }
                 let body = match format {
                     ListFormat::Long => listing::list(&entries, now()),
-                    ListFormat::Names => listing::name_list(&entries),
+                    ListFormat::Names => listing::name_list(&entries, prefix),
                     ListFormat::Machine => listing::machine_list(&entries),
                 };
                 let mut stream = self.data_connection(data)?;

@@ -215,6 +215,7 @@ impl Driver {
             kind: transfer.kind.clone(),
             client_ip: self.client_ip,
             timeout: self.options.data_timeout,
+            idle_timeout: self.options.data_idle_timeout,
         };
         let task = tokio::spawn(transfer::run(job, sender));
         self.running = Some(Running { task, events, kind: transfer.kind, since: Instant::now() });

@@ -55,8 +55,14 @@ pub async fn stat(sftp: &SftpSession, path: &VirtualPath) -> Result<Entry, FsErr
     Ok(entry(path.file_name().unwrap_or("/"), &metadata, None))
 }
 
-/// A directory's entries, or, for a file (LIST, NLST), the file alone.
-pub async fn list(sftp: &SftpSession, path: &VirtualPath, files_too: bool) -> Result<Vec<Entry>, FsError> {
+/// A directory's entries, or, for a file (LIST, NLST), the file alone;
+/// with `link_targets` (LIST, MLSD), where each symbolic link points.
+pub async fn list(
+    sftp: &SftpSession,
+    path: &VirtualPath,
+    files_too: bool,
+    link_targets: bool,
+) -> Result<Vec<Entry>, FsError> {
     let metadata = sftp.stat(path.as_str()).await.map_err(|e| fs_error(&e))?;
     if !metadata.is_dir() {
         return if files_too {
@@ -66,7 +72,26 @@ pub async fn list(sftp: &SftpSession, path: &VirtualPath, files_too: bool) -> Re
         };
     }
     let entries = sftp.read_dir(path.as_str()).await.map_err(|e| fs_error(&e))?;
-    Ok(entries.iter().map(dir_entry).collect())
+    let mut entries: Vec<Entry> = entries.iter().map(dir_entry).collect();
+    if link_targets {
+        read_link_targets(sftp, path, &mut entries).await;
+    }
+    Ok(entries)
+}
+
+/// Fills in `link_target` for `name -> target`, as `ls -l` shows links. A
+/// link whose target cannot be read (gone, or not readable) is listed
+/// without one: one odd entry must not fail the listing.
+async fn read_link_targets(sftp: &SftpSession, dir: &VirtualPath, entries: &mut [Entry]) {
+    let links: Vec<&mut Entry> = entries.iter_mut().filter(|entry| entry.kind == Kind::Symlink).collect();
+    if links.is_empty() {
+        return;
+    }
+    let paths: Vec<String> = links.iter().map(|link| dir.resolve(&link.name).to_string()).collect();
+    let targets = sftp.read_links(&paths).await;
+    for (link, target) in links.into_iter().zip(targets) {
+        link.link_target = target.ok();
+    }
 }
 
 fn dir_entry(dir_entry: &DirEntry) -> Entry {

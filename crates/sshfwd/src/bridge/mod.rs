@@ -71,10 +71,18 @@ pub struct BridgeOptions {
     pub data_timeout: Duration,
     /// Let PORT/EPRT name any address, as the forwarder's option does.
     pub allow_third_party_active: bool,
+    /// How long a running transfer may move no byte on its data connection
+    /// before it fails with 426 (vsftpd's data_connection_timeout).
+    pub data_idle_timeout: Duration,
 }
 
 impl Default for BridgeOptions {
     fn default() -> Self {
-        Self { listen_ip: None, data_timeout: Duration::from_secs(30), allow_third_party_active: false }
+        Self {
+            listen_ip: None,
+            data_timeout: Duration::from_secs(30),
+            allow_third_party_active: false,
+            data_idle_timeout: transfer::DATA_IDLE_TIMEOUT,
+        }
     }
 }

@@ -323,3 +323,303 @@ async fn abort_and_lost_connection_end_transfers_promptly() {
     let status = tokio::time::timeout(STEP, client.wait()).await.unwrap().unwrap();
     assert!(status.success());
 }
+
+/// ftplib's `abort()` sends `ABOR\r\n` as urgent data, whose last byte (the
+/// LF) Linux takes out of the stream: the bridge must still see ABOR, at
+/// once, and the session must go on. Twice, so the second urgent byte is
+/// handled as the first was.
+const URGENT_ABORT_SCRIPT: &str = r#"
+import ftplib, sys, time
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+for attempt in range(2):
+    data = ftp.transfercmd("RETR big.bin")
+    assert len(data.recv(65536)) > 0
+    start = time.monotonic()
+    first = ftp.abort()
+    assert first[:3] == "426", first
+    second = ftp.getmultiline()
+    assert second[:3] == "226", second
+    elapsed = time.monotonic() - start
+    assert elapsed < 5, elapsed
+    data.close()
+    assert ftp.voidcmd("NOOP").startswith("200")
+    assert "big.bin" in ftp.nlst()
+# With no transfer running, ABOR is answered too.
+assert ftp.abort()[:3] == "225"
+assert ftp.voidcmd("NOOP").startswith("200")
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftplib_abort_with_urgent_data_is_prompt() {
+    let bridge = Bridge::start().await;
+    std::fs::write(bridge.path("big.bin"), data(64 * 1024 * 1024, 11)).unwrap();
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", URGENT_ABORT_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(out.trim(), "ok");
+}
+
+/// An SFTP session over sftp-server serving `dir`, and the server's pid.
+async fn sftp_serving(dir: &Path) -> (Arc<SftpSession>, Child) {
+    let mut server = Command::new(SFTP_SERVER)
+        .arg("-d")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start sftp-server (package openssh-sftp-server)");
+    let pipe = tokio::io::join(server.stdout.take().unwrap(), server.stdin.take().unwrap());
+    let sftp = tokio::time::timeout(STEP, SftpSession::open(pipe, Config::default())).await.unwrap().unwrap();
+    (Arc::new(sftp), server)
+}
+
+/// The files sftp-server has open: its handles, beside a fixed few.
+fn open_fds(server: &Child) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.id().unwrap())).unwrap().count()
+}
+
+/// A client that opens the data connection and then neither reads (RETR)
+/// nor sends (STOR): the transfer ends with `Idle` after the idle limit,
+/// its SFTP handle is closed, and the SFTP session still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_data_connection_ends_after_the_idle_timeout() {
+    use super::transfer::{run, DataSource, Event, Job};
+    use ftp_proto::server::{StoreStart, TransferError, TransferKind, TransferType, VirtualPath};
+
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().canonicalize().unwrap();
+    std::fs::write(dir.join("big.bin"), data(32 * 1024 * 1024, 3)).unwrap();
+    let (sftp, server) = sftp_serving(&dir).await;
+    let baseline = open_fds(&server);
+    let path = |name: &str| VirtualPath::absolute(dir.join(name).to_str().unwrap());
+    let kinds = [
+        TransferKind::Retrieve { path: path("big.bin"), offset: 0, representation: TransferType::Image },
+        TransferKind::Store { path: path("up.bin"), start: StoreStart::Truncate, representation: TransferType::Image },
+        TransferKind::Retrieve { path: path("big.bin"), offset: 0, representation: TransferType::Ascii },
+    ];
+    let idle = Duration::from_millis(500);
+    for kind in kinds {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let job = Job {
+            sftp: sftp.clone(),
+            source: DataSource::Passive(listener),
+            kind: kind.clone(),
+            client_ip: address.ip(),
+            timeout: STEP,
+            idle_timeout: idle,
+        };
+        let (sender, mut events) = tokio::sync::mpsc::channel(2);
+        let started = std::time::Instant::now();
+        let task = tokio::spawn(run(job, sender));
+        // Connected, and then silent.
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut outcome = None;
+        while let Some(event) = tokio::time::timeout(STEP, events.recv()).await.unwrap() {
+            if let Event::Done(result) = event {
+                outcome = Some(result);
+            }
+        }
+        assert_eq!(outcome, Some(Err(TransferError::Idle)), "{kind:?}");
+        assert!(started.elapsed() >= idle, "{kind:?} ended after {:?}", started.elapsed());
+        task.await.unwrap();
+        // The CLOSE went before this STAT on the same channel, so it is done.
+        sftp.stat(dir.to_str().unwrap()).await.unwrap();
+        assert_eq!(open_fds(&server), baseline, "{kind:?}: the SFTP handle is closed");
+    }
+}
+
+/// LIST and NLST arguments as clients send them (options, patterns, a
+/// file), and symbolic links shown as `ls -l` shows them, through ftplib.
+const LISTING_SCRIPT: &str = r#"
+import ftplib, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+
+def listing(command):
+    lines = []
+    ftp.retrlines(command, lines.append)
+    return lines
+
+def names(command):
+    return sorted(line.rsplit(" ", 1)[-1] if " " in line else line for line in listing(command))
+
+everything = ["a.txt", "b.txt", "broken", "c.csv", "dir", "link", "logs", "sub link"]
+assert sorted(l.split()[-1] for l in listing("LIST") if "->" not in l) == ["a.txt", "b.txt", "c.csv", "dir", "logs"]
+for options in ["-la", "-al", "-a", "-l", "-A", "-F", "-a -l"]:
+    assert len(listing("LIST " + options)) == len(everything), options
+assert names("LIST *.csv") == ["c.csv"], listing("LIST *.csv")
+assert names("LIST -la *.txt") == ["a.txt", "b.txt"]
+assert names("LIST logs/*.log") == ["1.log", "2.log"], listing("LIST logs/*.log")
+assert names("LIST -a logs") == ["1.log", "2.log", "old.txt"]
+assert names("LIST logs/?.log") == ["1.log", "2.log"]
+assert names("LIST logs/[!1].log") == ["2.log"]
+assert listing("LIST *.none") == []
+assert names("LIST a.txt") == ["a.txt"]
+assert sorted(ftp.nlst("*.txt")) == ["a.txt", "b.txt"]
+assert sorted(ftp.nlst("logs/*.log")) == ["logs/1.log", "logs/2.log"], ftp.nlst("logs/*.log")
+
+# Links: "name -> target", relative targets as stored; a dangling one lists.
+links = [l for l in listing("LIST") if " -> " in l]
+assert len(links) == 3 and all(l.startswith("lrwxrwxrwx") for l in links), links
+for shown in [" link -> a.txt", " broken -> does/not/exist", " sub link -> dir/../logs"]:
+    assert any(l.endswith(shown) for l in links), (shown, links)
+facts = dict(ftp.mlsd())
+assert facts["link"]["type"] == "OS.unix=slink:a.txt", facts["link"]
+assert facts["sub link"]["type"] == "OS.unix=slink:dir/../logs", facts["sub link"]
+assert facts["a.txt"]["type"] == "file"
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_arguments_patterns_and_links() {
+    let bridge = Bridge::start().await;
+    for name in ["a.txt", "b.txt", "c.csv", "logs/1.log", "logs/2.log", "logs/old.txt"] {
+        let path = bridge.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, name).unwrap();
+    }
+    std::fs::create_dir(bridge.path("dir")).unwrap();
+    std::os::unix::fs::symlink("a.txt", bridge.path("link")).unwrap();
+    std::os::unix::fs::symlink("does/not/exist", bridge.path("broken")).unwrap();
+    std::os::unix::fs::symlink("dir/../logs", bridge.path("sub link")).unwrap();
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", LISTING_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(out.trim(), "ok");
+}
+
+/// Listings of a directory whose files are created and deleted the whole
+/// time: every one completes with 226, with no error reply.
+const CHURN_SCRIPT: &str = r#"
+import ftplib, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+for _ in range(20):
+    for command in ["LIST churn", "NLST churn", "MLSD churn", "LIST churn/*.bin"]:
+        ftp.retrlines(command, lambda line: None)
+        assert ftp.lastresp == "226", (command, ftp.lastresp)
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_that_vanish_mid_listing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let bridge = Bridge::start().await;
+    let churn = bridge.path("churn");
+    std::fs::create_dir(&churn).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churner = {
+        let (churn, stop) = (churn.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                for i in 0..300 {
+                    std::fs::write(churn.join(format!("f{i}.bin")), b"x").unwrap();
+                    let _ = std::os::unix::fs::symlink(format!("f{i}.bin"), churn.join(format!("l{i}")));
+                }
+                for i in 0..300 {
+                    std::fs::remove_file(churn.join(format!("f{i}.bin"))).unwrap();
+                    std::fs::remove_file(churn.join(format!("l{i}"))).unwrap();
+                }
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", CHURN_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    stop.store(true, Ordering::Relaxed);
+    let rounds = churner.join().unwrap();
+    assert_eq!(out.trim(), "ok");
+    assert!(rounds > 0, "the files changed while they were listed");
+}
+
+/// Paths with spaces, UTF-8 and `..`, in commands and in listings.
+const PATHS_SCRIPT: &str = r#"
+import ftplib, io, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP(encoding="utf-8")
+ftp.connect(host, port, timeout=20)
+ftp.login(user, password)
+home = ftp.pwd()
+ftp.mkd("a b")
+ftp.mkd("a b/ünï 日本")
+ftp.cwd("a b/ünï 日本")
+assert ftp.pwd() == home + "/a b/ünï 日本", ftp.pwd()
+ftp.storbinary("STOR x y ü.txt", io.BytesIO(b"hello"))
+ftp.cwd("..")
+assert ftp.pwd() == home + "/a b", ftp.pwd()
+got = io.BytesIO()
+ftp.retrbinary("RETR ./ünï 日本/../ünï 日本/x y ü.txt", got.write)
+assert got.getvalue() == b"hello"
+assert ftp.size("../a b/ünï 日本/x y ü.txt") == 5
+assert ftp.nlst("ünï 日本") == ["x y ü.txt"], ftp.nlst("ünï 日本")
+assert ftp.nlst("ünï 日本/*ü*") == ["ünï 日本/x y ü.txt"], ftp.nlst("ünï 日本/*ü*")
+lines = []
+ftp.retrlines("LIST ünï 日本", lines.append)
+assert len(lines) == 1 and lines[0].endswith(" x y ü.txt"), lines
+ftp.rename("ünï 日本/x y ü.txt", "../z ü.txt")
+assert "z ü.txt" in ftp.nlst(home)
+# `..` above the root stays at the root.
+ftp.cwd("/../../..")
+assert ftp.pwd() == "/", ftp.pwd()
+ftp.cwd(home)
+ftp.delete("z ü.txt")
+ftp.rmd("a b/ünï 日本/../ünï 日本")
+ftp.rmd("a b")
+ftp.quit()
+print("ok")
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_with_spaces_utf8_and_dot_dot() {
+    let bridge = Bridge::start().await;
+    let port = bridge.address.port().to_string();
+    let out = run("python3", &["-c", PATHS_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(out.trim(), "ok");
+    assert_eq!(std::fs::read_dir(&bridge.dir).unwrap().count(), 0, "everything made was removed");
+}
+
+/// lftp's mirror over a tree with symbolic links, reading MLSD and reading
+/// LIST: it completes, and makes the links from `name -> target` (LIST)
+/// or `type=OS.unix=slink:target` (MLSD, which cannot carry a target with a
+/// space: that link is skipped, as lftp skips a bare `OS.unix=symlink`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lftp_mirrors_a_tree_with_links() {
+    let bridge = Bridge::start().await;
+    std::fs::create_dir_all(bridge.path("tree/sub dir")).unwrap();
+    std::fs::write(bridge.path("tree/sub dir/f ü.txt"), b"contents").unwrap();
+    std::os::unix::fs::symlink("sub dir/f ü.txt", bridge.path("tree/spaced link")).unwrap();
+    std::fs::create_dir(bridge.path("tree/plain")).unwrap();
+    std::os::unix::fs::symlink("../tree/plain", bridge.path("tree/dir link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", bridge.path("tree/dangling")).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for mlsd in ["yes", "no"] {
+        let target = local.path().join(mlsd);
+        let script = format!(
+            "set net:max-retries 1; set net:timeout 20; set cmd:fail-exit yes; set ftp:use-mlsd {mlsd}; \
+             open -u {USER},'{PASSWORD}' -p {} 127.0.0.1; mirror tree '{}'",
+            bridge.address.port(),
+            target.display()
+        );
+        let out = run("lftp", &["-c", &script]).await;
+        assert_eq!(std::fs::read(target.join("sub dir/f ü.txt")).unwrap(), b"contents", "MLSD {mlsd}: {out}");
+        let link = |name: &str| std::fs::read_link(target.join(name)).ok().map(|t| t.display().to_string());
+        assert_eq!(link("dangling").as_deref(), Some("nowhere"), "MLSD {mlsd}");
+        let spaced = if mlsd == "yes" { None } else { Some("sub dir/f ü.txt") };
+        assert_eq!(link("spaced link").as_deref(), spaced, "MLSD {mlsd}");
+        assert_eq!(link("dir link").as_deref(), Some("../tree/plain"), "MLSD {mlsd}");
+    }
+}

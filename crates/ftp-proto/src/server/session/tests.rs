@@ -446,13 +446,31 @@ fn transfers_and_restart_markers() {
 #[test]
 fn listings() {
     let mut s = logged_in();
-    let list = |p: &str, format| TransferKind::List { path: path(p), format };
+    let list = |p: &str, format| TransferKind::List { path: path(p), format, pattern: None, prefix: String::new() };
+    let glob = |p: &str, format, pattern: &str, prefix: &str| TransferKind::List {
+        path: path(p),
+        format,
+        pattern: Glob::new(pattern),
+        prefix: prefix.to_owned(),
+    };
     for (line, expected) in [
         (&b"LIST\r\n"[..], list("/home/ann", ListFormat::Long)),
         (b"LIST -la\r\n", list("/home/ann", ListFormat::Long)),
+        (b"LIST -al\r\n", list("/home/ann", ListFormat::Long)),
+        (b"LIST -A -F\r\n", list("/home/ann", ListFormat::Long)),
         (b"LIST -l -a my dir\r\n", list("/home/ann/my dir", ListFormat::Long)),
+        (b"LIST -a dir\r\n", list("/home/ann/dir", ListFormat::Long)),
         (b"NLST sub\r\n", list("/home/ann/sub", ListFormat::Names)),
         (b"MLSD /\r\n", list("/", ListFormat::Machine)),
+        // Patterns: in the last component only, over its directory.
+        (b"LIST *.csv\r\n", glob("/home/ann", ListFormat::Long, "*.csv", "")),
+        (b"LIST -la dir/*.log\r\n", glob("/home/ann/dir", ListFormat::Long, "*.log", "")),
+        (b"NLST *.txt\r\n", glob("/home/ann", ListFormat::Names, "*.txt", "")),
+        (b"NLST dir/?[0-9].log\r\n", glob("/home/ann/dir", ListFormat::Names, "?[0-9].log", "dir/")),
+        (b"NLST /tmp/*\r\n", glob("/tmp", ListFormat::Names, "*", "/tmp/")),
+        (b"NLST /*\r\n", glob("/", ListFormat::Names, "*", "/")),
+        (b"LIST d*/x\r\n", list("/home/ann/d*/x", ListFormat::Long)),
+        (b"MLSD *.txt\r\n", list("/home/ann/*.txt", ListFormat::Machine)),
     ] {
         assert_eq!(transfer_of(&mut s, line).kind, expected);
         s.handle_transfer_started(None).unwrap();
@@ -467,6 +485,7 @@ fn transfer_failures() {
     for (result, expected) in [
         (Err(TransferError::DataConnection("refused".into())), vec![425]),
         (Err(TransferError::DataBroken), vec![426]),
+        (Err(TransferError::Idle), vec![426]),
         (Err(TransferError::File(FsError::DiskFull)), vec![452]),
         (Err(TransferError::File(FsError::NotFound)), vec![550]),
         (Err(TransferError::File(FsError::ConnectionLost)), vec![421]),
@@ -501,6 +520,34 @@ fn abort_during_a_transfer() {
     drain(&mut s);
     s.handle_transfer_done(Ok(3)).unwrap();
     assert_eq!(codes(&mut s), [226, 226]);
+}
+
+/// ftplib's `abort()` sends `ABOR\r\n` as urgent data; without
+/// SO_OOBINLINE the LF is taken out of the stream, and `ABOR\r` is all that
+/// arrives until the next command.
+#[test]
+fn abort_without_its_line_feed() {
+    let mut s = logged_in();
+    transfer_of(&mut s, b"RETR f\r\n");
+    let mut framer = LineFramer::new(100);
+    framer.push(b"ABOR\r");
+    s.handle_framed(&mut framer);
+    assert_eq!(s.poll_action(), Some(Action::Abort));
+    s.handle_transfer_done(Err(TransferError::Aborted)).unwrap();
+    assert_eq!(codes(&mut s), [426, 226]);
+    // The next command follows; so may the LF, if it came in band after all.
+    for (later, code) in [(&b"\nNOOP\r\n"[..], 200), (b"NOOP\r\n", 200), (b"ABOR\r", 225)] {
+        framer.push(later);
+        s.handle_framed(&mut framer);
+        assert_eq!(codes(&mut s), [code], "{later:?}");
+    }
+    // Not an ABOR, or not yet: the line waits for its end.
+    for partial in [&b"NOOP\r"[..], b"ABO", b"ABOR"] {
+        let mut framer = LineFramer::new(100);
+        framer.push(partial);
+        s.handle_framed(&mut framer);
+        assert_eq!(codes(&mut s), [], "{partial:?}");
+    }
 }
 
 #[test]
@@ -606,6 +653,7 @@ fn drive(s: &mut Session, choice: &mut impl Iterator<Item = u8>) {
 }
 
 fn line() -> impl Strategy<Value = Vec<u8>> {
+    // The strings are regular expressions, hence the escapes.
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..40),
         (
@@ -613,7 +661,21 @@ fn line() -> impl Strategy<Value = Vec<u8>> {
                 "USER", "PASS", "CWD", "CDUP", "LIST", "RETR", "STOR", "APPE", "REST", "RNFR", "RNTO", "PASV", "EPSV",
                 "PORT", "EPRT", "TYPE", "ABOR", "QUIT", "SIZE", "MLST", "MLSD", "SITE", "DELE", "MKD", "NOOP"
             ],
-            prop_oneof!["", " ", " a", " ..", " 12", " -la x", " CHMOD 644 f", " ALL", " 127,0,0,1,4,1", " A"],
+            prop_oneof![
+                "",
+                " ",
+                " a",
+                " ..",
+                " 12",
+                " -la x",
+                " CHMOD 644 f",
+                " ALL",
+                " 127,0,0,1,4,1",
+                " A",
+                " \\*\\.txt",
+                " -a d/\\?\\[!x\\]\\*",
+                " d/\\[a-"
+            ],
         )
             .prop_map(|(verb, argument)| format!("{verb}{argument}\r\n").into_bytes()),
     ]
@@ -628,6 +690,36 @@ proptest! {
         let mut choice = choices.into_iter().cycle();
         for line in lines {
             s.handle_line(&line);
+            drive(&mut s, &mut choice);
+        }
+    }
+
+    /// The same through the framer, cut anywhere, with Telnet bytes and
+    /// ABORs whose LF went out of band mixed in.
+    #[test]
+    fn framed_input_never_panics(
+        pieces in proptest::collection::vec(prop_oneof![
+            line(),
+            Just(b"ABOR\r".to_vec()),
+            Just(b"\xff\xf4\xff\xf2".to_vec()),
+            Just(b"\n".to_vec()),
+        ], 0..40),
+        cuts in proptest::collection::vec(1usize..16, 1..20),
+        choices in proptest::collection::vec(any::<u8>(), 0..80),
+    ) {
+        let mut s = session();
+        let mut choice = choices.into_iter().cycle();
+        let bytes = pieces.concat();
+        let mut framer = LineFramer::new(8192);
+        let mut rest = &bytes[..];
+        for &cut in cuts.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, tail) = rest.split_at(cut.min(rest.len()));
+            rest = tail;
+            framer.push(chunk);
+            s.handle_framed(&mut framer);
             drive(&mut s, &mut choice);
         }
     }
