@@ -1,4 +1,4 @@
-//! Feeds arbitrary bytes, framed into lines, to the bridge's FTP session,
+//! Feeds arbitrary bytes, framed as the driver frames them, to the bridge's FTP session,
 //! with a driver that answers each action with a result picked from the
 //! same bytes. Nothing may panic, every reply must be well formed, every
 //! path the driver sees must be normalised, and no active data address may
@@ -22,22 +22,14 @@ fuzz_target!(|data: &[u8]| {
     // The driver's choices come from the input read backwards.
     let mut choices = rest.iter().rev().copied().cycle();
     let mut pick = move || choices.next().unwrap_or(0);
+    // Chunks framed as the driver frames them (handle_framed: several
+    // lines at once, and an unterminated urgent ABOR), then answered.
     for chunk in rest.chunks(usize::from(cut).max(1)) {
         framer.push(chunk);
-        loop {
-            match framer.next_line() {
-                Ok(Some(line)) => {
-                    session.handle_line(&line);
-                    drive(&mut session, &mut pick);
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    session.handle_overlong_line();
-                    drive(&mut session, &mut pick);
-                    assert!(session.is_closed());
-                    return;
-                }
-            }
+        session.handle_framed(&mut framer);
+        drive(&mut session, &mut pick);
+        if session.is_closed() {
+            return;
         }
     }
 });
