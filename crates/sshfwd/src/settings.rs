@@ -8,7 +8,9 @@ use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
 use crate::cli::{Args, Destination, DestinationError};
 use crate::ftp_check::{Endpoint, EndpointError};
 use crate::logging::adjusted;
-use crate::ssh::{AgentSource, AlgorithmOptions, AuthOptions, ConnectOptions, HostKeyPolicy, IdentityFile};
+use crate::ssh::{
+    AgentSource, AlgorithmOptions, AuthOptions, ConnectOptions, HostKeyPolicy, IdentityFile, ReconnectOptions,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -70,6 +72,8 @@ pub struct Settings {
     pub ftp: FtpSettings,
     /// Valid OpenSSH options that sshfwd ignores, for -v.
     pub ignored_options: Vec<String>,
+    /// What happens when the connection is lost.
+    pub reconnect: ReconnectOptions,
 }
 
 impl Settings {
@@ -141,6 +145,7 @@ impl Settings {
             command,
             log_level: adjusted(s.log_level, args.quiet, args.verbose),
             ftp: s.ftp.clone(),
+            reconnect: ReconnectOptions { enabled: s.reconnect, max_delay: s.reconnect_max_delay },
             ignored_options: resolved
                 .ignored
                 .iter()

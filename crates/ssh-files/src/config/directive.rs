@@ -50,6 +50,8 @@ pub(crate) enum Directive {
     FtpToSftpLogin(FtpToSftpLogin),
     /// The file as written; `~` is expanded with the other paths.
     FtpToSftpPasswordFile(String),
+    Reconnect(bool),
+    ReconnectMaxDelay(Duration),
     /// `RefuseConnection message` (OpenSSH 10): met in an active section,
     /// it stops the run with the message.
     RefuseConnection(String),
@@ -143,6 +145,14 @@ impl Directive {
                 Directive::FtpToSftpLogin(FtpToSftpLogin::parse(v).ok_or_else(|| invalid(v))?)
             }
             Keyword::FtpToSftpPasswordFile => Directive::FtpToSftpPasswordFile(one()?.to_string()),
+            Keyword::Reconnect => Directive::Reconnect(flag()?),
+            Keyword::ReconnectMaxDelay => {
+                let v = one()?;
+                match value::parse_time(v) {
+                    Some(t) if !t.is_zero() => Directive::ReconnectMaxDelay(t),
+                    _ => return Err(invalid(v)),
+                }
+            }
             Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
@@ -250,6 +260,9 @@ mod tests {
             (parse("FtpToSftpLogin", &["Session"]), Ok(Directive::FtpToSftpLogin(FtpToSftpLogin::Session))),
             (parse("FtpToSftpLogin", &["sftp"]), invalid("FtpToSftpLogin", "sftp")),
             (parse("FtpToSftpPasswordFile", &["~/pw"]), Ok(Directive::FtpToSftpPasswordFile("~/pw".into()))),
+            (parse("Reconnect", &["yes"]), Ok(Directive::Reconnect(true))),
+            (parse("ReconnectMaxDelay", &["1m"]), Ok(Directive::ReconnectMaxDelay(Duration::from_secs(60)))),
+            (parse("ReconnectMaxDelay", &["0"]), invalid("ReconnectMaxDelay", "0")),
             (parse("FtpTls", &["require"]), invalid("FtpTls", "require")),
             (parse("FtpAllowForeignPassive", &["yes"]), Ok(Directive::FtpAllowForeignPassive(true))),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),

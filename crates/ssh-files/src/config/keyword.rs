@@ -47,6 +47,8 @@ pub(crate) enum Keyword {
     FtpToSftp,
     FtpToSftpLogin,
     FtpToSftpPasswordFile,
+    Reconnect,
+    ReconnectMaxDelay,
     RefuseConnection,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
@@ -103,6 +105,8 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpToSftp", Keyword::FtpToSftp),
     ("FtpToSftpLogin", Keyword::FtpToSftpLogin),
     ("FtpToSftpPasswordFile", Keyword::FtpToSftpPasswordFile),
+    ("Reconnect", Keyword::Reconnect),
+    ("ReconnectMaxDelay", Keyword::ReconnectMaxDelay),
     ("RefuseConnection", Keyword::RefuseConnection),
 ];
 

@@ -31,6 +31,13 @@ pub const DEFAULT_GLOBAL_KNOWN_HOSTS_FILES: &[&str] = &["/etc/ssh/ssh_known_host
 /// sshfwd's default for `FtpDataTimeout`.
 pub const DEFAULT_FTP_DATA_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// sshfwd's default for `ReconnectMaxDelay`.
+pub const DEFAULT_RECONNECT_MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// With `Reconnect yes` and no `ServerAliveInterval`: a dead link must be
+/// noticed for a reconnection to happen.
+pub const RECONNECT_SERVER_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
 /// Where to find the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityAgent {
@@ -127,6 +134,10 @@ pub struct Settings {
     /// `None` when unset or `none`.
     pub proxy_command: Option<String>,
     pub ftp: FtpSettings,
+    /// `Reconnect` (default no).
+    pub reconnect: bool,
+    /// `ReconnectMaxDelay`.
+    pub reconnect_max_delay: Duration,
 }
 
 /// A value that could not be expanded.
@@ -225,7 +236,12 @@ impl Settings {
             hash_known_hosts: options.hash_known_hosts.unwrap_or(false),
             batch_mode: options.batch_mode.unwrap_or(false),
             connect_timeout: options.connect_timeout.filter(|t| !t.is_zero()),
-            server_alive_interval: options.server_alive_interval.filter(|t| !t.is_zero()),
+            server_alive_interval: match options.server_alive_interval {
+                // An explicit 0 turns keepalives off even with Reconnect.
+                Some(t) => Some(t).filter(|t| !t.is_zero()),
+                None if options.reconnect == Some(true) => Some(RECONNECT_SERVER_ALIVE_INTERVAL),
+                None => None,
+            },
             server_alive_count_max: options.server_alive_count_max.unwrap_or(3),
             exit_on_forward_failure: options.exit_on_forward_failure.unwrap_or(false),
             gateway_ports: options.gateway_ports.unwrap_or(false),
@@ -255,6 +271,8 @@ impl Settings {
                     bridge_password_file,
                 }
             },
+            reconnect: options.reconnect.unwrap_or(false),
+            reconnect_max_delay: options.reconnect_max_delay.unwrap_or(DEFAULT_RECONNECT_MAX_DELAY),
         })
     }
 

@@ -11,7 +11,7 @@ use super::RunError;
 use crate::bridge::{self, password, BridgeOptions, FixedCredentials, PassthroughLogin, SessionLogin, SftpLogin};
 use crate::forward::{ForwardError, ForwardOptions};
 use crate::settings::Settings;
-use crate::ssh::{ConnectionPool, SshConnection};
+use crate::ssh::{ConnectionPool, ReconnectingTunnel};
 
 /// The login every bridge of a run shares.
 pub struct Login {
@@ -23,9 +23,9 @@ pub struct Login {
 impl Login {
     /// The bridges' login, in the configured mode, and in session mode the
     /// connection it shares.
-    pub fn new(settings: &Settings, connection: Option<&Arc<SshConnection>>) -> Result<Login, RunError> {
-        let session_connection = match (settings.ftp.bridge_login, connection) {
-            (FtpToSftpLogin::Session, Some(connection)) => connection,
+    pub fn new(settings: &Settings, tunnel: Option<&Arc<ReconnectingTunnel>>) -> Result<Login, RunError> {
+        let (tunnel, connection) = match (settings.ftp.bridge_login, tunnel.and_then(|t| Some((t, t.current()?)))) {
+            (FtpToSftpLogin::Session, Some(live)) => live,
             (FtpToSftpLogin::Passthrough, _) => {
                 return Ok(Login { login: Arc::new(PassthroughLogin::new(settings.connect.clone())), pool: None })
             }
@@ -44,7 +44,7 @@ impl Login {
             }
         };
         let user = settings.connect.auth.user.clone();
-        let pool = ConnectionPool::new(settings.connect.clone(), Arc::clone(session_connection));
+        let pool = ConnectionPool::new(settings.connect.clone(), connection, Some(tunnel.watch()));
         let login =
             SessionLogin { credentials: Arc::new(FixedCredentials::new(user, password)), connections: pool.clone() };
         Ok(Login { login: Arc::new(login), pool: Some(pool) })

@@ -12,7 +12,7 @@ use ssh_files::forward_spec::ForwardSpec;
 use crate::bridge::password::PasswordError;
 use crate::forward::{self, ForwardError, ForwardOptions};
 use crate::settings::Settings;
-use crate::ssh::{self, ConnectionPool, ExecError, SessionEnd};
+use crate::ssh::{self, ConnectionPool, ExecError, ReconnectingTunnel, SessionEnd};
 
 /// OpenSSH's exit status for every failure of its own (as opposed to the
 /// remote command's status).
@@ -41,9 +41,12 @@ pub enum RunError {
 
 /// A connection with its forwardings in place.
 pub struct Running {
-    /// sshfwd's own SSH connection; `None` when nothing needs one (only
-    /// passthrough bridges, whose logins bring their own).
+    /// sshfwd's own SSH connection, as made at start; `None` when nothing
+    /// needs one (only passthrough bridges, whose logins bring their own).
     pub connection: Option<Arc<ssh::SshConnection>>,
+    /// The forwardings' way through it, made again after a loss with
+    /// `Reconnect yes`.
+    pub tunnel: Option<Arc<ReconnectingTunnel>>,
     pub forwards: ForwardOptions,
     /// Where the FTP-to-SFTP bridges listen.
     pub bridges: Vec<SocketAddr>,
@@ -76,20 +79,27 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
         true => Some(Arc::new(ssh::connect(&settings.connect).await?)),
         false => None,
     };
+    if settings.reconnect.enabled && settings.command.is_some() {
+        tracing::warn!("Warning: Reconnect applies only with -N: a remote command cannot be resumed");
+    }
+    let tunnel = connection.as_ref().map(|connection| {
+        ReconnectingTunnel::new(settings.connect.clone(), settings.reconnect.clone(), connection.clone())
+    });
     let mut running = Running {
         connection,
+        tunnel,
         forwards: ForwardOptions::new(settings.gateway_ports, settings.ftp.clone()),
         bridges: vec![],
         bridge_pool: None,
     };
     let mut bridge_login = None;
     for spec in &settings.forwards {
-        let started = match (spec, &running.connection) {
-            (ForwardSpec::FtpToSftp(on), connection) => {
+        let started = match (spec, &running.tunnel) {
+            (ForwardSpec::FtpToSftp(on), tunnel) => {
                 let login = match &bridge_login {
                     Some(login) => login,
                     None => {
-                        let login = bridges::Login::new(settings, connection.as_ref())?;
+                        let login = bridges::Login::new(settings, tunnel.as_ref())?;
                         running.bridge_pool = login.pool.clone();
                         bridge_login.insert(login)
                     }
@@ -98,7 +108,7 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
                     running.bridges.extend(addresses);
                 })
             }
-            (spec, Some(connection)) => forward::start(connection, spec, &running.forwards).await,
+            (spec, Some(tunnel)) => forward::start(tunnel, spec, &running.forwards).await,
             // Not reached: `needs_connection` connected for every forwarding
             // that goes through SSH.
             (spec, None) => Err(ForwardError::NoConnection(spec.kind())),
@@ -131,13 +141,14 @@ fn only_bridges(settings: &Settings) -> bool {
 }
 
 /// Forwards until the session ends or a signal asks to stop; returns why.
-/// When the bridges are the whole job, a lost connection is reported and
-/// the bridges go on (their next login connects again).
+/// With `Reconnect yes` a lost connection is made again instead; when the
+/// bridges are the whole job, a lost connection is reported and the
+/// bridges go on (their next login connects again).
 pub async fn wait(running: &Running, settings: &Settings) -> RunError {
     let host = settings.display_host.clone();
     let lost = async {
-        let Some(connection) = &running.connection else { return std::future::pending().await };
-        let end = connection.ended().await;
+        let Some(tunnel) = &running.tunnel else { return std::future::pending().await };
+        let end = tunnel.supervise(running.forwards.shutdown.clone()).await;
         if !only_bridges(settings) {
             return RunError::Ended { end, host };
         }
@@ -154,15 +165,15 @@ pub async fn wait(running: &Running, settings: &Settings) -> RunError {
 /// Closes the listeners and says goodbye to the server.
 pub async fn stop(running: &mut Running) {
     running.forwards.shutdown.cancel();
-    if let Some(connection) = &running.connection {
-        connection.disconnect().await;
-    }
-    // The bridges' extra connections, and one made again after a loss
-    // (disconnecting `connection` twice is harmless).
+    // The first connection, the one made again after a loss, and the
+    // bridges' extra ones (disconnecting one twice is harmless).
+    let mut connections: Vec<Arc<ssh::SshConnection>> = running.connection.iter().cloned().collect();
+    connections.extend(running.tunnel.as_ref().and_then(|tunnel| tunnel.current()));
     if let Some(pool) = &running.bridge_pool {
-        for connection in pool.connections().await {
-            connection.disconnect().await;
-        }
+        connections.extend(pool.connections().await);
+    }
+    for connection in connections {
+        connection.disconnect().await;
     }
 }
 

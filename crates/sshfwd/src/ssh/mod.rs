@@ -11,6 +11,7 @@ mod handler;
 mod hostkey;
 mod pool;
 pub mod prompt;
+mod reconnect;
 mod remote_registry;
 mod sftp;
 mod socket;
@@ -24,6 +25,7 @@ pub use exec::{ExecError, ExecEvent, ExecOutput};
 pub use handler::SessionEnd;
 pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
 pub use pool::{ConnectionPool, Lease, PoolError};
+pub use reconnect::{ReconnectOptions, ReconnectingTunnel};
 pub use sftp::SubsystemError;
 pub use tunnel::{
     ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 
 use super::channel::SshStream;
 use super::connection::{connect, ConnectError, ConnectOptions, SshConnection};
@@ -40,6 +40,9 @@ pub struct ConnectionPool {
     /// Held while a channel is opened (or a connection made), so that a
     /// burst of logins fills one connection before the next is made.
     connections: Mutex<Vec<Pooled>>,
+    /// The run's connection as `Reconnect` makes it again: adopted when
+    /// the pool needs a connection, rather than making one of its own.
+    follow: Option<watch::Receiver<Option<Arc<SshConnection>>>>,
 }
 
 /// A channel's hold on its connection: an extra connection is closed when
@@ -51,10 +54,22 @@ pub struct Lease {
 }
 
 impl ConnectionPool {
-    /// A pool around `connection`, made earlier with `options`.
-    pub fn new(options: ConnectOptions, connection: Arc<SshConnection>) -> Arc<Self> {
+    /// A pool around `connection`, made earlier with `options`; `follow`
+    /// gives the run's live connection when it is made again after a loss.
+    pub fn new(
+        options: ConnectOptions,
+        connection: Arc<SshConnection>,
+        follow: Option<watch::Receiver<Option<Arc<SshConnection>>>>,
+    ) -> Arc<Self> {
         let first = Pooled { connection, leases: Arc::default() };
-        Arc::new(Self { options, connections: Mutex::new(vec![first]) })
+        Arc::new(Self { options, connections: Mutex::new(vec![first]), follow })
+    }
+
+    /// The run's live connection, if the pool does not hold it yet.
+    fn adoptable(&self, connections: &[Pooled]) -> Option<Arc<SshConnection>> {
+        let live = self.follow.as_ref()?.borrow().clone()?;
+        let held = connections.iter().any(|p| Arc::ptr_eq(&p.connection, &live));
+        (!held && !live.is_ended()).then_some(live)
     }
 
     /// An sftp subsystem channel on a connection with room for it.
@@ -68,6 +83,13 @@ impl ConnectionPool {
                 Err(SubsystemError::ChannelsExhausted(_)) => {}
                 Err(SubsystemError::ConnectionLost) if pooled.connection.is_ended() => {}
                 Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(live) = self.adoptable(&connections) {
+            // First, so that it is the one never closed by the pool.
+            connections.insert(0, Pooled { connection: live.clone(), leases: Arc::default() });
+            if let (Ok(stream), Some(first)) = (live.open_sftp().await, connections.first()) {
+                return Ok((stream, self.lease(first)));
             }
         }
         if connections.len() >= MAX_CONNECTIONS {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use ssh_files::config::FtpSettings;
 use ssh_files::forward_spec::HostPort;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 pub use control::{FtpSession, SessionParams};
@@ -38,7 +39,7 @@ pub struct FtpForward {
 impl FtpForward {
     /// `-L ftp/`: a control connection accepted here goes through a
     /// direct-tcpip channel to the target.
-    pub async fn local_session<T: Tunnel>(&self, tunnel: Arc<T>, client: TcpStream, peer: SocketAddr) {
+    pub async fn local_session<T: Tunnel>(&self, tunnel: Arc<T>, mut client: TcpStream, peer: SocketAddr) {
         let id = self.ids.next();
         let HostPort { host, port } = &self.target;
         let Ok(listen_ip) = client.local_addr().map(|a| a.ip()) else { return };
@@ -47,6 +48,11 @@ impl FtpForward {
             Ok(c) => c,
             Err(e) => {
                 tracing::info!("ftp session {id}: channel open failed: connect to {} failed: {e}", self.target);
+                // An FTP client shows a 421 greeting; a bare close looks
+                // like a network fault (or, reconnecting, like a hang).
+                let reply = format!("421 sshfwd: connect to {} failed: {e}\r\n", self.target);
+                let _ = client.write_all(reply.as_bytes()).await;
+                let _ = client.shutdown().await;
                 return;
             }
         };

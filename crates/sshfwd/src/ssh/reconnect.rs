@@ -1,0 +1,262 @@
+//! The run's SSH connection behind a [`Tunnel`] that outlives it: with
+//! `Reconnect yes`, a lost connection is made again (capped exponential
+//! back-off with jitter, the host key checked every time) while the local
+//! listeners stay bound; channels asked for meanwhile are refused at once
+//! with a reason; remote forwardings are requested again on the new
+//! connection, retried while the server still holds the old listener.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::channel::SshChannel;
+use super::connection::{connect, ConnectOptions, SshConnection};
+use super::handler::SessionEnd;
+use super::tunnel::{ChannelOpenError, ForwardedSink, RemoteForwardError, Tunnel};
+
+/// The first wait before connecting again; it doubles up to the maximum.
+const FIRST_DELAY: Duration = Duration::from_secs(1);
+
+/// How a lost connection is handled.
+#[derive(Debug, Clone)]
+pub struct ReconnectOptions {
+    /// Connect again after a loss (`Reconnect yes`); otherwise the loss
+    /// ends the run, as with ssh.
+    pub enabled: bool,
+    /// The longest wait between two attempts (`ReconnectMaxDelay`).
+    pub max_delay: Duration,
+}
+
+/// A remote forwarding to request again after a reconnection.
+struct RemoteRecord {
+    address: String,
+    /// As asked (0: the server picks one each time).
+    requested: u16,
+    /// As bound on the current connection.
+    bound: u16,
+    sink: ForwardedSink<SshChannel>,
+}
+
+pub struct ReconnectingTunnel {
+    options: ConnectOptions,
+    reconnect: ReconnectOptions,
+    /// The live connection; `None` while reconnecting.
+    current: watch::Sender<Option<Arc<SshConnection>>>,
+    remote: Mutex<Vec<RemoteRecord>>,
+}
+
+impl ReconnectingTunnel {
+    pub fn new(options: ConnectOptions, reconnect: ReconnectOptions, connection: Arc<SshConnection>) -> Arc<Self> {
+        let (current, _) = watch::channel(Some(connection));
+        Arc::new(Self { options, reconnect, current, remote: Mutex::new(Vec::new()) })
+    }
+
+    /// The live connection, if there is one.
+    pub fn current(&self) -> Option<Arc<SshConnection>> {
+        self.current.borrow().clone()
+    }
+
+    /// Follows the live connection as it changes.
+    pub fn watch(&self) -> watch::Receiver<Option<Arc<SshConnection>>> {
+        self.current.subscribe()
+    }
+
+    /// Without reconnection: resolves when the connection ends, with why.
+    /// With it: connects again after every loss until `shutdown`, and
+    /// never resolves otherwise.
+    pub async fn supervise(self: &Arc<Self>, shutdown: CancellationToken) -> SessionEnd {
+        loop {
+            let Some(connection) = self.current() else { return SessionEnd::Closed };
+            let end = tokio::select! {
+                end = connection.ended() => end,
+                _ = shutdown.cancelled() => return std::future::pending().await,
+            };
+            if !self.reconnect.enabled {
+                return end;
+            }
+            self.current.send_replace(None);
+            tracing::warn!("Connection to {} lost ({}); reconnecting", self.options.host, describe_end(&end));
+            let Some(connection) = self.connect_again(&shutdown).await else {
+                return std::future::pending().await;
+            };
+            self.current.send_replace(Some(connection.clone()));
+            self.restore_remote_forwards(&connection, &shutdown);
+        }
+    }
+
+    /// Connects until it works or `shutdown`; logs every attempt.
+    async fn connect_again(&self, shutdown: &CancellationToken) -> Option<Arc<SshConnection>> {
+        let mut delay = FIRST_DELAY.min(self.reconnect.max_delay);
+        for attempt in 1u64.. {
+            let wait = jittered(delay);
+            tracing::info!(
+                "Reconnect attempt {attempt} to {} port {} in {wait:.1?}",
+                self.options.host,
+                self.options.port
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => return None,
+            }
+            let attempt_result = tokio::select! {
+                result = connect(&self.options) => result,
+                _ = shutdown.cancelled() => return None,
+            };
+            match attempt_result {
+                Ok(connection) => {
+                    tracing::warn!(
+                        "Reconnected to {} port {} (attempt {attempt})",
+                        self.options.host,
+                        self.options.port
+                    );
+                    return Some(Arc::new(connection));
+                }
+                Err(e) => tracing::warn!("Reconnect attempt {attempt} failed: {e}"),
+            }
+            delay = (delay * 2).min(self.reconnect.max_delay);
+        }
+        None
+    }
+
+    /// Requests every remote forwarding again on `connection`, each in its
+    /// own task: the server may still hold the old listener until it
+    /// notices the old connection is gone, so a refusal is retried.
+    fn restore_remote_forwards(self: &Arc<Self>, connection: &Arc<SshConnection>, shutdown: &CancellationToken) {
+        let records: Vec<(String, u16, u16)> = {
+            let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+            remote.iter().map(|r| (r.address.clone(), r.requested, r.bound)).collect()
+        };
+        for (address, requested, old_bound) in records {
+            let (tunnel, connection, shutdown) = (self.clone(), connection.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                tunnel.restore_remote_forward(&connection, &address, requested, old_bound, &shutdown).await;
+            });
+        }
+    }
+
+    async fn restore_remote_forward(
+        &self,
+        connection: &Arc<SshConnection>,
+        address: &str,
+        requested: u16,
+        old_bound: u16,
+        shutdown: &CancellationToken,
+    ) {
+        let mut delay = FIRST_DELAY;
+        for attempt in 1u64.. {
+            let Some(sink) = self.sink_of(address, old_bound) else { return };
+            if connection.is_ended() {
+                return;
+            }
+            match connection.request_remote_forward(address, requested, sink).await {
+                Ok(bound) => {
+                    self.rebind(address, old_bound, bound);
+                    tracing::info!("Remote forwarding {address}:{bound} requested again (attempt {attempt})");
+                    if requested == 0 {
+                        eprintln!("Allocated port {bound} for remote forward (was {old_bound})");
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!(
+                    "Remote forwarding {address}:{requested} refused again ({e}): the server may still hold the old \
+                     listener; retrying in {delay:?}"
+                ),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            delay = (delay * 2).min(self.reconnect.max_delay);
+        }
+    }
+
+    fn sink_of(&self, address: &str, bound: u16) -> Option<ForwardedSink<SshChannel>> {
+        let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        remote.iter().find(|r| r.address == address && r.bound == bound).map(|r| r.sink.clone())
+    }
+
+    fn rebind(&self, address: &str, old_bound: u16, bound: u16) {
+        let mut remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = remote.iter_mut().find(|r| r.address == address && r.bound == old_bound) {
+            record.bound = bound;
+        }
+    }
+
+    fn lost(&self) -> String {
+        format!("SSH connection to {} lost, reconnecting", self.options.host)
+    }
+}
+
+impl Tunnel for ReconnectingTunnel {
+    type Channel = SshChannel;
+
+    async fn open_direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+        originator: std::net::SocketAddr,
+    ) -> Result<SshChannel, ChannelOpenError> {
+        match self.current() {
+            Some(connection) => connection.open_direct_tcpip(host, port, originator).await,
+            None => Err(ChannelOpenError(self.lost())),
+        }
+    }
+
+    async fn request_remote_forward(
+        &self,
+        address: &str,
+        port: u16,
+        sink: ForwardedSink<SshChannel>,
+    ) -> Result<u16, RemoteForwardError> {
+        let Some(connection) = self.current() else { return Err(RemoteForwardError(self.lost())) };
+        let bound = connection.request_remote_forward(address, port, sink.clone()).await?;
+        let record = RemoteRecord { address: address.to_owned(), requested: port, bound, sink };
+        self.remote.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+        Ok(bound)
+    }
+
+    async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), RemoteForwardError> {
+        self.remote.lock().unwrap_or_else(|p| p.into_inner()).retain(|r| !(r.address == address && r.bound == port));
+        match self.current() {
+            Some(connection) => connection.cancel_remote_forward(address, port).await,
+            // Gone with the connection it was made on.
+            None => Ok(()),
+        }
+    }
+}
+
+/// Between half and all of `delay`, so that many clients cut off at once
+/// do not all come back at the same moment.
+fn jittered(delay: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    let fraction = match getrandom::fill(&mut byte) {
+        Ok(()) => 0.5 + f64::from(u8::from_ne_bytes(byte)) / 510.0,
+        Err(_) => 1.0,
+    };
+    delay.mul_f64(fraction)
+}
+
+fn describe_end(end: &SessionEnd) -> String {
+    match end {
+        SessionEnd::KeepaliveTimeout => "server not responding".into(),
+        SessionEnd::ServerDisconnect(message) if !message.is_empty() => format!("server disconnected: {message}"),
+        SessionEnd::ServerDisconnect(_) => "server disconnected".into(),
+        SessionEnd::Error(e) => e.clone(),
+        SessionEnd::Closed => "closed by remote host".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_between_half_and_the_whole_delay() {
+        for _ in 0..200 {
+            let d = jittered(Duration::from_secs(8));
+            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
+        }
+    }
+}
