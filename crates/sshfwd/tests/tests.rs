@@ -12,4 +12,5 @@ mod common;
 mod diagnostics;
 mod ftp_forward;
 mod ftp_to_sftp;
+mod reconnect;
 mod ssh_client;

@@ -16,8 +16,11 @@ use super::connection::{connect, ConnectOptions, SshConnection};
 use super::handler::SessionEnd;
 use super::tunnel::{ChannelOpenError, ForwardedSink, RemoteForwardError, Tunnel};
 
-/// The first wait before connecting again; it doubles up to the maximum.
-const FIRST_DELAY: Duration = Duration::from_secs(1);
+/// The first attempt comes at once, give or take this much jitter (a
+/// killed session's server is usually still listening); then the wait
+/// starts at [`SECOND_DELAY`] and doubles up to the maximum.
+const FIRST_JITTER: Duration = Duration::from_millis(500);
+const SECOND_DELAY: Duration = Duration::from_secs(1);
 
 /// How a lost connection is handled.
 #[derive(Debug, Clone)]
@@ -88,9 +91,13 @@ impl ReconnectingTunnel {
 
     /// Connects until it works or `shutdown`; logs every attempt.
     async fn connect_again(&self, shutdown: &CancellationToken) -> Option<Arc<SshConnection>> {
-        let mut delay = FIRST_DELAY.min(self.reconnect.max_delay);
+        let mut delay = SECOND_DELAY.min(self.reconnect.max_delay);
         for attempt in 1u64.. {
-            let wait = jittered(delay);
+            let wait = if attempt == 1 {
+                FIRST_JITTER.mul_f64(random_fraction())
+            } else {
+                delay.mul_f64(0.5 + random_fraction() / 2.0)
+            };
             tracing::info!(
                 "Reconnect attempt {attempt} to {} port {} in {wait:.1?}",
                 self.options.host,
@@ -115,7 +122,9 @@ impl ReconnectingTunnel {
                 }
                 Err(e) => tracing::warn!("Reconnect attempt {attempt} failed: {e}"),
             }
-            delay = (delay * 2).min(self.reconnect.max_delay);
+            if attempt > 1 {
+                delay = (delay * 2).min(self.reconnect.max_delay);
+            }
         }
         None
     }
@@ -144,7 +153,7 @@ impl ReconnectingTunnel {
         old_bound: u16,
         shutdown: &CancellationToken,
     ) {
-        let mut delay = FIRST_DELAY;
+        let mut delay = SECOND_DELAY;
         for attempt in 1u64.. {
             let Some(sink) = self.sink_of(address, old_bound) else { return };
             if connection.is_ended() {
@@ -227,15 +236,14 @@ impl Tunnel for ReconnectingTunnel {
     }
 }
 
-/// Between half and all of `delay`, so that many clients cut off at once
-/// do not all come back at the same moment.
-fn jittered(delay: Duration) -> Duration {
-    let mut byte = [0u8; 1];
-    let fraction = match getrandom::fill(&mut byte) {
-        Ok(()) => 0.5 + f64::from(u8::from_ne_bytes(byte)) / 510.0,
+/// A random number in [0, 1]: jitter, so that many clients cut off at
+/// once do not all come back at the same moment.
+fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 2];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => f64::from(u16::from_ne_bytes(bytes)) / f64::from(u16::MAX),
         Err(_) => 1.0,
-    };
-    delay.mul_f64(fraction)
+    }
 }
 
 fn describe_end(end: &SessionEnd) -> String {
@@ -253,10 +261,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jitter_stays_between_half_and_the_whole_delay() {
-        for _ in 0..200 {
-            let d = jittered(Duration::from_secs(8));
-            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
-        }
+    fn jitter_is_a_fraction_and_varies() {
+        let samples: Vec<f64> = (0..200).map(|_| random_fraction()).collect();
+        assert!(samples.iter().all(|f| (0.0..=1.0).contains(f)));
+        assert!(samples.iter().any(|f| *f < 0.5) && samples.iter().any(|f| *f > 0.5));
     }
 }

@@ -3,6 +3,7 @@
 //! the FTP→SFTP bridge with its peers and FTP clients (`bridge`, `ftp_client`).
 
 pub mod bridge;
+pub mod echo;
 pub mod ftp_client;
 pub mod netns;
 pub mod sshd;

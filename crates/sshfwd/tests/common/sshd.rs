@@ -210,6 +210,54 @@ pub struct Sshd {
     client_key: PathBuf,
     authorized_keys: PathBuf,
     home: PathBuf,
+    /// The addresses it listens on (for a restart).
+    addresses: usize,
+}
+
+/// How starting sshd went.
+enum Launch {
+    Ready(Child, Arc<Mutex<Vec<u8>>>),
+    /// Its port was taken: try another.
+    InUse(String),
+    Failed(String),
+}
+
+/// Starts sshd with `cfg_path` and waits until it listens on `addresses`
+/// addresses.
+fn launch(cfg_path: &Path, addresses: usize) -> Launch {
+    let mut child =
+        spawn_daemon(Command::new(SSHD).arg("-D").arg("-e").arg("-f").arg(cfg_path), Stdio::piped(), "spawn sshd");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let _ = drain(child.stderr.take().expect("sshd stderr"), log.clone(), Some(tx));
+    let deadline = Instant::now() + SSHD_START_TIMEOUT;
+    let mut listening = 0;
+    let mut in_use = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("Server listening on") => {
+                listening += 1;
+                if listening == addresses {
+                    return Launch::Ready(child, log);
+                }
+            }
+            Ok(line) if line.contains("Address already in use") => {
+                in_use = true;
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break, // timeout, or sshd exited
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    if in_use {
+        Launch::InUse(text)
+    } else {
+        Launch::Failed(text)
+    }
 }
 
 impl Sshd {
@@ -263,49 +311,42 @@ impl Sshd {
             ));
             let cfg_path = base.join("sshd_config");
             fs::write(&cfg_path, cfg).expect("write sshd_config");
-
-            let mut child = spawn_daemon(
-                Command::new(SSHD).arg("-D").arg("-e").arg("-f").arg(&cfg_path),
-                Stdio::piped(),
-                "spawn sshd",
-            );
-            let log = Arc::new(Mutex::new(Vec::new()));
-            let (tx, rx) = mpsc::channel();
-            let _ = drain(child.stderr.take().expect("sshd stderr"), log.clone(), Some(tx));
-            let deadline = Instant::now() + SSHD_START_TIMEOUT;
-            let mut ready = false;
-            let mut in_use = false;
-            let mut listening = 0;
             let addresses = if opts.ipv6 { 2 } else { 1 };
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(line) if line.contains("Server listening on") => {
-                        listening += 1;
-                        if listening == addresses {
-                            ready = true;
-                            break;
-                        }
-                    }
-                    Ok(line) if line.contains("Address already in use") => {
-                        in_use = true;
-                        break;
-                    }
-                    Ok(_) => continue,
-                    Err(_) => break, // timeout, or sshd exited
+            match launch(&cfg_path, addresses) {
+                Launch::Ready(child, log) => {
+                    return Sshd { dir, port, child, log, host_keys, client_key, authorized_keys, home, addresses }
                 }
-            }
-            if ready {
-                return Sshd { dir, port, child, log, host_keys, client_key, authorized_keys, home };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            last_log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
-            if !in_use {
-                break;
+                Launch::InUse(log) => last_log = log,
+                Launch::Failed(log) => {
+                    last_log = log;
+                    break;
+                }
             }
         }
         panic!("sshd did not start:\n{last_log}");
+    }
+
+    /// Stops the listener and every session: connections are refused until
+    /// [`Sshd::restart`].
+    pub fn stop(&mut self) {
+        for pid in descendants(self.pid()) {
+            signal(pid, libc::SIGCONT);
+            signal(pid, libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts sshd again on the same port with the same keys and config.
+    pub fn restart(&mut self) {
+        self.stop();
+        match launch(&self.dir.path().join("sshd_config"), self.addresses) {
+            Launch::Ready(child, log) => {
+                self.child = child;
+                self.log = log;
+            }
+            Launch::InUse(log) | Launch::Failed(log) => panic!("sshd did not restart:\n{log}"),
+        }
     }
 
     pub fn port(&self) -> u16 {
