@@ -52,7 +52,7 @@ impl Tunnel for FakeTunnel {
 
     async fn open_direct_tcpip(&self, host: &str, port: u16, _: SocketAddr) -> Result<FakeChannel, ChannelOpenError> {
         lock(&self.opened).push(format!("{host}:{port}"));
-        let stream = TcpStream::connect((host, port)).await.map_err(|e| ChannelOpenError(e.to_string()))?;
+        let stream = TcpStream::connect((host, port)).await.map_err(|e| ChannelOpenError::Refused(e.to_string()))?;
         Ok(FakeChannel(stream))
     }
 

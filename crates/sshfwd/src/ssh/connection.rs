@@ -180,7 +180,7 @@ impl Tunnel for SshConnection {
             .channel_open_direct_tcpip(host, u32::from(port), originator.ip().to_string(), u32::from(originator.port()))
             .await
             .map(SshChannel)
-            .map_err(|e| ChannelOpenError(super::describe_ssh_error(&e)))
+            .map_err(|e| ChannelOpenError::Refused(super::describe_ssh_error(&e)))
     }
 
     async fn request_remote_forward(

@@ -193,8 +193,8 @@ impl ReconnectingTunnel {
         }
     }
 
-    fn lost(&self) -> String {
-        format!("SSH connection to {} lost, reconnecting", self.options.host)
+    fn lost(&self) -> ChannelOpenError {
+        ChannelOpenError::Reconnecting { host: self.options.host.clone() }
     }
 }
 
@@ -209,7 +209,7 @@ impl Tunnel for ReconnectingTunnel {
     ) -> Result<SshChannel, ChannelOpenError> {
         match self.current() {
             Some(connection) => connection.open_direct_tcpip(host, port, originator).await,
-            None => Err(ChannelOpenError(self.lost())),
+            None => Err(self.lost()),
         }
     }
 
@@ -219,7 +219,7 @@ impl Tunnel for ReconnectingTunnel {
         port: u16,
         sink: ForwardedSink<SshChannel>,
     ) -> Result<u16, RemoteForwardError> {
-        let Some(connection) = self.current() else { return Err(RemoteForwardError(self.lost())) };
+        let Some(connection) = self.current() else { return Err(RemoteForwardError(self.lost().to_string())) };
         let bound = connection.request_remote_forward(address, port, sink.clone()).await?;
         let record = RemoteRecord { address: address.to_owned(), requested: port, bound, sink };
         self.remote.lock().unwrap_or_else(|p| p.into_inner()).push(record);

@@ -23,10 +23,17 @@ pub struct Forwarded<C> {
 /// than queued without limit.
 pub type ForwardedSink<C> = mpsc::Sender<Forwarded<C>>;
 
-/// A channel the server would not open, with OpenSSH's wording of why.
+/// A channel that could not be opened.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ChannelOpenError(pub String);
+pub enum ChannelOpenError {
+    /// The server would not open it; OpenSSH's wording of why.
+    #[error("{0}")]
+    Refused(String),
+    /// There is no connection to ask right now: it was lost and is being
+    /// made again.
+    #[error("SSH connection to {host} lost, reconnecting")]
+    Reconnecting { host: String },
+}
 
 /// A remote forwarding the server would not set up or cancel.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -23,7 +23,7 @@ pub use endpoints::Endpoints;
 pub use limits::{DataLimits, LimitReached, SessionIds, DATA_CHANNELS_PER_SESSION, DATA_CHANNELS_TOTAL};
 pub use lines::MAX_LINE;
 
-use crate::ssh::{DataChannel, Forwarded, Tunnel};
+use crate::ssh::{ChannelOpenError, DataChannel, Forwarded, Tunnel};
 
 /// What an FTP forwarding needs to run its sessions, besides the tunnel
 /// and whatever accepts its control connections.
@@ -50,7 +50,10 @@ impl FtpForward {
                 tracing::info!("ftp session {id}: channel open failed: connect to {} failed: {e}", self.target);
                 // An FTP client shows a 421 greeting; a bare close looks
                 // like a network fault (or, reconnecting, like a hang).
-                let reply = format!("421 sshfwd: connect to {} failed: {e}\r\n", self.target);
+                let reply = match e {
+                    ChannelOpenError::Reconnecting { .. } => format!("421 sshfwd: {e}\r\n"),
+                    ChannelOpenError::Refused(_) => format!("421 sshfwd: connect to {} failed: {e}\r\n", self.target),
+                };
                 let _ = client.write_all(reply.as_bytes()).await;
                 let _ = client.shutdown().await;
                 return;
