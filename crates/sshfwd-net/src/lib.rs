@@ -3,6 +3,8 @@
 //!   the IPv4 and IPv6 wildcards coexist on one port;
 //! - [`accept`]: the one accept-and-shutdown loop every listener runs (a
 //!   connection cap with a refusal hook, a task tracker, cancellation);
+//! - [`admission`]: who may start a login (sshd's MaxStartups,
+//!   PerSourceMaxStartups and PerSourcePenalties);
 //! - [`io_reason`]: OpenSSH's wording for a socket error.
 //!
 //! No SSH and no FTP here: the callers bring those through
@@ -11,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod accept;
+pub mod admission;
 pub mod bind;
 mod reason;
 
