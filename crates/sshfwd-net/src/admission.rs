@@ -100,6 +100,32 @@ impl Default for Penalties {
 }
 
 impl Penalties {
+    /// sshd's `PerSourcePenalties`: `yes`, `no`, or `kind:time` words
+    /// (`authfail`, `noauth`, `grace-exceeded`, `min`, `max`, with times
+    /// such as `5`, `5s`, `10m`, `1h`) and `max-sources:N`, over the
+    /// defaults.
+    pub fn parse(text: &str) -> Option<Penalties> {
+        let mut penalties = Penalties::default();
+        match text.trim() {
+            "yes" => return Some(penalties),
+            "no" => return Some(Penalties { enabled: false, ..penalties }),
+            _ => {}
+        }
+        for word in text.split_whitespace() {
+            let (key, value) = word.split_once(':')?;
+            match key {
+                "max-sources" | "max-sources4" | "max-sources6" => penalties.max_sources = value.parse().ok()?,
+                "authfail" => penalties.authfail = parse_time(value)?,
+                "noauth" => penalties.noauth = parse_time(value)?,
+                "grace-exceeded" => penalties.grace_exceeded = parse_time(value)?,
+                "min" => penalties.min = parse_time(value)?,
+                "max" => penalties.max = parse_time(value)?,
+                _ => return None,
+            }
+        }
+        Some(penalties)
+    }
+
     fn of(&self, offence: Offence) -> Duration {
         match offence {
             Offence::AuthFail => self.authfail,
@@ -107,6 +133,22 @@ impl Penalties {
             Offence::GraceExceeded => self.grace_exceeded,
         }
     }
+}
+
+/// `5`, `5s`, `10m`, `1h`: seconds unless a unit says otherwise.
+fn parse_time(text: &str) -> Option<Duration> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "s" | "S" => 1,
+        "m" | "M" => 60,
+        "h" | "H" => 3600,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds.checked_mul(scale)?))
 }
 
 /// An address block, `addr/prefix`.
@@ -376,6 +418,20 @@ mod tests {
         assert!((m.refusal_chance(10) - 0.3).abs() < 1e-9);
         assert!((m.refusal_chance(55) - 0.65).abs() < 1e-9);
         assert_eq!(m.refusal_chance(100), 1.0);
+    }
+
+    #[test]
+    fn penalties_parse_as_sshd_writes_them() {
+        assert_eq!(Penalties::parse("yes"), Some(Penalties::default()));
+        assert!(!Penalties::parse("no").unwrap().enabled);
+        let p = Penalties::parse("authfail:1m noauth:2 max:1h max-sources:10").unwrap();
+        assert_eq!(
+            (p.authfail, p.noauth, p.max, p.max_sources),
+            (Duration::from_secs(60), Duration::from_secs(2), Duration::from_secs(3600), 10)
+        );
+        for bad in ["maybe", "authfail", "authfail:x", "crash:1d", "bogus:1"] {
+            assert_eq!(Penalties::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use russh::keys::PrivateKey;
 use russh::server::Config;
 use russh::{MethodKind, MethodSet};
 
+use sshfwd_net::admission::AdmissionPolicy;
+
 use crate::authorized_keys::AuthorizedKeys;
 use crate::error::ServerError;
 use crate::passwords::Passwords;
@@ -30,9 +32,17 @@ pub struct ServerConfig {
     pub gateway_ports: bool,
     /// How long a direct-tcpip connection attempt may take.
     pub connect_timeout: Duration,
-    /// Concurrent connections; a client over the cap is disconnected at
-    /// once (as sshd does past `MaxStartups`).
+    /// Authenticated connections at once; a client that logs in past the
+    /// cap is disconnected. Unauthenticated ones have limits of their own
+    /// ([`ServerConfig::admission`]).
     pub max_connections: usize,
+    /// Who may start a login: sshd's MaxStartups, PerSourceMaxStartups,
+    /// PerSourceNetBlockSize and PerSourcePenalties.
+    pub admission: AdmissionPolicy,
+    /// Session channels one connection may have open (sshd's MaxSessions).
+    pub max_sessions: usize,
+    /// Remote forwardings one connection may hold.
+    pub max_remote_forwards: usize,
     /// Server keepalives (answered by OpenSSH clients) detect dead clients.
     pub keepalive_interval: Duration,
     /// A connection not authenticated within this time is dropped
@@ -51,6 +61,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("gateway_ports", &self.gateway_ports)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_connections", &self.max_connections)
+            .field("admission", &self.admission)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_remote_forwards", &self.max_remote_forwards)
             .field("keepalive_interval", &self.keepalive_interval)
             .field("login_grace_time", &self.login_grace_time)
             .finish()
@@ -69,6 +82,9 @@ impl ServerConfig {
             gateway_ports: false,
             connect_timeout: Duration::from_secs(10),
             max_connections: 256,
+            admission: AdmissionPolicy::default(),
+            max_sessions: 10,
+            max_remote_forwards: 64,
             keepalive_interval: Duration::from_secs(30),
             login_grace_time: Duration::from_secs(120),
         }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use sshfwd_server::{
-    fingerprint, generate_host_key, load_or_generate_host_key, serve, AuthorizedKeys, AuthorizedKeysError,
-    CancellationToken, KeyError, PasswordFileError, Passwords, ServerConfig, ServerError,
+    fingerprint, generate_host_key, load_or_generate_host_key, serve, AdmissionPolicy, AuthorizedKeys,
+    AuthorizedKeysError, CancellationToken, KeyError, MaxStartups, Network, PasswordFileError, Passwords, Penalties,
+    ServerConfig, ServerError,
 };
 
 /// A small SSH server for port forwarding and SFTP. No shell, no exec.
@@ -52,6 +53,48 @@ struct Args {
     /// Seconds a direct-tcpip (-L) connection attempt may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     connect_timeout: u64,
+
+    /// Authenticated connections at once; a login past the cap is disconnected.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections: usize,
+
+    /// Unauthenticated connections (sshd's MaxStartups start:rate:full): past
+    /// `start`, refused with `rate`% chance, rising to all at `full`.
+    #[arg(long, value_name = "START:RATE:FULL", default_value = "10:30:100", value_parser = parse_max_startups)]
+    max_startups: MaxStartups,
+
+    /// Unauthenticated connections one source may hold (sshd's
+    /// PerSourceMaxStartups; "none" for no limit of its own).
+    #[arg(long, value_name = "N|none", default_value = "10", value_parser = parse_per_source)]
+    per_source_max_startups: PerSource,
+
+    /// How many leading bits of an IPv4 and an IPv6 address make one source
+    /// (sshd's PerSourceNetBlockSize).
+    #[arg(long, value_name = "V4:V6", default_value = "32:64", value_parser = parse_block_size)]
+    per_source_net_block_size: (u8, u8),
+
+    /// Penalties for sources that fail or never finish a login, as sshd's
+    /// PerSourcePenalties: yes, no, or words such as "authfail:5s noauth:1s
+    /// grace-exceeded:10s min:15s max:10m max-sources:65536".
+    #[arg(long, value_name = "SPEC", default_value = "yes", value_parser = parse_penalties)]
+    per_source_penalties: Penalties,
+
+    /// Sources never penalised: a comma-separated list of addresses and
+    /// address/prefix blocks (sshd's PerSourcePenaltyExemptList).
+    #[arg(long, value_name = "LIST", value_parser = parse_networks)]
+    per_source_penalty_exempt_list: Option<Networks>,
+
+    /// Seconds a connection may take to authenticate (sshd's LoginGraceTime).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    login_grace_time: u64,
+
+    /// Session channels (sftp) one connection may have open (sshd's MaxSessions).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_sessions: usize,
+
+    /// Remote forwardings (-R) one connection may hold.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_remote_forwards: usize,
 
     /// More log detail (repeatable).
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -172,7 +215,61 @@ fn build_config(args: &Args) -> Result<ServerConfig, MainError> {
     config.sftp_root = args.sftp_root.clone();
     config.gateway_ports = args.gateway_ports;
     config.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
+    config.max_connections = args.max_connections.max(1);
+    config.login_grace_time = Duration::from_secs(args.login_grace_time.max(1));
+    config.max_sessions = args.max_sessions;
+    config.max_remote_forwards = args.max_remote_forwards;
+    let mut penalties = args.per_source_penalties.clone();
+    penalties.exempt = args.per_source_penalty_exempt_list.clone().map(|n| n.0).unwrap_or_default();
+    config.admission = AdmissionPolicy {
+        max_startups: args.max_startups,
+        per_source: args.per_source_max_startups.0,
+        v4_prefix: args.per_source_net_block_size.0,
+        v6_prefix: args.per_source_net_block_size.1,
+        penalties,
+    };
     Ok(config)
+}
+
+/// `PerSourceMaxStartups`: a number or none.
+#[derive(Debug, Clone, Copy)]
+struct PerSource(Option<usize>);
+
+/// `PerSourcePenaltyExemptList`.
+#[derive(Debug, Clone)]
+struct Networks(Vec<Network>);
+
+fn parse_max_startups(text: &str) -> Result<MaxStartups, String> {
+    MaxStartups::parse(text)
+        .ok_or_else(|| format!("bad MaxStartups '{text}': want start:rate:full, start <= full, rate <= 100"))
+}
+
+fn parse_per_source(text: &str) -> Result<PerSource, String> {
+    match text {
+        "none" => Ok(PerSource(None)),
+        n => n.parse().map(|n: usize| PerSource(Some(n.max(1)))).map_err(|_| format!("bad number '{text}'")),
+    }
+}
+
+fn parse_block_size(text: &str) -> Result<(u8, u8), String> {
+    let bad = || format!("bad PerSourceNetBlockSize '{text}': want V4:V6 prefix lengths, at most 32:128");
+    let (v4, v6) = text.split_once(':').unwrap_or((text, "128"));
+    let (v4, v6): (u8, u8) = (v4.parse().map_err(|_| bad())?, v6.parse().map_err(|_| bad())?);
+    if v4 > 32 || v6 > 128 {
+        return Err(bad());
+    }
+    Ok((v4, v6))
+}
+
+fn parse_penalties(text: &str) -> Result<Penalties, String> {
+    Penalties::parse(text).ok_or_else(|| format!("bad PerSourcePenalties '{text}'"))
+}
+
+fn parse_networks(text: &str) -> Result<Networks, String> {
+    text.split(',')
+        .map(|item| Network::parse(item.trim()).ok_or_else(|| format!("bad address or block '{item}'")))
+        .collect::<Result<_, _>>()
+        .map(Networks)
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -3,20 +3,22 @@
 //! through a cancellation token), and the handle of a spawned server.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use russh::keys::PublicKey;
 use russh::server::Config;
 use russh::Disconnect;
+use sshfwd_net::admission::Admission;
 use sshfwd_net::{AcceptOptions, Service};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{prepare, ServerConfig, Shared};
 use crate::error::ServerError;
+use crate::login::LoginState;
 use crate::session::SessionHandler;
 
 /// How long a shut-down server waits for its sessions to say goodbye.
@@ -98,8 +100,17 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Listener)?;
-    let options = AcceptOptions { max_connections: shared.config.max_connections, name: "sshfwd-server".to_owned() };
-    let service = SshService { russh_config: Arc::new(shared.config.russh_config()), shared };
+    let config = &shared.config;
+    // The sockets held at once: every authenticated connection and every
+    // startup MaxStartups lets in; the admission check sorts them.
+    let sockets = config.max_connections + config.admission.max_startups.full;
+    let options = AcceptOptions { max_connections: sockets, name: "sshfwd-server".to_owned() };
+    let service = SshService {
+        russh_config: Arc::new(config.russh_config()),
+        admission: Admission::new(config.admission.clone()),
+        places: Arc::new(Semaphore::new(config.max_connections)),
+        shared,
+    };
     let tracker = TaskTracker::new();
     tracing::info!("Server listening on {} port {}.", local.ip(), local.port());
     sshfwd_net::accept::serve(vec![listener], options, shutdown, tracker.clone(), service).await;
@@ -117,15 +128,29 @@ struct SshService {
     shared: Arc<Shared>,
     /// Built once from the configuration, shared by every session.
     russh_config: Arc<Config>,
+    /// Unauthenticated connections and penalties, by source.
+    admission: Arc<Admission>,
+    /// Places for authenticated connections.
+    places: Arc<Semaphore>,
 }
 
 impl Service for SshService {
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
-        let authenticated = Arc::new(AtomicBool::new(false));
-        let handler = SessionHandler::new(self.shared.clone(), peer, shutdown.clone(), authenticated.clone());
+        let startup = match self.admission.admit(peer.ip(), Instant::now(), rand::random::<f64>()) {
+            Ok(startup) => startup,
+            Err(refusal) => {
+                // As sshd: closed before the banner, the reason in the log.
+                tracing::info!("drop connection from {} port {}: {refusal}", peer.ip(), peer.port());
+                return;
+            }
+        };
+        let limit = self.shared.config.max_connections;
+        let login = LoginState::new(peer.ip(), self.admission.clone(), startup, self.places.clone(), limit);
+        let handler = SessionHandler::new(self.shared.clone(), peer, shutdown.clone(), login.clone());
         let grace = self.shared.config.login_grace_time;
-        let connection = Connection { peer, token: shutdown, authenticated, grace };
-        run_connection(self.russh_config.clone(), stream, handler, connection).await;
+        let connection = Connection { peer, token: shutdown, login: login.clone(), grace };
+        let grace_exceeded = run_connection(self.russh_config.clone(), stream, handler, connection).await;
+        login.finish(grace_exceeded);
     }
 }
 
@@ -135,12 +160,19 @@ struct Connection {
     /// Server shutdown (a child of the server's token).
     token: CancellationToken,
     /// Set by the handler on successful authentication.
-    authenticated: Arc<AtomicBool>,
+    login: Arc<LoginState>,
     grace: Duration,
 }
 
-async fn run_connection(config: Arc<Config>, socket: TcpStream, handler: SessionHandler, connection: Connection) {
-    let Connection { peer, token, authenticated, grace } = connection;
+/// Runs one connection to its end; whether it ended for not logging in
+/// within the grace time.
+async fn run_connection(
+    config: Arc<Config>,
+    socket: TcpStream,
+    handler: SessionHandler,
+    connection: Connection,
+) -> bool {
+    let Connection { peer, token, login, grace } = connection;
     if let Ok(local) = socket.local_addr() {
         tracing::info!("Connection from {} port {} on {} port {}", peer.ip(), peer.port(), local.ip(), local.port());
     }
@@ -149,11 +181,11 @@ async fn run_connection(config: Arc<Config>, socket: TcpStream, handler: Session
         Ok(Ok(session)) => session,
         Ok(Err(e)) => {
             tracing::info!("Connection from {} port {} failed: {e}", peer.ip(), peer.port());
-            return;
+            return false;
         }
         Err(_) => {
             tracing::info!("Timeout before authentication for {} port {}", peer.ip(), peer.port());
-            return;
+            return true;
         }
     };
     let handle = session.handle();
@@ -167,12 +199,12 @@ async fn run_connection(config: Arc<Config>, socket: TcpStream, handler: Session
                 if let Err(e) = result {
                     tracing::debug!("session with {} port {} ended: {e}", peer.ip(), peer.port());
                 }
-                return;
+                return false;
             }
             () = token.cancelled() => break "server shutting down",
             () = &mut deadline, if !grace_over => {
                 grace_over = true;
-                if !authenticated.load(Ordering::SeqCst) {
+                if !login.is_authenticated() {
                     tracing::info!("Timeout before authentication for {} port {}", peer.ip(), peer.port());
                     break "login grace time exceeded";
                 }
@@ -181,4 +213,5 @@ async fn run_connection(config: Arc<Config>, socket: TcpStream, handler: Session
     };
     let _ = handle.disconnect(Disconnect::ByApplication, reason.to_owned(), "en".to_owned()).await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
+    grace_over && !login.is_authenticated()
 }

@@ -1,9 +1,8 @@
 //! One client connection: authentication, the permissions it earns, and
 //! russh's callbacks for channels and global requests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use russh::keys::{HashAlg, PublicKey};
@@ -15,15 +14,12 @@ use crate::authorized_keys::{KeyOptions, Lookup, PermitListen, PermitOpen};
 use crate::config::Shared;
 use crate::forward::{self, RemoteForward};
 use crate::keys::log_type;
+use crate::login::LoginState;
 use crate::sftp::SftpSession;
 
 /// What a client sees on stderr when it asks for a shell or a command.
 pub(crate) const NO_SHELL: &str =
     "sshfwd-server: shell and exec are not supported; this server only forwards ports and serves sftp\r\n";
-/// Session channels one connection may hold open at once.
-const MAX_SESSION_CHANNELS: usize = 16;
-/// Remote forwardings one connection may hold at once.
-const MAX_REMOTE_FORWARDS: usize = 64;
 
 /// Errors that end a session.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +27,9 @@ pub enum SessionError {
     /// The SSH transport failed.
     #[error(transparent)]
     Ssh(#[from] russh::Error),
+    /// Authenticated, but the server has no place for another session.
+    #[error(transparent)]
+    Full(#[from] crate::login::SessionsFull),
 }
 
 /// What an authenticated client may do.
@@ -104,17 +103,15 @@ pub(crate) struct SessionHandler {
     remote_forwards: HashMap<(String, u32), CancellationToken>,
     /// Cancelled when the connection ends: stops listeners and relays.
     token: CancellationToken,
-    /// Tells the connection task that the login grace time no longer applies.
-    authenticated: Arc<AtomicBool>,
+    /// Session channels open (with or without a subsystem).
+    session_channels: HashSet<ChannelId>,
+    /// The connection's login: its place among startups, then among
+    /// authenticated connections.
+    login: Arc<LoginState>,
 }
 
 impl SessionHandler {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        peer: SocketAddr,
-        token: CancellationToken,
-        authenticated: Arc<AtomicBool>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, token: CancellationToken, login: Arc<LoginState>) -> Self {
         Self {
             shared,
             peer,
@@ -123,8 +120,21 @@ impl SessionHandler {
             sessions: HashMap::new(),
             remote_forwards: HashMap::new(),
             token,
-            authenticated,
+            session_channels: HashSet::new(),
+            login,
         }
+    }
+
+    /// Authentication succeeded: the login takes an authenticated place,
+    /// or the connection ends (the cap is reached).
+    fn logged_in(&mut self, user: &str, permissions: Permissions) -> Result<Auth, SessionError> {
+        if let Err(full) = self.login.succeed() {
+            tracing::info!("refused {user} from {}: {full}", self.from());
+            return Err(SessionError::Full(full));
+        }
+        self.permissions = Some(permissions);
+        self.user = Some(user.to_owned());
+        Ok(Auth::Accept)
     }
 
     fn from(&self) -> String {
@@ -171,6 +181,7 @@ impl russh::server::Handler for SessionHandler {
     type Error = SessionError;
 
     async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        self.login.attempted();
         match self.shared.config.authorized_keys.lookup(offer.public_key, self.peer.ip()) {
             Lookup::Allowed(_) => Ok(Auth::Accept),
             Lookup::NotFromPermittedHost => {
@@ -202,20 +213,15 @@ impl russh::server::Handler for SessionHandler {
             Self::key_text(key.public_key),
             entry.origin
         );
-        self.permissions = Some(Permissions::from_key(&entry.options, &entry.origin));
-        self.user = Some(user.to_owned());
-        self.authenticated.store(true, Ordering::SeqCst);
-        Ok(Auth::Accept)
+        self.logged_in(user, Permissions::from_key(&entry.options, &entry.origin))
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        self.login.attempted();
         let accepted = self.shared.config.passwords.as_ref().is_some_and(|p| p.check(user, password));
         if accepted {
             tracing::info!("Accepted password for {user} from {} ssh2", self.from());
-            self.permissions = Some(Permissions::password());
-            self.user = Some(user.to_owned());
-            self.authenticated.store(true, Ordering::SeqCst);
-            Ok(Auth::Accept)
+            self.logged_in(user, Permissions::password())
         } else {
             tracing::info!("Failed password for {user} from {} ssh2", self.from());
             Ok(Auth::reject())
@@ -228,10 +234,13 @@ impl russh::server::Handler for SessionHandler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.sessions.len() >= MAX_SESSION_CHANNELS {
+        let limit = self.shared.config.max_sessions;
+        if self.session_channels.len() >= limit {
+            tracing::info!("refused session channel for {}: {limit} open, the limit (MaxSessions)", self.user());
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return Ok(());
         }
+        self.session_channels.insert(channel.id());
         self.sessions.insert(channel.id(), channel);
         reply.accept().await;
         Ok(())
@@ -239,6 +248,7 @@ impl russh::server::Handler for SessionHandler {
 
     async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
         self.sessions.remove(&channel);
+        self.session_channels.remove(&channel);
         Ok(())
     }
 
@@ -426,8 +436,9 @@ impl russh::server::Handler for SessionHandler {
         let Ok(requested) = u16::try_from(*port) else {
             return Ok(false);
         };
-        if self.remote_forwards.len() >= MAX_REMOTE_FORWARDS {
-            tracing::info!("refused remote forward {address}:{port} for {}: too many forwardings", self.user());
+        let limit = self.shared.config.max_remote_forwards;
+        if self.remote_forwards.len() >= limit {
+            tracing::info!("refused remote forward {address}:{port} for {}: {limit} held, the limit", self.user());
             return Ok(false);
         }
         let listen_address = forward::listen_address(address, self.shared.config.gateway_ports);

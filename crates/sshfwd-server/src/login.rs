@@ -1,0 +1,84 @@
+//! One connection's way through login: its place among the unauthenticated
+//! connections (sshfwd-net's admission: MaxStartups, PerSourceMaxStartups),
+//! then, once authenticated, its place among the authenticated ones; and
+//! at its end, the penalty its source earned if it never logged in.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sshfwd_net::admission::{Admission, Offence, Startup};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The authenticated connections' cap is reached.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("{0} authenticated connections open, the limit (--max-connections)")]
+pub(crate) struct SessionsFull(pub(crate) usize);
+
+pub(crate) struct LoginState {
+    peer: IpAddr,
+    admission: Arc<Admission>,
+    startup: Mutex<Option<Startup>>,
+    /// A method other than "none" was tried.
+    attempted: AtomicBool,
+    authenticated: AtomicBool,
+    places: Arc<Semaphore>,
+    limit: usize,
+    place: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl LoginState {
+    pub(crate) fn new(
+        peer: IpAddr,
+        admission: Arc<Admission>,
+        startup: Startup,
+        places: Arc<Semaphore>,
+        limit: usize,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            peer,
+            admission,
+            startup: Mutex::new(Some(startup)),
+            attempted: AtomicBool::new(false),
+            authenticated: AtomicBool::new(false),
+            places,
+            limit,
+            place: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn attempted(&self) {
+        self.attempted.store(true, Ordering::SeqCst);
+    }
+
+    /// The login succeeded: the connection leaves the startups and takes
+    /// an authenticated place, if one is free.
+    pub(crate) fn succeed(&self) -> Result<(), SessionsFull> {
+        let place = self.places.clone().try_acquire_owned().map_err(|_| SessionsFull(self.limit))?;
+        *self.place.lock().unwrap_or_else(|p| p.into_inner()) = Some(place);
+        if let Some(startup) = self.startup.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            startup.authenticated();
+        }
+        self.authenticated.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub(crate) fn is_authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::SeqCst)
+    }
+
+    /// The connection is over: a source that never logged in is penalised
+    /// (sshd's authfail, noauth and grace-exceeded).
+    pub(crate) fn finish(&self, grace_exceeded: bool) {
+        if self.is_authenticated() {
+            return;
+        }
+        let offence = match (grace_exceeded, self.attempted.load(Ordering::SeqCst)) {
+            (true, _) => Offence::GraceExceeded,
+            (false, true) => Offence::AuthFail,
+            (false, false) => Offence::NoAuth,
+        };
+        self.admission.penalise(self.peer, offence, Instant::now());
+    }
+}
