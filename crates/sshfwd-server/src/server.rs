@@ -173,6 +173,9 @@ async fn run_connection(
     connection: Connection,
 ) -> bool {
     let Connection { peer, token, login, grace } = connection;
+    // russh runs the session in a task of its own, which a dropped handle
+    // does not stop: a second handle on the socket lets us end it.
+    let socket_copy = std::os::fd::AsFd::as_fd(&socket).try_clone_to_owned().ok().map(std::net::TcpStream::from);
     if let Ok(local) = socket.local_addr() {
         tracing::info!("Connection from {} port {} on {} port {}", peer.ip(), peer.port(), local.ip(), local.port());
     }
@@ -211,7 +214,14 @@ async fn run_connection(
             }
         }
     };
-    let _ = handle.disconnect(Disconnect::ByApplication, reason.to_owned(), "en".to_owned()).await;
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
+    // Both bounded: in the middle of a key exchange the disconnect cannot
+    // be sent (nor the session end); dropping the session closes the socket.
+    let disconnect = handle.disconnect(Disconnect::ByApplication, reason.to_owned(), "en".to_owned());
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, disconnect).await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await.is_err() {
+        if let Some(socket) = &socket_copy {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
     grace_over && !login.is_authenticated()
 }

@@ -2,6 +2,11 @@
 
 mod util;
 
+// Floods and bad input: one binary with the rest (tests/hostile/ is not
+// a test target of its own).
+#[path = "hostile/mod.rs"]
+mod hostile;
+
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
