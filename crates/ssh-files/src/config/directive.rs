@@ -50,6 +50,8 @@ pub(crate) enum Directive {
     FtpToSftpLogin(FtpToSftpLogin),
     /// The file as written; `~` is expanded with the other paths.
     FtpToSftpPasswordFile(String),
+    /// `FtpAuditLog FILE`, `-` (stderr) or `none`, as written.
+    FtpAuditLog(String),
     /// `RefuseConnection message` (OpenSSH 10): met in an active section,
     /// it stops the run with the message.
     RefuseConnection(String),
@@ -143,6 +145,7 @@ impl Directive {
                 Directive::FtpToSftpLogin(FtpToSftpLogin::parse(v).ok_or_else(|| invalid(v))?)
             }
             Keyword::FtpToSftpPasswordFile => Directive::FtpToSftpPasswordFile(one()?.to_string()),
+            Keyword::FtpAuditLog => Directive::FtpAuditLog(one()?.to_string()),
             Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
@@ -250,6 +253,7 @@ mod tests {
             (parse("FtpToSftpLogin", &["Session"]), Ok(Directive::FtpToSftpLogin(FtpToSftpLogin::Session))),
             (parse("FtpToSftpLogin", &["sftp"]), invalid("FtpToSftpLogin", "sftp")),
             (parse("FtpToSftpPasswordFile", &["~/pw"]), Ok(Directive::FtpToSftpPasswordFile("~/pw".into()))),
+            (parse("FtpAuditLog", &["-"]), Ok(Directive::FtpAuditLog("-".into()))),
             (parse("FtpTls", &["require"]), invalid("FtpTls", "require")),
             (parse("FtpAllowForeignPassive", &["yes"]), Ok(Directive::FtpAllowForeignPassive(true))),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),

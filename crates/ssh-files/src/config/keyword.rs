@@ -47,6 +47,7 @@ pub(crate) enum Keyword {
     FtpToSftp,
     FtpToSftpLogin,
     FtpToSftpPasswordFile,
+    FtpAuditLog,
     RefuseConnection,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
@@ -103,6 +104,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpToSftp", Keyword::FtpToSftp),
     ("FtpToSftpLogin", Keyword::FtpToSftpLogin),
     ("FtpToSftpPasswordFile", Keyword::FtpToSftpPasswordFile),
+    ("FtpAuditLog", Keyword::FtpAuditLog),
     ("RefuseConnection", Keyword::RefuseConnection),
 ];
 

@@ -69,6 +69,7 @@ pub struct HostOptions {
     pub ftp_tls: Option<FtpTls>,
     pub ftp_to_sftp_login: Option<FtpToSftpLogin>,
     pub ftp_to_sftp_password_file: Option<String>,
+    pub ftp_audit_log: Option<String>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -144,6 +145,7 @@ impl HostOptions {
             Directive::FtpTls(v) => first(&mut self.ftp_tls, v),
             Directive::FtpToSftpLogin(v) => first(&mut self.ftp_to_sftp_login, v),
             Directive::FtpToSftpPasswordFile(v) => first(&mut self.ftp_to_sftp_password_file, v),
+            Directive::FtpAuditLog(v) => first(&mut self.ftp_audit_log, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
