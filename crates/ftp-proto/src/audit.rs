@@ -274,7 +274,12 @@ mod tests {
             .collect()
     }
 
-    fn transfers(events: &[AuditEvent<u32>]) -> Vec<(String, Option<DataMode>, Option<u16>, Option<u32>)> {
+    /// A transfer event as "VERB argument", its mode, code and data channel.
+    type Row = (String, Option<DataMode>, Option<u16>, Option<u32>);
+    /// A dialogue and the logins it should give.
+    type LoginCase<'a> = (&'a [&'a str], &'a [(&'a str, bool, u16)]);
+
+    fn transfers(events: &[AuditEvent<u32>]) -> Vec<Row> {
         events
             .iter()
             .filter_map(|e| match e {
@@ -288,7 +293,7 @@ mod tests {
 
     #[test]
     fn logins_are_decided_by_the_final_reply() {
-        let table: &[(&[&str], &[(&str, bool, u16)])] = &[
+        let table: &[LoginCase] = &[
             // RFC 959 §5.4: USER 331, PASS 230.
             (&["220 hi", ">USER alice", "331 password", ">PASS secret", "230 ok"], &[("alice", true, 230)]),
             (&["220 hi", ">USER alice", "331 password", ">PASS wrong", "530 no"], &[("alice", false, 530)]),
@@ -324,7 +329,6 @@ mod tests {
 
     #[test]
     fn transfers_end_with_their_final_reply() {
-        type Row = (String, Option<DataMode>, Option<u16>, Option<u32>);
         let row = |command: &str, mode, code, data| -> Row { (command.to_owned(), mode, code, data) };
         let table: &[(&[&str], Vec<Row>)] = &[
             (

@@ -22,6 +22,7 @@ pub use endpoints::Endpoints;
 pub use limits::{DataLimits, LimitReached, SessionIds, DATA_CHANNELS_PER_SESSION, DATA_CHANNELS_TOTAL};
 pub use lines::MAX_LINE;
 
+use crate::audit::AuditLog;
 use crate::ssh::{DataChannel, Forwarded, Tunnel};
 
 /// What an FTP forwarding needs to run its sessions, besides the tunnel
@@ -33,6 +34,7 @@ pub struct FtpForward {
     pub settings: FtpSettings,
     pub limits: DataLimits,
     pub ids: SessionIds,
+    pub audit: AuditLog,
 }
 
 impl FtpForward {
@@ -84,6 +86,7 @@ impl FtpForward {
             endpoints,
             settings: self.settings.clone(),
             limits: self.limits.clone(),
+            audit: self.audit.clone(),
         }
     }
 }
