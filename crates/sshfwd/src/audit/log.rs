@@ -198,6 +198,21 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_write_is_reported_once_and_again_after_recovering() {
+        // /dev/full takes the open and fails every write (ENOSPC).
+        let log = AuditLog::open(&FtpAuditLog::File("/dev/full".into())).unwrap();
+        let failing = |log: &AuditLog| log.0.as_ref().unwrap().failing.load(Ordering::Relaxed);
+        log.write(&session(), end());
+        assert!(failing(&log));
+        log.write(&session(), end());
+        assert!(failing(&log));
+        let dir = tempfile::tempdir().unwrap();
+        *log.0.as_ref().unwrap().file.lock().unwrap() = Some(open_file(&dir.path().join("ok.log")).unwrap());
+        log.write(&session(), end());
+        assert!(!failing(&log));
+    }
+
+    #[test]
     fn a_disabled_log_writes_nothing() {
         let log = AuditLog::default();
         assert!(!log.is_enabled());
