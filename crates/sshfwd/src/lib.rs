@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod app;
+pub mod audit;
 pub mod bridge;
 pub mod cli;
 pub mod demo;

@@ -8,6 +8,7 @@
 //! `ftp_forward::openssh`, `ftp_forward::sshfwd_server`, `ftp_to_sftp`, `ssh_client`,
 //! `diagnostics`, or any test's name.
 
+mod audit_log;
 mod common;
 mod diagnostics;
 mod ftp_forward;

@@ -52,6 +52,8 @@ pub(crate) enum Directive {
     FtpToSftpPasswordFile(String),
     Reconnect(bool),
     ReconnectMaxDelay(Duration),
+    /// `FtpAuditLog FILE`, `-` (stderr) or `none`, as written.
+    FtpAuditLog(String),
     /// `RefuseConnection message` (OpenSSH 10): met in an active section,
     /// it stops the run with the message.
     RefuseConnection(String),
@@ -153,6 +155,7 @@ impl Directive {
                     _ => return Err(invalid(v)),
                 }
             }
+            Keyword::FtpAuditLog => Directive::FtpAuditLog(one()?.to_string()),
             Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
@@ -263,6 +266,7 @@ mod tests {
             (parse("Reconnect", &["yes"]), Ok(Directive::Reconnect(true))),
             (parse("ReconnectMaxDelay", &["1m"]), Ok(Directive::ReconnectMaxDelay(Duration::from_secs(60)))),
             (parse("ReconnectMaxDelay", &["0"]), invalid("ReconnectMaxDelay", "0")),
+            (parse("FtpAuditLog", &["-"]), Ok(Directive::FtpAuditLog("-".into()))),
             (parse("FtpTls", &["require"]), invalid("FtpTls", "require")),
             (parse("FtpAllowForeignPassive", &["yes"]), Ok(Directive::FtpAllowForeignPassive(true))),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),

@@ -49,6 +49,7 @@ pub(crate) enum Keyword {
     FtpToSftpPasswordFile,
     Reconnect,
     ReconnectMaxDelay,
+    FtpAuditLog,
     RefuseConnection,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
@@ -107,6 +108,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpToSftpPasswordFile", Keyword::FtpToSftpPasswordFile),
     ("Reconnect", Keyword::Reconnect),
     ("ReconnectMaxDelay", Keyword::ReconnectMaxDelay),
+    ("FtpAuditLog", Keyword::FtpAuditLog),
     ("RefuseConnection", Keyword::RefuseConnection),
 ];
 

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 pub use error::{ConfigError, ConfigFile, DirectiveError, Origin};
 pub use options::HostOptions;
 pub use settings::{
-    FtpSettings, IdentityAgent, Settings, SettingsError, DEFAULT_FTP_DATA_TIMEOUT, DEFAULT_GLOBAL_KNOWN_HOSTS_FILES,
-    DEFAULT_IDENTITY_FILES, DEFAULT_USER_KNOWN_HOSTS_FILES,
+    FtpAuditLog, FtpSettings, IdentityAgent, Settings, SettingsError, DEFAULT_FTP_DATA_TIMEOUT,
+    DEFAULT_GLOBAL_KNOWN_HOSTS_FILES, DEFAULT_IDENTITY_FILES, DEFAULT_USER_KNOWN_HOSTS_FILES,
 };
 pub use tokens::ExpandError;
 pub use value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};

@@ -71,6 +71,7 @@ pub struct HostOptions {
     pub ftp_to_sftp_password_file: Option<String>,
     pub reconnect: Option<bool>,
     pub reconnect_max_delay: Option<Duration>,
+    pub ftp_audit_log: Option<String>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -148,6 +149,7 @@ impl HostOptions {
             Directive::FtpToSftpPasswordFile(v) => first(&mut self.ftp_to_sftp_password_file, v),
             Directive::Reconnect(v) => first(&mut self.reconnect, v),
             Directive::ReconnectMaxDelay(v) => first(&mut self.reconnect_max_delay, v),
+            Directive::FtpAuditLog(v) => first(&mut self.ftp_audit_log, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

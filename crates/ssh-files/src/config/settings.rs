@@ -67,6 +67,18 @@ pub struct FtpSettings {
     pub bridge_login: FtpToSftpLogin,
     /// `FtpToSftpPasswordFile`, expanded; `None` for a random password.
     pub bridge_password_file: Option<PathBuf>,
+    /// `FtpAuditLog`, expanded; `None` (the default, or `none`) for no
+    /// audit log.
+    pub audit_log: Option<FtpAuditLog>,
+}
+
+/// Where the FTP audit log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FtpAuditLog {
+    /// `-`: standard error.
+    Stderr,
+    /// A file, appended to.
+    File(PathBuf),
 }
 
 impl Default for FtpSettings {
@@ -80,6 +92,7 @@ impl Default for FtpSettings {
             tls: FtpTls::Refuse,
             bridge_login: FtpToSftpLogin::Session,
             bridge_password_file: None,
+            audit_log: None,
         }
     }
 }
@@ -219,6 +232,12 @@ impl Settings {
             Some(file) => expand_all(std::slice::from_ref(file), "FtpToSftpPasswordFile")?.pop(),
             None => None,
         };
+        let audit_log = match options.ftp_audit_log.as_deref() {
+            None => None,
+            Some(none) if none.eq_ignore_ascii_case("none") => None,
+            Some("-") => Some(FtpAuditLog::Stderr),
+            Some(file) => expand_all(&[file.to_owned()], "FtpAuditLog")?.pop().map(FtpAuditLog::File),
+        };
         let forwards = if options.clear_all_forwardings == Some(true) { Vec::new() } else { options.forwards };
         let not_none = |value: Option<String>| value.filter(|v| !v.eq_ignore_ascii_case("none"));
         Ok(Settings {
@@ -269,6 +288,7 @@ impl Settings {
                     tls: options.ftp_tls.unwrap_or(default.tls),
                     bridge_login: options.ftp_to_sftp_login.unwrap_or(default.bridge_login),
                     bridge_password_file,
+                    audit_log,
                 }
             },
             reconnect: options.reconnect.unwrap_or(false),
@@ -394,6 +414,20 @@ mod tests {
         assert_eq!(s.connect_timeout, None);
         assert_eq!(s.server_alive_interval, Some(Duration::from_secs(15)));
         assert!(s.forwards.is_empty());
+    }
+
+    #[test]
+    fn ftp_audit_log_values() {
+        let table = [
+            (None, None),
+            (Some("none"), None),
+            (Some("-"), Some(FtpAuditLog::Stderr)),
+            (Some("~/ftp-%h.log"), Some(FtpAuditLog::File(PathBuf::from("/home/me/ftp-alias.log")))),
+        ];
+        for (value, expected) in table {
+            let options = HostOptions { ftp_audit_log: value.map(Into::into), ..HostOptions::default() };
+            assert_eq!(settings(options).ftp.audit_log, expected, "{value:?}");
+        }
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub async fn start(
     let options = BridgeOptions {
         data_timeout: settings.ftp.data_timeout,
         allow_third_party_active: settings.ftp.allow_third_party_active,
+        audit: forwards.ftp_audit.clone(),
         ..BridgeOptions::default()
     };
     let addresses = bridge::start(on, login.login.clone(), options, forwards).await?;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use ssh_files::config::FtpToSftpLogin;
 use ssh_files::forward_spec::ForwardSpec;
 
+use crate::audit::{AuditError, AuditLog};
 use crate::bridge::password::PasswordError;
 use crate::forward::{self, ForwardError, ForwardOptions};
 use crate::settings::Settings;
@@ -37,6 +38,8 @@ pub enum RunError {
     Signal(i32),
     #[error("sshfwd: {0}")]
     BridgePassword(#[from] PasswordError),
+    #[error("sshfwd: {0}")]
+    AuditLog(#[from] AuditError),
 }
 
 /// A connection with its forwardings in place.
@@ -75,6 +78,7 @@ pub async fn run(settings: Settings) -> Result<i32, RunError> {
 /// Connects (unless nothing needs sshfwd's own connection) and sets up
 /// every forwarding and bridge.
 pub async fn start(settings: &Settings) -> Result<Running, RunError> {
+    let audit = AuditLog::from_settings(settings.ftp.audit_log.as_ref())?;
     let connection = match needs_connection(settings) {
         true => Some(Arc::new(ssh::connect(&settings.connect).await?)),
         false => None,
@@ -92,6 +96,8 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
         bridges: vec![],
         bridge_pool: None,
     };
+    audit.reopen_on_hangup(running.forwards.shutdown.clone());
+    running.forwards.ftp_audit = audit;
     let mut bridge_login = None;
     for spec in &settings.forwards {
         let started = match (spec, &running.tunnel) {

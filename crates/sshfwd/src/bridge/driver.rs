@@ -21,6 +21,7 @@ use super::files;
 use super::login::{Hold, LoginError, SftpLogin};
 use super::transfer::{self, DataSource, Event, Job};
 use super::BridgeOptions;
+use crate::audit::{DataInfo, DataMeter, Service, SessionAudit};
 
 /// RFC 959 leaves line length open; 8 KiB holds any real path.
 const MAX_LINE: usize = 8192;
@@ -34,6 +35,7 @@ pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, option
     let mut config = SessionConfig::new(peer.ip(), local.ip());
     config.allow_third_party_active = options.allow_third_party_active;
     let (mut reader, writer) = control.into_split();
+    let audit = SessionAudit::new(&options.audit, Service::Bridge, options.audit.next_bridge_session(), peer);
     let mut driver = Driver {
         session: Session::new(config),
         login,
@@ -46,6 +48,7 @@ pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, option
         writer,
         passive: None,
         running: None,
+        audit,
     };
     driver.run(&mut reader).await;
     tracing::debug!("ftp bridge {peer}: session closed");
@@ -55,6 +58,7 @@ pub async fn serve_session(control: TcpStream, login: Arc<dyn SftpLogin>, option
     if let Hold::Own(connection) = std::mem::replace(&mut driver.hold, Hold::Nothing) {
         connection.disconnect().await;
     }
+    driver.audit.end(None);
 }
 
 /// A transfer in its own task.
@@ -63,6 +67,8 @@ struct Running {
     events: mpsc::Receiver<Event>,
     kind: TransferKind,
     since: Instant,
+    /// The client's data address (active) or the listener's (passive).
+    data_address: Option<SocketAddr>,
 }
 
 struct Driver {
@@ -83,6 +89,7 @@ struct Driver {
     /// The PASV/EPSV listener, until a transfer takes it.
     passive: Option<TcpListener>,
     running: Option<Running>,
+    audit: SessionAudit,
 }
 
 impl Driver {
@@ -97,9 +104,13 @@ impl Driver {
             tokio::select! {
                 read = reader.read(&mut buffer) => {
                     let n = match read {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => {
+                            self.audit.client_closed();
+                            return;
+                        }
                         Ok(n) => n,
                     };
+                    self.audit.client_bytes(buffer.get(..n).unwrap_or_default());
                     framer.push(buffer.get(..n).unwrap_or_default());
                     self.session.handle_framed(&mut framer);
                 }
@@ -113,9 +124,12 @@ impl Driver {
         while let Some(action) = self.session.poll_action() {
             let reported = match action {
                 Action::Reply(reply) => {
-                    if self.writer.write_all(&reply.to_bytes()).await.is_err() {
+                    let bytes = reply.to_bytes();
+                    if self.writer.write_all(&bytes).await.is_err() {
+                        self.audit.client_closed();
                         return false;
                     }
+                    self.audit.server_reply(&bytes);
                     Ok(())
                 }
                 Action::Authenticate { user, password } => {
@@ -147,6 +161,7 @@ impl Driver {
                 Action::Transfer(transfer) => self.start_transfer(transfer),
                 Action::Abort => self.abort(),
                 Action::Close => {
+                    self.audit.server_closed();
                     let _ = self.writer.shutdown().await;
                     return false;
                 }
@@ -203,6 +218,10 @@ impl Driver {
             },
             DataChannel::Active(address) => DataSource::Active(address),
         };
+        let data_address = match &source {
+            DataSource::Passive(listener) => listener.local_addr().ok(),
+            DataSource::Active(address) => Some(*address),
+        };
         // Two slots: the start and the end, so the task never waits on us.
         let (sender, events) = mpsc::channel(2);
         let sftp = match self.sftp() {
@@ -218,7 +237,7 @@ impl Driver {
             idle_timeout: self.options.data_idle_timeout,
         };
         let task = tokio::spawn(transfer::run(job, sender));
-        self.running = Some(Running { task, events, kind: transfer.kind, since: Instant::now() });
+        self.running = Some(Running { task, events, kind: transfer.kind, since: Instant::now(), data_address });
         Ok(())
     }
 
@@ -259,7 +278,8 @@ impl Driver {
         }
     }
 
-    fn log_transfer(&self, running: &Running, result: &Result<u64, TransferError>) {
+    fn log_transfer(&mut self, running: &Running, result: &Result<u64, TransferError>) {
+        self.audit.data_opened(|| bridge_data(running, result));
         let user = self.session.user().unwrap_or("-");
         let command = match &running.kind {
             TransferKind::Retrieve { .. } => "RETR",
@@ -283,6 +303,17 @@ impl Driver {
             }
         }
     }
+}
+
+/// A finished transfer's data channel for the audit log.
+fn bridge_data(running: &Running, result: &Result<u64, TransferError>) -> DataInfo {
+    let meter = DataMeter::new();
+    let bytes = *result.as_ref().unwrap_or(&0);
+    match running.kind {
+        TransferKind::Store { .. } => meter.finished(0, bytes),
+        TransferKind::Retrieve { .. } | TransferKind::List { .. } => meter.finished(bytes, 0),
+    }
+    DataInfo { client_end: running.data_address.map(|a| a.to_string()), server_end: None, meter }
 }
 
 /// The SFTP server's idea of "." is the user's home directory.

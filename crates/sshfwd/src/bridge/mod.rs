@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
+use crate::audit::AuditLog;
+
 pub use driver::serve_session;
 pub use listener::{start, MAX_SESSIONS};
 pub use login::{Hold, LoggedIn, LoginError, PassthroughLogin, SessionLogin, SftpLogin};
@@ -74,6 +76,8 @@ pub struct BridgeOptions {
     /// How long a running transfer may move no byte on its data connection
     /// before it fails with 426 (vsftpd's data_connection_timeout).
     pub data_idle_timeout: Duration,
+    /// Where logins, transfers and session ends are recorded.
+    pub audit: AuditLog,
 }
 
 impl Default for BridgeOptions {
@@ -83,6 +87,7 @@ impl Default for BridgeOptions {
             data_timeout: Duration::from_secs(30),
             allow_third_party_active: false,
             data_idle_timeout: transfer::DATA_IDLE_TIMEOUT,
+            audit: AuditLog::default(),
         }
     }
 }

@@ -52,6 +52,10 @@ struct Bridge {
 
 impl Bridge {
     async fn start() -> Self {
+        Self::start_with(BridgeOptions { data_timeout: Duration::from_secs(20), ..BridgeOptions::default() }).await
+    }
+
+    async fn start_with(options: BridgeOptions) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().canonicalize().unwrap();
         let mut command = Command::new(SFTP_SERVER);
@@ -63,7 +67,6 @@ impl Bridge {
         let sftp = Arc::new(sftp);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let options = BridgeOptions { data_timeout: Duration::from_secs(20), ..BridgeOptions::default() };
         let login: Arc<dyn SftpLogin> =
             Arc::new(OneSession { credentials: FixedCredentials::new(USER, PASSWORD), sftp });
         tokio::spawn(async move {
@@ -622,4 +625,93 @@ async fn lftp_mirrors_a_tree_with_links() {
         assert_eq!(link("spaced link").as_deref(), spaced, "MLSD {mlsd}");
         assert_eq!(link("dir link").as_deref(), Some("../tree/plain"), "MLSD {mlsd}");
     }
+}
+
+/// Logins, transfers (a download, an upload, a missing file, a refused
+/// data connection) and the session's end, through ftplib.
+const AUDIT_SCRIPT: &str = r#"
+import ftplib, io, socket, sys
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+try:
+    ftp.login(user, "wrong password")
+    raise SystemExit("a wrong password was accepted")
+except ftplib.error_perm:
+    pass
+ftp.login(user, password)
+got = io.BytesIO()
+ftp.retrbinary("RETR a.bin", got.write)
+assert len(got.getvalue()) == 123457
+ftp.storbinary("STOR b.bin", io.BytesIO(b"x" * 5000))
+try:
+    ftp.retrbinary("RETR missing.bin", got.write)
+    raise SystemExit("a missing file was sent")
+except ftplib.error_perm as e:
+    assert str(e).startswith("550"), e
+# A port nobody listens on: the bridge cannot connect back.
+s = socket.socket(); s.bind(("127.0.0.1", 0)); closed = s.getsockname()[1]; s.close()
+ftp.sendcmd("PORT 127,0,0,1,%d,%d" % (closed >> 8, closed & 255))
+try:
+    ftp.sendcmd("RETR a.bin")
+    raise SystemExit("RETR went without a data connection")
+except ftplib.error_temp as e:
+    assert str(e).startswith("425"), e
+ftp.quit()
+print(closed)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_logins_transfers_and_the_end() {
+    use crate::audit::AuditLog;
+    use ssh_files::config::FtpAuditLog;
+
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("audit.log");
+    let audit = AuditLog::open(&FtpAuditLog::File(log_path.clone())).unwrap();
+    let options = BridgeOptions { data_timeout: Duration::from_secs(20), audit, ..BridgeOptions::default() };
+    let bridge = Bridge::start_with(options).await;
+    std::fs::write(bridge.path("a.bin"), data(123_457, 5)).unwrap();
+    let port = bridge.address.port().to_string();
+    let closed = run("python3", &["-c", AUDIT_SCRIPT, "127.0.0.1", &port, USER, PASSWORD]).await;
+    assert_eq!(std::fs::read(bridge.path("b.bin")).unwrap().len(), 5000);
+
+    // The end record is written once the bridge has seen the client go.
+    let read = || -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    };
+    let deadline = tokio::time::Instant::now() + STEP;
+    while !read().iter().any(|r| r["event"] == "end") && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let records = read();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains("wrong password"), "{text}");
+    let of = |event: &str| records.iter().filter(|r| r["event"] == event).cloned().collect::<Vec<_>>();
+    let logins: Vec<_> =
+        of("login").iter().map(|r| (r["user"].clone(), r["result"].clone(), r["code"].clone())).collect();
+    assert_eq!(logins, vec![(USER.into(), "refused".into(), 530.into()), (USER.into(), "accepted".into(), 230.into())]);
+    let transfers: Vec<_> = of("transfer")
+        .iter()
+        .map(|r| {
+            let fields = ["command", "argument", "mode", "bytes_to_client", "bytes_to_server", "code"];
+            fields.map(|f| r[f].to_string()).join(" ")
+        })
+        .collect();
+    assert_eq!(
+        transfers,
+        [
+            r#""RETR" "a.bin" "PASV" 123457 0 226"#,
+            r#""STOR" "b.bin" "PASV" 0 5000 226"#,
+            r#""RETR" "missing.bin" "PASV" 0 0 550"#,
+            r#""RETR" "a.bin" "PORT" 0 0 425"#,
+        ],
+        "{text}"
+    );
+    let refused = &of("transfer")[3];
+    assert_eq!(refused["data_client"], format!("127.0.0.1:{}", closed.trim()));
+    assert!(of("transfer").iter().all(|r| r["user"] == USER && r["service"] == "ftp-bridge" && r["session"] == 1));
+    let end = &of("end")[0];
+    assert_eq!((&end["reason"], &end["user"]), (&"quit".into(), &USER.into()), "{end}");
 }

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::AuditLog;
 use crate::ssh::Tunnel;
 use ftp::{DataLimits, FtpForward, SessionIds};
 use listener::{Connections, Refusal};
@@ -35,6 +36,8 @@ pub struct ForwardOptions {
     pub ftp: FtpSettings,
     pub ftp_limits: DataLimits,
     pub ftp_ids: SessionIds,
+    /// The FTP audit log of every FTP forwarding and bridge.
+    pub ftp_audit: AuditLog,
     /// Stops every listener and accept loop.
     pub shutdown: CancellationToken,
     /// Holds every listener's and connection's task.
@@ -49,6 +52,7 @@ impl ForwardOptions {
             ftp,
             ftp_limits: DataLimits::default(),
             ftp_ids: SessionIds::default(),
+            ftp_audit: AuditLog::default(),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         }
@@ -85,6 +89,7 @@ pub async fn start<T: Tunnel>(
         settings: options.ftp.clone(),
         limits: options.ftp_limits.clone(),
         ids: options.ftp_ids.clone(),
+        audit: options.ftp_audit.clone(),
     };
     match spec {
         ForwardSpec::Local(Forwarding { ftp: is_ftp, listen: on, target }) => {

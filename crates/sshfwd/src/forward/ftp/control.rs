@@ -20,6 +20,7 @@ use super::endpoints::{DataRequest, DataTask, Endpoints};
 use super::limits::{DataLimits, DataPermit};
 use super::lines::{ControlError, LineReader, Side};
 use super::one_shot::DataLabel;
+use crate::audit::{AuditLog, DataInfo, DataMeter, Service, SessionAudit};
 use crate::ssh::Tunnel;
 
 /// Who a session is between, and what it may do.
@@ -32,6 +33,7 @@ pub struct SessionParams {
     pub endpoints: Endpoints,
     pub settings: FtpSettings,
     pub limits: DataLimits,
+    pub audit: AuditLog,
 }
 
 /// One FTP control session.
@@ -47,6 +49,7 @@ pub struct FtpSession<T: Tunnel> {
     /// Withdraws the data forwarding of the last PORT/EPRT sent, should
     /// the server refuse it.
     pending_active: Option<CancellationToken>,
+    audit: SessionAudit,
 }
 
 /// The session's two writers.
@@ -67,6 +70,7 @@ impl<T: Tunnel> FtpSession<T> {
     pub fn new(params: SessionParams, tunnel: Arc<T>) -> Self {
         let facts = SessionFacts { client_ip: params.client_addr.ip(), server_host: params.server_host.clone() };
         let policy = ControlPolicy::new(facts, policy_config(&params.settings));
+        let audit = SessionAudit::new(&params.audit, Service::Forward, params.id, params.client_addr);
         Self {
             params,
             tunnel,
@@ -74,6 +78,7 @@ impl<T: Tunnel> FtpSession<T> {
             data: JoinSet::new(),
             session_end: CancellationToken::new(),
             pending_active: None,
+            audit,
         }
     }
 
@@ -97,6 +102,7 @@ impl<T: Tunnel> FtpSession<T> {
         drop(writers);
         self.session_end.cancel();
         while self.data.join_next().await.is_some() {}
+        self.audit.end(result.as_ref().err().map(ToString::to_string));
         tracing::debug!(
             "ftp session {} from {} ended{} after {:.3}s",
             self.params.id,
@@ -124,6 +130,7 @@ impl<T: Tunnel> FtpSession<T> {
                     Some(line) => self.on_client_line(&line, writers).await?,
                     None => {
                         client_open = false;
+                        self.audit.client_closed();
                         let _ = writers.server.shutdown().await;
                         Flow::Lines
                     }
@@ -132,11 +139,15 @@ impl<T: Tunnel> FtpSession<T> {
                     Some(line) => self.on_server_line(&line, writers).await?,
                     None => {
                         server_open = false;
+                        self.audit.server_closed();
                         let _ = writers.client.shutdown().await;
                         Flow::Lines
                     }
                 },
-                Some(_) = self.data.join_next(), if !self.data.is_empty() => Flow::Lines,
+                Some(_) = self.data.join_next(), if !self.data.is_empty() => {
+                    self.audit.data_finished();
+                    Flow::Lines
+                }
             };
             if flow == Flow::Opaque {
                 tracing::warn!(
@@ -170,6 +181,7 @@ impl<T: Tunnel> FtpSession<T> {
         match self.policy.handle_client_line(line) {
             ClientAction::Forward => {
                 write(&mut writers.server, line, Side::Server).await?;
+                self.audit.client_line(line);
                 if self.policy.opaque() {
                     return Ok(Flow::Opaque);
                 }
@@ -196,6 +208,7 @@ impl<T: Tunnel> FtpSession<T> {
                         );
                         self.policy.active_command_sent();
                         write(&mut writers.server, &rewritten, Side::Server).await?;
+                        self.audit.client_line(line);
                         return Ok(Flow::Lines);
                     }
                     Err(reply) => reply,
@@ -211,6 +224,7 @@ impl<T: Tunnel> FtpSession<T> {
         line: &[u8],
         writers: &mut Writers<C, S>,
     ) -> Result<Flow, ControlError> {
+        self.audit.server_line(line);
         match self.policy.handle_server_line(line) {
             ServerAction::Forward => {
                 write(&mut writers.client, line, Side::Client).await?;
@@ -263,10 +277,13 @@ impl<T: Tunnel> FtpSession<T> {
     async fn open_active(&mut self, line: &[u8], target: SocketAddr) -> Result<SocketAddr, String> {
         let permit = self.permit(line)?;
         let withdraw = self.session_end.child_token();
-        let request = self.data_request(line, withdraw.clone());
+        let meter = DataMeter::new();
+        let request = self.data_request(line, withdraw.clone(), meter.clone());
         match self.params.endpoints.active(request, target).await {
             Ok((advertised, task)) => {
-                self.data.spawn(holding(permit, task));
+                self.data.spawn(holding(permit, task, meter.clone()));
+                let (client_end, server_end) = (Some(target.to_string()), Some(advertised.to_string()));
+                self.audit.data_opened(|| DataInfo { client_end, server_end, meter });
                 // Before the command goes: its reply may be read next.
                 self.pending_active = Some(withdraw);
                 Ok(advertised)
@@ -282,10 +299,14 @@ impl<T: Tunnel> FtpSession<T> {
     /// client, or the reply that replaces the server's.
     async fn open_passive(&mut self, line: &[u8], target: &PassiveTarget) -> Result<SocketAddr, String> {
         let permit = self.permit(line)?;
-        let request = self.data_request(line, self.session_end.child_token());
+        let meter = DataMeter::new();
+        let request = self.data_request(line, self.session_end.child_token(), meter.clone());
         match self.params.endpoints.passive(request, &target.host, target.port).await {
             Ok((advertised, task)) => {
-                self.data.spawn(holding(permit, task));
+                self.data.spawn(holding(permit, task, meter.clone()));
+                let server_end = Some(format!("{}:{}", target.host, target.port));
+                let client_end = Some(advertised.to_string());
+                self.audit.data_opened(|| DataInfo { client_end, server_end, meter });
                 Ok(advertised)
             }
             Err(e) => {
@@ -306,14 +327,19 @@ impl<T: Tunnel> FtpSession<T> {
         })
     }
 
-    fn data_request(&self, line: &[u8], withdraw: CancellationToken) -> DataRequest<T> {
+    fn data_request(&self, line: &[u8], withdraw: CancellationToken, meter: Arc<DataMeter>) -> DataRequest<T> {
         DataRequest {
             tunnel: self.tunnel.clone(),
             client_addr: self.params.client_addr,
             server_host: self.params.server_host.clone(),
             timeout: self.params.settings.data_timeout,
             withdraw,
-            label: DataLabel { session: self.params.id, opened_by: printable(line) },
+            label: DataLabel {
+                session: self.params.id,
+                opened_by: printable(line),
+                meter,
+                socket_is_client: matches!(self.params.endpoints, Endpoints::Local { .. }),
+            },
         }
     }
 }
@@ -338,9 +364,11 @@ async fn write<W: AsyncWrite>(writer: &mut WriteHalf<W>, bytes: &[u8], side: Sid
     writer.flush().await.map_err(|source| ControlError::Io { side, source })
 }
 
-/// Runs a data forwarding's task, keeping its place in the limits.
-async fn holding(permit: DataPermit, task: DataTask) {
+/// Runs a data forwarding's task, keeping its place in the limits; its
+/// meter is done whatever way it ended (a relay fills it in first).
+async fn holding(permit: DataPermit, task: DataTask, meter: Arc<DataMeter>) {
     task.await;
+    meter.close();
     drop(permit);
 }
 

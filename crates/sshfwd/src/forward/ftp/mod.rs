@@ -23,6 +23,7 @@ pub use endpoints::Endpoints;
 pub use limits::{DataLimits, LimitReached, SessionIds, DATA_CHANNELS_PER_SESSION, DATA_CHANNELS_TOTAL};
 pub use lines::MAX_LINE;
 
+use crate::audit::AuditLog;
 use crate::ssh::{ChannelOpenError, DataChannel, Forwarded, Tunnel};
 
 /// What an FTP forwarding needs to run its sessions, besides the tunnel
@@ -34,6 +35,7 @@ pub struct FtpForward {
     pub settings: FtpSettings,
     pub limits: DataLimits,
     pub ids: SessionIds,
+    pub audit: AuditLog,
 }
 
 impl FtpForward {
@@ -93,6 +95,7 @@ impl FtpForward {
             endpoints,
             settings: self.settings.clone(),
             limits: self.limits.clone(),
+            audit: self.audit.clone(),
         }
     }
 }

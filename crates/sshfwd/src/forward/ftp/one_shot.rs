@@ -11,15 +11,20 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::DataMeter;
 use crate::forward::relay;
 use crate::ssh::{DataChannel, Forwarded, Tunnel};
 
-/// What a data channel is, for the per-channel log line.
+/// What a data channel is, for the per-channel log line and the audit log.
 #[derive(Debug, Clone)]
 pub struct DataLabel {
     /// The session's id and the command or reply that opened the channel.
     pub session: u64,
     pub opened_by: String,
+    pub meter: Arc<DataMeter>,
+    /// Whether the relay's TCP side is the FTP client (`-L ftp/`) or the
+    /// server (`-R ftp/`): which way its counts go.
+    pub socket_is_client: bool,
 }
 
 /// Why a data forwarding ended without relaying.
@@ -86,6 +91,7 @@ impl<T: Tunnel> LocalListenerBridge<T> {
                 return Err(e);
             }
         };
+        self.one_shot.label.meter.connected();
         let channel = match opening.await {
             Ok(Ok(channel)) => channel,
             Ok(Err(e)) => return Err(BridgeError::Channel { target, reason: e.to_string() }),
@@ -185,6 +191,7 @@ impl<T: Tunnel> RemoteForwardBridge<T> {
         };
         drop(guard);
         drop(connections);
+        one_shot.label.meter.connected();
         let target = self.target.to_string();
         tracing::debug!(
             "ftp session {}: data connection from {} (server side)",
@@ -206,14 +213,21 @@ async fn log_transfer(
 ) {
     let started = Instant::now();
     match transfer.await {
-        Ok(moved) => tracing::debug!(
-            "ftp session {}: data channel for {} via {target}: {} bytes into SSH, {} bytes out of SSH in {:.3}s",
-            label.session,
-            label.opened_by,
-            moved.to_channel,
-            moved.from_channel,
-            started.elapsed().as_secs_f64()
-        ),
+        Ok(moved) => {
+            let (to_client, to_server) = match label.socket_is_client {
+                true => (moved.from_channel, moved.to_channel),
+                false => (moved.to_channel, moved.from_channel),
+            };
+            label.meter.finished(to_client, to_server);
+            tracing::debug!(
+                "ftp session {}: data channel for {} via {target}: {} bytes into SSH, {} bytes out of SSH in {:.3}s",
+                label.session,
+                label.opened_by,
+                moved.to_channel,
+                moved.from_channel,
+                started.elapsed().as_secs_f64()
+            )
+        }
         Err(e) => {
             tracing::info!(
                 "ftp session {}: data channel for {} via {target} failed: {e}",

@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::{DataLimits, Endpoints, FtpSession, SessionParams};
+use crate::audit::AuditLog;
 use crate::forward::fake::FakeTunnel;
 
 /// Every wait in these tests ends within this.
@@ -33,6 +34,7 @@ struct Setup {
     limits: DataLimits,
     data_timeout: Duration,
     tls: FtpTls,
+    audit: AuditLog,
 }
 
 impl Default for Setup {
@@ -42,6 +44,7 @@ impl Default for Setup {
             limits: DataLimits::default(),
             data_timeout: WAIT,
             tls: FtpTls::Refuse,
+            audit: AuditLog::default(),
         }
     }
 }
@@ -72,6 +75,7 @@ impl Pair {
                 ..FtpSettings::default()
             },
             limits: setup.limits,
+            audit: setup.audit,
         };
         let session = tokio::spawn(FtpSession::new(params, tunnel.clone()).run(client_end, server_end));
         Self { tunnel, client: BufReader::new(client), server: BufReader::new(server), session }
@@ -401,4 +405,195 @@ async fn a_data_listener_turns_away_other_addresses_and_waits_for_the_client() {
     assert_eq!(exchange(&mut data, b"").await, b"for the client");
     assert_eq!(received_by_server.await.unwrap(), b"");
     pair.close().await;
+}
+
+/// The audit log's records of real transfers through the session.
+mod audit {
+    use serde_json::Value;
+    use ssh_files::config::FtpAuditLog;
+
+    use super::*;
+
+    /// A session whose audit log is a file in a fresh directory.
+    fn audited() -> (Pair, tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = AuditLog::open(&FtpAuditLog::File(path.clone())).unwrap();
+        (Pair::new(Setup { audit, ..Setup::default() }), dir, path)
+    }
+
+    fn records(path: &std::path::Path) -> Vec<Value> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    fn of(records: &[Value], event: &str) -> Vec<Value> {
+        records.iter().filter(|r| r["event"] == event).cloned().collect()
+    }
+
+    async fn log_in(pair: &mut Pair) {
+        pair.server_says("220 ready").await;
+        pair.client_hears().await;
+        pair.client_says("USER alice").await;
+        pair.server_hears().await;
+        pair.server_says("331 password please").await;
+        pair.client_hears().await;
+        pair.client_says("PASS hunter2").await;
+        pair.server_hears().await;
+        pair.server_says("230 logged in").await;
+        pair.client_hears().await;
+    }
+
+    /// PASV, then `command`; the server's data side sends `download` and
+    /// the client's sends `upload`. Returns the data listener's address.
+    async fn passive_transfer(pair: &mut Pair, command: &str, download: &'static [u8], upload: &'static [u8]) {
+        let (data_server, received_by_server) = data_endpoint(download).await;
+        pair.client_says("PASV").await;
+        pair.server_hears().await;
+        pair.server_says(&pasv_reply(data_server)).await;
+        let listener = parse_pasv_reply(pair.client_hears().await.as_bytes()).unwrap();
+        pair.client_says(command).await;
+        pair.server_hears().await;
+        pair.server_says("150 opening data connection").await;
+        pair.client_hears().await;
+        let mut data = TcpStream::connect(listener).await.unwrap();
+        assert_eq!(exchange(&mut data, upload).await, download);
+        assert_eq!(received_by_server.await.unwrap(), upload);
+    }
+
+    #[tokio::test]
+    async fn a_retrieval_is_recorded_with_its_bytes_and_code() {
+        let (mut pair, _dir, path) = audited();
+        log_in(&mut pair).await;
+        let file = vec![7u8; 100_000].leak();
+        passive_transfer(&mut pair, "RETR big.bin", file, b"").await;
+        pair.server_says("226 Transfer complete").await;
+        pair.client_hears().await;
+        passive_transfer(&mut pair, "STOR up.txt", b"", b"twelve bytes").await;
+        pair.server_says("226 Transfer complete").await;
+        pair.client_hears().await;
+        pair.client_says("QUIT").await;
+        pair.server_hears().await;
+        pair.server_says("221 bye").await;
+        pair.client_hears().await;
+        pair.close().await;
+
+        let all = records(&path);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        let login = &of(&all, "login")[0];
+        assert_eq!(
+            (&login["user"], &login["result"], &login["code"]),
+            (&"alice".into(), &"accepted".into(), &230.into())
+        );
+        assert_eq!(
+            (&login["service"], &login["session"], &login["client"]),
+            (&"ftp-forward".into(), &1.into(), &"127.0.0.1:40000".into())
+        );
+        let transfers = of(&all, "transfer");
+        assert_eq!(transfers.len(), 2, "{text}");
+        let (retr, stor) = (&transfers[0], &transfers[1]);
+        assert_eq!(
+            (&retr["command"], &retr["argument"], &retr["mode"]),
+            (&"RETR".into(), &"big.bin".into(), &"PASV".into())
+        );
+        assert_eq!(
+            (&retr["bytes_to_client"], &retr["bytes_to_server"], &retr["code"]),
+            (&100_000.into(), &0.into(), &226.into())
+        );
+        assert_eq!(retr["user"], "alice");
+        assert!(retr["data_client"].as_str().unwrap().starts_with("127.0.0.1:"), "{retr}");
+        assert!(retr["data_server"].as_str().unwrap().starts_with("127.0.0.1:"), "{retr}");
+        assert!(retr["time"].as_str().unwrap().ends_with('Z'));
+        assert!(retr["duration_ms"].is_u64());
+        assert_eq!(
+            (&stor["command"], &stor["bytes_to_server"], &stor["bytes_to_client"]),
+            (&"STOR".into(), &12.into(), &0.into())
+        );
+        let end = &of(&all, "end")[0];
+        assert_eq!((&end["reason"], &end["user"]), (&"quit".into(), &"alice".into()));
+        assert_eq!(all.last().unwrap()["event"], "end");
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_overtakes_the_data_waits_for_its_counts() {
+        let (mut pair, _dir, path) = audited();
+        log_in(&mut pair).await;
+        let (data_server, received_by_server) = data_endpoint(b"0123456789").await;
+        pair.client_says("EPSV").await;
+        pair.server_hears().await;
+        pair.server_says(&format!("229 Entering Extended Passive Mode (|||{}|)", data_server.port())).await;
+        let port = parse_epsv_reply(pair.client_hears().await.as_bytes()).unwrap();
+        pair.client_says("RETR ten").await;
+        pair.server_hears().await;
+        // The server is done before the client has even connected.
+        pair.server_says("150 here").await;
+        pair.server_says("226 done").await;
+        pair.client_hears().await;
+        pair.client_hears().await;
+        assert!(of(&records(&path), "transfer").is_empty());
+        let mut data = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.unwrap();
+        assert_eq!(exchange(&mut data, b"").await, b"0123456789");
+        received_by_server.await.unwrap();
+        assert!(eventually(|| of(&records(&path), "transfer").len() == 1).await);
+        let retr = &of(&records(&path), "transfer")[0];
+        assert_eq!((&retr["mode"], &retr["bytes_to_client"], &retr["code"]), (&"EPSV".into(), &10.into(), &226.into()));
+        // The client closes first: the server sees its end.
+        drop(pair.client);
+        let mut rest = String::new();
+        tokio::time::timeout(WAIT, pair.server.read_to_string(&mut rest)).await.unwrap().unwrap();
+        drop(pair.server);
+        tokio::time::timeout(WAIT, pair.session).await.unwrap().unwrap();
+        assert_eq!(of(&records(&path), "end")[0]["reason"], "client_closed");
+    }
+
+    #[tokio::test]
+    async fn failed_transfers_carry_their_code() {
+        let (mut pair, _dir, path) = audited();
+        log_in(&mut pair).await;
+        // A missing file: the server refuses before any data connection.
+        let (data_server, _unused) = data_endpoint(b"").await;
+        pair.client_says("PASV").await;
+        pair.server_hears().await;
+        pair.server_says(&pasv_reply(data_server)).await;
+        pair.client_hears().await;
+        pair.client_says("RETR missing.txt").await;
+        pair.server_hears().await;
+        pair.server_says("550 missing.txt: No such file or directory").await;
+        pair.client_hears().await;
+        // Active mode, and the server cannot connect back.
+        let (client_listener, _unused) = data_endpoint(b"").await;
+        pair.client_says(&format!("EPRT |1|127.0.0.1|{}|", client_listener.port())).await;
+        pair.server_hears().await;
+        pair.server_says("200 EPRT ok").await;
+        pair.client_hears().await;
+        pair.client_says("STOR x").await;
+        pair.server_hears().await;
+        pair.server_says("425 Can't open data connection").await;
+        pair.client_hears().await;
+        // A login refused.
+        pair.client_says("USER mallory").await;
+        pair.server_hears().await;
+        pair.server_says("530 go away").await;
+        pair.client_hears().await;
+        pair.server_says("421 Timeout").await;
+        pair.client_hears().await;
+        // The server closes first: the client sees its end.
+        drop(pair.server);
+        let mut rest = String::new();
+        tokio::time::timeout(WAIT, pair.client.read_to_string(&mut rest)).await.unwrap().unwrap();
+        drop(pair.client);
+        tokio::time::timeout(WAIT, pair.session).await.unwrap().unwrap();
+
+        let all = records(&path);
+        let transfers = of(&all, "transfer");
+        assert_eq!(transfers.len(), 2, "{all:?}");
+        assert_eq!((&transfers[0]["code"], &transfers[0]["bytes_to_client"]), (&550.into(), &0.into()));
+        assert_eq!((&transfers[1]["code"], &transfers[1]["mode"]), (&425.into(), &"EPRT".into()));
+        assert_eq!(transfers[1]["data_client"], format!("127.0.0.1:{}", client_listener.port()));
+        let logins = of(&all, "login");
+        assert_eq!((&logins[1]["user"], &logins[1]["result"]), (&"mallory".into(), &"refused".into()));
+        let end = &of(&all, "end")[0];
+        assert_eq!((&end["reason"], &end["code"]), (&"server_closed".into(), &421.into()), "{end}");
+    }
 }
