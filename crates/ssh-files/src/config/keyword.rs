@@ -48,6 +48,8 @@ pub(crate) enum Keyword {
     FtpToSftpLogin,
     FtpToSftpPasswordFile,
     RefuseConnection,
+    // Issue 12 (service): OpenSSH's keyword, acted on for `-y`.
+    SyslogFacility,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -104,6 +106,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpToSftpLogin", Keyword::FtpToSftpLogin),
     ("FtpToSftpPasswordFile", Keyword::FtpToSftpPasswordFile),
     ("RefuseConnection", Keyword::RefuseConnection),
+    ("SyslogFacility", Keyword::SyslogFacility),
 ];
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the
@@ -172,7 +175,6 @@ const IGNORED: &[&str] = &[
     "StdinNull",
     "StreamLocalBindMask",
     "StreamLocalBindUnlink",
-    "SyslogFacility",
     "Tag",
     "TCPKeepAlive",
     "KeepAlive",

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::directive::Directive;
+use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
 
@@ -69,6 +70,7 @@ pub struct HostOptions {
     pub ftp_tls: Option<FtpTls>,
     pub ftp_to_sftp_login: Option<FtpToSftpLogin>,
     pub ftp_to_sftp_password_file: Option<String>,
+    pub syslog_facility: Option<SyslogFacility>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -144,6 +146,7 @@ impl HostOptions {
             Directive::FtpTls(v) => first(&mut self.ftp_tls, v),
             Directive::FtpToSftpLogin(v) => first(&mut self.ftp_to_sftp_login, v),
             Directive::FtpToSftpPasswordFile(v) => first(&mut self.ftp_to_sftp_password_file, v),
+            Directive::SyslogFacility(v) => first(&mut self.syslog_facility, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

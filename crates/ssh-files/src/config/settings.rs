@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use super::options::HostOptions;
 use super::tokens::{self, Context, ExpandError, TokenValue};
+use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
 
@@ -127,6 +128,8 @@ pub struct Settings {
     /// `None` when unset or `none`.
     pub proxy_command: Option<String>,
     pub ftp: FtpSettings,
+    /// `SyslogFacility`, default `USER`: where `-y` sends diagnostics.
+    pub syslog_facility: SyslogFacility,
 }
 
 /// A value that could not be expanded.
@@ -255,6 +258,7 @@ impl Settings {
                     bridge_password_file,
                 }
             },
+            syslog_facility: options.syslog_facility.unwrap_or(SyslogFacility::User),
         })
     }
 
@@ -321,6 +325,7 @@ mod tests {
         assert_eq!(s.ftp.tls, FtpTls::Refuse);
         assert!(!s.ftp.allow_foreign_passive && !s.ftp.allow_third_party_active);
         assert_eq!(s.known_hosts_host(), ("alias", 22));
+        assert_eq!(s.syslog_facility, SyslogFacility::User);
     }
 
     #[test]

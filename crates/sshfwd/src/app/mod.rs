@@ -55,6 +55,7 @@ pub struct Running {
 /// status when there is one.
 pub async fn run(settings: Settings) -> Result<i32, RunError> {
     let mut running = start(&settings).await?;
+    crate::service::ready();
     let outcome = match (&settings.command, running.connection.clone()) {
         (Some(command), Some(connection)) => {
             tokio::select! {
@@ -153,6 +154,7 @@ pub async fn wait(running: &Running, settings: &Settings) -> RunError {
 
 /// Closes the listeners and says goodbye to the server.
 pub async fn stop(running: &mut Running) {
+    crate::service::stopping();
     running.forwards.shutdown.cancel();
     if let Some(connection) = &running.connection {
         connection.disconnect().await;
