@@ -6,10 +6,11 @@
 //! `crates/sshfwd/build.rs`. Run everything (as root) with
 //! `cargo test -p sshfwd --test integration`, or pick with a filter:
 //! `ftp_forward::openssh`, `ftp_forward::sshfwd_server`, `ftp_to_sftp`, `ssh_client`,
-//! `diagnostics`, or any test's name.
+//! `diagnostics`, `service`, or any test's name.
 
 mod common;
 mod diagnostics;
 mod ftp_forward;
 mod ftp_to_sftp;
+mod service;
 mod ssh_client;
