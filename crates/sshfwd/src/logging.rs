@@ -17,6 +17,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Where diagnostics go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,15 +93,15 @@ pub fn init(level: LogLevel, target: &LogTarget) -> Result<(), LogError> {
     let sink = Sink::open(target)?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFWD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter(level)));
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(sink.clone())
-        .event_format(OpenSshFormat)
-        .try_init();
-    if installed.is_ok() {
+    // try_init also passes the `log` records of russh on to tracing.
+    if subscriber(filter, sink.clone()).try_init().is_ok() {
         let _ = FATAL.set(sink);
     }
     Ok(())
+}
+
+fn subscriber(filter: tracing_subscriber::EnvFilter, sink: Sink) -> impl Subscriber + Send + Sync {
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink).event_format(OpenSshFormat).finish()
 }
 
 /// Where [`fatal`] writes: the sink [`init`] installed.
@@ -208,5 +209,45 @@ impl Drop for SinkWriter<'_> {
         if let SinkWriter::Syslog { syslog, severity, event } = self {
             syslog.send(*severity, &String::from_utf8_lossy(event));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn events_reach_syslog_one_datagram_each_with_their_severity() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let daemon = UnixDatagram::bind(&path).unwrap();
+        daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let sink = Sink::Syslog(Arc::new(Syslog::new(&path, SyslogFacility::Daemon)));
+        let subscriber = subscriber(tracing_subscriber::EnvFilter::new(filter(LogLevel::Debug1)), sink);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "sshfwd::test", "Warning: remote port forwarding failed for listen port 21");
+            tracing::info!(target: "sshfwd::test", "Authenticated to host");
+            tracing::debug!(target: "sshfwd::test", "channel 3: new");
+            tracing::trace!(target: "sshfwd::test", "not at debug1");
+        });
+        let pid = std::process::id();
+        // DAEMON is 3: priority 3 * 8 + severity.
+        let wants = [
+            ("<28>", "Warning: remote port forwarding failed for listen port 21"),
+            ("<30>", "Authenticated to host"),
+            ("<31>", "debug1: channel 3: new"),
+        ];
+        for (priority, text) in wants {
+            let mut buffer = [0; 512];
+            let n = daemon.recv(&mut buffer).unwrap();
+            let got = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            assert!(got.starts_with(priority), "{got}");
+            assert!(got.ends_with(&format!(" sshfwd[{pid}]: {text}")), "{got}");
+        }
+        daemon.set_nonblocking(true).unwrap();
+        assert!(daemon.recv(&mut [0; 512]).is_err(), "nothing above the level");
     }
 }
