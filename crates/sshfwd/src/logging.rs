@@ -111,8 +111,9 @@ static FATAL: OnceLock<Sink> = OnceLock::new();
 /// (stderr before [`init`]).
 pub fn fatal(text: &str) {
     match FATAL.get() {
+        // One write, so that the line is appended whole.
         Some(Sink::File(file)) => {
-            let _ = writeln!(&**file, "{text}");
+            let _ = (&**file).write_all(format!("{text}\n").as_bytes());
         }
         Some(Sink::Syslog(syslog)) => syslog.send(Severity::Critical, text),
         Some(Sink::Stderr) | None => eprintln!("{text}"),

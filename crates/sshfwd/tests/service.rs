@@ -200,7 +200,9 @@ fn no_notify_socket_no_notification() {
     // Outside systemd nothing is sent and nothing is said about it.
     let sshd = Sshd::start();
     let port = free_port();
-    let mut fwd = sshd.sshfwd().forwards(&[("-L", format!("{port}:127.0.0.1:9"))]).spawn();
+    let mut command = sshd.sshfwd().forwards(&[("-L", format!("{port}:127.0.0.1:9"))]);
+    command.env_remove.push("NOTIFY_SOCKET".into());
+    let mut fwd = command.spawn();
     fwd.wait_port(local(port), NOTIFIED);
     fwd.signal(libc::SIGTERM);
     assert!(fwd.wait_timeout(Duration::from_secs(10)).is_some());
