@@ -12,7 +12,7 @@ use clap::{ArgAction, Parser};
     name = "sshfwd",
     version,
     disable_help_flag = true,
-    override_usage = "sshfwd [-gNqTv] [-D [bind_address:]port] [-F configfile] [-i identity_file]\n              [-L [ftp/][bind_address:]port:host:hostport] [-l login_name] [-o option]\n              [-p port] [-R [ftp/][bind_address:]port:host:hostport]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
+    override_usage = "sshfwd [-gNqTvy] [-D [bind_address:]port] [-E log_file] [-F configfile]\n              [-i identity_file] [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
 )]
 pub struct Args {
     /// Do not execute a remote command: only forward ports.
@@ -39,6 +39,12 @@ pub struct Args {
     /// Identity (private key) file; may be repeated.
     #[arg(short = 'i', value_name = "identity_file")]
     pub identity_files: Vec<PathBuf>,
+    /// Append diagnostics to log_file instead of standard error.
+    #[arg(short = 'E', value_name = "log_file")]
+    pub log_file: Option<PathBuf>,
+    /// Send diagnostics to syslog (facility SyslogFacility, default USER).
+    #[arg(short = 'y')]
+    pub syslog: bool,
     /// Per-user configuration file (default ~/.ssh/config).
     #[arg(short = 'F', value_name = "configfile")]
     pub config_file: Option<PathBuf>,

@@ -13,5 +13,6 @@ pub mod forward;
 pub mod ftp_check;
 pub mod ftp_client;
 pub mod logging;
+pub mod service;
 pub mod settings;
 pub mod ssh;

@@ -21,6 +21,8 @@ enum Error {
     FtpCheck(#[from] ftp_check::CheckError),
     #[error("sshfwd: cannot start the runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    #[error("{0}")]
+    Log(#[from] logging::LogError),
 }
 
 fn main() {
@@ -40,19 +42,19 @@ fn run() -> Result<i32, Error> {
     let args = cli::parse(std::env::args_os())?;
     match Mode::from_args(&args)? {
         Mode::Connect(settings) => {
-            logging::init(settings.log_level);
+            logging::init(settings.log_level, &settings.log_target)?;
             for ignored in &settings.ignored_options {
                 tracing::debug!("{ignored}");
             }
             Ok(block_on(Threads::One, app::run(*settings))??)
         }
-        Mode::FtpCheck { endpoint, log_level } => {
-            logging::init(log_level);
+        Mode::FtpCheck { endpoint, log_level, log_target } => {
+            logging::init(log_level, &log_target)?;
             block_on(Threads::One, ftp_check::run(&endpoint))??;
             Ok(0)
         }
-        Mode::Demo { once, log_level } => {
-            logging::init(log_level);
+        Mode::Demo { once, log_level, log_target } => {
+            logging::init(log_level, &log_target)?;
             Ok(block_on(Threads::All, demo::run(once))?)
         }
     }
@@ -65,7 +67,7 @@ fn report(error: &Error) {
         Error::Usage(_) => eprint!("{error}"),
         // OpenSSH says this only at LogLevel INFO and above.
         Error::Run(app::RunError::Signal(_)) => tracing::info!("{error}"),
-        _ => eprintln!("{error}"),
+        _ => logging::fatal(&error.to_string()),
     }
 }
 

@@ -7,7 +7,8 @@ use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
 
 use crate::cli::{Args, Destination, DestinationError};
 use crate::ftp_check::{Endpoint, EndpointError};
-use crate::logging::adjusted;
+
+use crate::logging::{adjusted, LogTarget, SyslogFacility};
 use crate::ssh::{
     AgentSource, AlgorithmOptions, AuthOptions, ConnectOptions, HostKeyPolicy, IdentityFile, ReconnectOptions,
 };
@@ -30,6 +31,9 @@ pub enum SettingsError {
     Unsupported(&'static str),
     #[error("{0}")]
     FtpCheck(#[from] EndpointError),
+    /// `-y` and `-E` together (OpenSSH's words).
+    #[error("Can't specify both -y and -E")]
+    LogTargets,
 }
 
 /// What one run of sshfwd does, chosen once from the command line.
@@ -38,21 +42,23 @@ pub enum Mode {
     /// Connect, set up the forwardings, and run the command (or wait, -N).
     Connect(Box<Settings>),
     /// `--ftp-check`: diagnose an FTP endpoint; no SSH involved.
-    FtpCheck { endpoint: Endpoint, log_level: LogLevel },
+    FtpCheck { endpoint: Endpoint, log_level: LogLevel, log_target: LogTarget },
     /// `--demo`: the whole FTP-over-SSH path in-process on loopback.
-    Demo { once: bool, log_level: LogLevel },
+    Demo { once: bool, log_level: LogLevel, log_target: LogTarget },
 }
 
 impl Mode {
     pub fn from_args(args: &Args) -> Result<Mode, SettingsError> {
         if let Some(endpoint) = &args.ftp_check {
             let log_level = adjusted(LogLevel::Info, args.quiet, args.verbose);
-            return Ok(Mode::FtpCheck { endpoint: endpoint.parse()?, log_level });
+            let log_target = log_target(args, SyslogFacility::User)?;
+            return Ok(Mode::FtpCheck { endpoint: endpoint.parse()?, log_level, log_target });
         }
         if args.demo {
             // The demo logs each session and data channel unless asked for less.
             let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
-            return Ok(Mode::Demo { once: args.once, log_level: adjusted(level, args.quiet, args.verbose) });
+            let log_level = adjusted(level, args.quiet, args.verbose);
+            return Ok(Mode::Demo { once: args.once, log_level, log_target: log_target(args, SyslogFacility::User)? });
         }
         Settings::from_args(args).map(|settings| Mode::Connect(Box::new(settings)))
     }
@@ -69,6 +75,8 @@ pub struct Settings {
     /// `None` with -N.
     pub command: Option<String>,
     pub log_level: LogLevel,
+    /// Where diagnostics go: stderr, `-E`'s file or `-y`'s syslog.
+    pub log_target: LogTarget,
     pub ftp: FtpSettings,
     /// Valid OpenSSH options that sshfwd ignores, for -v.
     pub ignored_options: Vec<String>,
@@ -144,6 +152,7 @@ impl Settings {
             exit_on_forward_failure: s.exit_on_forward_failure,
             command,
             log_level: adjusted(s.log_level, args.quiet, args.verbose),
+            log_target: log_target(args, s.syslog_facility)?,
             ftp: s.ftp.clone(),
             reconnect: ReconnectOptions { enabled: s.reconnect, max_delay: s.reconnect_max_delay },
             ignored_options: resolved
@@ -192,6 +201,16 @@ fn with_command_line(
         options.gateway_ports = Some(true);
     }
     Ok(options)
+}
+
+/// `-E log_file` or `-y` (which logs with `facility`), else stderr.
+fn log_target(args: &Args, facility: SyslogFacility) -> Result<LogTarget, SettingsError> {
+    match (&args.log_file, args.syslog) {
+        (Some(_), true) => Err(SettingsError::LogTargets),
+        (Some(file), false) => Ok(LogTarget::File(file.clone())),
+        (None, true) => Ok(LogTarget::Syslog(facility)),
+        (None, false) => Ok(LogTarget::Stderr),
+    }
 }
 
 /// `$HOME`, else the password database's home of this process's user.

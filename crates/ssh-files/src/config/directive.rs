@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::DirectiveError;
 use super::keyword::Keyword;
+use super::value::SyslogFacility;
 use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardKind, ForwardSpec};
 
@@ -57,6 +58,7 @@ pub(crate) enum Directive {
     /// `RefuseConnection message` (OpenSSH 10): met in an active section,
     /// it stops the run with the message.
     RefuseConnection(String),
+    SyslogFacility(SyslogFacility),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -157,6 +159,10 @@ impl Directive {
             }
             Keyword::FtpAuditLog => Directive::FtpAuditLog(one()?.to_string()),
             Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
+            Keyword::SyslogFacility => {
+                let v = one()?;
+                Directive::SyslogFacility(SyslogFacility::parse(v).ok_or_else(|| invalid(v))?)
+            }
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
@@ -269,6 +275,8 @@ mod tests {
             (parse("FtpAuditLog", &["-"]), Ok(Directive::FtpAuditLog("-".into()))),
             (parse("FtpTls", &["require"]), invalid("FtpTls", "require")),
             (parse("FtpAllowForeignPassive", &["yes"]), Ok(Directive::FtpAllowForeignPassive(true))),
+            (parse("SyslogFacility", &["LOCAL3"]), Ok(Directive::SyslogFacility(SyslogFacility::Local(3)))),
+            (parse("SyslogFacility", &["mail"]), invalid("SyslogFacility", "mail")),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             // Ignored keywords take whatever they are given.
             (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),

@@ -51,6 +51,8 @@ pub(crate) enum Keyword {
     ReconnectMaxDelay,
     FtpAuditLog,
     RefuseConnection,
+    // Issue 12 (service): OpenSSH's keyword, acted on for `-y`.
+    SyslogFacility,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -110,6 +112,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("ReconnectMaxDelay", Keyword::ReconnectMaxDelay),
     ("FtpAuditLog", Keyword::FtpAuditLog),
     ("RefuseConnection", Keyword::RefuseConnection),
+    ("SyslogFacility", Keyword::SyslogFacility),
 ];
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the
@@ -178,7 +181,6 @@ const IGNORED: &[&str] = &[
     "StdinNull",
     "StreamLocalBindMask",
     "StreamLocalBindUnlink",
-    "SyslogFacility",
     "Tag",
     "TCPKeepAlive",
     "KeepAlive",

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::directive::Directive;
+use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
 
@@ -72,6 +73,7 @@ pub struct HostOptions {
     pub reconnect: Option<bool>,
     pub reconnect_max_delay: Option<Duration>,
     pub ftp_audit_log: Option<String>,
+    pub syslog_facility: Option<SyslogFacility>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -150,6 +152,7 @@ impl HostOptions {
             Directive::Reconnect(v) => first(&mut self.reconnect, v),
             Directive::ReconnectMaxDelay(v) => first(&mut self.reconnect_max_delay, v),
             Directive::FtpAuditLog(v) => first(&mut self.ftp_audit_log, v),
+            Directive::SyslogFacility(v) => first(&mut self.syslog_facility, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use super::options::HostOptions;
 use super::tokens::{self, Context, ExpandError, TokenValue};
+use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
 
@@ -151,6 +152,8 @@ pub struct Settings {
     pub reconnect: bool,
     /// `ReconnectMaxDelay`.
     pub reconnect_max_delay: Duration,
+    /// `SyslogFacility`, default `USER`: where `-y` sends diagnostics.
+    pub syslog_facility: SyslogFacility,
 }
 
 /// A value that could not be expanded.
@@ -293,6 +296,7 @@ impl Settings {
             },
             reconnect: options.reconnect.unwrap_or(false),
             reconnect_max_delay: options.reconnect_max_delay.unwrap_or(DEFAULT_RECONNECT_MAX_DELAY),
+            syslog_facility: options.syslog_facility.unwrap_or(SyslogFacility::User),
         })
     }
 
@@ -359,6 +363,7 @@ mod tests {
         assert_eq!(s.ftp.tls, FtpTls::Refuse);
         assert!(!s.ftp.allow_foreign_passive && !s.ftp.allow_third_party_active);
         assert_eq!(s.known_hosts_host(), ("alias", 22));
+        assert_eq!(s.syslog_facility, SyslogFacility::User);
     }
 
     #[test]

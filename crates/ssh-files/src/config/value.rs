@@ -137,6 +137,49 @@ impl FtpToSftpLogin {
     }
 }
 
+/// `SyslogFacility`: where `-y` sends diagnostics. The names are
+/// OpenSSH's (`log_facility_number`); the numbers are syslog(3)'s codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFacility {
+    Daemon,
+    /// The default.
+    User,
+    Auth,
+    AuthPriv,
+    /// `LOCAL0` to `LOCAL7` (the number is below 8).
+    Local(u8),
+}
+
+impl SyslogFacility {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let upper = text.to_ascii_uppercase();
+        Some(match upper.as_str() {
+            "DAEMON" => Self::Daemon,
+            "USER" => Self::User,
+            "AUTH" => Self::Auth,
+            "AUTHPRIV" => Self::AuthPriv,
+            local => {
+                let digit = local.strip_prefix("LOCAL")?;
+                match digit.parse::<u8>() {
+                    Ok(n) if n < 8 && digit.len() == 1 => Self::Local(n),
+                    _ => return None,
+                }
+            }
+        })
+    }
+
+    /// The facility's code, to be multiplied by 8 in a message's priority.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::User => 1,
+            Self::Daemon => 3,
+            Self::Auth => 4,
+            Self::AuthPriv => 10,
+            Self::Local(n) => 16 + n.min(7),
+        }
+    }
+}
+
 /// A yes/no flag: OpenSSH's `multistate_flag`, compared without case.
 pub(crate) fn parse_flag(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {
@@ -209,6 +252,29 @@ pub(crate) fn parse_count(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_facilities() {
+        use SyslogFacility::*;
+        let cases = [
+            ("USER", Some(User), 1),
+            ("daemon", Some(Daemon), 3),
+            ("Auth", Some(Auth), 4),
+            ("AUTHPRIV", Some(AuthPriv), 10),
+            ("LOCAL0", Some(Local(0)), 16),
+            ("local7", Some(Local(7)), 23),
+            ("LOCAL8", None, 0),
+            ("LOCAL07", None, 0),
+            ("LOCAL", None, 0),
+            ("kern", None, 0),
+        ];
+        for (text, want, code) in cases {
+            assert_eq!(SyslogFacility::parse(text), want, "{text}");
+            if let Some(facility) = want {
+                assert_eq!(facility.code(), code, "{text}");
+            }
+        }
+    }
 
     #[test]
     fn strict_host_key_checking_values() {

@@ -61,6 +61,7 @@ pub struct Running {
 /// status when there is one.
 pub async fn run(settings: Settings) -> Result<i32, RunError> {
     let mut running = start(&settings).await?;
+    crate::service::ready();
     let outcome = match (&settings.command, running.connection.clone()) {
         (Some(command), Some(connection)) => {
             tokio::select! {
@@ -170,6 +171,7 @@ pub async fn wait(running: &Running, settings: &Settings) -> RunError {
 
 /// Closes the listeners and says goodbye to the server.
 pub async fn stop(running: &mut Running) {
+    crate::service::stopping();
     running.forwards.shutdown.cancel();
     // The first connection, the one made again after a loss, and the
     // bridges' extra ones (disconnecting one twice is harmless).
