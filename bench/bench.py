@@ -697,6 +697,7 @@ class Bench:
         fails = {i: [] for i in impls}
         rss = {i: [] for i in impls}
         cpu = {i: [] for i in impls}
+        server = {i: [] for i in impls}
         errors = {i: set() for i in impls}
         for run in range(self.a.runs):
             for impl in self.order(run, impls):
@@ -707,7 +708,7 @@ class Bench:
                 else:
                     proc = self.start_client("sshfwd", cipher, what="ftp")
                     args = ["conc", "127.0.0.1", L_FTP_SSHFWD, n, "one.bin", MIB]
-                res = self.measure(proc, self.cli, args, timeout=300)
+                res = self.measure_server(lambda: self.measure(proc, self.cli, args, timeout=300))
                 rss[impl].append(self.vm_hwm_mib(proc.pid))
                 self.stop(proc)
                 self.raw.append(res)
@@ -723,13 +724,19 @@ class Bench:
                     errors[impl].add("; ".join(res["errors"])[:300])
                 if res["bytes"]:
                     cpu[impl].append(res["cpu"] / (res["bytes"] / GIB))
+                    if res.get("server_cpu") is not None:
+                        server[impl].append(res["server_cpu"] / (res["bytes"] / GIB))
         label = {"sshfwd": "bridge", "ftp": "-L ftp/"}
         note = "; ".join(f"{label[i]}: {sum(x for x in fails[i] if x)} of {n * len(fails[i])} sessions failed; "
                          f"errors seen: {' / '.join(sorted(errors[i]))[:400]}"
                          for i in impls if sum(x for x in fails[i] if x))
         name = f"{n} sessions x 1 MiB RETR: bridge vs sshfwd -L ftp/ to proftpd"
         two = lambda d: {"sshfwd": d["sshfwd"], "ssh": d["ftp"]}
-        self.add_row("Bridge concurrency", f"{name}: wall time", "s", "lower", two(wall), two(cpu), note=note)
+        detail = (f"CPU s/GiB: sshfwd bridge {fmt(median(cpu['sshfwd']))}, sshfwd -L ftp/ {fmt(median(cpu['ftp']))}; "
+                  f"server namespace (sshd, one internal-sftp process per bridged session; sshd and proftpd for "
+                  f"-L ftp/): bridge {fmt(median(server['sshfwd']))}, -L ftp/ {fmt(median(server['ftp']))}")
+        self.add_row("Bridge concurrency", f"{name}: wall time", "s", "lower", two(wall), two(cpu), note=note,
+                     detail=detail)
         self.add_row("Bridge concurrency", f"{name}: failed sessions", "count", "lower", two(fails))
         self.add_row("Bridge concurrency", f"{name}: peak RSS of sshfwd", "MiB", "lower", two(rss))
 
