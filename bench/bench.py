@@ -304,12 +304,8 @@ class Bench:
             ftp_port = L_FTP_SSH
         name = f"{impl}-{cipher.split('@')[0]}-{what}"
         argv = self.client_argv(impl, cipher, fw)
-        if impl == "sshfwd" and os.environ.get("BENCH_HEAPTRACK"):
-            # Heap profile of every sshfwd started (heaptrack's preload
-            # library; `env` so that `ip netns exec` does not take it).
-            raw = os.path.join(os.environ["BENCH_HEAPTRACK"], f"{name}-{time.time():.0f}.raw")
-            argv = ["/usr/bin/env", "LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so",
-                    f"DUMP_HEAPTRACK_OUTPUT={raw}"] + argv
+        if impl == "sshfwd":
+            argv = self.heaptrack(name, argv)
         p = self.spawn(self.cli, name, argv, env=self.env())
 
         def ready():
@@ -327,6 +323,17 @@ class Bench:
             return True
         poll(name, 30, ready, interval=0.05)
         return p
+
+    @staticmethod
+    def heaptrack(name, argv):
+        """With BENCH_HEAPTRACK=DIR: a heap profile of every sshfwd started
+        (heaptrack's preload library; `env` so that `ip netns exec` does not
+        take it)."""
+        if not os.environ.get("BENCH_HEAPTRACK"):
+            return argv
+        raw = os.path.join(os.environ["BENCH_HEAPTRACK"], f"{name}-{time.time():.0f}.raw")
+        return ["/usr/bin/env", "LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so",
+                f"DUMP_HEAPTRACK_OUTPUT={raw}"] + argv
 
     # -- measurements ------------------------------------------------------------
     @staticmethod
@@ -570,6 +577,7 @@ class Bench:
         name = f"bridge-{cipher.split('@')[0]}-{time.monotonic_ns()}"
         argv = self.client_argv("sshfwd", cipher, ["--ftp-to-sftp", f"127.0.0.1:{L_BRIDGE}",
                                                    "-o", f"FtpToSftpPasswordFile={pw}"])
+        argv = self.heaptrack(name, argv)
         p = self.spawn(self.cli, name, argv, env=self.env())
 
         def ready():
