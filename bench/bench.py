@@ -10,6 +10,8 @@ them):
                                  proftpd :2100 (PassivePorts pinned, Masquerade
                                  127.0.0.1: for OpenSSH's workaround),
                                  source/sink :9000, echo :7007
+                                 sftp subsystem: internal-sftp (the bridge
+                                 and OpenSSH's sftp client)
 
 Every process is started with `ip netns exec`, its PID is appended to
 WORK/pids (bench/run's trap kills them even if this script dies), every wait
@@ -47,6 +49,8 @@ SINK_PORT, ECHO_PORT = 9000, 7007
 L_FTP_SSHFWD, L_FTP_SSH = 2121, 2122  # FTP control forwards in cli
 L_PLAIN_SSHFWD, L_PLAIN_SSH = 9001, 9002
 L_STARTUP = 7100
+L_BRIDGE = 2123  # sshfwd --ftp-to-sftp in cli
+BRIDGE_PASS = "bridge-secret"
 USER, PASS = "ftpuser", "secret"
 GIB = 1 << 30
 MIB = 1 << 20
@@ -209,7 +213,8 @@ class Bench:
 
         # Files served by proftpd, in tmpfs (WORK is under /dev/shm).
         os.makedirs(self.home)
-        for name, size in (("big.bin", self.a.size), ("mid.bin", 4 * MIB), ("small.bin", 4096)):
+        for name, size in (("big.bin", self.a.size), ("mid.bin", 4 * MIB), ("small.bin", 4096),
+                           ("bridge.bin", self.a.bridge_size), ("one.bin", MIB)):
             with open(os.path.join(self.home, name), "wb") as f:
                 left = size
                 while left > 0:
@@ -229,8 +234,12 @@ class Bench:
             f.write(f"Port 22\nListenAddress {SRV_IP}\nHostKey {self.hostkey}\nPidFile {self.work}/sshd.pid\n"
                     f"AuthorizedKeysFile {self.work}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n"
                     "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                    "AllowTcpForwarding yes\nGatewayPorts no\nUseDNS no\nMaxSessions 100\nMaxStartups 100:30:200\n"
-                    "LogLevel INFO\n")
+                    "AllowTcpForwarding yes\nGatewayPorts no\nUseDNS no\nMaxStartups 100:30:200\n"
+                    # The bridge's session mode opens one SFTP (session)
+                    # channel per FTP session on one SSH connection:
+                    # sshd's default of 10 would refuse the 11th.
+                    f"MaxSessions {max(100, self.a.sessions + 20)}\n"
+                    "Subsystem sftp internal-sftp\nLogLevel INFO\n")
         self.spawn(self.srv, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", conf])
         poll("sshd", 15, lambda: self.connect_ok(self.srv, SRV_IP, 22, b"SSH-"))
 
@@ -295,12 +304,8 @@ class Bench:
             ftp_port = L_FTP_SSH
         name = f"{impl}-{cipher.split('@')[0]}-{what}"
         argv = self.client_argv(impl, cipher, fw)
-        if impl == "sshfwd" and os.environ.get("BENCH_HEAPTRACK"):
-            # Heap profile of every sshfwd started (heaptrack's preload
-            # library; `env` so that `ip netns exec` does not take it).
-            raw = os.path.join(os.environ["BENCH_HEAPTRACK"], f"{name}-{time.time():.0f}.raw")
-            argv = ["/usr/bin/env", "LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so",
-                    f"DUMP_HEAPTRACK_OUTPUT={raw}"] + argv
+        if impl == "sshfwd":
+            argv = self.heaptrack(name, argv)
         p = self.spawn(self.cli, name, argv, env=self.env())
 
         def ready():
@@ -319,6 +324,17 @@ class Bench:
         poll(name, 30, ready, interval=0.05)
         return p
 
+    @staticmethod
+    def heaptrack(name, argv):
+        """With BENCH_HEAPTRACK=DIR: a heap profile of every sshfwd started
+        (heaptrack's preload library; `env` so that `ip netns exec` does not
+        take it)."""
+        if not os.environ.get("BENCH_HEAPTRACK"):
+            return argv
+        raw = os.path.join(os.environ["BENCH_HEAPTRACK"], f"{name}-{time.time():.0f}.raw")
+        return ["/usr/bin/env", "LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so",
+                f"DUMP_HEAPTRACK_OUTPUT={raw}"] + argv
+
     # -- measurements ------------------------------------------------------------
     @staticmethod
     def cpu_seconds(pid):
@@ -334,10 +350,11 @@ class Bench:
                     return int(line.split()[1]) / 1024
         return None
 
-    def run_client(self, ns, args, timeout):
+    def run_client(self, ns, args, timeout, env=None):
         argv = ["ip", "netns", "exec", ns, "python3", FTPC] + [str(x) for x in args]
         try:
-            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                               env=env)
         except subprocess.TimeoutExpired:
             return {"error": f"client timed out after {timeout}s"}
         lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
@@ -356,10 +373,11 @@ class Bench:
                 res["error"] = (res.get("error") or "") + f" [{proc.bench_name} died: {self.log_tail(proc.bench_name, 5)}]"
         return res
 
-    def add_row(self, group, name, unit, better, samples, cpu=None, note="", cpu_unit="s/GiB"):
-        """samples: {impl: [value or None (failed)]}; cpu: {impl: [s/GiB]}."""
+    def add_row(self, group, name, unit, better, samples, cpu=None, note="", cpu_unit="s/GiB", detail=""):
+        """samples: {impl: [value or None (failed)]}; cpu: {impl: [s/GiB]};
+        detail: a remark listed under the table without a failure mark."""
         self.rows.append(dict(group=group, name=name, unit=unit, better=better, samples=samples,
-                              cpu=cpu or {}, cpu_unit=cpu_unit, note=note))
+                              cpu=cpu or {}, cpu_unit=cpu_unit, note=note, detail=detail))
         r = self.rows[-1]
         log(f"ROW {group} | {name}: " + ", ".join(f"{k}={fmt(median(ok(v)))}" for k, v in samples.items())
             + f" ratio={fmt(ratio(r))}")
@@ -548,10 +566,192 @@ class Bench:
                          cpu_unit="ms")
             self.add_row("Start-up", f"exec to listener accepting ({what})", "ms", "lower", listen)
 
+    # -- 6: the FTP-to-SFTP bridge -------------------------------------------------------
+    def start_bridge(self, cipher):
+        """Starts `sshfwd --ftp-to-sftp` (session mode: FTP user = SSH user,
+        password from a file) and waits until a login through it works."""
+        pw = os.path.join(self.work, "bridge-password")
+        with open(pw, "w") as f:
+            f.write(BRIDGE_PASS + "\n")
+        os.chmod(pw, 0o600)
+        name = f"bridge-{cipher.split('@')[0]}-{time.monotonic_ns()}"
+        argv = self.client_argv("sshfwd", cipher, ["--ftp-to-sftp", f"127.0.0.1:{L_BRIDGE}",
+                                                   "-o", f"FtpToSftpPasswordFile={pw}"])
+        argv = self.heaptrack(name, argv)
+        p = self.spawn(self.cli, name, argv, env=self.env())
+
+        def ready():
+            if p.poll() is not None:
+                raise SystemExit(f"{name} exited {p.returncode}:\n{self.log_tail(name)}")
+            return self.connect_ok(self.cli, "127.0.0.1", L_BRIDGE, b"220")
+        poll(name, 30, ready, interval=0.05)
+        return p
+
+    def sftp_argv(self, cipher):
+        """OpenSSH's sftp with the same options as the SSH clients (its
+        defaults: 64 requests of 32 KiB in flight)."""
+        return ["/usr/bin/sftp", "-q", "-b", "-", "-F", os.path.join(self.work, "ssh_config"), "-i", self.key,
+                "-P", "22", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", f"Ciphers={cipher}",
+                f"root@{SRV_IP}"]
+
+    def server_pids(self):
+        return set(sh("ip", "netns", "pids", self.srv).split())
+
+    def server_cpu(self):
+        """CPU seconds of everything in the server namespace so far: live
+        processes plus the children they reaped (sshd's per-connection
+        processes, internal-sftp among them, and proftpd's per-session ones)."""
+        total = 0.0
+        for pid in self.server_pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += sum(int(x) for x in fields[11:15])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def measure_server(self, fn):
+        """Runs fn() and adds the server namespace's CPU time it cost, once
+        the per-connection processes it started have been reaped."""
+        before = self.server_pids()
+        c0 = self.server_cpu()
+        res = fn()
+        try:
+            poll("server processes reaped", 10, lambda: self.server_pids() <= before, interval=0.05)
+            res["server_cpu"] = self.server_cpu() - c0
+        except TimeoutError:
+            res["server_cpu"] = None
+        return res
+
+    def bridge(self, cipher):
+        """Bridge vs OpenSSH's sftp get/put, and vs `-L ftp/` to proftpd, in
+        one loop so that background load hits all three alike."""
+        size = self.a.bridge_size
+        gib = size / GIB
+        short = cipher.split("@")[0]
+        impls = ["sshfwd", "sftp", "ftp"]  # bridge, OpenSSH sftp, sshfwd -L ftp/
+        procs = {"sshfwd": self.start_bridge(cipher), "ftp": self.start_client("sshfwd", cipher, what="ftp")}
+        login = ["--login", f"root:{BRIDGE_PASS}"]
+        src = os.path.join(self.home, "bridge.bin")
+        try:
+            for direction in ("get", "put"):
+                samples = {i: [] for i in impls}
+                cpu = {i: [] for i in impls}
+                server = {i: [] for i in impls}
+                split = {"sftp": [], "ssh": []}
+                for run in range(self.a.runs):
+                    for impl in self.order(run, impls):
+                        up = os.path.join(self.home, f"up-{impl}.bin")
+                        timeout = 60 + size / (20 * MIB)
+                        if impl == "sshfwd":
+                            target = src if direction == "get" else up
+                            args = login + ["bulk", "127.0.0.1", L_BRIDGE, "pasv", direction, target, size]
+                            res = self.measure_server(lambda: self.measure(procs[impl], self.cli, args, timeout))
+                        elif impl == "ftp":
+                            target = "bridge.bin" if direction == "get" else os.path.basename(up)
+                            args = ["bulk", "127.0.0.1", L_FTP_SSHFWD, "pasv", direction, target, size]
+                            res = self.measure_server(lambda: self.measure(procs[impl], self.cli, args, timeout))
+                        else:
+                            remote, local = (src, "/dev/null") if direction == "get" else (up, src)
+                            args = ["sftp", direction, remote, local, size, "--"] + self.sftp_argv(cipher)
+                            res = self.measure_server(lambda: self.run_client(self.cli, args, timeout, env=self.env()))
+                        if direction == "put" and not res.get("error"):
+                            try:
+                                held = os.path.getsize(up)
+                            except OSError:
+                                held = None
+                            if held != size:
+                                res["error"] = f"server holds {held} bytes, sent {size}"
+                        if direction == "put":
+                            try:
+                                os.unlink(up)
+                            except FileNotFoundError:
+                                pass
+                        self.record(samples, cpu, impl, res, lambda r: r["bytes"] / MIB / r["seconds"], gib)
+                        if not res.get("error") and res.get("server_cpu") is not None:
+                            server[impl].append(res["server_cpu"] / gib)
+                        if impl == "sftp" and not res.get("error"):
+                            for k in split:
+                                if res.get(f"{k}_cpu") is not None:
+                                    split[k].append(res[f"{k}_cpu"] / gib)
+                label = {"get": "download", "put": "upload"}[direction]
+                ops = {"get": ("get", "RETR"), "put": ("put", "STOR")}[direction]
+                m = lambda v: fmt(median(v))
+                detail = (f"CPU s/GiB: bridge (sshfwd) {m(cpu['sshfwd'])}; OpenSSH sftp {m(split['sftp'])} + its "
+                          f"ssh {m(split['ssh'])}; sshfwd -L ftp/ {m(cpu['ftp'])}. Server namespace (sshd with "
+                          f"internal-sftp; proftpd for -L ftp/): bridge {m(server['sshfwd'])}, sftp "
+                          f"{m(server['sftp'])}, -L ftp/ {m(server['ftp'])}")
+                self.add_row(f"Bridge ({short})", f"{size // MIB} MiB {label} (FTP {ops[1]}): bridge vs OpenSSH "
+                             f"sftp {ops[0]}", "MiB/s", "higher",
+                             {"sshfwd": samples["sshfwd"], "ssh": samples["sftp"]},
+                             {"sshfwd": cpu["sshfwd"], "ssh": cpu["sftp"]}, detail=detail)
+                self.add_row(f"Bridge ({short})", f"{size // MIB} MiB {label} (FTP {ops[1]}): bridge vs sshfwd "
+                             "-L ftp/ to proftpd", "MiB/s", "higher",
+                             {"sshfwd": samples["sshfwd"], "ssh": samples["ftp"]},
+                             {"sshfwd": cpu["sshfwd"], "ssh": cpu["ftp"]})
+        finally:
+            for p in procs.values():
+                self.stop(p)
+
+    def bridge_concurrency(self, cipher):
+        """n bridged FTP sessions at once, each RETR of 1 MiB, against the
+        same load through `-L ftp/` to proftpd: a fresh process for each run,
+        so that its peak RSS is this load's."""
+        n = self.a.sessions
+        impls = ["sshfwd", "ftp"]
+        wall = {i: [] for i in impls}
+        fails = {i: [] for i in impls}
+        rss = {i: [] for i in impls}
+        cpu = {i: [] for i in impls}
+        server = {i: [] for i in impls}
+        errors = {i: set() for i in impls}
+        for run in range(self.a.runs):
+            for impl in self.order(run, impls):
+                if impl == "sshfwd":
+                    proc = self.start_bridge(cipher)
+                    args = ["--login", f"root:{BRIDGE_PASS}", "conc", "127.0.0.1", L_BRIDGE, n,
+                            os.path.join(self.home, "one.bin"), MIB]
+                else:
+                    proc = self.start_client("sshfwd", cipher, what="ftp")
+                    args = ["conc", "127.0.0.1", L_FTP_SSHFWD, n, "one.bin", MIB]
+                res = self.measure_server(lambda: self.measure(proc, self.cli, args, timeout=300))
+                rss[impl].append(self.vm_hwm_mib(proc.pid))
+                self.stop(proc)
+                self.raw.append(res)
+                if "seconds" not in res:
+                    log("  FAIL", impl, res.get("error"))
+                    wall[impl].append(None)
+                    fails[impl].append(n)
+                    errors[impl].add(res.get("error", "")[:160])
+                    continue
+                wall[impl].append(res["seconds"])
+                fails[impl].append(res["failures"])
+                if res["failures"]:
+                    errors[impl].add("; ".join(res["errors"])[:300])
+                if res["bytes"]:
+                    cpu[impl].append(res["cpu"] / (res["bytes"] / GIB))
+                    if res.get("server_cpu") is not None:
+                        server[impl].append(res["server_cpu"] / (res["bytes"] / GIB))
+        label = {"sshfwd": "bridge", "ftp": "-L ftp/"}
+        note = "; ".join(f"{label[i]}: {sum(x for x in fails[i] if x)} of {n * len(fails[i])} sessions failed; "
+                         f"errors seen: {' / '.join(sorted(errors[i]))[:400]}"
+                         for i in impls if sum(x for x in fails[i] if x))
+        name = f"{n} sessions x 1 MiB RETR: bridge vs sshfwd -L ftp/ to proftpd"
+        two = lambda d: {"sshfwd": d["sshfwd"], "ssh": d["ftp"]}
+        detail = (f"CPU s/GiB: sshfwd bridge {fmt(median(cpu['sshfwd']))}, sshfwd -L ftp/ {fmt(median(cpu['ftp']))}; "
+                  f"server namespace (sshd, one internal-sftp process per bridged session; sshd and proftpd for "
+                  f"-L ftp/): bridge {fmt(median(server['sshfwd']))}, -L ftp/ {fmt(median(server['ftp']))}")
+        self.add_row("Bridge concurrency", f"{name}: wall time", "s", "lower", two(wall), two(cpu), note=note,
+                     detail=detail)
+        self.add_row("Bridge concurrency", f"{name}: failed sessions", "count", "lower", two(fails))
+        self.add_row("Bridge concurrency", f"{name}: peak RSS of sshfwd", "MiB", "lower", two(rss))
+
     # -- the whole run -------------------------------------------------------------------
     def run(self):
         self.setup()
-        only = set(self.a.only.split(",")) if self.a.only else {"bulk", "small", "conc", "startup"}
+        only = set(self.a.only.split(",")) if self.a.only else {"bulk", "small", "conc", "startup", "bridge"}
         ciphers = self.a.ciphers.split(",")
         for ci, cipher in enumerate(ciphers):
             if not ({"bulk", "small"} & only) or (ci > 0 and "bulk" not in only):
@@ -567,6 +767,10 @@ class Bench:
             self.concurrency(ciphers[0])
         if "startup" in only:
             self.startup(ciphers[0])
+        if "bridge" in only:
+            for cipher in ciphers:
+                self.bridge(cipher)
+            self.bridge_concurrency(ciphers[0])
 
 
 # ---------------------------------------------------------------------------
@@ -624,7 +828,7 @@ def cpu_cell(v, row):
 
 def group_rank(g):
     for i, prefix in enumerate(("Bulk FTP (aes", "Bulk FTP (chacha", "Bulk", "Plain -L (aes", "Plain", "Small",
-                                "Concurrency", "Start-up")):
+                                "Concurrency", "Start-up", "Bridge (aes", "Bridge (chacha", "Bridge")):
         if g.startswith(prefix):
             return i
     return 99
@@ -675,7 +879,8 @@ def report(rows, args, started, finished, m=None):
               "data generated and discarded on the fly; server files in tmpfs",
               f"- sshfwd: commit {args.commit}",
               f"- Medians of {args.runs} run(s) per cell (start-up: {max(5, args.runs)}); small print: min–max. "
-              f"Bulk size {args.size // MIB} MiB, {args.small} small RETRs, {args.sessions} concurrent sessions.",
+              f"Bulk size {args.size // MIB} MiB, {args.small} small RETRs, {args.sessions} concurrent sessions"
+              + (f", bridge transfers {args.bridge_size // MIB} MiB." if getattr(args, "bridge_size", None) else "."),
               ""]
     lines += ["**Ratio: > 1 means sshfwd is better.** For throughput rows (MiB/s, transfers/s) it is "
               "sshfwd ÷ OpenSSH; for time and memory rows (s, ms, MiB) it is OpenSSH ÷ sshfwd. "
@@ -687,6 +892,13 @@ def report(rows, args, started, finished, m=None):
               f"{PASV_WA[0]}–{PASV_WA[-1]}, `MasqueradeAddress 127.0.0.1`), and for active mode a pinned client "
               "data port with `ssh -R`. sshfwd column: `sshfwd -L ftp/…` (plain `-L` for the plain rows). "
               "Direct: the same FTP client inside the server namespace talking to proftpd without SSH.", ""]
+    if any(r["group"].startswith("Bridge") for r in rows):
+        lines += ["Bridge rows: the sshfwd column is the FTP-to-SFTP bridge (`sshfwd -N --ftp-to-sftp`, session "
+                  "mode, sshd's internal-sftp), driven by the same ftplib client (passive); the OpenSSH column "
+                  "holds the baseline the row names: OpenSSH's `sftp` get/put (batch from a pipe, timed from the "
+                  "command to its completion, the download written to /dev/null, the upload read from tmpfs; "
+                  "its CPU column is sftp plus its ssh), or `sshfwd -L ftp/` to proftpd on the SSH host (its CPU "
+                  "column is that sshfwd's). Targets: ≥ 1.0 against sftp (aim 1.5), ≥ 0.8 against -L ftp/.", ""]
     lines += ["| Group | Row | unit | sshfwd | OpenSSH | direct (no SSH) | ratio (>1: sshfwd better) "
               "| client CPU sshfwd | client CPU ssh | CPU ratio |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -702,13 +914,16 @@ def report(rows, args, started, finished, m=None):
     notes = [f"- {r['group']} / {r['name']}: {r['note']}" for r in rows if r.get("note")]
     if notes:
         lines += ["", "⚠ Failures and notes (a ratio next to failures compares unequal work):", ""] + notes
+    details = [f"- {r['group']} / {r['name']}: {r['detail']}" for r in rows if r.get("detail")]
+    if details:
+        lines += ["", "Where the CPU goes (medians, seconds per GiB moved):", ""] + details
     lines += ["", "![ratios](" + os.path.basename(args.png) + ")", ""]
     with open(args.md, "w") as f:
         f.write("\n".join(lines))
     with open(args.json, "w") as f:
         json.dump({"machine": m, "started": started.isoformat(), "finished": finished.isoformat(),
                    "args": {k: v for k, v in vars(args).items() if k in ("quick", "runs", "size", "small", "sessions",
-                                                                          "ciphers", "commit")},
+                                                                          "ciphers", "commit", "bridge_size")},
                    "rows": rows}, f, indent=1)
     chart(rows, args, m, finished)
     log("wrote", args.md, args.png, args.json)
@@ -763,11 +978,13 @@ def main():
     ap.add_argument("--small", type=int)
     ap.add_argument("--sessions", type=int)
     ap.add_argument("--ciphers", default="aes128-gcm@openssh.com,chacha20-poly1305@openssh.com")
-    ap.add_argument("--only", default="", help="comma list of bulk,small,conc,startup")
+    ap.add_argument("--only", default="", help="comma list of bulk,small,conc,startup,bridge")
+    ap.add_argument("--bridge-size-mib", type=int)
     ap.add_argument("--out", default=HERE)
     a = ap.parse_args()
     a.runs = a.runs or (1 if a.quick else 3)
     a.size = (a.size_mib or (256 if a.quick else 1024)) * MIB
+    a.bridge_size = (a.bridge_size_mib or (256 if a.quick else 512)) * MIB
     a.small = a.small or (500 if a.quick else 2000)
     a.sessions = a.sessions or 200
     base = "results-quick" if a.quick else "results"

@@ -9,13 +9,17 @@ so the client's disk is never in the way.
   conc   HOST PORT SESSIONS NAME SIZE             SESSIONS sessions at once
   plain  HOST PORT DIR SIZE                       source/sink through a plain forward
   startup PORT TIMEOUT -- CMD...                  CMD start -> first echoed byte
+  sftp   DIR REMOTE LOCAL SIZE -- CMD...          one get/put by OpenSSH's sftp
 
 MODE is pasv or port; DIR is get or put; DATAPORT pins the client's data
 port in active mode (OpenSSH workaround with ssh -R); 0 lets the kernel pick.
+`--login USER:PASS` before the subcommand replaces the FTP login (the
+bridge's session mode logs in as the SSH user with the bridge's password).
 """
 import ftplib
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -253,11 +257,87 @@ def cmd_startup(a):
     out(seconds=elapsed, listening=listening, cpu=cpu, attempts=attempts, error=err)
 
 
+def process_tree_cpu(pid):
+    """CPU seconds of pid and its direct children (sftp and its ssh)."""
+    pids = [pid]
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return {str(p): proc_cpu(p) for p in pids}
+
+
+def cmd_sftp(a):
+    """Times one get or put by OpenSSH's sftp, from the command to its
+    completion, without the SSH connection set-up: sftp reads its batch from
+    a pipe, a `pwd` before marks the connection ready and a `pwd` after marks
+    the transfer done (sftp runs batch commands one after the other)."""
+    direction, remote, local, size = a[0], a[1], a[2], int(a[3])
+    argv = a[a.index("--") + 1:]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         bufsize=1)
+    lines = queue.Queue()
+    err = []
+
+    def pump_out():
+        for line in p.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    def pump_err():
+        err.append(p.stderr.read())
+    for fn in (pump_out, pump_err):
+        threading.Thread(target=fn, daemon=True).start()
+
+    def wait_pwd(timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise SystemExit(f"sftp: no reply within {timeout}s")
+            if line is None:
+                p.wait(5)
+                raise SystemExit(f"sftp exited {p.returncode}: {''.join(err)[-400:]}")
+            if line.startswith("Remote working directory"):
+                return
+
+    try:
+        p.stdin.write("pwd\n")
+        wait_pwd(30)
+        cmd = f"get {remote} {local}" if direction == "get" else f"put {local} {remote}"
+        c0 = process_tree_cpu(p.pid)
+        t0 = time.perf_counter()
+        p.stdin.write(cmd + "\npwd\n")
+        wait_pwd(60 + size / (10 * BLOCK))
+        dt = time.perf_counter() - t0
+        c1 = process_tree_cpu(p.pid)
+        p.stdin.write("quit\n")
+        p.stdin.close()
+        p.wait(30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    cpu = {pid: c1[pid] - c0.get(pid, 0.0) for pid in c1 if c1[pid] is not None}
+    sftp_cpu = cpu.pop(str(p.pid), None)
+    out(bytes=size, seconds=dt, cpu=sum(cpu.values()) + (sftp_cpu or 0.0), sftp_cpu=sftp_cpu,
+        ssh_cpu=sum(cpu.values()) if cpu else None)
+
+
 def main():
-    cmds = {"bulk": cmd_bulk, "small": cmd_small, "conc": cmd_conc, "plain": cmd_plain, "startup": cmd_startup}
-    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
+    cmds = {"bulk": cmd_bulk, "small": cmd_small, "conc": cmd_conc, "plain": cmd_plain, "startup": cmd_startup,
+            "sftp": cmd_sftp}
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "--login":
+        global USER, PASS
+        USER, PASS = args[1].split(":", 1)
+        args = args[2:]
+    if not args or args[0] not in cmds:
         raise SystemExit(__doc__)
-    cmds[sys.argv[1]](sys.argv[2:])
+    cmds[args[0]](args[1:])
 
 
 if __name__ == "__main__":
