@@ -26,9 +26,16 @@ pub struct FakeTunnel {
     forwards: Mutex<HashMap<String, AbortHandle>>,
     /// Every remote forwarding ever requested, as `address:port`.
     requested: Mutex<Vec<String>>,
+    /// The "SSH connection" is gone ([`FakeTunnel::lose`]).
+    lost: std::sync::atomic::AtomicBool,
 }
 
 impl FakeTunnel {
+    /// From now on the connection counts as lost.
+    pub fn lose(&self) {
+        self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn opened(&self) -> Vec<String> {
         lock(&self.opened).clone()
     }
@@ -49,6 +56,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Tunnel for FakeTunnel {
     type Channel = FakeChannel;
+
+    fn connection_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
 
     async fn open_direct_tcpip(&self, host: &str, port: u16, _: SocketAddr) -> Result<FakeChannel, ChannelOpenError> {
         lock(&self.opened).push(format!("{host}:{port}"));

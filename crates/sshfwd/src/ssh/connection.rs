@@ -208,6 +208,10 @@ impl Tunnel for SshConnection {
         u16::try_from(allocated).map_err(|_| RemoteForwardError(format!("the server allocated port {allocated}")))
     }
 
+    fn connection_lost(&self) -> bool {
+        self.is_ended()
+    }
+
     async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), RemoteForwardError> {
         self.remote.remove(address, u32::from(port));
         self.handle

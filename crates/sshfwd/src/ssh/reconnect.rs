@@ -226,6 +226,10 @@ impl Tunnel for ReconnectingTunnel {
         Ok(bound)
     }
 
+    fn connection_lost(&self) -> bool {
+        self.current().is_none_or(|connection| connection.is_ended())
+    }
+
     async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), RemoteForwardError> {
         self.remote.lock().unwrap_or_else(|p| p.into_inner()).retain(|r| !(r.address == address && r.bound == port));
         match self.current() {

@@ -73,6 +73,12 @@ pub trait Tunnel: Send + Sync + 'static {
         address: &str,
         port: u16,
     ) -> impl Future<Output = Result<(), RemoteForwardError>> + Send;
+
+    /// Whether the SSH connection is gone (so that a channel that just
+    /// closed was cut, not closed by its peer).
+    fn connection_lost(&self) -> bool {
+        false
+    }
 }
 
 /// An open channel carrying a byte stream.

@@ -112,6 +112,16 @@ impl<T: Tunnel> FtpSession<T> {
         );
     }
 
+    /// One side of the control connection closed: for the audit log, a
+    /// side cut with the SSH connection is the connection's loss.
+    fn side_closed(&mut self, side: Side) {
+        match side {
+            _ if self.tunnel.connection_lost() => self.audit.ssh_lost(),
+            Side::Client => self.audit.client_closed(),
+            Side::Server => self.audit.server_closed(),
+        }
+    }
+
     async fn relay<C, S>(
         &mut self,
         mut from_client: LineReader<ReadHalf<C>>,
@@ -130,7 +140,7 @@ impl<T: Tunnel> FtpSession<T> {
                     Some(line) => self.on_client_line(&line, writers).await?,
                     None => {
                         client_open = false;
-                        self.audit.client_closed();
+                        self.side_closed(Side::Client);
                         let _ = writers.server.shutdown().await;
                         Flow::Lines
                     }
@@ -139,7 +149,7 @@ impl<T: Tunnel> FtpSession<T> {
                     Some(line) => self.on_server_line(&line, writers).await?,
                     None => {
                         server_open = false;
-                        self.audit.server_closed();
+                        self.side_closed(Side::Server);
                         let _ = writers.client.shutdown().await;
                         Flow::Lines
                     }

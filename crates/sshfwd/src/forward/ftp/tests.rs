@@ -548,6 +548,19 @@ mod audit {
     }
 
     #[tokio::test]
+    async fn a_session_cut_with_the_ssh_connection_ends_as_ssh_lost() {
+        let (mut pair, _dir, path) = audited();
+        log_in(&mut pair).await;
+        pair.tunnel.lose();
+        drop(pair.server);
+        let mut rest = String::new();
+        tokio::time::timeout(WAIT, pair.client.read_to_string(&mut rest)).await.unwrap().unwrap();
+        drop(pair.client);
+        tokio::time::timeout(WAIT, pair.session).await.unwrap().unwrap();
+        assert_eq!(of(&records(&path), "end")[0]["reason"], "ssh_lost");
+    }
+
+    #[tokio::test]
     async fn failed_transfers_carry_their_code() {
         let (mut pair, _dir, path) = audited();
         log_in(&mut pair).await;
