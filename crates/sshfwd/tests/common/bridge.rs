@@ -39,6 +39,9 @@ pub struct PeerOptions {
     /// sshd's MaxSessions (session channels per connection); `None`: 1000,
     /// so that the harness, not the server, bounds the FTP sessions.
     pub max_sessions: Option<u32>,
+    /// OpenSSH only: password authentication of system users (their
+    /// passwords in /etc/shadow, as made by `TestUser`).
+    pub system_passwords: bool,
 }
 
 /// A running SFTP peer on 127.0.0.1.
@@ -75,6 +78,7 @@ impl SftpPeer {
                 assert!(opts.passwords.is_empty(), "password users are for sshfwd-server only");
                 let read_only = if opts.read_only { " -R" } else { "" };
                 let sshd = Sshd::start_with(SshdOptions {
+                    password_authentication: opts.system_passwords,
                     extra: vec![
                         format!("Subsystem sftp internal-sftp -d {}{read_only}", files.display()),
                         // One SFTP channel per FTP session on one connection.

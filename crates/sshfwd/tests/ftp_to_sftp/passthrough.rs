@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::python_ok;
 use crate::common::bridge::{Bridge, Login, Peer, PeerOptions, SftpPeer};
+use crate::common::sshd::TestUser;
 use crate::common::ftp_client::Ftp;
 use crate::common::netns::poll;
 
@@ -117,4 +118,34 @@ fn session_mode_random_password_printed_once() {
     assert_eq!(code, 230, "{text}");
     let again = bridge.stderr();
     assert_eq!(again.matches(bridge.password.as_str()).count(), 1, "the password was printed again:\n{again}");
+}
+
+/// Passthrough to OpenSSH's sshd: an FTP login is a password login of a
+/// system user; a wrong password gets 530 once sshd has refused it, and an
+/// unknown user 530 too, while the right login keeps working.
+#[test]
+#[cfg_attr(not(tests_as_root), ignore = "needs root: useradd, and sshd logging in another user")]
+fn passthrough_to_openssh_logs_in_system_users() {
+    let password = "Br1dge-pw 9";
+    let user = TestUser::create("sshfwdbr", password);
+    let peer = SftpPeer::start_with(Peer::OpenSsh, PeerOptions { system_passwords: true, ..Default::default() });
+    std::fs::write(peer.path("shared.txt"), b"for everyone").expect("write");
+    let bridge = Bridge::start_with(&peer, Login::Passthrough, &[]);
+
+    let mut ftp = Ftp::login_as(bridge.addr, &user.name, password)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}\n{}", user.name, bridge.stderr(), peer.log()));
+    ftp.expect("TYPE I", 200);
+    ftp.expect("SIZE shared.txt", 213);
+    let (code, text) = pass_reply(&bridge, &user.name, "not it");
+    assert_eq!(code, 530, "wrong password: {text}");
+    let failed = format!("Failed password for {}", user.name);
+    let seen = poll(Duration::from_secs(10), || peer.log().contains(&failed).then_some(()));
+    assert!(seen.is_some(), "sshd never refused the wrong password:\n{}", peer.log());
+    let (code, text) = pass_reply(&bridge, "sshfwd-no-such-user", "x");
+    assert_eq!(code, 530, "unknown user: {text}");
+    ftp.expect("NOOP", 200);
+    let (code, text) = pass_reply(&bridge, &user.name, password);
+    assert_eq!(code, 230, "right password after wrong ones: {text}");
+    drop(bridge);
+    drop(peer);
 }
