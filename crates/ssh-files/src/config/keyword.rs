@@ -47,6 +47,10 @@ pub(crate) enum Keyword {
     FtpToSftp,
     FtpToSftpLogin,
     FtpToSftpPasswordFile,
+    // Issue 12, scale and active mode to a third host.
+    FtpMaxDataChannels,
+    MaxForwardedConnections,
+    FtpActiveBindAddress,
     RefuseConnection,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
@@ -103,6 +107,9 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpToSftp", Keyword::FtpToSftp),
     ("FtpToSftpLogin", Keyword::FtpToSftpLogin),
     ("FtpToSftpPasswordFile", Keyword::FtpToSftpPasswordFile),
+    ("FtpMaxDataChannels", Keyword::FtpMaxDataChannels),
+    ("MaxForwardedConnections", Keyword::MaxForwardedConnections),
+    ("FtpActiveBindAddress", Keyword::FtpActiveBindAddress),
     ("RefuseConnection", Keyword::RefuseConnection),
 ];
 

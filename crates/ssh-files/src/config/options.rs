@@ -69,6 +69,9 @@ pub struct HostOptions {
     pub ftp_tls: Option<FtpTls>,
     pub ftp_to_sftp_login: Option<FtpToSftpLogin>,
     pub ftp_to_sftp_password_file: Option<String>,
+    pub ftp_max_data_channels: Option<usize>,
+    pub max_forwarded_connections: Option<usize>,
+    pub ftp_active_bind_address: Option<std::net::IpAddr>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -144,6 +147,9 @@ impl HostOptions {
             Directive::FtpTls(v) => first(&mut self.ftp_tls, v),
             Directive::FtpToSftpLogin(v) => first(&mut self.ftp_to_sftp_login, v),
             Directive::FtpToSftpPasswordFile(v) => first(&mut self.ftp_to_sftp_password_file, v),
+            Directive::FtpMaxDataChannels(v) => first(&mut self.ftp_max_data_channels, v),
+            Directive::MaxForwardedConnections(v) => first(&mut self.max_forwarded_connections, v),
+            Directive::FtpActiveBindAddress(v) => first(&mut self.ftp_active_bind_address, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

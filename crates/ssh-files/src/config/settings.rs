@@ -60,6 +60,13 @@ pub struct FtpSettings {
     pub bridge_login: FtpToSftpLogin,
     /// `FtpToSftpPasswordFile`, expanded; `None` for a random password.
     pub bridge_password_file: Option<PathBuf>,
+    /// `FtpMaxDataChannels`; `None`: sized to the open-file limit.
+    pub max_data_channels: Option<usize>,
+    /// `MaxForwardedConnections` (every kind of forwarding, not only FTP);
+    /// `None`: sized to the open-file limit.
+    pub max_forwarded_connections: Option<usize>,
+    /// `FtpActiveBindAddress`; `None`: the SSH server's loopback.
+    pub active_bind_address: Option<std::net::IpAddr>,
 }
 
 impl Default for FtpSettings {
@@ -73,6 +80,9 @@ impl Default for FtpSettings {
             tls: FtpTls::Refuse,
             bridge_login: FtpToSftpLogin::Session,
             bridge_password_file: None,
+            max_data_channels: None,
+            max_forwarded_connections: None,
+            active_bind_address: None,
         }
     }
 }
@@ -253,6 +263,9 @@ impl Settings {
                     tls: options.ftp_tls.unwrap_or(default.tls),
                     bridge_login: options.ftp_to_sftp_login.unwrap_or(default.bridge_login),
                     bridge_password_file,
+                    max_data_channels: options.ftp_max_data_channels,
+                    max_forwarded_connections: options.max_forwarded_connections,
+                    active_bind_address: options.ftp_active_bind_address,
                 }
             },
         })

@@ -21,7 +21,7 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 pub use driver::serve_session;
-pub use listener::{start, MAX_SESSIONS};
+pub use listener::start;
 pub use login::{Hold, LoggedIn, LoginError, PassthroughLogin, SessionLogin, SftpLogin};
 
 /// Decides FTP logins (USER/PASS).
