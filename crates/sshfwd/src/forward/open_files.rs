@@ -64,16 +64,18 @@ pub struct Sizing {
 }
 
 impl Sizing {
-    /// Half the spare descriptors for connections and half for data
-    /// channels: a busy FTP session holds one of each (a data channel holds
-    /// a second, its listener, only until its connection arrives). A
-    /// bridged session may also hold an SSH connection, so a third each.
+    /// Two thirds of the spare descriptors for connections, one third for
+    /// FTP data channels, so that both caps reached together still fit: a
+    /// connection holds one descriptor, a data channel one (two while its
+    /// listener waits), and most FTP sessions are idle between transfers.
+    /// A bridged session holds its control connection, a data connection
+    /// and in passthrough an SSH connection: a third.
     pub fn for_open_files(open_files: u64) -> Self {
         let limit = if open_files == RLIM_INFINITY { UNLIMITED } else { open_files };
         let spare = usize::try_from(limit.saturating_sub(RESERVED)).unwrap_or(usize::MAX);
         Self {
-            forwarded_connections: (spare / 2).max(MIN_CAP),
-            data_channels: (spare / 2).max(MIN_CAP),
+            forwarded_connections: (spare / 3 * 2).max(MIN_CAP),
+            data_channels: (spare / 3).max(MIN_CAP),
             bridge_sessions: (spare / 3).max(MIN_CAP),
         }
     }
@@ -93,13 +95,14 @@ mod tests {
     fn caps_follow_the_limit() {
         // (limit, connections, data channels, bridge sessions)
         let cases = [
-            (1024, 480, 480, 320),
-            (20_000, 9968, 9968, 6645),
-            (65_536, 32_736, 32_736, 21_824),
+            (1024, 640, 320, 320),
+            // The shell's limit on these machines: 10,000 FTP sessions fit.
+            (20_000, 13_290, 6645, 6645),
+            (65_536, 43_648, 21_824, 21_824),
             // Below the reserve: the floor, not zero.
             (0, MIN_CAP, MIN_CAP, MIN_CAP),
-            (100, 18, 18, MIN_CAP),
-            (RLIM_INFINITY, 524_256, 524_256, 349_504),
+            (100, 24, MIN_CAP, MIN_CAP),
+            (RLIM_INFINITY, 699_008, 349_504, 349_504),
         ];
         for (limit, connections, data, bridge) in cases {
             let sizing = Sizing::for_open_files(limit);
