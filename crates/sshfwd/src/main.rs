@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use sshfwd::forward::open_files;
 use sshfwd::settings::{Mode, SettingsError};
 use sshfwd::{app, cli, demo, ftp_check, logging};
 
@@ -46,6 +47,7 @@ fn run() -> Result<i32, Error> {
             for ignored in &settings.ignored_options {
                 tracing::debug!("{ignored}");
             }
+            raise_open_file_limit();
             Ok(block_on(Threads::One, app::run(*settings))??)
         }
         Mode::FtpCheck { endpoint, log_level, log_target } => {
@@ -55,8 +57,22 @@ fn run() -> Result<i32, Error> {
         }
         Mode::Demo { once, log_level, log_target } => {
             logging::init(log_level, &log_target)?;
+            raise_open_file_limit();
             Ok(block_on(Threads::All, demo::run(once))?)
         }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one, as servers do: every
+/// forwarded connection and data channel holds a descriptor, and the caps
+/// are sized to the limit. A failure only leaves the caps smaller.
+fn raise_open_file_limit() {
+    match open_files::raise_to_hard_limit() {
+        Ok(open_files::Raised { from, to }) if from < to => {
+            tracing::debug!("open-file limit raised from {from} to {to}")
+        }
+        Ok(open_files::Raised { to, .. }) => tracing::debug!("open-file limit {to}"),
+        Err(e) => tracing::debug!("{e}"),
     }
 }
 

@@ -551,6 +551,43 @@ fn third_host_passive_modes(ssh: SshServer) {
     finish_with_listeners(topo, &["127.0.0.1:2121"], &["10.231.0.2:22"]);
 }
 
+/// Active mode with the FTP server on a third host (issue 12, section 4).
+/// Without `FtpActiveBindAddress` a PORT names the SSH server's loopback,
+/// which proftpd on ftp3 refuses (another address than its control peer),
+/// and sshfwd says which option is missing. With it, the SSH server listens
+/// on that address (GatewayPorts clientspecified) and every client's
+/// PORT/EPRT transfers work; the data forwardings are gone afterwards.
+fn third_host_active_modes_with_ftp_active_bind_address(ssh: SshServer) {
+    let mut topo = Topology::new(ssh, true);
+    topo.restart_ssh_server_with_gateway_ports();
+    let server = topo.start_ftp(FtpKind::Proftpd, Host::Ftp3, FTP3_IP, 21, false);
+    let target = format!("ftp/127.0.0.1:{LPORT}:{FTP3_IP}:21");
+
+    let without = topo.start_sshfwd("ftp3-loopback", &["-L", &target]);
+    topo.wait_local_forward(without, LPORT);
+    let mut ftp = raw_login(&topo.cli, LPORT);
+    type_i(&mut ftp);
+    let (listener, port) = port_listener(&topo.cli);
+    let (c, t) = ftp.cmd(&port_cmd(port)).expect("PORT");
+    assert!(c >= 400, "PORT naming the SSH server's loopback should fail for a server on ftp3: {t}");
+    let hint = topo.proc(without).wait_log("needs FtpActiveBindAddress", Duration::from_secs(10));
+    assert!(hint.is_some(), "no hint about FtpActiveBindAddress:\n{}", topo.logs());
+    drop(listener);
+    quit(ftp);
+    expect_listeners(&topo, Host::Srv, &["10.231.0.2:22"]);
+    topo.stop(without);
+
+    let bind = format!("FtpActiveBindAddress={SRV_IP_FTP3_SIDE}");
+    let with = topo.start_sshfwd("ftp3-bind", &["-o", &bind, "-L", &target]);
+    topo.wait_local_forward(with, LPORT);
+    for client in [Client::Curl, Client::Lftp, Client::Ftplib] {
+        transfer_matrix(&topo, &server, Host::Cli, client, &[Mode::Port, Mode::Eprt], local_endpoint(LPORT));
+    }
+    let log = topo.proc(with).log_text();
+    assert!(log.contains(&format!("-> PORT {}", SRV_IP_FTP3_SIDE.replace('.', ","))), "PORT not rewritten:\n{log}");
+    finish_with_listeners(topo, &["127.0.0.1:2121"], &["10.231.0.2:22"]);
+}
+
 /// `-L ftp/CLI_LAN_IP:2121:…`: FTP clients on another host of the client's
 /// LAN use the forward (passive listeners bind the address the client
 /// reached); a connection to a passive listener from another address is
@@ -1741,6 +1778,7 @@ against_both_ssh_servers! {
     lftp_mirror_with_parallel_sessions,
     ftp_server_named_by_host_name,
     third_host_passive_modes,
+    third_host_active_modes_with_ftp_active_bind_address,
     gateway_mode_serves_clients_on_another_host,
     remote_ftp_forward_fixed_port_proftpd,
     remote_ftp_forward_allocated_port_pyftpdlib,

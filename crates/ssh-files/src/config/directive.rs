@@ -55,6 +55,13 @@ pub(crate) enum Directive {
     ReconnectMaxDelay(Duration),
     /// `FtpAuditLog FILE`, `-` (stderr) or `none`, as written.
     FtpAuditLog(String),
+    /// `FtpMaxDataChannels N`: FTP data channels waiting or open at once.
+    FtpMaxDataChannels(usize),
+    /// `MaxForwardedConnections N`: connections one forwarding serves at once.
+    MaxForwardedConnections(usize),
+    /// `FtpActiveBindAddress ADDR`: where the SSH server listens for
+    /// active-mode data connections of `-L ftp/`.
+    FtpActiveBindAddress(std::net::IpAddr),
     /// `RefuseConnection message` (OpenSSH 10): met in an active section,
     /// it stops the run with the message.
     RefuseConnection(String),
@@ -74,6 +81,9 @@ impl Directive {
         let one = || single(name, args);
         let text = || one().map(str::to_string);
         let flag = || one().and_then(|v| value::parse_flag(v).ok_or_else(|| invalid(v)));
+        let positive = || {
+            one().and_then(|v| value::parse_count(v).filter(|&n| n > 0).map(|n| n as usize).ok_or_else(|| invalid(v)))
+        };
         let time = || {
             one().and_then(|v| match v {
                 "none" => Ok(None),
@@ -158,6 +168,14 @@ impl Directive {
                 }
             }
             Keyword::FtpAuditLog => Directive::FtpAuditLog(one()?.to_string()),
+            Keyword::FtpMaxDataChannels => Directive::FtpMaxDataChannels(positive()?),
+            Keyword::MaxForwardedConnections => Directive::MaxForwardedConnections(positive()?),
+            Keyword::FtpActiveBindAddress => {
+                let v = one()?;
+                // PORT/EPRT name this address: "any" cannot be connected to.
+                let address = v.parse::<std::net::IpAddr>().ok().filter(|a| !a.is_unspecified());
+                Directive::FtpActiveBindAddress(address.ok_or_else(|| invalid(v))?)
+            }
             Keyword::RefuseConnection => Directive::RefuseConnection(text()?),
             Keyword::SyslogFacility => {
                 let v = one()?;
@@ -277,6 +295,21 @@ mod tests {
             (parse("FtpAllowForeignPassive", &["yes"]), Ok(Directive::FtpAllowForeignPassive(true))),
             (parse("SyslogFacility", &["LOCAL3"]), Ok(Directive::SyslogFacility(SyslogFacility::Local(3)))),
             (parse("SyslogFacility", &["mail"]), invalid("SyslogFacility", "mail")),
+            (parse("FtpMaxDataChannels", &["20000"]), Ok(Directive::FtpMaxDataChannels(20000))),
+            (parse("FtpMaxDataChannels", &["0"]), invalid("FtpMaxDataChannels", "0")),
+            (parse("FtpMaxDataChannels", &["-1"]), invalid("FtpMaxDataChannels", "-1")),
+            (parse("MaxForwardedConnections", &["12000"]), Ok(Directive::MaxForwardedConnections(12000))),
+            (parse("MaxForwardedConnections", &["many"]), invalid("MaxForwardedConnections", "many")),
+            (
+                parse("FtpActiveBindAddress", &["10.0.0.2"]),
+                Ok(Directive::FtpActiveBindAddress(std::net::IpAddr::from([10, 0, 0, 2]))),
+            ),
+            (
+                parse("FtpActiveBindAddress", &["::1"]),
+                Ok(Directive::FtpActiveBindAddress(std::net::Ipv6Addr::LOCALHOST.into())),
+            ),
+            (parse("FtpActiveBindAddress", &["gw.example"]), invalid("FtpActiveBindAddress", "gw.example")),
+            (parse("FtpActiveBindAddress", &["0.0.0.0"]), invalid("FtpActiveBindAddress", "0.0.0.0")),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             // Ignored keywords take whatever they are given.
             (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),

@@ -50,6 +50,10 @@ pub(crate) enum Keyword {
     Reconnect,
     ReconnectMaxDelay,
     FtpAuditLog,
+    // Issue 12, scale and active mode to a third host.
+    FtpMaxDataChannels,
+    MaxForwardedConnections,
+    FtpActiveBindAddress,
     RefuseConnection,
     // Issue 12 (service): OpenSSH's keyword, acted on for `-y`.
     SyslogFacility,
@@ -111,6 +115,9 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("Reconnect", Keyword::Reconnect),
     ("ReconnectMaxDelay", Keyword::ReconnectMaxDelay),
     ("FtpAuditLog", Keyword::FtpAuditLog),
+    ("FtpMaxDataChannels", Keyword::FtpMaxDataChannels),
+    ("MaxForwardedConnections", Keyword::MaxForwardedConnections),
+    ("FtpActiveBindAddress", Keyword::FtpActiveBindAddress),
     ("RefuseConnection", Keyword::RefuseConnection),
     ("SyslogFacility", Keyword::SyslogFacility),
 ];

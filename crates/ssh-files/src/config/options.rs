@@ -74,6 +74,9 @@ pub struct HostOptions {
     pub reconnect_max_delay: Option<Duration>,
     pub ftp_audit_log: Option<String>,
     pub syslog_facility: Option<SyslogFacility>,
+    pub ftp_max_data_channels: Option<usize>,
+    pub max_forwarded_connections: Option<usize>,
+    pub ftp_active_bind_address: Option<std::net::IpAddr>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -153,6 +156,9 @@ impl HostOptions {
             Directive::ReconnectMaxDelay(v) => first(&mut self.reconnect_max_delay, v),
             Directive::FtpAuditLog(v) => first(&mut self.ftp_audit_log, v),
             Directive::SyslogFacility(v) => first(&mut self.syslog_facility, v),
+            Directive::FtpMaxDataChannels(v) => first(&mut self.ftp_max_data_channels, v),
+            Directive::MaxForwardedConnections(v) => first(&mut self.max_forwarded_connections, v),
+            Directive::FtpActiveBindAddress(v) => first(&mut self.ftp_active_bind_address, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

@@ -68,6 +68,13 @@ pub struct FtpSettings {
     pub bridge_login: FtpToSftpLogin,
     /// `FtpToSftpPasswordFile`, expanded; `None` for a random password.
     pub bridge_password_file: Option<PathBuf>,
+    /// `FtpMaxDataChannels`; `None`: sized to the open-file limit.
+    pub max_data_channels: Option<usize>,
+    /// `MaxForwardedConnections` (every kind of forwarding, not only FTP);
+    /// `None`: sized to the open-file limit.
+    pub max_forwarded_connections: Option<usize>,
+    /// `FtpActiveBindAddress`; `None`: the SSH server's loopback.
+    pub active_bind_address: Option<std::net::IpAddr>,
     /// `FtpAuditLog`, expanded; `None` (the default, or `none`) for no
     /// audit log.
     pub audit_log: Option<FtpAuditLog>,
@@ -94,6 +101,9 @@ impl Default for FtpSettings {
             bridge_login: FtpToSftpLogin::Session,
             bridge_password_file: None,
             audit_log: None,
+            max_data_channels: None,
+            max_forwarded_connections: None,
+            active_bind_address: None,
         }
     }
 }
@@ -292,6 +302,9 @@ impl Settings {
                     bridge_login: options.ftp_to_sftp_login.unwrap_or(default.bridge_login),
                     bridge_password_file,
                     audit_log,
+                    max_data_channels: options.ftp_max_data_channels,
+                    max_forwarded_connections: options.max_forwarded_connections,
+                    active_bind_address: options.ftp_active_bind_address,
                 }
             },
             reconnect: options.reconnect.unwrap_or(false),

@@ -11,12 +11,10 @@ use super::{serve_session, BridgeOptions, SftpLogin};
 use crate::forward::listener::{self, Connections, Refusal};
 use crate::forward::{self, ForwardError, ForwardOptions};
 
-/// Concurrent bridged sessions; more are refused with 421. Each holds an
-/// SFTP channel (and in passthrough an SSH connection) on the server.
-pub const MAX_SESSIONS: usize = 256;
-
-/// Listens on `on` and serves each FTP connection through `login`;
-/// the addresses it listens on.
+/// Listens on `on` and serves each FTP connection through `login`, at most
+/// `forwards.max_bridge_sessions` at once (each holds an SFTP channel, and
+/// in passthrough an SSH connection; more are refused with 421); the
+/// addresses it listens on.
 pub async fn start(
     on: &Listen,
     login: Arc<dyn SftpLogin>,
@@ -26,7 +24,8 @@ pub async fn start(
     let listeners = forward::listen(on, forwards.gateway_ports, ForwardError::FtpToSftp).await?;
     let addresses: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
     let handle = move |stream, _peer| serve_session(stream, login.clone(), bridge.clone());
-    let accept = AcceptOptions { max_connections: MAX_SESSIONS, name: format!("FTP-to-SFTP bridge {on}") };
+    let accept =
+        AcceptOptions { max_connections: forwards.max_bridge_sessions, name: format!("FTP-to-SFTP bridge {on}") };
     let service = Connections { handle, refusal: Refusal::FtpBusy };
     listener::spawn(listeners, accept, forwards.shutdown.clone(), &forwards.tracker, service);
     Ok(addresses)

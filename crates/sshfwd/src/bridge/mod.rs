@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::AuditLog;
 
 pub use driver::serve_session;
-pub use listener::{start, MAX_SESSIONS};
+pub use listener::start;
 pub use login::{Hold, LoggedIn, LoginError, PassthroughLogin, SessionLogin, SftpLogin};
 
 /// Decides FTP logins (USER/PASS).

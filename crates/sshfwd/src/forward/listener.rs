@@ -39,7 +39,9 @@ where
 
     async fn refuse(&self, mut stream: TcpStream, _: SocketAddr, limit: usize) {
         if self.refusal == Refusal::FtpBusy {
-            let reply = format!("421 sshfwd: too many FTP sessions at once on this port (limit {limit})\r\n");
+            let reply = format!(
+                "421 sshfwd: too many FTP sessions at once on this port (limit {limit}; raise it with MaxForwardedConnections)\r\n"
+            );
             let _ = stream.write_all(reply.as_bytes()).await;
             let _ = stream.shutdown().await;
         }
@@ -84,7 +86,10 @@ mod tests {
         let mut second = TcpStream::connect(address).await.unwrap();
         let mut reply = String::new();
         tokio::time::timeout(Duration::from_secs(5), second.read_to_string(&mut reply)).await.unwrap().unwrap();
-        assert_eq!(reply, "421 sshfwd: too many FTP sessions at once on this port (limit 1)\r\n");
+        assert_eq!(
+            reply,
+            "421 sshfwd: too many FTP sessions at once on this port (limit 1; raise it with MaxForwardedConnections)\r\n"
+        );
         held.cancel();
         shutdown.cancel();
     }

@@ -8,6 +8,7 @@ pub mod fake;
 pub mod ftp;
 pub mod listener;
 pub mod local;
+pub mod open_files;
 pub mod relay;
 pub mod remote;
 
@@ -24,15 +25,17 @@ use crate::audit::AuditLog;
 use crate::ssh::Tunnel;
 use ftp::{DataLimits, FtpForward, SessionIds};
 use listener::{Connections, Refusal};
-
-/// Concurrent connections one forwarding serves; more are refused.
-pub const MAX_CONNECTIONS: usize = 4096;
+use open_files::Sizing;
 
 /// What the forwardings of one run share.
 #[derive(Clone)]
 pub struct ForwardOptions {
     pub gateway_ports: bool,
+    /// Connections one forwarding serves at once: `MaxForwardedConnections`,
+    /// or sized to the open-file limit.
     pub max_connections: usize,
+    /// Sessions one FTP-to-SFTP bridge serves at once: likewise.
+    pub max_bridge_sessions: usize,
     pub ftp: FtpSettings,
     pub ftp_limits: DataLimits,
     pub ftp_ids: SessionIds,
@@ -45,12 +48,23 @@ pub struct ForwardOptions {
 }
 
 impl ForwardOptions {
+    /// The caps not set by `ftp` are sized to the open-file limit in
+    /// force, so raise it first (see [`open_files::raise_to_hard_limit`]).
     pub fn new(gateway_ports: bool, ftp: FtpSettings) -> Self {
+        let sized = Sizing::current();
+        let ftp_limits = DataLimits::configured(ftp.max_data_channels);
+        tracing::debug!(
+            "caps: {} connections per forwarding, {} FTP data channels, {} sessions per FTP-to-SFTP bridge",
+            ftp.max_forwarded_connections.unwrap_or(sized.forwarded_connections),
+            ftp_limits.total(),
+            ftp.max_forwarded_connections.unwrap_or(sized.bridge_sessions),
+        );
         Self {
             gateway_ports,
-            max_connections: MAX_CONNECTIONS,
+            max_connections: ftp.max_forwarded_connections.unwrap_or(sized.forwarded_connections),
+            max_bridge_sessions: ftp.max_forwarded_connections.unwrap_or(sized.bridge_sessions),
             ftp,
-            ftp_limits: DataLimits::default(),
+            ftp_limits,
             ftp_ids: SessionIds::default(),
             ftp_audit: AuditLog::default(),
             shutdown: CancellationToken::new(),

@@ -663,6 +663,33 @@ impl Topology {
         );
     }
 
+    /// Restarts the SSH server letting the client choose the address a
+    /// remote forwarding listens on: OpenSSH's `GatewayPorts
+    /// clientspecified`, sshfwd-server's `--gateway-ports`.
+    pub fn restart_ssh_server_with_gateway_ports(&mut self) {
+        self.stop(self.sshd);
+        let config = self.path("sshd_config");
+        let text = fs::read_to_string(&config).expect("sshd_config");
+        fs::write(&config, text.replace("GatewayPorts no", "GatewayPorts clientspecified")).expect("sshd_config");
+        let config = config.to_str().expect("utf-8").to_owned();
+        self.sshd = match self.ssh {
+            SshServer::OpenSsh => self.spawn(Host::Srv, "sshd-gw", "/usr/sbin/sshd", &["-D", "-e", "-f", &config], &[]),
+            SshServer::SshfwdServer => {
+                let listen = format!("{SRV_IP}:22");
+                let hk = self.path("ssh_host_ed25519_key").display().to_string();
+                let ak = self.path("authorized_keys").display().to_string();
+                let args = ["--listen", &listen, "--host-key", &hk, "--authorized-keys", &ak, "--gateway-ports", "-v"];
+                self.spawn(Host::Srv, "sshfwd-server-gw", &sshfwd_server_binary(), &args, &[])
+            }
+        };
+        let addr: SocketAddr = format!("{SRV_IP}:22").parse().expect("addr");
+        assert!(
+            self.srv.wait_port(addr, Duration::from_secs(10)),
+            "the SSH server did not restart:\n{}",
+            self.proc(self.sshd).log_text()
+        );
+    }
+
     /// A fresh FTP home with the small test files (and the big one if asked).
     pub fn make_home(&self, name: &str, big: bool) -> PathBuf {
         let home = self.path(name);

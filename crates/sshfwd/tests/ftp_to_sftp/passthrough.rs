@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::python_ok;
 use crate::common::bridge::{Bridge, Login, Peer, PeerOptions, SftpPeer};
-use crate::common::sshd::TestUser;
 use crate::common::ftp_client::Ftp;
 use crate::common::netns::poll;
+use crate::common::sshd::TestUser;
 
 fn users() -> PeerOptions {
     PeerOptions {

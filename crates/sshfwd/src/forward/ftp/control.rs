@@ -252,6 +252,9 @@ impl<T: Tunnel> FtpSession<T> {
                         self.params.id,
                         printable(line)
                     );
+                    if let Some(hint) = self.params.endpoints.active_hint(&self.params.server_host) {
+                        tracing::warn!("ftp session {}: {}: {hint}", self.params.id, printable(line));
+                    }
                 }
                 write(&mut writers.client, line, Side::Client).await?;
             }

@@ -21,6 +21,11 @@ pub enum Endpoints {
         /// The address the control connection was accepted on; passive
         /// listeners bind it so that gateway clients can reach them.
         listen_ip: IpAddr,
+        /// `FtpActiveBindAddress`: the SSH server's address that the FTP
+        /// server reaches it on, where active-mode forwardings listen and
+        /// what PORT/EPRT name. `None`: the SSH server's loopback, which
+        /// only an FTP server on the SSH server itself can reach.
+        active_bind: Option<IpAddr>,
     },
     /// `-R ftp/`: the FTP client is beyond SSH, the server beside sshfwd.
     Remote {
@@ -61,7 +66,7 @@ impl Endpoints {
         port: u16,
     ) -> Result<(SocketAddr, DataTask), String> {
         match self {
-            Endpoints::Local { listen_ip } => {
+            Endpoints::Local { listen_ip, .. } => {
                 let bridge = LocalListenerBridge {
                     bind_ip: *listen_ip,
                     expected_peer: request.client_addr.ip(),
@@ -90,17 +95,12 @@ impl Endpoints {
         target: SocketAddr,
     ) -> Result<(SocketAddr, DataTask), String> {
         match self {
-            Endpoints::Local { .. } => {
-                // The FTP server connects to the SSH server's loopback in
-                // the family it speaks on its control connection.
-                let loopback = match request.server_host.trim_matches(['[', ']']).parse::<IpAddr>() {
-                    Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => IpAddr::from(Ipv6Addr::LOCALHOST),
-                    _ => IpAddr::from([127, 0, 0, 1]),
-                };
+            Endpoints::Local { active_bind, .. } => {
+                let bind = active_bind.unwrap_or_else(|| ssh_server_loopback(&request.server_host));
                 let bridge =
-                    RemoteForwardBridge { remote_bind: loopback.to_string(), target, one_shot: request.one_shot() };
+                    RemoteForwardBridge { remote_bind: bind.to_string(), target, one_shot: request.one_shot() };
                 let (port, task) = bridge.start().await.map_err(|e| e.to_string())?;
-                Ok((SocketAddr::new(loopback, port), Box::pin(task)))
+                Ok((SocketAddr::new(bind, port), Box::pin(task)))
             }
             Endpoints::Remote { server_facing_ip, server_ip, .. } => {
                 let bridge = LocalListenerBridge {
@@ -114,6 +114,33 @@ impl Endpoints {
                 Ok((address, Box::pin(task)))
             }
         }
+    }
+}
+
+impl Endpoints {
+    /// Why an FTP server at `server_host` may refuse or miss the data
+    /// address of a PORT/EPRT, when the likely cause is that it runs on
+    /// another host than the SSH server and so cannot reach the SSH
+    /// server's loopback.
+    pub fn active_hint(&self, server_host: &str) -> Option<&'static str> {
+        let on_the_ssh_server = server_host.eq_ignore_ascii_case("localhost")
+            || server_host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        match self {
+            Endpoints::Local { active_bind: None, .. } if !on_the_ssh_server => Some(
+                "active mode to an FTP server on another host than the SSH server needs FtpActiveBindAddress \
+                 (and GatewayPorts clientspecified in sshd_config)",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The SSH server's loopback in the family the FTP server speaks on its
+/// control connection.
+fn ssh_server_loopback(server_host: &str) -> IpAddr {
+    match server_host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => IpAddr::from(Ipv6Addr::LOCALHOST),
+        _ => IpAddr::from([127, 0, 0, 1]),
     }
 }
 

@@ -1,6 +1,6 @@
 //! How many data forwardings may exist, and session numbers for the logs.
 //! Made once per run and handed to each FTP forwarding: no process-global
-//! state, so that tests (and later, configuration) set their own.
+//! state, so that tests and `FtpMaxDataChannels` set their own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,9 +10,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Data forwardings (waiting or relaying) one session may have at once: FTP
 /// uses one at a time, so more is a client or server gone wrong.
 pub const DATA_CHANNELS_PER_SESSION: usize = 8;
-/// Data forwardings across all sessions, so that no flood of PASV/PORT can
-/// exhaust ports, remote forwardings or memory.
-pub const DATA_CHANNELS_TOTAL: usize = 1024;
 
 /// The caps on data forwardings, shared by the sessions they apply to.
 #[derive(Clone, Debug)]
@@ -22,12 +19,16 @@ pub struct DataLimits {
     total_limit: usize,
 }
 
-/// Which cap refused a data forwarding.
+/// Which cap refused a data forwarding; the message goes to the FTP client
+/// in a 425, so it says how to raise the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LimitReached {
-    #[error("too many data connections in this session (limit {0})")]
+    /// The session has [`DATA_CHANNELS_PER_SESSION`] already: a client or
+    /// server gone wrong, so the cap is fixed.
+    #[error("too many data connections in this session (limit {0}, fixed: FTP uses one at a time)")]
     Session(usize),
-    #[error("too many data connections through sshfwd at once (limit {0})")]
+    /// Every session together has `FtpMaxDataChannels`.
+    #[error("too many data connections through sshfwd at once (limit {0}; raise it with FtpMaxDataChannels)")]
     Total(usize),
 }
 
@@ -53,9 +54,24 @@ impl DataLimits {
     }
 }
 
+impl DataLimits {
+    /// `FtpMaxDataChannels` in all, or as many as the open-file limit
+    /// allows (see [`Sizing`](crate::forward::open_files::Sizing)).
+    pub fn configured(total: Option<usize>) -> Self {
+        let total = total.unwrap_or_else(|| crate::forward::open_files::Sizing::current().data_channels);
+        Self::new(DATA_CHANNELS_PER_SESSION, total)
+    }
+
+    /// The cap on data forwardings across all sessions.
+    pub fn total(&self) -> usize {
+        self.total_limit
+    }
+}
+
 impl Default for DataLimits {
+    /// Sized to the open-file limit.
     fn default() -> Self {
-        Self::new(DATA_CHANNELS_PER_SESSION, DATA_CHANNELS_TOTAL)
+        Self::configured(None)
     }
 }
 
@@ -81,6 +97,23 @@ mod tests {
         assert_eq!(limits.acquire(0).unwrap_err(), LimitReached::Total(3));
         drop(held);
         assert!(limits.acquire(1).is_ok());
+    }
+
+    #[test]
+    fn each_refusal_says_how_far_and_how_to_raise() {
+        assert_eq!(
+            LimitReached::Total(1024).to_string(),
+            "too many data connections through sshfwd at once (limit 1024; raise it with FtpMaxDataChannels)"
+        );
+        assert!(LimitReached::Session(8).to_string().contains("in this session (limit 8, fixed"));
+    }
+
+    #[test]
+    fn the_configured_total_wins_over_the_sizing() {
+        assert_eq!(DataLimits::configured(Some(20_000)).total(), 20_000);
+        let sized = crate::forward::open_files::Sizing::current().data_channels;
+        assert_eq!(DataLimits::configured(None).total(), sized);
+        assert_eq!(DataLimits::configured(None).per_session, DATA_CHANNELS_PER_SESSION);
     }
 
     #[test]

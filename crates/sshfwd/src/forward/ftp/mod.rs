@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 
 pub use control::{FtpSession, SessionParams};
 pub use endpoints::Endpoints;
-pub use limits::{DataLimits, LimitReached, SessionIds, DATA_CHANNELS_PER_SESSION, DATA_CHANNELS_TOTAL};
+pub use limits::{DataLimits, LimitReached, SessionIds, DATA_CHANNELS_PER_SESSION};
 pub use lines::MAX_LINE;
 
 use crate::audit::AuditLog;
@@ -61,7 +61,8 @@ impl FtpForward {
                 return;
             }
         };
-        let params = self.params(id, peer, Endpoints::Local { listen_ip });
+        let endpoints = Endpoints::Local { listen_ip, active_bind: self.settings.active_bind_address };
+        let params = self.params(id, peer, endpoints);
         FtpSession::new(params, tunnel).run(client, channel.into_stream()).await;
     }
 

@@ -40,7 +40,7 @@ struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Self {
-            endpoints: Endpoints::Local { listen_ip: LOOPBACK },
+            endpoints: Endpoints::Local { listen_ip: LOOPBACK, active_bind: None },
             limits: DataLimits::default(),
             data_timeout: WAIT,
             tls: FtpTls::Refuse,
@@ -318,7 +318,10 @@ async fn the_limits_refuse_with_a_425_that_names_the_limit() {
         assert!(pair.client_hears().await.starts_with("227 "));
     }
     pair.server_says(&pasv_reply(data_server)).await;
-    assert_eq!(pair.client_hears().await, "425 sshfwd: too many data connections in this session (limit 2)\r\n");
+    assert_eq!(
+        pair.client_hears().await,
+        "425 sshfwd: too many data connections in this session (limit 2, fixed: FTP uses one at a time)\r\n"
+    );
     pair.close().await;
 
     // The total is shared by every session given the same limits.
@@ -331,10 +334,33 @@ async fn the_limits_refuse_with_a_425_that_names_the_limit() {
     second.client_says(&format!("PORT {}", port_argument(client_listener))).await;
     assert_eq!(
         second.client_hears().await,
-        "425 sshfwd: too many data connections through sshfwd at once (limit 1)\r\n"
+        "425 sshfwd: too many data connections through sshfwd at once (limit 1; raise it with FtpMaxDataChannels)\r\n"
     );
     first.close().await;
     second.close().await;
+}
+
+/// Issue 12: with many sessions of one transfer each, the sessions past the
+/// total cap were told the cap was their own session's.
+#[tokio::test]
+async fn many_sessions_past_the_total_cap_are_told_it_is_the_total() {
+    let shared = DataLimits::new(8, 20);
+    let (data_server, _) = data_endpoint(b"").await;
+    let mut pairs: Vec<Pair> =
+        (0..30).map(|_| Pair::new(Setup { limits: shared.clone(), ..Setup::default() })).collect();
+    let mut replies = Vec::new();
+    for pair in &mut pairs {
+        pair.server_says(&pasv_reply(data_server)).await;
+        replies.push(pair.client_hears().await);
+    }
+    let granted = replies.iter().filter(|r| r.starts_with("227 ")).count();
+    let total =
+        "425 sshfwd: too many data connections through sshfwd at once (limit 20; raise it with FtpMaxDataChannels)\r\n";
+    let refused = replies.iter().filter(|r| *r == total).count();
+    assert_eq!((granted, refused), (20, 10), "{replies:?}");
+    for pair in pairs {
+        pair.close().await;
+    }
 }
 
 #[tokio::test]
