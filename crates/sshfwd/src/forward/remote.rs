@@ -66,7 +66,7 @@ where
             };
             let Ok(place) = places.clone().try_acquire_owned() else {
                 tracing::warn!(
-                    "remote forwarding {bound}: refused connection from {}: too many connections (limit {max_connections})",
+                    "remote forwarding {bound}: refused connection from {}: too many connections (limit {max_connections}; raise it with MaxForwardedConnections)",
                     connection.originator
                 );
                 connection.channel.close().await;
