@@ -34,6 +34,9 @@ import subprocess
 import sys
 import time
 
+# The bench's own helpers (bench/ is the script's directory, first on sys.path).
+from bench import poll, sh
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI_IP, SRV_IP = "10.243.0.1", "10.243.0.2"
 FTP_PORT, ECHO_PORT = 21, 7007
@@ -296,28 +299,6 @@ def connects(host, port, n, timeout):
 
 # ---------------------------------------------------------------------------
 # The run
-
-def sh(*argv, timeout=30):
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}): {r.stdout}{r.stderr}")
-    return r.stdout
-
-
-def poll(desc, timeout, check, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = check()
-            if v:
-                return v
-        except Exception as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{desc}: not ready after {timeout}s (last error: {last})")
-        time.sleep(interval)
-
 
 class Scale:
     def __init__(self, a):

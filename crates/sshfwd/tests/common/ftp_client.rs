@@ -54,30 +54,7 @@ impl Ftp {
 
     /// One reply (multi-line replies whole): its code and text.
     pub fn reply(&mut self) -> io::Result<(u16, String)> {
-        let mut text = String::new();
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
-        }
-        text.push_str(&line);
-        let code: u16 = line
-            .get(..3)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("bad reply {line:?}")))?;
-        if line.as_bytes().get(3) == Some(&b'-') {
-            let end = format!("{code} ");
-            for _ in 0..10_000 {
-                line.clear();
-                if self.reader.read_line(&mut line)? == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a multi-line reply"));
-                }
-                text.push_str(&line);
-                if line.starts_with(&end) {
-                    break;
-                }
-            }
-        }
-        Ok((code, text))
+        read_reply(&mut self.reader)
     }
 
     pub fn cmd(&mut self, line: &str) -> io::Result<(u16, String)> {
@@ -206,3 +183,30 @@ def get(f, name, rest=None):
     f.retrbinary("RETR " + name, chunks.append, blocksize=1 << 20, rest=rest)
     return b"".join(chunks)
 "#;
+
+/// Reads one FTP reply from `reader`, a multi-line reply whole: its code
+/// and full text.
+pub fn read_reply(reader: &mut impl BufRead) -> io::Result<(u16, String)> {
+    let mut text = String::new();
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+    }
+    text.push_str(&line);
+    let code: u16 =
+        line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| io::Error::other(format!("bad reply {line:?}")))?;
+    if line.as_bytes().get(3) == Some(&b'-') {
+        let end = format!("{code} ");
+        for _ in 0..10_000 {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a multi-line reply"));
+            }
+            text.push_str(&line);
+            if line.starts_with(&end) {
+                break;
+            }
+        }
+    }
+    Ok((code, text))
+}

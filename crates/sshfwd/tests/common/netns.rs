@@ -914,30 +914,7 @@ impl RawFtp {
 
     /// Reads one (possibly multi-line) reply: returns its code and full text.
     pub fn reply(&mut self) -> io::Result<(u16, String)> {
-        let mut text = String::new();
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
-        }
-        text.push_str(&line);
-        let code: u16 = line
-            .get(..3)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("bad reply {line:?}")))?;
-        if line.as_bytes().get(3) == Some(&b'-') {
-            let end = format!("{code} ");
-            for _ in 0..1000 {
-                line.clear();
-                if self.reader.read_line(&mut line)? == 0 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside multi-line reply"));
-                }
-                text.push_str(&line);
-                if line.starts_with(&end) {
-                    break;
-                }
-            }
-        }
-        Ok((code, text))
+        super::ftp_client::read_reply(&mut self.reader)
     }
 
     /// One raw line (up to and including LF), bytes as received.
