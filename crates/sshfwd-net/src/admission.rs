@@ -312,7 +312,15 @@ impl Admission {
         }
         let MaxStartups { start, rate, full } = self.policy.max_startups;
         let open = state.unauthenticated;
-        if dice < self.policy.max_startups.refusal_chance(open) {
+        // Early drop falls only on sources already holding a startup: one
+        // without any (a legitimate user, most likely) is refused only when
+        // every place is taken. Otherwise a single flooding source, at its
+        // per-source cap, would make everyone else lose the dice too.
+        let chance = match from_source {
+            0 if open < full => 0.0,
+            _ => self.policy.max_startups.refusal_chance(open),
+        };
+        if dice < chance {
             return Err(Refusal::Startups { open, start, rate, full });
         }
         state.unauthenticated += 1;
@@ -465,9 +473,16 @@ mod tests {
         let policy = AdmissionPolicy { per_source: None, ..AdmissionPolicy::default() };
         let admission = Admission::new(policy);
         let now = Instant::now();
-        let _held: Vec<Startup> = (0..10).map(|_| admission.admit(ip("10.0.0.1"), now, 0.0).unwrap()).collect();
-        assert!(matches!(admission.admit(ip("10.0.0.2"), now, 0.29), Err(Refusal::Startups { open: 10, .. })));
-        assert!(admission.admit(ip("10.0.0.2"), now, 0.31).is_ok());
+        let mut held: Vec<Startup> = (0..10).map(|_| admission.admit(ip("10.0.0.1"), now, 0.0).unwrap()).collect();
+        // The source holding startups loses the dice; a new source does not.
+        assert!(matches!(admission.admit(ip("10.0.0.1"), now, 0.29), Err(Refusal::Startups { open: 10, .. })));
+        held.push(admission.admit(ip("10.0.0.1"), now, 0.31).unwrap());
+        held.push(admission.admit(ip("10.0.0.2"), now, 0.0).unwrap());
+        // At `full`, everyone is refused.
+        while held.len() < 100 {
+            held.push(admission.admit(ip("10.0.0.1"), now, 0.999).unwrap());
+        }
+        assert!(matches!(admission.admit(ip("10.0.0.3"), now, 0.999), Err(Refusal::Startups { open: 100, .. })));
     }
 
     #[test]
