@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::directive::Directive;
+use super::settings::AddressBlock;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
@@ -74,6 +75,9 @@ pub struct HostOptions {
     pub reconnect_max_delay: Option<Duration>,
     pub ftp_audit_log: Option<String>,
     pub syslog_facility: Option<SyslogFacility>,
+    pub per_source_max_connections: Option<Option<usize>>,
+    pub ftp_login_timeout: Option<Option<Duration>>,
+    pub per_source_penalty_exempt_list: Option<Vec<AddressBlock>>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -153,6 +157,9 @@ impl HostOptions {
             Directive::ReconnectMaxDelay(v) => first(&mut self.reconnect_max_delay, v),
             Directive::FtpAuditLog(v) => first(&mut self.ftp_audit_log, v),
             Directive::SyslogFacility(v) => first(&mut self.syslog_facility, v),
+            Directive::PerSourceMaxConnections(v) => first(&mut self.per_source_max_connections, v),
+            Directive::FtpLoginTimeout(v) => first(&mut self.ftp_login_timeout, v),
+            Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
