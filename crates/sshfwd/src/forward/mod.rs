@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::AuditLog;
 use crate::ssh::Tunnel;
 use ftp::{DataLimits, FtpForward, SessionIds};
-use listener::{Connections, Refusal};
+use listener::{Connections, Gate, Refusal};
 
 /// Concurrent connections one forwarding serves; more are refused.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -106,12 +106,12 @@ pub async fn start<T: Tunnel>(
                     let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
                     async move { ftp.local_session(tunnel, client, peer).await }
                 };
-                let control = Connections { handle, refusal: Refusal::FtpBusy };
+                let control = Connections { handle, refusal: Refusal::FtpBusy, gate: Gate::new(&options.ftp) };
                 listener::spawn(listeners, accept, shutdown, tracker, control);
             } else {
                 let target = target.clone();
                 let handle = move |stream, peer| local::connection(tunnel.clone(), stream, peer, target.clone());
-                let relay = Connections { handle, refusal: Refusal::Close };
+                let relay = Connections { handle, refusal: Refusal::Close, gate: Gate::new(&options.ftp) };
                 listener::spawn(listeners, accept, shutdown, tracker, relay);
             }
             Ok(())
@@ -120,7 +120,7 @@ pub async fn start<T: Tunnel>(
             let listeners = listen(on, options.gateway_ports, ForwardError::Dynamic).await?;
             let tunnel = tunnel.clone();
             let handle = move |stream, peer| dynamic::connection(tunnel.clone(), stream, peer);
-            let relay = Connections { handle, refusal: Refusal::Close };
+            let relay = Connections { handle, refusal: Refusal::Close, gate: Gate::new(&options.ftp) };
             listener::spawn(listeners, accept, shutdown, tracker, relay);
             Ok(())
         }
