@@ -27,7 +27,7 @@ pub async fn start(
 ) -> Result<Vec<SocketAddr>, ForwardError> {
     let listeners = forward::listen(on, forwards.gateway_ports, ForwardError::FtpToSftp).await?;
     let addresses: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
-    let gate = Gate::new(&forwards.ftp);
+    let gate = Gate::new(&forwards.ftp, listener::is_gateway(&listeners));
     let bridge = BridgeOptions { login_timeout: forwards.ftp.login_timeout, ..bridge };
     let penalties = gate.clone();
     let handle = move |stream, peer: SocketAddr| {

@@ -32,9 +32,10 @@ pub enum Refusal {
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Who may hold a connection on one listener: at most
-/// `PerSourceMaxConnections` per source, none from a penalised source.
-/// sshfwd-net's admission record does both; its `MaxStartups` is left
-/// unbounded, the accept loop's cap being the listener's whole limit.
+/// `PerSourceMaxConnections` per source on a gateway listener, none from a
+/// penalised source. sshfwd-net's admission record does both; its
+/// `MaxStartups` is left unbounded, the accept loop's cap being the
+/// listener's whole limit.
 #[derive(Clone, Debug)]
 pub struct Gate {
     admission: Arc<Admission>,
@@ -42,12 +43,13 @@ pub struct Gate {
 
 impl Gate {
     /// The gate `PerSourceMaxConnections` and `PerSourcePenaltyExemptList`
-    /// describe; penalties with OpenSSH 9.8's defaults.
-    pub fn new(settings: &FtpSettings) -> Gate {
+    /// describe for a listener that is a `gateway` ([`is_gateway`]);
+    /// penalties with OpenSSH 9.8's defaults.
+    pub fn new(settings: &FtpSettings, gateway: bool) -> Gate {
         let exempt = settings.penalty_exempt.iter().filter_map(|block| Network::parse(&block.to_string())).collect();
         let policy = AdmissionPolicy {
             max_startups: MaxStartups { start: usize::MAX, rate: 100, full: usize::MAX },
-            per_source: settings.per_source_max_connections,
+            per_source: settings.per_source_max_connections.filter(|_| gateway),
             penalties: admission::Penalties { exempt, ..admission::Penalties::default() },
             ..AdmissionPolicy::default()
         };
@@ -72,6 +74,14 @@ impl Gate {
     pub fn penalise(&self, peer: IpAddr, offence: Offence) {
         self.admission.penalise(peer, offence, Instant::now());
     }
+}
+
+/// Whether `listeners` take connections from beyond this host (`-g`, a
+/// bind address). On loopback alone every client is a local user, all
+/// from one address or two: a per-source cap would be a second, smaller
+/// cap on the whole listener.
+pub fn is_gateway(listeners: &[TcpListener]) -> bool {
+    listeners.iter().any(|l| l.local_addr().is_ok_and(|a| !a.ip().is_loopback()))
 }
 
 /// A listener's connection handler, from a closure, with its refusal and
@@ -182,7 +192,7 @@ mod tests {
             async move { hold.cancelled().await }
         };
         let options = AcceptOptions { max_connections: 1, name: "test".into() };
-        let service = Connections { handle, refusal: Refusal::FtpBusy, gate: Gate::new(&FtpSettings::default()) };
+        let service = Connections { handle, refusal: Refusal::FtpBusy, gate: Gate::new(&FtpSettings::default(), true) };
         spawn(vec![listener], options, shutdown.clone(), &tracker, service);
 
         let _first = TcpStream::connect(address).await.unwrap();
@@ -208,7 +218,7 @@ mod tests {
             }
         };
         let settings = FtpSettings { per_source_max_connections: Some(per_source), ..FtpSettings::default() };
-        let gate = Gate::new(&settings);
+        let gate = Gate::new(&settings, true);
         let options = AcceptOptions { max_connections: 100, name: "test".into() };
         let service = Connections { handle, refusal: Refusal::FtpBusy, gate: gate.clone() };
         spawn(vec![listener], options, held.clone(), &TaskTracker::new(), service);
