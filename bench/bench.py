@@ -36,6 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 FTPC = os.path.join(HERE, "ftpc.py")
 SRVPY = os.path.join(HERE, "srv.py")
+FLOODPY = os.path.join(HERE, "flood.py")
 
 CLI_IP, SRV_IP = "10.241.0.1", "10.241.0.2"
 FTP_PORT, FTP_WA_PORT = 21, 2100  # proftpd: default config / workaround config
@@ -51,6 +52,9 @@ L_PLAIN_SSHFWD, L_PLAIN_SSH = 9001, 9002
 L_STARTUP = 7100
 L_BRIDGE = 2123  # sshfwd --ftp-to-sftp in cli
 BRIDGE_PASS = "bridge-secret"
+# The flood group: both SSH servers in the server namespace, on loopback.
+FLOOD_SSHFWD_SERVER_PORT, FLOOD_SSHD_PORT = 2222, 2200
+FLOOD_CONNECTIONS = 1000
 USER, PASS = "ftpuser", "secret"
 GIB = 1 << 30
 MIB = 1 << 20
@@ -749,9 +753,132 @@ class Bench:
         self.add_row("Bridge concurrency", f"{name}: peak RSS of sshfwd", "MiB", "lower", two(rss))
 
     # -- the whole run -------------------------------------------------------------------
+    # -- 7: a legitimate login under a pre-authentication flood ----------------------------
+    def flood(self):
+        """sshfwd-server against OpenSSH's sshd with its defaults (MaxStartups
+        10:30:100, no per-source limit), each on 127.0.0.1 in the server
+        namespace: 1,000 idle connections from 127.0.0.x (flood.py: every
+        one the server closes is opened again), then a key login with
+        OpenSSH's ssh from 127.0.0.1, timed from exec to "Authenticated to".
+        Each run floods from its own source: sshfwd-server penalises the
+        last one for minutes."""
+        if not self.a.sshfwd_server:
+            log("flood: no sshfwd-server binary (--sshfwd-server): skipped")
+            return
+        conf = os.path.join(self.work, "sshd_flood_config")
+        with open(conf, "w") as f:
+            # sshd's defaults for everything the flood meets: MaxStartups,
+            # LoginGraceTime, no PerSourceMaxStartups (9.2 has none).
+            f.write(f"Port {FLOOD_SSHD_PORT}\nListenAddress 127.0.0.1\nHostKey {self.hostkey}\n"
+                    f"PidFile {self.work}/sshd-flood.pid\nAuthorizedKeysFile {self.work}/authorized_keys\n"
+                    "StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n"
+                    "KbdInteractiveAuthentication no\nUseDNS no\nLogLevel INFO\n")
+        servers = {
+            "ssh": (FLOOD_SSHD_PORT, ["/usr/sbin/sshd", "-D", "-e", "-f", conf]),
+            "sshfwd": (FLOOD_SSHFWD_SERVER_PORT,
+                       [self.a.sshfwd_server, "-q", "--listen", f"127.0.0.1:{FLOOD_SSHFWD_SERVER_PORT}",
+                        "--host-key", self.hostkey, "--authorized-keys", os.path.join(self.work, "authorized_keys")]),
+        }
+        samples = {i: [] for i in servers}
+        why = {i: [] for i in servers}
+        held = {i: [] for i in servers}
+        for run in range(self.a.runs):
+            source = f"127.0.0.{2 + run % 8}"
+            for impl in self.order(run, list(servers)):
+                port, argv = servers[impl]
+                name = f"flood-server-{impl}-{run}"
+                server = self.spawn(self.srv, name, argv)
+                try:
+                    poll(name, 15, lambda: self.connect_ok(self.srv, "127.0.0.1", port, b"SSH-"))
+                    seconds, reason, status = self.login_under_flood(source, port)
+                finally:
+                    self.stop(server)
+                samples[impl].append(seconds)
+                if reason:
+                    why[impl].append(reason)
+                held[impl].append(status)
+                log(f"  flood {impl} from {source}: login {fmt(seconds)} s {reason or ''}; flood {status}")
+        names = {"ssh": "OpenSSH sshd (defaults)", "sshfwd": "sshfwd-server (defaults)"}
+        notes = [f"{names[i]}: {'timed out' if w[0].startswith('no login') else 'refused'} in {len(w)} of "
+                 f"{len(samples[i])} runs (ssh: {w[0]})" for i, w in why.items() if w]
+        floods = "; ".join(f"{names[i]} had greeted {', '.join(str(h.get('greeted', '?')) for h in held[i])} of "
+                           f"the flood's connections and closed {', '.join(str(h.get('reconnects', '?')) for h in held[i])}"
+                           " (each reopened)" for i in servers)
+        self.add_row("Flood", f"key login from 127.0.0.1 under {FLOOD_CONNECTIONS:,} idle pre-auth connections "
+                     "from 127.0.0.x: time to authenticated", "s", "lower", samples,
+                     note="; ".join(notes), detail=f"at the login ({self.a.runs} run(s)): {floods}")
+
+    def login_under_flood(self, source, port):
+        """Floods `port` from `source`, waits until the flood has its
+        connections, times a key login, stops the flood. (seconds or None,
+        why not, the flood's status at the login)."""
+        flood = subprocess.Popen(["ip", "netns", "exec", self.srv, "python3", FLOODPY, source, "127.0.0.1", str(port),
+                                  str(FLOOD_CONNECTIONS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        with open(os.path.join(self.work, "pids"), "a") as f:
+            f.write(f"{flood.pid}\n")
+        last = {}
+
+        def follow():
+            for line in flood.stdout:
+                try:
+                    last.update(json.loads(line))
+                except ValueError:
+                    pass
+        threading.Thread(target=follow, daemon=True).start()
+        try:
+            # Every connection made once, and the server's answer seen on
+            # them (banners read, refusals replaced).
+            poll("flood connected", 30, lambda: last.get("open", 0) + last.get("reconnects", 0)
+                 >= FLOOD_CONNECTIONS and flood.poll() is None, interval=0.1)
+            time.sleep(1)
+            status = dict(last)
+            seconds, reason = self.timed_login(port)
+            return seconds, reason, status
+        finally:
+            try:
+                flood.stdin.close()
+            except OSError:
+                pass
+            try:
+                flood.wait(10)
+            except subprocess.TimeoutExpired:
+                flood.kill()
+                flood.wait(5)
+
+    def timed_login(self, port, timeout=20):
+        """OpenSSH's ssh with the bench key to 127.0.0.1:port in the server
+        namespace: seconds from exec to "Authenticated to", or None and the
+        last thing ssh said."""
+        argv = ["ip", "netns", "exec", self.srv, "/usr/bin/ssh", "-v", "-N", "-F", os.path.join(self.work, "ssh_config"),
+                "-i", self.key, "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", f"ConnectTimeout={timeout}", "root@127.0.0.1"]
+        started = time.monotonic()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, env=self.env(), start_new_session=True)
+        found = {}
+        lines = []
+
+        def read():
+            for line in p.stderr:
+                lines.append(line.strip())
+                if "Authenticated to" in line:
+                    found["at"] = time.monotonic() - started
+                    return
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(timeout)
+        if p.poll() is None:
+            p.kill()
+        p.wait(5)
+        if "at" in found:
+            return found["at"], None
+        said = [l for l in lines if not l.startswith("debug")] or lines or ["nothing"]
+        return None, said[-1] if p.returncode is not None and not t.is_alive() else f"no login within {timeout}s"
+
     def run(self):
         self.setup()
-        only = set(self.a.only.split(",")) if self.a.only else {"bulk", "small", "conc", "startup", "bridge"}
+        only = set(self.a.only.split(",")) if self.a.only else {"bulk", "small", "conc", "startup", "bridge", "flood"}
         ciphers = self.a.ciphers.split(",")
         for ci, cipher in enumerate(ciphers):
             if not ({"bulk", "small"} & only) or (ci > 0 and "bulk" not in only):
@@ -771,6 +898,8 @@ class Bench:
             for cipher in ciphers:
                 self.bridge(cipher)
             self.bridge_concurrency(ciphers[0])
+        if "flood" in only:
+            self.flood()
 
 
 # ---------------------------------------------------------------------------
@@ -809,7 +938,7 @@ def cell(v):
     good = ok(v)
     if not v:
         return "–"
-    if all(isinstance(x, int) for x in good):
+    if good and all(isinstance(x, int) for x in good):
         return ", ".join(str(x) for x in v) + " (per run)" if len(set(v)) > 1 else str(v[0])
     m = fmt(median(good)) if good else "FAIL"
     if len(good) < len(v):
@@ -828,7 +957,7 @@ def cpu_cell(v, row):
 
 def group_rank(g):
     for i, prefix in enumerate(("Bulk FTP (aes", "Bulk FTP (chacha", "Bulk", "Plain -L (aes", "Plain", "Small",
-                                "Concurrency", "Start-up", "Bridge (aes", "Bridge (chacha", "Bridge")):
+                                "Concurrency", "Start-up", "Bridge (aes", "Bridge (chacha", "Bridge", "Flood")):
         if g.startswith(prefix):
             return i
     return 99
@@ -978,7 +1107,8 @@ def main():
     ap.add_argument("--small", type=int)
     ap.add_argument("--sessions", type=int)
     ap.add_argument("--ciphers", default="aes128-gcm@openssh.com,chacha20-poly1305@openssh.com")
-    ap.add_argument("--only", default="", help="comma list of bulk,small,conc,startup,bridge")
+    ap.add_argument("--only", default="", help="comma list of bulk,small,conc,startup,bridge,flood")
+    ap.add_argument("--sshfwd-server", help="sshfwd-server binary for the flood group")
     ap.add_argument("--bridge-size-mib", type=int)
     ap.add_argument("--out", default=HERE)
     a = ap.parse_args()

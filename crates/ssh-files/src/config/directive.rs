@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::DirectiveError;
 use super::keyword::Keyword;
+use super::settings::AddressBlock;
 use super::value::SyslogFacility;
 use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardKind, ForwardSpec};
@@ -66,6 +67,12 @@ pub(crate) enum Directive {
     /// it stops the run with the message.
     RefuseConnection(String),
     SyslogFacility(SyslogFacility),
+    /// `PerSourceMaxConnections N`; `None` for `none` or 0 (no cap).
+    PerSourceMaxConnections(Option<usize>),
+    /// `FtpLoginTimeout TIME`; `None` for `none` or 0 (no timeout).
+    FtpLoginTimeout(Option<Duration>),
+    /// `PerSourcePenaltyExemptList addr[/bits],…`.
+    PerSourcePenaltyExemptList(Vec<AddressBlock>),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -180,6 +187,19 @@ impl Directive {
             Keyword::SyslogFacility => {
                 let v = one()?;
                 Directive::SyslogFacility(SyslogFacility::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::PerSourceMaxConnections => {
+                let v = one()?;
+                match v {
+                    "none" | "0" => Directive::PerSourceMaxConnections(None),
+                    v => Directive::PerSourceMaxConnections(Some(v.parse().map_err(|_| invalid(v))?)),
+                }
+            }
+            Keyword::FtpLoginTimeout => Directive::FtpLoginTimeout(time()?.filter(|t| !t.is_zero())),
+            Keyword::PerSourcePenaltyExemptList => {
+                let blocks = args.iter().flat_map(|a| a.split(',')).filter(|a| !a.is_empty());
+                let blocks: Option<Vec<AddressBlock>> = blocks.map(AddressBlock::parse).collect();
+                Directive::PerSourcePenaltyExemptList(blocks.ok_or_else(|| invalid(&args.join(" ")))?)
             }
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
@@ -310,6 +330,25 @@ mod tests {
             ),
             (parse("FtpActiveBindAddress", &["gw.example"]), invalid("FtpActiveBindAddress", "gw.example")),
             (parse("FtpActiveBindAddress", &["0.0.0.0"]), invalid("FtpActiveBindAddress", "0.0.0.0")),
+            (parse("PerSourceMaxConnections", &["16"]), Ok(Directive::PerSourceMaxConnections(Some(16)))),
+            (parse("PerSourceMaxConnections", &["none"]), Ok(Directive::PerSourceMaxConnections(None))),
+            (parse("PerSourceMaxConnections", &["0"]), Ok(Directive::PerSourceMaxConnections(None))),
+            (parse("PerSourceMaxConnections", &["-1"]), invalid("PerSourceMaxConnections", "-1")),
+            (parse("FtpLoginTimeout", &["2m"]), Ok(Directive::FtpLoginTimeout(Some(Duration::from_secs(120))))),
+            (parse("FtpLoginTimeout", &["0"]), Ok(Directive::FtpLoginTimeout(None))),
+            (parse("FtpLoginTimeout", &["soon"]), invalid("FtpLoginTimeout", "soon")),
+            (
+                parse("PerSourcePenaltyExemptList", &["10.0.0.0/8,::1", "192.0.2.7"]),
+                Ok(Directive::PerSourcePenaltyExemptList(vec![
+                    AddressBlock { addr: "10.0.0.0".parse().unwrap(), prefix: 8 },
+                    AddressBlock { addr: "::1".parse().unwrap(), prefix: 128 },
+                    AddressBlock { addr: "192.0.2.7".parse().unwrap(), prefix: 32 },
+                ])),
+            ),
+            (
+                parse("PerSourcePenaltyExemptList", &["10.0.0.0/33"]),
+                invalid("PerSourcePenaltyExemptList", "10.0.0.0/33"),
+            ),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             // Ignored keywords take whatever they are given.
             (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),

@@ -57,6 +57,10 @@ pub(crate) enum Keyword {
     RefuseConnection,
     // Issue 12 (service): OpenSSH's keyword, acted on for `-y`.
     SyslogFacility,
+    // Issue 13 (gate13): the limits of sshfwd's listeners as a gateway.
+    PerSourceMaxConnections,
+    FtpLoginTimeout,
+    PerSourcePenaltyExemptList,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -120,6 +124,9 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("FtpActiveBindAddress", Keyword::FtpActiveBindAddress),
     ("RefuseConnection", Keyword::RefuseConnection),
     ("SyslogFacility", Keyword::SyslogFacility),
+    ("PerSourceMaxConnections", Keyword::PerSourceMaxConnections),
+    ("FtpLoginTimeout", Keyword::FtpLoginTimeout),
+    ("PerSourcePenaltyExemptList", Keyword::PerSourcePenaltyExemptList),
 ];
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the

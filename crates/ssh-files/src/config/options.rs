@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::directive::Directive;
+use super::settings::AddressBlock;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
@@ -77,6 +78,9 @@ pub struct HostOptions {
     pub ftp_max_data_channels: Option<usize>,
     pub max_forwarded_connections: Option<usize>,
     pub ftp_active_bind_address: Option<std::net::IpAddr>,
+    pub per_source_max_connections: Option<Option<usize>>,
+    pub ftp_login_timeout: Option<Option<Duration>>,
+    pub per_source_penalty_exempt_list: Option<Vec<AddressBlock>>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -159,6 +163,9 @@ impl HostOptions {
             Directive::FtpMaxDataChannels(v) => first(&mut self.ftp_max_data_channels, v),
             Directive::MaxForwardedConnections(v) => first(&mut self.max_forwarded_connections, v),
             Directive::FtpActiveBindAddress(v) => first(&mut self.ftp_active_bind_address, v),
+            Directive::PerSourceMaxConnections(v) => first(&mut self.per_source_max_connections, v),
+            Directive::FtpLoginTimeout(v) => first(&mut self.ftp_login_timeout, v),
+            Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

@@ -78,6 +78,63 @@ pub struct FtpSettings {
     /// `FtpAuditLog`, expanded; `None` (the default, or `none`) for no
     /// audit log.
     pub audit_log: Option<FtpAuditLog>,
+    // Issue 13 (gate13): the limits of sshfwd's listeners as a gateway.
+    // They travel with the FTP options because every local listener gets
+    // those; `PerSourceMaxConnections` applies to `-L` and `-D` too.
+    /// `PerSourceMaxConnections`: connections one source (an IPv4 address,
+    /// an IPv6 /64) may hold at once on each local listener (`-L`, `-D`,
+    /// `-L ftp/`, `--ftp-to-sftp`); `None` for no cap. Default
+    /// [`DEFAULT_PER_SOURCE_MAX_CONNECTIONS`].
+    pub per_source_max_connections: Option<usize>,
+    /// `FtpLoginTimeout`: an FTP control connection not logged in by then
+    /// is closed with 421; `None` for no limit. Default
+    /// [`DEFAULT_FTP_LOGIN_TIMEOUT`].
+    pub login_timeout: Option<Duration>,
+    /// `PerSourcePenaltyExemptList`: sources never penalised by the bridge
+    /// for failed logins.
+    pub penalty_exempt: Vec<AddressBlock>,
+}
+
+/// sshfwd's default for `PerSourceMaxConnections`: twice what a browser
+/// opens to one proxy (Chrome and Firefox keep at most 32), many times an
+/// FTP client's one control connection per session; a flooding source then
+/// holds at most 1/64 of a `-L`'s places and a quarter of a bridge's.
+pub const DEFAULT_PER_SOURCE_MAX_CONNECTIONS: usize = 64;
+
+/// sshfwd's default for `FtpLoginTimeout` (vsftpd's idle_session_timeout
+/// is 300 s, pure-ftpd's 15 min: a login takes seconds, and a slot held by
+/// an idle stranger is a slot lost).
+pub const DEFAULT_FTP_LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An address block, `addr/prefix` (the address as written, its host bits
+/// left for the user of the block to clear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressBlock {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl AddressBlock {
+    /// `addr` (a block of one) or `addr/prefix`.
+    pub fn parse(text: &str) -> Option<AddressBlock> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = addr.parse().ok()?;
+        let width = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix.parse().ok().filter(|p| *p <= width)?,
+            None => width,
+        };
+        Some(AddressBlock { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for AddressBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// Where the FTP audit log goes.
@@ -104,6 +161,9 @@ impl Default for FtpSettings {
             max_data_channels: None,
             max_forwarded_connections: None,
             active_bind_address: None,
+            per_source_max_connections: Some(DEFAULT_PER_SOURCE_MAX_CONNECTIONS),
+            login_timeout: Some(DEFAULT_FTP_LOGIN_TIMEOUT),
+            penalty_exempt: Vec::new(),
         }
     }
 }
@@ -305,6 +365,11 @@ impl Settings {
                     max_data_channels: options.ftp_max_data_channels,
                     max_forwarded_connections: options.max_forwarded_connections,
                     active_bind_address: options.ftp_active_bind_address,
+                    per_source_max_connections: options
+                        .per_source_max_connections
+                        .unwrap_or(default.per_source_max_connections),
+                    login_timeout: options.ftp_login_timeout.unwrap_or(default.login_timeout),
+                    penalty_exempt: options.per_source_penalty_exempt_list.unwrap_or_default(),
                 }
             },
             reconnect: options.reconnect.unwrap_or(false),
@@ -375,6 +440,9 @@ mod tests {
         assert_eq!(s.ftp.passive_address, FtpPassiveAddress::ControlHost);
         assert_eq!(s.ftp.tls, FtpTls::Refuse);
         assert!(!s.ftp.allow_foreign_passive && !s.ftp.allow_third_party_active);
+        assert_eq!(s.ftp.per_source_max_connections, Some(64));
+        assert_eq!(s.ftp.login_timeout, Some(Duration::from_secs(60)));
+        assert!(s.ftp.penalty_exempt.is_empty());
         assert_eq!(s.known_hosts_host(), ("alias", 22));
         assert_eq!(s.syslog_facility, SyslogFacility::User);
     }

@@ -97,6 +97,7 @@ impl Driver {
         let mut framer = LineFramer::new(MAX_LINE);
         let mut buffer = vec![0u8; 4096];
         tracing::debug!("ftp bridge {}: control connection", self.peer);
+        let login_deadline = self.options.login_timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
             if !self.perform().await {
                 return;
@@ -115,6 +116,15 @@ impl Driver {
                     self.session.handle_framed(&mut framer);
                 }
                 event = next_event(&mut self.running) => self.transfer_event(event),
+                () = until(login_deadline), if self.sftp.is_none() => {
+                    tracing::info!("ftp bridge {}: no login within FtpLoginTimeout; closing", self.peer);
+                    let reply = b"421 Login timeout (FtpLoginTimeout): closing control connection\r\n";
+                    let _ = self.writer.write_all(reply).await;
+                    self.audit.server_reply(reply);
+                    self.audit.server_closed();
+                    let _ = self.writer.shutdown().await;
+                    return;
+                }
             }
         }
     }
@@ -322,6 +332,14 @@ async fn login_home(sftp: &SftpSession) -> LoginOutcome {
         Ok(home) => LoginOutcome::Accepted { home: VirtualPath::absolute(&home) },
         Err(sftp_client::Error::ConnectionLost) => LoginOutcome::Unavailable("SSH connection lost".into()),
         Err(_) => LoginOutcome::Accepted { home: VirtualPath::root() },
+    }
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

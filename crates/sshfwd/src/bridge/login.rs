@@ -2,12 +2,16 @@
 //! bridge, each turning USER/PASS into an SFTP session.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sftp_client::SftpSession;
+use sshfwd_net::admission::Offence;
 
 use super::Credentials;
+use crate::forward::listener::Gate;
 use crate::ssh::prompt::Secret;
 use crate::ssh::{ConnectError, ConnectOptions, ConnectionPool, Lease, PoolError, SshConnection, SshStream};
 
@@ -123,6 +127,42 @@ impl SftpLogin for PassthroughLogin {
                     Err(e)
                 }
             }
+        })
+    }
+}
+
+/// How long a failed login waits before its 530 (vsftpd's delay_failed_login
+/// is 1 s): a guesser on one connection gets one try a second.
+pub const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
+
+/// One connection's logins, counted against its source: a failure waits
+/// [`FAILED_LOGIN_DELAY`] and adds to the source's penalty
+/// (`PerSourcePenalties`' authfail); a penalised source's tries are
+/// refused without being made (421, and the connection closes).
+pub struct Penalising {
+    pub login: Arc<dyn SftpLogin>,
+    pub gate: Gate,
+    pub peer: IpAddr,
+    pub delay: Duration,
+}
+
+impl SftpLogin for Penalising {
+    fn login<'a>(&'a self, user: &'a str, password: &'a str) -> LoginFuture<'a> {
+        Box::pin(async move {
+            if let Some(remaining) = self.gate.penalised(self.peer) {
+                tracing::info!("ftp bridge {}: login for user {user} refused: source penalised", self.peer);
+                let reason = format!(
+                    "your address is penalised for failed logins; try again in {} s",
+                    remaining.as_secs().max(1)
+                );
+                return Err(LoginError::Unavailable(reason));
+            }
+            let result = self.login.login(user, password).await;
+            if let Err(LoginError::Refused) = &result {
+                self.gate.penalise(self.peer, Offence::AuthFail);
+                tokio::time::sleep(self.delay).await;
+            }
+            result
         })
     }
 }

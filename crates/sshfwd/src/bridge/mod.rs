@@ -78,6 +78,9 @@ pub struct BridgeOptions {
     pub data_idle_timeout: Duration,
     /// Where logins, transfers and session ends are recorded.
     pub audit: AuditLog,
+    /// How long a connection may stay without logging in before it is
+    /// closed with 421 (`FtpLoginTimeout`); `None` for ever.
+    pub login_timeout: Option<Duration>,
 }
 
 impl Default for BridgeOptions {
@@ -88,6 +91,7 @@ impl Default for BridgeOptions {
             allow_third_party_active: false,
             data_idle_timeout: transfer::DATA_IDLE_TIMEOUT,
             audit: AuditLog::default(),
+            login_timeout: ssh_files::config::FtpSettings::default().login_timeout,
         }
     }
 }

@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::AuditLog;
 use crate::ssh::Tunnel;
 use ftp::{DataLimits, FtpForward, SessionIds};
-use listener::{Connections, Refusal};
+use listener::{Connections, Gate, Refusal};
 use open_files::Sizing;
 
 /// What the forwardings of one run share.
@@ -113,6 +113,7 @@ pub async fn start<T: Tunnel>(
                     tracing::debug!("Local connections to {address} forwarded to remote address {target}");
                 }
             }
+            let gateway = listener::is_gateway(&listeners);
             let tunnel = tunnel.clone();
             if *is_ftp {
                 let ftp = ftp(target);
@@ -120,21 +121,22 @@ pub async fn start<T: Tunnel>(
                     let (ftp, tunnel) = (ftp.clone(), tunnel.clone());
                     async move { ftp.local_session(tunnel, client, peer).await }
                 };
-                let control = Connections { handle, refusal: Refusal::FtpBusy };
+                let control = Connections { handle, refusal: Refusal::FtpBusy, gate: Gate::new(&options.ftp, gateway) };
                 listener::spawn(listeners, accept, shutdown, tracker, control);
             } else {
                 let target = target.clone();
                 let handle = move |stream, peer| local::connection(tunnel.clone(), stream, peer, target.clone());
-                let relay = Connections { handle, refusal: Refusal::Close };
+                let relay = Connections { handle, refusal: Refusal::Close, gate: Gate::new(&options.ftp, gateway) };
                 listener::spawn(listeners, accept, shutdown, tracker, relay);
             }
             Ok(())
         }
         ForwardSpec::Dynamic(on) => {
             let listeners = listen(on, options.gateway_ports, ForwardError::Dynamic).await?;
+            let gateway = listener::is_gateway(&listeners);
             let tunnel = tunnel.clone();
             let handle = move |stream, peer| dynamic::connection(tunnel.clone(), stream, peer);
-            let relay = Connections { handle, refusal: Refusal::Close };
+            let relay = Connections { handle, refusal: Refusal::Close, gate: Gate::new(&options.ftp, gateway) };
             listener::spawn(listeners, accept, shutdown, tracker, relay);
             Ok(())
         }

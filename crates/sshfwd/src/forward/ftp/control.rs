@@ -11,6 +11,7 @@ use std::time::Instant;
 use ftp_proto::policy::{
     ClientAction, ControlPolicy, PassiveAddress, PassiveTarget, PolicyConfig, ServerAction, SessionFacts, TlsPolicy,
 };
+use ftp_proto::reply::{ReplyLine, ReplyTracker};
 use ssh_files::config::{FtpPassiveAddress, FtpSettings, FtpTls};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::task::JoinSet;
@@ -50,6 +51,10 @@ pub struct FtpSession<T: Tunnel> {
     /// the server refuse it.
     pending_active: Option<CancellationToken>,
     audit: SessionAudit,
+    /// Follows the server's replies to see the 230 that ends the login
+    /// (`FtpLoginTimeout` runs until then).
+    replies: ReplyTracker,
+    logged_in: bool,
 }
 
 /// The session's two writers.
@@ -79,6 +84,8 @@ impl<T: Tunnel> FtpSession<T> {
             session_end: CancellationToken::new(),
             pending_active: None,
             audit,
+            replies: ReplyTracker::default(),
+            logged_in: false,
         }
     }
 
@@ -133,6 +140,7 @@ impl<T: Tunnel> FtpSession<T> {
         S: AsyncRead + AsyncWrite + Send,
     {
         let (mut client_open, mut server_open) = (true, true);
+        let login_deadline = self.params.settings.login_timeout.map(|t| tokio::time::Instant::now() + t);
         while client_open || server_open {
             // Every branch is cancel-safe: a line reader keeps what it read.
             let flow = tokio::select! {
@@ -157,6 +165,17 @@ impl<T: Tunnel> FtpSession<T> {
                 Some(_) = self.data.join_next(), if !self.data.is_empty() => {
                     self.audit.data_finished();
                     Flow::Lines
+                }
+                () = until(login_deadline), if !self.logged_in => {
+                    tracing::info!(
+                        "ftp session {} from {}: no login within FtpLoginTimeout; closing",
+                        self.params.id,
+                        self.params.client_addr
+                    );
+                    let reply = b"421 sshfwd: no login within FtpLoginTimeout, closing control connection\r\n";
+                    write(&mut writers.client, reply, Side::Client).await?;
+                    let _ = writers.client.shutdown().await;
+                    return Ok(());
                 }
             };
             if flow == Flow::Opaque {
@@ -235,6 +254,9 @@ impl<T: Tunnel> FtpSession<T> {
         writers: &mut Writers<C, S>,
     ) -> Result<Flow, ControlError> {
         self.audit.server_line(line);
+        if let Some(ReplyLine { code: 230 | 232, coded: true, last: true }) = self.replies.classify(line) {
+            self.logged_in = true;
+        }
         match self.policy.handle_server_line(line) {
             ServerAction::Forward => {
                 write(&mut writers.client, line, Side::Client).await?;
@@ -369,6 +391,14 @@ fn policy_config(settings: &FtpSettings) -> PolicyConfig {
             FtpTls::Refuse => TlsPolicy::Refuse,
             FtpTls::Pass => TlsPolicy::PassThrough,
         },
+    }
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -35,6 +35,7 @@ struct Setup {
     data_timeout: Duration,
     tls: FtpTls,
     audit: AuditLog,
+    login_timeout: Option<Duration>,
 }
 
 impl Default for Setup {
@@ -45,6 +46,7 @@ impl Default for Setup {
             data_timeout: WAIT,
             tls: FtpTls::Refuse,
             audit: AuditLog::default(),
+            login_timeout: FtpSettings::default().login_timeout,
         }
     }
 }
@@ -72,6 +74,7 @@ impl Pair {
                 allow_foreign_passive: false,
                 allow_third_party_active: false,
                 tls: setup.tls,
+                login_timeout: setup.login_timeout,
                 ..FtpSettings::default()
             },
             limits: setup.limits,
@@ -167,6 +170,48 @@ async fn lines_without_addresses_pass_byte_for_byte() {
     assert_eq!(pair.client_hears().await, "220 ready\r\n");
     pair.client.get_mut().write_all(b"USER anonymous\n").await.unwrap();
     assert_eq!(pair.server_hears().await, "USER anonymous\n");
+    pair.close().await;
+}
+
+#[tokio::test]
+async fn a_session_that_does_not_log_in_in_time_is_closed_with_421() {
+    let setup = Setup { login_timeout: Some(Duration::from_millis(300)), ..Setup::default() };
+    let mut pair = Pair::new(setup);
+    pair.server_says("220 ready").await;
+    assert_eq!(pair.client_hears().await, "220 ready\r\n");
+    pair.client_says("USER someone").await;
+    assert_eq!(pair.server_hears().await, "USER someone\r\n");
+    // A 230 inside another reply's text is not a login.
+    pair.server_says("331-Password please\r\n230 is not a code here\r\n331 go on").await;
+    for _ in 0..3 {
+        pair.client_hears().await;
+    }
+    assert_eq!(
+        pair.client_hears().await,
+        "421 sshfwd: no login within FtpLoginTimeout, closing control connection\r\n"
+    );
+    assert_eq!(pair.client_hears().await, "", "the client's connection is closed");
+    assert_eq!(pair.server_hears().await, "", "and so is the server's");
+    pair.close().await;
+}
+
+#[tokio::test]
+async fn a_logged_in_session_outlives_the_login_timeout() {
+    let setup = Setup { login_timeout: Some(Duration::from_millis(200)), ..Setup::default() };
+    let mut pair = Pair::new(setup);
+    pair.server_says("220 ready").await;
+    pair.client_hears().await;
+    pair.client_says("PASS secret").await;
+    pair.server_hears().await;
+    pair.server_says("230-Welcome\r\n230 logged in").await;
+    pair.client_hears().await;
+    pair.client_hears().await;
+    // Past the timeout the session still relays.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    pair.client_says("NOOP").await;
+    assert_eq!(pair.server_hears().await, "NOOP\r\n");
+    pair.server_says("200 ok").await;
+    assert_eq!(pair.client_hears().await, "200 ok\r\n");
     pair.close().await;
 }
 
