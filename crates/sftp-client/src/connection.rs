@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -18,8 +18,17 @@ use crate::wire;
 /// long directory listing. It bounds what one packet can make us allocate.
 pub(crate) const MAX_PACKET: u32 = 1024 * 1024;
 
-/// Room for the reader's and writer's buffers: a few packets' worth.
-const IO_BUFFER: usize = 256 * 1024;
+/// The least the reader asks the stream for at a time: a few small replies.
+const MIN_READ: usize = 4 * 1024;
+
+/// The writer gathers queued frames up to this much before it writes, so
+/// that SSH packets stay full; two of OpenSSH's 32 KiB channel packets.
+const COALESCE: usize = 64 * 1024;
+
+/// A writer's buffer larger than this is let go after a small batch (at
+/// the end of an upload), so that an idle session holds no transfer's
+/// worth of memory, while an upload keeps reusing its buffer.
+const IDLE_BUFFER: usize = 128 * 1024;
 
 /// One request on the wire: its frame head and, for a WRITE, the data that
 /// follows it, kept apart so the data is not copied.
@@ -78,7 +87,8 @@ impl Connection {
     {
         stream.write_all(&wire::encode_init()).await.map_err(|_| Error::ConnectionLost)?;
         stream.flush().await.map_err(|_| Error::ConnectionLost)?;
-        let packet = read_packet(&mut stream).await?.ok_or(Error::ConnectionLost)?;
+        let mut packets = PacketReader::default();
+        let packet = packets.next(&mut stream).await?.ok_or(Error::ConnectionLost)?;
         let (version, extensions) = wire::decode_version(packet)?;
         if version < wire::VERSION {
             return Err(Error::Protocol(format!("server speaks sftp version {version}, not 3")));
@@ -88,7 +98,7 @@ impl Connection {
         let waiters = Shared::default();
         let (outgoing, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(write_half, queue, waiters.clone()));
-        let reader = tokio::spawn(read_loop(read_half, waiters.clone()));
+        let reader = tokio::spawn(read_loop(read_half, packets, waiters.clone()));
         Ok((Connection { requests: Requests { outgoing, waiters }, reader }, version, extensions))
     }
 
@@ -172,25 +182,47 @@ impl Drop for Connection {
     }
 }
 
-/// Reads one framed packet; `None` at a clean end of stream.
-async fn read_packet<R: AsyncRead + Unpin>(stream: &mut R) -> Result<Option<Bytes>, Error> {
-    let len = match stream.read_u32().await {
-        Ok(len) => len,
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(_) => return Err(Error::ConnectionLost),
-    };
-    if !(5..=MAX_PACKET).contains(&len) {
-        return Err(Error::Protocol(format!("packet length {len} out of range")));
-    }
-    let mut packet = BytesMut::zeroed(usize::try_from(len).map_err(|_| Error::ConnectionLost)?);
-    stream.read_exact(&mut packet).await.map_err(|_| Error::ConnectionLost)?;
-    Ok(Some(packet.freeze()))
+/// Splits framed packets off one buffer, so a packet is not copied after it
+/// is read. The buffer grows to the packet being read and no further: an
+/// idle session holds little, and a data packet is freed once its data is
+/// written out.
+#[derive(Default)]
+struct PacketReader {
+    buffer: BytesMut,
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(read_half: R, waiters: Shared) {
-    let mut stream = BufReader::with_capacity(IO_BUFFER, read_half);
+impl PacketReader {
+    /// The next packet without its length; `None` at a clean end of stream.
+    async fn next<R: AsyncRead + Unpin>(&mut self, stream: &mut R) -> Result<Option<Bytes>, Error> {
+        loop {
+            let wanted = match self.buffer.get(..4) {
+                Some(prefix) => {
+                    let len = prefix.iter().fold(0u32, |len, byte| (len << 8) | u32::from(*byte));
+                    if !(5..=MAX_PACKET).contains(&len) {
+                        return Err(Error::Protocol(format!("packet length {len} out of range")));
+                    }
+                    4 + usize::try_from(len).map_err(|_| Error::ConnectionLost)?
+                }
+                None => 4,
+            };
+            if self.buffer.len() >= wanted {
+                let mut packet = self.buffer.split_to(wanted);
+                packet.advance(4);
+                return Ok(Some(packet.freeze()));
+            }
+            self.buffer.reserve((wanted - self.buffer.len()).max(MIN_READ));
+            match stream.read_buf(&mut self.buffer).await {
+                Ok(0) if self.buffer.is_empty() => return Ok(None),
+                Ok(0) | Err(_) => return Err(Error::ConnectionLost),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(mut stream: R, mut packets: PacketReader, waiters: Shared) {
     loop {
-        let packet = match read_packet(&mut stream).await {
+        let packet = match packets.next(&mut stream).await {
             Ok(Some(packet)) => packet,
             Ok(None) => break,
             Err(error) => {
@@ -209,34 +241,48 @@ async fn read_loop<R: AsyncRead + Unpin>(read_half: R, waiters: Shared) {
     close(&waiters);
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(write_half: W, mut queue: mpsc::UnboundedReceiver<Frame>, waiters: Shared) {
-    let mut stream = BufWriter::with_capacity(IO_BUFFER, write_half);
+async fn write_loop<W: AsyncWrite + Unpin>(mut stream: W, mut queue: mpsc::UnboundedReceiver<Frame>, waiters: Shared) {
+    let mut buffer = BytesMut::new();
     while let Some(frame) = queue.recv().await {
-        if write_frames(&mut stream, frame, &mut queue).await.is_err() {
-            close(&waiters);
-            return;
+        let written = match write_frames(&mut stream, &mut buffer, frame, &mut queue).await {
+            Ok(written) => written,
+            Err(_) => {
+                close(&waiters);
+                return;
+            }
+        };
+        if buffer.capacity() > IDLE_BUFFER && written < buffer.capacity() / 4 {
+            buffer = BytesMut::new();
         }
     }
     // The session is gone: tell the server, which then exits.
     let _ = stream.shutdown().await;
 }
 
-/// Writes a frame and whatever else is queued, then flushes once.
+/// Writes a frame and whatever else is queued, gathered in `buffer` so that
+/// a WRITE's head and data, and many small requests, leave in full SSH
+/// packets; then flushes once. Returns the bytes written.
 async fn write_frames<W: AsyncWrite + Unpin>(
-    stream: &mut BufWriter<W>,
+    stream: &mut W,
+    buffer: &mut BytesMut,
     first: Frame,
     queue: &mut mpsc::UnboundedReceiver<Frame>,
-) -> std::io::Result<()> {
-    let mut frame = first;
-    loop {
-        stream.write_all(&frame.head).await?;
-        stream.write_all(&frame.body).await?;
-        match queue.try_recv() {
-            Ok(next) => frame = next,
-            Err(_) => break,
+) -> std::io::Result<usize> {
+    let mut written = 0;
+    let mut next = Some(first);
+    while let Some(frame) = next {
+        buffer.extend_from_slice(&frame.head);
+        buffer.extend_from_slice(&frame.body);
+        drop(frame);
+        next = queue.try_recv().ok();
+        if buffer.len() >= COALESCE || next.is_none() {
+            stream.write_all(buffer).await?;
+            written += buffer.len();
+            buffer.clear();
         }
     }
-    stream.flush().await
+    stream.flush().await?;
+    Ok(written)
 }
 
 /// Marks the stream ended and drops every waiter's sender, which fails its request.
@@ -244,4 +290,83 @@ fn close(waiters: &Shared) {
     let mut waiters = lock(waiters);
     waiters.closed = true;
     waiters.by_id.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut out = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Feeds `stream` to a reader in pieces of the given sizes.
+    fn read_all(stream: Vec<u8>, pieces: Vec<usize>) -> Vec<Result<Option<Bytes>, Error>> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let (mut ours, mut theirs) = tokio::io::duplex(64);
+            let feeding = tokio::spawn(async move {
+                let mut rest = &stream[..];
+                for size in pieces.into_iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (piece, after) = rest.split_at(size.clamp(1, rest.len()));
+                    theirs.write_all(piece).await.unwrap();
+                    rest = after;
+                }
+            });
+            let mut packets = PacketReader::default();
+            let mut got = Vec::new();
+            loop {
+                let next = packets.next(&mut ours).await;
+                let end = !matches!(next, Ok(Some(_)));
+                got.push(next);
+                if end {
+                    break;
+                }
+            }
+            feeding.await.unwrap();
+            got
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn packets_come_whole_however_the_stream_is_cut(
+            bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 5..3000), 0..8),
+            pieces in prop::collection::vec(1usize..5000, 1..6),
+        ) {
+            let stream: Vec<u8> = bodies.iter().flat_map(|body| frame(body)).collect();
+            let got = read_all(stream, pieces);
+            prop_assert_eq!(got.len(), bodies.len() + 1);
+            for (got, body) in got.iter().zip(&bodies) {
+                prop_assert!(matches!(got, Ok(Some(packet)) if packet[..] == body[..]));
+            }
+            prop_assert!(matches!(got.last(), Some(Ok(None))));
+        }
+    }
+
+    #[test]
+    fn bad_lengths_and_cut_packets_are_errors() {
+        for (stream, want) in [
+            (frame(b"1234"), "protocol"),
+            ((2 * 1024 * 1024u32).to_be_bytes().to_vec(), "protocol"),
+            (frame(b"12345")[..7].to_vec(), "lost"),
+            (vec![0, 0], "lost"),
+        ] {
+            let got = read_all(stream.clone(), vec![3]);
+            let kind = match got.last() {
+                Some(Err(Error::Protocol(_))) => "protocol",
+                Some(Err(Error::ConnectionLost)) => "lost",
+                _ => "other",
+            };
+            assert_eq!(kind, want, "{stream:?}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::connection::{Frame, Reply};
 use crate::error::Error;
-use crate::session::{status_reply, SftpSession, UploadMode};
+use crate::session::{requests_for, status_reply, SftpSession, UploadMode, READ_CHUNK};
 use crate::wire::{self, code};
 
 /// A transfer that failed, and how far it got.
@@ -75,7 +75,8 @@ impl SftpSession {
         let file = self.open_handle(path, OpenFlags::READ).await?;
         let mut queue: VecDeque<PendingRead> = VecDeque::new();
         let mut next = offset;
-        let mut chunk = self.config.chunk_size;
+        let mut chunk = self.config.chunk_size.min(READ_CHUNK);
+        let max_window = requests_for(self.config, chunk);
         // Like OpenSSH, start with one request and widen the window with each
         // full reply, so a small file costs few wasted requests.
         let mut window = 1;
@@ -120,7 +121,7 @@ impl SftpSession {
                 let reply = self.read_at(&file.handle, offset, len)?;
                 queue.push_front(PendingRead { offset, len, reply });
                 chunk = chunk.min(got.max(512));
-            } else if window < self.config.requests_in_flight {
+            } else if window < max_window {
                 window += 1;
             }
         }

@@ -49,6 +49,21 @@ async fn sshfwd_server_sftp() {
     session.rmdir("d").await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_chunks_fall_back_without_stated_limits() {
+    let (_keep, dir) = temp_dir();
+    let handler = sshfwd_server::sftp::SftpSession::new(&dir, "test").unwrap();
+    let session = over_pipe(handler, Config { requests_in_flight: 16, chunk_size: 255 * 1024 }).await;
+    // No limits@openssh.com: 32 KiB, with OpenSSH's 64 requests keeping
+    // (within that cap) the bytes in flight.
+    assert_eq!(session.config(), Config { requests_in_flight: 64, chunk_size: 32 * 1024 });
+    let sent = data(3 * 1024 * 1024 + 7, 9);
+    assert_eq!(session.upload("big", &mut &sent[..], UploadMode::Replace).await.unwrap(), sent.len() as u64);
+    let mut got = Vec::new();
+    assert_eq!(session.download("big", 0, &mut got).await.unwrap(), sent.len() as u64);
+    assert_eq!(sha256(&got), sha256(&sent));
+}
+
 /// Serves one file from memory and answers every read with at most `cap`
 /// bytes, as a server with a small read limit does.
 struct ShortReads {

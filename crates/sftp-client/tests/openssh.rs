@@ -14,12 +14,35 @@ const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
 /// Windows to run transfers with: one request at a time (russh-sftp's File),
-/// OpenSSH's default, and an odd chunk that cuts everything off-centre.
+/// OpenSSH's default, an odd chunk that cuts everything off-centre, the
+/// bridge's large chunks, and the server's largest.
 const WINDOWS: &[Config] = &[
     Config { requests_in_flight: 1, chunk_size: 32 * 1024 },
     Config { requests_in_flight: 64, chunk_size: 32 * 1024 },
     Config { requests_in_flight: 5, chunk_size: 1000 },
+    Config::large_chunks(),
+    Config { requests_in_flight: 8, chunk_size: 255 * 1024 },
 ];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_chunks_within_the_servers_limits() {
+    let (_keep, dir) = temp_dir();
+    // sftp-server states 255 KiB reads and writes (limits@openssh.com).
+    for (asked, kept) in [
+        (
+            Config { requests_in_flight: 8, chunk_size: 255 * 1024 },
+            Config { requests_in_flight: 8, chunk_size: 255 * 1024 },
+        ),
+        (
+            Config { requests_in_flight: 8, chunk_size: 1024 * 1024 },
+            Config { requests_in_flight: 8, chunk_size: 255 * 1024 },
+        ),
+        (Config::default(), Config::default()),
+    ] {
+        let server = open(sftp_server(&dir), asked).await;
+        assert_eq!(server.session.config(), kept, "{asked:?}");
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_round_trip_with_sha256() {
@@ -269,13 +292,15 @@ impl tokio::io::AsyncWrite for KillAfter {
 #[ignore = "needs a mount namespace: root, or unprivileged user namespaces (unshare -rm)"]
 async fn disk_full() {
     let (_keep, dir) = temp_dir();
-    let mut command = tokio::process::Command::new("unshare");
-    command.args(["-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs \"$1\" && exec \"$2\" -d \"$1\"", "sh"]);
-    command.arg(&dir).arg(SFTP_SERVER);
-    let server = open(command, Config::default()).await;
-    let error = server.session.upload("f", &mut &data(2 * MIB, 3)[..], UploadMode::Replace).await.unwrap_err();
-    assert!(matches!(error.error, Error::DiskFull { .. }), "{error:?}");
-    assert!(error.bytes <= MIB as u64, "{error:?}");
+    for config in [Config::default(), Config::large_chunks()] {
+        let mut command = tokio::process::Command::new("unshare");
+        command.args(["-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs \"$1\" && exec \"$2\" -d \"$1\"", "sh"]);
+        command.arg(&dir).arg(SFTP_SERVER);
+        let server = open(command, config).await;
+        let error = server.session.upload("f", &mut &data(2 * MIB, 3)[..], UploadMode::Replace).await.unwrap_err();
+        assert!(matches!(error.error, Error::DiskFull { .. }), "{config:?}: {error:?}");
+        assert!(error.bytes <= MIB as u64, "{error:?}");
+    }
 }
 
 /// A transfer dropped halfway (FTP ABOR) leaves the session usable, and

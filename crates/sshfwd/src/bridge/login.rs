@@ -169,7 +169,7 @@ impl SftpLogin for Penalising {
 
 /// SFTP on a subsystem channel, pipelined as OpenSSH's sftp does.
 async fn start_sftp(stream: SshStream) -> Result<Arc<SftpSession>, LoginError> {
-    let sftp = SftpSession::open(stream, sftp_client::Config::default())
+    let sftp = SftpSession::open(stream, sftp_client::Config::large_chunks())
         .await
         .map_err(|e| LoginError::Unavailable(format!("sftp: {e}")))?;
     Ok(Arc::new(sftp))
