@@ -14,6 +14,7 @@ use crate::common::bridge::{Bridge, Login, Peer, SftpPeer};
 use crate::common::ftp_client::{assert_ok, python, STEP};
 use crate::common::netns::poll;
 use crate::common::sshd::{free_port, wait_for_port, Sshd};
+use crate::common::KillOnDrop;
 
 /// How long a record may take to appear after the client is done.
 const SOON: Duration = Duration::from_secs(20);
@@ -147,16 +148,6 @@ except ftplib.error_perm as e:
 f.quit()
 "#;
 
-/// Kills a child on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn ftp_forward_transfers_are_recorded() {
     let sshd = Sshd::start();
@@ -164,7 +155,7 @@ fn ftp_forward_transfers_are_recorded() {
     let size = 2 * 1024 * 1024 + 11;
     fs::write(files.path().join("big.bin"), vec![0xa5; size]).unwrap();
     let ftp_port = free_port();
-    let _ftp = Child(
+    let _ftp = KillOnDrop(
         std::process::Command::new("python3")
             .args(["-c", PYFTPDLIB, &ftp_port.to_string()])
             .arg(files.path())

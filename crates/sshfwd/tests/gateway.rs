@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::common::bridge::{Peer, SftpPeer};
 use crate::common::netns::{poll, run_with_timeout};
 use crate::common::sshd::{free_port, wait_for_port, Running, Sshd};
+use crate::common::KillOnDrop;
 
 /// How long a peer, a listener or a client run may take.
 const WAIT: Duration = Duration::from_secs(30);
@@ -172,17 +173,7 @@ server.max_cons = 2048
 server.serve_forever()
 "#;
 
-/// Kills a child on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn pyftpdlib(port: u16, dir: &Path) -> Child {
+fn pyftpdlib(port: u16, dir: &Path) -> KillOnDrop {
     let child = Command::new("python3")
         .args(["-c", PYFTPDLIB, &port.to_string()])
         .arg(dir)
@@ -190,7 +181,7 @@ fn pyftpdlib(port: u16, dir: &Path) -> Child {
         .spawn()
         .expect("python3 with pyftpdlib");
     assert!(wait_for_port(([127, 0, 0, 1], port).into(), WAIT), "pyftpdlib did not listen");
-    Child(child)
+    KillOnDrop(child)
 }
 
 /// The forwarder, `-g -L ftp/PORT:…`, with the default per-source cap: a

@@ -8,6 +8,17 @@ pub mod ftp_client;
 pub mod netns;
 pub mod sshd;
 
+/// A child process killed (and reaped) on drop, so that a failing test
+/// leaves no process behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
