@@ -1,6 +1,7 @@
 //! A measurement, not a test: downloads and uploads through OpenSSH's
 //! sftp-server on a pipe, with one request in flight (as russh-sftp's `File`
-//! reads) and with 64 × 32 KiB, beside russh-sftp's own `File`; then again
+//! reads), with 64 × 32 KiB and with `Config::large_chunks` (WRITEs of
+//! 128 KiB), beside russh-sftp's own `File`; then again
 //! with a delay added to each direction, where pipelining shows.
 //!
 //! `cargo run --release -p sftp-client --example throughput [MiB] [delay_ms]`
@@ -39,6 +40,7 @@ async fn run_all(dir: &Path, mib: u64, delay: Duration) -> Result<(), Box<dyn st
     for (label, config) in [
         ("window 1 × 32 KiB", Config { requests_in_flight: 1, chunk_size: 32 * 1024 }),
         ("window 64 × 32 KiB", Config::default()),
+        ("large chunks", Config::large_chunks()),
     ] {
         let session = SftpSession::open(connect(dir, delay)?, config).await?;
         let started = Instant::now();
