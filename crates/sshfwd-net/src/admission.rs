@@ -349,7 +349,9 @@ impl Admission {
         let until = (base + policy.of(offence)).min(now + policy.max);
         penalty.until = Some(until);
         penalty.touched = Some(now);
-        if !penalty.active && until - now >= policy.min {
+        // Whole seconds, as sshd counts them: three 5 s penalties a few
+        // milliseconds apart reach a 15 s minimum.
+        if !penalty.active && until - now + Duration::from_secs(1) > policy.min {
             penalty.active = true;
             tracing::info!("penalty: source {source} refused for {:?} (PerSourcePenalties)", until - now);
         }
