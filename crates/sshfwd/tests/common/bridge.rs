@@ -155,7 +155,11 @@ impl SftpPeer {
             .arg("--sftp-root")
             .arg(&self.files);
         if let Some(p) = &self.password_file {
-            cmd.arg("--password-file").arg(p);
+            // Passthrough: every SSH login comes from the bridge's address, so
+            // the server must not penalise that address for the FTP users'
+            // wrong passwords (the bridge penalises the FTP clients itself),
+            // as the README tells operators.
+            cmd.arg("--password-file").arg(p).args(["--per-source-penalty-exempt-list", "127.0.0.1"]);
         }
         cmd.stdin(Stdio::null()).stdout(file.try_clone().expect("dup log")).stderr(file);
         let child = cmd.spawn().expect("spawn sshfwd-server");
