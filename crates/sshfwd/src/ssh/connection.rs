@@ -110,7 +110,8 @@ async fn connect_over_transport(options: &ConnectOptions) -> Result<SshConnectio
         Transport::Command(command) => {
             let (pipe, child) = transport::spawn_command(command)?;
             let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, pipe);
-            establish(options, stream, UNKNOWN_PEER, Carrier::Command(std::sync::Mutex::new(Some(child)))).await
+            establish(options, stream, UNKNOWN_PEER, Carrier::Command(std::sync::Mutex::new(Some(Box::new(child)))))
+                .await
         }
         Transport::Jump(hop) => {
             let (stream, via) = transport::open_through(hop, &options.host, options.port).await?;

@@ -76,7 +76,7 @@ pub(super) enum Carrier {
     /// [`Carrier::close`].
     Tcp(Mutex<Option<std::net::TcpStream>>),
     /// The ProxyCommand, killed and reaped at the end.
-    Command(Mutex<Option<tokio::process::Child>>),
+    Command(Mutex<Option<Box<tokio::process::Child>>>),
     /// The connection to the jump host the session's channel goes through.
     Jump(Arc<SshConnection>),
 }
