@@ -202,3 +202,25 @@ fn bind_address_is_the_connection_source() {
     assert_exit(&out, 0);
     assert!(sshd.log().contains("from 127.0.0.2"), "{}", sshd.log());
 }
+
+#[test]
+fn address_family_restricts_the_addresses_tried() {
+    let sshd = Sshd::start();
+    let out = sshd.sshfwd().arg("-4").command(["echo", "v4"]).run(RUN);
+    assert_exit(&out, 0);
+    // The server listens on 127.0.0.1 only: IPv6 has no address for it.
+    let out = sshd.sshfwd().arg("-6").command(["true"]).run(RUN);
+    assert_exit(&out, 255);
+    assert!(out.stderr.contains("Could not resolve hostname 127.0.0.1"), "{}", out.stderr);
+}
+
+#[test]
+fn connection_attempts_try_again() {
+    let sshd = Sshd::start();
+    let mut b = sshd.sshfwd();
+    b.port = Some(free_port());
+    let out = b.opt("ConnectionAttempts=2").arg("-v").command(["true"]).run(RUN);
+    assert_exit(&out, 255);
+    assert_eq!(out.stderr.matches("Trying again...").count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("Connection refused"), "{}", out.stderr);
+}
