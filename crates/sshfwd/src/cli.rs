@@ -12,7 +12,7 @@ use clap::{ArgAction, Parser};
     name = "sshfwd",
     version,
     disable_help_flag = true,
-    override_usage = "sshfwd [-gNqTvy] [-D [bind_address:]port] [-E log_file] [-F configfile]\n              [-i identity_file] [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
+    override_usage = "sshfwd [-46gNqTvy] [-B bind_interface] [-b bind_address] [-D [bind_address:]port]\n              [-E log_file] [-F configfile] [-i identity_file] [-J destination]\n              [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport] [-W host:port]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
 )]
 pub struct Args {
     /// Do not execute a remote command: only forward ports.
@@ -75,6 +75,27 @@ pub struct Args {
     /// With --demo: exit after the self-check (status says whether it passed).
     #[arg(long = "once", requires = "demo")]
     pub once: bool,
+    // Issue 14 (proxy): reaching the server, and the socket.
+    /// Connect through jump hosts: [user@]host[:port] or ssh:// URIs,
+    /// separated by commas; `none` for none (ProxyJump).
+    #[arg(short = 'J', value_name = "destination")]
+    pub jump: Option<String>,
+    /// Forward standard input and output to host:port through the server
+    /// (no command, no other forwarding).
+    #[arg(short = 'W', value_name = "host:port")]
+    pub stdio_forward: Option<String>,
+    /// Use IPv4 addresses only (AddressFamily inet).
+    #[arg(short = '4', overrides_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 addresses only (AddressFamily inet6).
+    #[arg(short = '6', overrides_with = "ipv4")]
+    pub ipv6: bool,
+    /// Connect from this local address (BindAddress).
+    #[arg(short = 'b', value_name = "bind_address")]
+    pub bind_address: Option<String>,
+    /// Connect from this interface's address (BindInterface).
+    #[arg(short = 'B', value_name = "bind_interface")]
+    pub bind_interface: Option<String>,
     /// Print help.
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,

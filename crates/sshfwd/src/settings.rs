@@ -2,16 +2,24 @@
 //! the command line merged over the ssh_config files (command line first,
 //! first value wins), defaults applied, tokens expanded. No networking here.
 
-use ssh_files::config::{self, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel};
+use ssh_files::config::{self, AddressFamily, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel};
 use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
 
 use crate::cli::{Args, Destination, DestinationError};
 use crate::ftp_check::{Endpoint, EndpointError};
+use crate::jump_list::{self, JumpListError};
+use crate::stdio_forward::{StdioTarget, StdioTargetError};
 
 use crate::logging::{adjusted, LogTarget, SyslogFacility};
 use crate::ssh::{
-    AgentSource, AlgorithmOptions, AuthOptions, ConnectOptions, HostKeyPolicy, IdentityFile, ReconnectOptions,
+    AgentSource, AlgorithmOptions, AuthOptions, ConnectOptions, HostKeyPolicy, IdentityFile, JumpHost,
+    ReconnectOptions, SocketOptions, Transport,
 };
+
+/// Jump hosts reached through jump hosts of their own, at most this deep
+/// (a configuration that sends every host through a jump host, itself
+/// included, would otherwise never end).
+const MAX_JUMP_DEPTH: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -34,6 +42,15 @@ pub enum SettingsError {
     /// `-y` and `-E` together (OpenSSH's words).
     #[error("Can't specify both -y and -E")]
     LogTargets,
+    // Issue 14 (proxy)
+    #[error("{0}")]
+    JumpList(#[from] JumpListError),
+    /// A jump host that is the destination itself, or jump hosts nested
+    /// deeper than [`MAX_JUMP_DEPTH`].
+    #[error("jumphost loop via {0}")]
+    JumpLoop(String),
+    #[error("{0}")]
+    StdioForward(#[from] StdioTargetError),
 }
 
 /// What one run of sshfwd does, chosen once from the command line.
@@ -82,12 +99,19 @@ pub struct Settings {
     pub ignored_options: Vec<String>,
     /// What happens when the connection is lost.
     pub reconnect: ReconnectOptions,
+    /// `-W host:port`: standard input and output forwarded there, instead
+    /// of a command.
+    pub stdio_forward: Option<StdioTarget>,
 }
 
 impl Settings {
     pub fn from_args(args: &Args) -> Result<Settings, SettingsError> {
         let destination: Destination = args.destination.as_deref().ok_or(SettingsError::NoDestination)?.parse()?;
-        let command = match (args.no_command, args.command.is_empty()) {
+        let stdio_forward = match &args.stdio_forward {
+            Some(spec) => Some(spec.parse::<StdioTarget>()?),
+            None => None,
+        };
+        let command = match (args.no_command || stdio_forward.is_some(), args.command.is_empty()) {
             (true, _) => None,
             (false, false) => Some(args.command.join(" ")),
             (false, true) => return Err(SettingsError::NoCommand),
@@ -100,54 +124,17 @@ impl Settings {
         let resolved = config::resolve(&sources, &destination.host)?;
         let options = with_command_line(resolved.options, args, &destination)?;
         let s = config::Settings::new(&destination.host, options, &home, &local_user)?;
-        if s.proxy_jump.is_some() || s.proxy_command.is_some() {
-            return Err(SettingsError::Unsupported("ProxyJump/ProxyCommand"));
-        }
-
-        let explicit = !s.identity_files_are_defaults;
-        let (known_host, known_port) = s.known_hosts_host();
-        let connect = ConnectOptions {
-            host: s.host_name.clone(),
-            port: s.port,
-            connect_timeout: s.connect_timeout,
-            server_alive_interval: s.server_alive_interval,
-            server_alive_count_max: s.server_alive_count_max,
-            algorithms: AlgorithmOptions {
-                ciphers: s.ciphers.clone(),
-                kex: s.kex_algorithms.clone(),
-                macs: s.macs.clone(),
-                host_key: s.host_key_algorithms.clone(),
-            },
-            host_key: HostKeyPolicy {
-                host: known_host.to_owned(),
-                port: known_port,
-                user_files: s.user_known_hosts_files.clone(),
-                global_files: s.global_known_hosts_files.clone(),
-                strict: s.strict_host_key_checking,
-                hash_known_hosts: s.hash_known_hosts,
-            },
-            auth: AuthOptions {
-                user: s.user.clone(),
-                identity_files: s.identity_files.iter().map(|p| IdentityFile { path: p.clone(), explicit }).collect(),
-                identities_only: s.identities_only,
-                agent: match &s.identity_agent {
-                    IdentityAgent::Environment => AgentSource::Environment,
-                    IdentityAgent::None => AgentSource::Disabled,
-                    IdentityAgent::Path(p) => AgentSource::Socket(p.clone()),
-                },
-                pubkey: s.pubkey_authentication,
-                password: s.password_authentication,
-                kbd_interactive: s.kbd_interactive_authentication,
-                password_prompts: 3,
-                supplied_password: None,
-            },
-            batch_mode: s.batch_mode,
-        };
+        // Jump hosts get the configuration files, not the `-o` options (as
+        // the `ssh -W` OpenSSH runs for each).
+        let mut hop_sources = sources.clone();
+        hop_sources.cli_options.clear();
+        let connect = connect_options(&s, transport(&s, &hop_sources, 0)?);
 
         Ok(Settings {
             connect,
             display_host: s.host_name.clone(),
-            forwards: s.forwards.clone(),
+            // -W implies ClearAllForwardings.
+            forwards: if stdio_forward.is_some() { Vec::new() } else { s.forwards.clone() },
             gateway_ports: s.gateway_ports,
             exit_on_forward_failure: s.exit_on_forward_failure,
             command,
@@ -160,7 +147,102 @@ impl Settings {
                 .iter()
                 .map(|i| format!("{}: ignored option {}", i.origin, i.keyword))
                 .collect(),
+            stdio_forward,
         })
+    }
+}
+
+/// The way to the server `s` describes: through its ProxyJump hops (each
+/// with its own configuration from `hop_sources`; the first hop's own
+/// ProxyJump or ProxyCommand applies, nested up to [`MAX_JUMP_DEPTH`]),
+/// its ProxyCommand, or a TCP connection of our own.
+fn transport(s: &config::Settings, hop_sources: &ConfigSources, depth: usize) -> Result<Transport, SettingsError> {
+    let hops = match &s.proxy_jump {
+        Some(list) => jump_list::parse(list)?,
+        None => Vec::new(),
+    };
+    if let Some(last) = hops.last() {
+        let loops = last.host == s.host_name
+            && last.port.unwrap_or(22) == s.port
+            && last.user.as_deref().unwrap_or(&s.user) == s.user;
+        if loops || depth >= MAX_JUMP_DEPTH {
+            return Err(SettingsError::JumpLoop(last.host.clone()));
+        }
+    }
+    let mut via: Option<JumpHost> = None;
+    for hop in hops {
+        let mut options = config::resolve(hop_sources, &hop.host)?.options;
+        options.port = hop.port.or(options.port);
+        options.user = hop.user.clone().or(options.user);
+        let hop_settings = config::Settings::new(&hop.host, options, &hop_sources.home, &hop_sources.local_user)?;
+        // Only the first hop is reached its own way; the others through
+        // the hop before them.
+        let hop_transport = match via.take() {
+            Some(previous) => Transport::Jump(Box::new(previous)),
+            None => transport(&hop_settings, hop_sources, depth + 1)?,
+        };
+        let name = match hop.port {
+            Some(port) => format!("{}:{port}", hop.host),
+            None => hop.host.clone(),
+        };
+        via = Some(JumpHost { name, options: connect_options(&hop_settings, hop_transport) });
+    }
+    if let Some(last) = via {
+        return Ok(Transport::Jump(Box::new(last)));
+    }
+    if let Some(command) = s.proxy_command_line()? {
+        return Ok(Transport::Command(command));
+    }
+    Ok(Transport::Direct(SocketOptions {
+        address_family: s.address_family,
+        bind_address: s.bind_address.clone(),
+        bind_interface: s.bind_interface.clone(),
+        connection_attempts: s.connection_attempts,
+        keepalive: s.tcp_keep_alive,
+    }))
+}
+
+/// How to connect to and log in to the host `s` describes, over `transport`.
+fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions {
+    let explicit = !s.identity_files_are_defaults;
+    let (known_host, known_port) = s.known_hosts_host();
+    ConnectOptions {
+        host: s.host_name.clone(),
+        port: s.port,
+        connect_timeout: s.connect_timeout,
+        server_alive_interval: s.server_alive_interval,
+        server_alive_count_max: s.server_alive_count_max,
+        algorithms: AlgorithmOptions {
+            ciphers: s.ciphers.clone(),
+            kex: s.kex_algorithms.clone(),
+            macs: s.macs.clone(),
+            host_key: s.host_key_algorithms.clone(),
+        },
+        host_key: HostKeyPolicy {
+            host: known_host.to_owned(),
+            port: known_port,
+            user_files: s.user_known_hosts_files.clone(),
+            global_files: s.global_known_hosts_files.clone(),
+            strict: s.strict_host_key_checking,
+            hash_known_hosts: s.hash_known_hosts,
+        },
+        auth: AuthOptions {
+            user: s.user.clone(),
+            identity_files: s.identity_files.iter().map(|p| IdentityFile { path: p.clone(), explicit }).collect(),
+            identities_only: s.identities_only,
+            agent: match &s.identity_agent {
+                IdentityAgent::Environment => AgentSource::Environment,
+                IdentityAgent::None => AgentSource::Disabled,
+                IdentityAgent::Path(p) => AgentSource::Socket(p.clone()),
+            },
+            pubkey: s.pubkey_authentication,
+            password: s.password_authentication,
+            kbd_interactive: s.kbd_interactive_authentication,
+            password_prompts: 3,
+            supplied_password: None,
+        },
+        batch_mode: s.batch_mode,
+        transport,
     }
 }
 
@@ -200,6 +282,18 @@ fn with_command_line(
     if args.gateway_ports {
         options.gateway_ports = Some(true);
     }
+    // Issue 14 (proxy): these flags come before any file, so they win.
+    if let Some(jump) = &args.jump {
+        options.proxy_jump = Some(jump.clone());
+        options.proxy_command = None;
+    }
+    if args.ipv4 {
+        options.address_family = Some(AddressFamily::Inet);
+    } else if args.ipv6 {
+        options.address_family = Some(AddressFamily::Inet6);
+    }
+    options.bind_address = args.bind_address.clone().or(options.bind_address);
+    options.bind_interface = args.bind_interface.clone().or(options.bind_interface);
     Ok(options)
 }
 

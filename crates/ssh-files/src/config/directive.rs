@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::error::DirectiveError;
 use super::keyword::Keyword;
-use super::settings::AddressBlock;
+use super::settings::{AddressBlock, AddressFamily};
 use super::value::SyslogFacility;
 use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardKind, ForwardSpec};
@@ -73,6 +73,14 @@ pub(crate) enum Directive {
     FtpLoginTimeout(Option<Duration>),
     /// `PerSourcePenaltyExemptList addr[/bits],…`.
     PerSourcePenaltyExemptList(Vec<AddressBlock>),
+    // Issue 14 (proxy)
+    AddressFamily(AddressFamily),
+    /// `BindAddress`: an address or a host name, resolved when connecting.
+    BindAddress(String),
+    /// `BindInterface`: an interface whose address the connection comes from.
+    BindInterface(String),
+    ConnectionAttempts(u32),
+    TcpKeepAlive(bool),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -201,6 +209,18 @@ impl Directive {
                 let blocks: Option<Vec<AddressBlock>> = blocks.map(AddressBlock::parse).collect();
                 Directive::PerSourcePenaltyExemptList(blocks.ok_or_else(|| invalid(&args.join(" ")))?)
             }
+            // Issue 14 (proxy)
+            Keyword::AddressFamily => {
+                let v = one()?;
+                Directive::AddressFamily(AddressFamily::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::BindAddress => Directive::BindAddress(text()?),
+            Keyword::BindInterface => Directive::BindInterface(text()?),
+            Keyword::ConnectionAttempts => {
+                let v = one()?;
+                Directive::ConnectionAttempts(value::parse_count(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::TcpKeepAlive => Directive::TcpKeepAlive(flag()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
@@ -276,6 +296,15 @@ mod tests {
             (parse("StrictHostKeyChecking", &["maybe"]), invalid("StrictHostKeyChecking", "maybe")),
             (parse("BatchMode", &["yes"]), Ok(Directive::BatchMode(true))),
             (parse("BatchMode", &["on"]), invalid("BatchMode", "on")),
+            // Issue 14 (proxy)
+            (parse("AddressFamily", &["INET6"]), Ok(Directive::AddressFamily(AddressFamily::Inet6))),
+            (parse("AddressFamily", &["ipv4"]), invalid("AddressFamily", "ipv4")),
+            (parse("BindAddress", &["127.0.0.2"]), Ok(Directive::BindAddress("127.0.0.2".into()))),
+            (parse("BindInterface", &["lo"]), Ok(Directive::BindInterface("lo".into()))),
+            (parse("ConnectionAttempts", &["3"]), Ok(Directive::ConnectionAttempts(3))),
+            (parse("ConnectionAttempts", &["x"]), invalid("ConnectionAttempts", "x")),
+            (parse("TCPKeepAlive", &["no"]), Ok(Directive::TcpKeepAlive(false))),
+            (parse("KeepAlive", &["yes"]), Ok(Directive::TcpKeepAlive(true))),
             (parse("ConnectTimeout", &["1m"]), Ok(Directive::ConnectTimeout(Some(Duration::from_secs(60))))),
             (parse("ConnectTimeout", &["none"]), Ok(Directive::ConnectTimeout(None))),
             (parse("ConnectTimeout", &["soon"]), invalid("ConnectTimeout", "soon")),

@@ -61,6 +61,12 @@ pub(crate) enum Keyword {
     PerSourceMaxConnections,
     FtpLoginTimeout,
     PerSourcePenaltyExemptList,
+    // Issue 14 (proxy): how the TCP connection to the server is made.
+    AddressFamily,
+    BindAddress,
+    BindInterface,
+    ConnectionAttempts,
+    TcpKeepAlive,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -127,6 +133,13 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("PerSourceMaxConnections", Keyword::PerSourceMaxConnections),
     ("FtpLoginTimeout", Keyword::FtpLoginTimeout),
     ("PerSourcePenaltyExemptList", Keyword::PerSourcePenaltyExemptList),
+    // Issue 14 (proxy)
+    ("AddressFamily", Keyword::AddressFamily),
+    ("BindAddress", Keyword::BindAddress),
+    ("BindInterface", Keyword::BindInterface),
+    ("ConnectionAttempts", Keyword::ConnectionAttempts),
+    ("TCPKeepAlive", Keyword::TcpKeepAlive),
+    ("KeepAlive", Keyword::TcpKeepAlive),
 ];
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the
@@ -135,9 +148,6 @@ const KEYWORDS: &[(&str, Keyword)] = &[
 /// (their packaged /etc/ssh/ssh_config may use them).
 const IGNORED: &[&str] = &[
     "AddKeysToAgent",
-    "AddressFamily",
-    "BindAddress",
-    "BindInterface",
     "CanonicalDomains",
     "CanonicalizeFallbackLocal",
     "CanonicalizeHostname",
@@ -148,7 +158,6 @@ const IGNORED: &[&str] = &[
     "ChannelTimeout",
     "CheckHostIP",
     "Compression",
-    "ConnectionAttempts",
     "ControlMaster",
     "ControlPath",
     "ControlPersist",
@@ -196,8 +205,6 @@ const IGNORED: &[&str] = &[
     "StreamLocalBindMask",
     "StreamLocalBindUnlink",
     "Tag",
-    "TCPKeepAlive",
-    "KeepAlive",
     "Tunnel",
     "TunnelDevice",
     "UpdateHostKeys",

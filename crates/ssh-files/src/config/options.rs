@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::directive::Directive;
-use super::settings::AddressBlock;
+use super::settings::{AddressBlock, AddressFamily};
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
@@ -81,6 +81,12 @@ pub struct HostOptions {
     pub per_source_max_connections: Option<Option<usize>>,
     pub ftp_login_timeout: Option<Option<Duration>>,
     pub per_source_penalty_exempt_list: Option<Vec<AddressBlock>>,
+    // Issue 14 (proxy): how the TCP connection is made.
+    pub address_family: Option<AddressFamily>,
+    pub bind_address: Option<String>,
+    pub bind_interface: Option<String>,
+    pub connection_attempts: Option<u32>,
+    pub tcp_keep_alive: Option<bool>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -166,6 +172,12 @@ impl HostOptions {
             Directive::PerSourceMaxConnections(v) => first(&mut self.per_source_max_connections, v),
             Directive::FtpLoginTimeout(v) => first(&mut self.ftp_login_timeout, v),
             Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
+            // Issue 14 (proxy)
+            Directive::AddressFamily(v) => first(&mut self.address_family, v),
+            Directive::BindAddress(v) => first(&mut self.bind_address, v),
+            Directive::BindInterface(v) => first(&mut self.bind_interface, v),
+            Directive::ConnectionAttempts(v) => first(&mut self.connection_attempts, v),
+            Directive::TcpKeepAlive(v) => first(&mut self.tcp_keep_alive, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

@@ -224,6 +224,17 @@ pub struct Settings {
     pub reconnect_max_delay: Duration,
     /// `SyslogFacility`, default `USER`: where `-y` sends diagnostics.
     pub syslog_facility: SyslogFacility,
+    // Issue 14 (proxy): how the TCP connection is made.
+    /// `AddressFamily` (`-4`, `-6`), default `any`.
+    pub address_family: AddressFamily,
+    /// `BindAddress` (`-b`), as written.
+    pub bind_address: Option<String>,
+    /// `BindInterface` (`-B`).
+    pub bind_interface: Option<String>,
+    /// `ConnectionAttempts`, default 1: tries of the TCP connection, one a second.
+    pub connection_attempts: u32,
+    /// `TCPKeepAlive`, default yes: SO_KEEPALIVE on the connection.
+    pub tcp_keep_alive: bool,
 }
 
 /// A value that could not be expanded.
@@ -375,6 +386,12 @@ impl Settings {
             reconnect: options.reconnect.unwrap_or(false),
             reconnect_max_delay: options.reconnect_max_delay.unwrap_or(DEFAULT_RECONNECT_MAX_DELAY),
             syslog_facility: options.syslog_facility.unwrap_or(SyslogFacility::User),
+            // Issue 14 (proxy)
+            address_family: options.address_family.unwrap_or(AddressFamily::Any),
+            bind_address: options.bind_address,
+            bind_interface: options.bind_interface,
+            connection_attempts: options.connection_attempts.unwrap_or(1),
+            tcp_keep_alive: options.tcp_keep_alive.unwrap_or(true),
         })
     }
 
@@ -392,6 +409,59 @@ impl Settings {
     /// User then global known_hosts files, the order to check them in.
     pub fn known_hosts_files(&self) -> Vec<PathBuf> {
         self.user_known_hosts_files.iter().chain(&self.global_known_hosts_files).cloned().collect()
+    }
+}
+
+// Issue 14 (proxy)
+impl Settings {
+    /// The `ProxyCommand` to run, with its tokens expanded as OpenSSH's
+    /// `expand_proxy_command` does (`%h %k %n %p %r %%`; `%k` is the
+    /// `HostKeyAlias`, else the host as given); `None` without one.
+    pub fn proxy_command_line(&self) -> Result<Option<String>, SettingsError> {
+        let Some(command) = &self.proxy_command else { return Ok(None) };
+        let port = self.port.to_string();
+        let tokens = [
+            ('h', TokenValue::Text(&self.host_name)),
+            ('k', TokenValue::Text(self.host_key_alias.as_deref().unwrap_or(&self.original_host))),
+            ('n', TokenValue::Text(&self.original_host)),
+            ('p', TokenValue::Text(&port)),
+            ('r', TokenValue::Text(&self.user)),
+        ];
+        tokens::expand(command, &tokens, false)
+            .map(Some)
+            .map_err(|source| SettingsError { option: "ProxyCommand", source })
+    }
+}
+
+/// `AddressFamily`: which addresses of the host to connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressFamily {
+    /// IPv4 and IPv6 (the default).
+    Any,
+    /// IPv4 only (`inet`, `-4`).
+    Inet,
+    /// IPv6 only (`inet6`, `-6`).
+    Inet6,
+}
+
+impl AddressFamily {
+    /// OpenSSH's `multistate_addressfamily`, compared without case.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "any" => Self::Any,
+            "inet" => Self::Inet,
+            "inet6" => Self::Inet6,
+            _ => return None,
+        })
+    }
+
+    /// Whether an address of the host may be connected to.
+    pub fn allows(self, address: &std::net::IpAddr) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Inet => address.is_ipv4(),
+            Self::Inet6 => address.is_ipv6(),
+        }
     }
 }
 
@@ -524,5 +594,44 @@ mod tests {
         let options = HostOptions { identity_files: vec!["~/.ssh/%q".into()], ..HostOptions::default() };
         let err = Settings::new("h", options, Path::new("/home/me"), "me").unwrap_err();
         assert_eq!(err.to_string(), "IdentityFile: unknown token %q in \"/home/me/.ssh/%q\"");
+    }
+
+    // Issue 14 (proxy)
+    #[test]
+    fn proxy_commands_expand_their_tokens() {
+        let with = |command: &str, alias: Option<&str>| {
+            let options = HostOptions {
+                host_name: Some("real.example".into()),
+                port: Some(2222),
+                user: Some("bob".into()),
+                proxy_command: Some(command.into()),
+                host_key_alias: alias.map(str::to_string),
+                ..Default::default()
+            };
+            settings(options).proxy_command_line()
+        };
+        let cases = [
+            ("nc %h %p", None, Ok(Some("nc real.example 2222".to_string()))),
+            ("x %n %r %k 100%%", None, Ok(Some("x alias bob alias 100%".to_string()))),
+            ("x %k", Some("keyname"), Ok(Some("x keyname".to_string()))),
+        ];
+        for (command, alias, want) in cases {
+            assert_eq!(with(command, alias), want, "{command}");
+        }
+        // OpenSSH knows only these tokens in a ProxyCommand.
+        assert!(with("x %u", None).is_err());
+        assert_eq!(settings(HostOptions::default()).proxy_command_line(), Ok(None));
+        let none = HostOptions { proxy_command: Some("none".into()), ..Default::default() };
+        assert_eq!(settings(none).proxy_command_line(), Ok(None));
+    }
+
+    #[test]
+    fn socket_options_default_as_openssh() {
+        let s = settings(HostOptions::default());
+        assert_eq!(s.address_family, AddressFamily::Any);
+        assert_eq!((s.connection_attempts, s.tcp_keep_alive), (1, true));
+        assert!(AddressFamily::Inet.allows(&std::net::Ipv4Addr::LOCALHOST.into()));
+        assert!(!AddressFamily::Inet.allows(&std::net::Ipv6Addr::LOCALHOST.into()));
+        assert!(!AddressFamily::Inet6.allows(&std::net::Ipv4Addr::LOCALHOST.into()));
     }
 }

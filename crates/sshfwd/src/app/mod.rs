@@ -40,6 +40,9 @@ pub enum RunError {
     BridgePassword(#[from] PasswordError),
     #[error("sshfwd: {0}")]
     AuditLog(#[from] AuditError),
+    /// `-W`'s forwarding failed.
+    #[error("{0}")]
+    Stdio(#[from] crate::stdio_forward::StdioError),
 }
 
 /// A connection with its forwardings in place.
@@ -62,8 +65,16 @@ pub struct Running {
 pub async fn run(settings: Settings) -> Result<i32, RunError> {
     let mut running = start(&settings).await?;
     crate::service::ready();
-    let outcome = match (&settings.command, running.connection.clone()) {
-        (Some(command), Some(connection)) => {
+    let outcome = match (&settings.stdio_forward, &settings.command, running.connection.clone()) {
+        // Issue 14 (proxy): -W instead of a command.
+        (Some(target), _, Some(connection)) => {
+            tokio::select! {
+                result = crate::stdio_forward::run(&*connection, target) => result.map(|()| 0).map_err(RunError::Stdio),
+                end = connection.ended() => Err(RunError::Ended { end, host: settings.display_host.clone() }),
+                signal = termination() => Err(RunError::Signal(signal)),
+            }
+        }
+        (None, Some(command), Some(connection)) => {
             tokio::select! {
                 result = crate::exec::run(&connection, command) => result.map_err(RunError::Exec),
                 end = connection.ended() => Err(RunError::Ended { end, host: settings.display_host.clone() }),
@@ -135,6 +146,7 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
 /// forwarding, or a bridge in session mode.
 fn needs_connection(settings: &Settings) -> bool {
     settings.command.is_some()
+        || settings.stdio_forward.is_some()
         || settings.forwards.iter().any(|spec| !matches!(spec, ForwardSpec::FtpToSftp(_)))
         || settings.ftp.bridge_login == FtpToSftpLogin::Session
 }

@@ -1,12 +1,12 @@
 //! Opening the SSH connection and the operations on it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use russh::client::Handle;
-use sshfwd_net::io_reason;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use super::algorithms::{AlgorithmError, AlgorithmOptions};
@@ -16,6 +16,7 @@ use super::handler::{ClientHandler, HandlerError, SessionEnd};
 use super::hostkey::HostKeyPolicy;
 use super::prompt::Prompter;
 use super::remote_registry::RemoteRegistry;
+use super::transport::{self, Carrier, Transport};
 use super::tunnel::{ChannelOpenError, ForwardedSink, RemoteForwardError, Tunnel};
 
 /// Socket read buffer under the SSH transport: what one read hands russh
@@ -23,10 +24,15 @@ use super::tunnel::{ChannelOpenError, ForwardedSink, RemoteForwardError, Tunnel}
 /// moved bulk data as fast as 256 KiB did, with less held at a time.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// What a ProxyCommand or jump host's channel is called in OpenSSH's
+/// messages: there is no peer address to name.
+const UNKNOWN_PEER: &str = "UNKNOWN port 65535";
+
 /// Everything needed to connect and log in.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// The address to connect to (HostName).
+    /// The host to reach (HostName): connected to, given to the
+    /// ProxyCommand, or asked of the jump host.
     pub host: String,
     pub port: u16,
     pub connect_timeout: Option<Duration>,
@@ -36,6 +42,8 @@ pub struct ConnectOptions {
     pub host_key: HostKeyPolicy,
     pub auth: AuthOptions,
     pub batch_mode: bool,
+    /// The way to the server.
+    pub transport: Transport,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +60,19 @@ pub enum ConnectError {
     Auth(#[from] AuthError),
     #[error("sshfwd: handshake with {host} port {port}: {reason}")]
     Handshake { host: String, port: u16, reason: String },
+    /// The peer closed before the SSH version exchange (OpenSSH's words;
+    /// a ProxyCommand or jump channel is `UNKNOWN port 65535`).
+    #[error("kex_exchange_identification: Connection closed by remote host\nConnection closed by {peer}")]
+    ClosedBeforeBanner { peer: String },
+    /// The ProxyCommand could not be started.
+    #[error("sshfwd: exec({shell}): {reason}")]
+    ProxyCommand { shell: String, reason: String },
+    /// A jump host could not be connected to or logged in to.
+    #[error("{source}\nsshfwd: connection to jump host {hop} failed")]
+    Jump { hop: String, source: Box<ConnectError> },
+    /// A jump host would not open the channel to the next host.
+    #[error("channel 0: open failed: {reason}\nsshfwd: jump host {hop} could not connect to {host} port {port}")]
+    JumpChannel { hop: String, host: String, port: u16, reason: String },
 }
 
 /// An authenticated SSH connection.
@@ -59,12 +80,61 @@ pub struct SshConnection {
     handle: Handle<ClientHandler>,
     remote: Arc<RemoteRegistry>,
     ended: watch::Receiver<Option<SessionEnd>>,
-    /// A second handle on the SSH socket, so that it outlives russh's: see
-    /// `disconnect`.
-    socket: std::sync::Mutex<Option<std::net::TcpStream>>,
+    /// What the session's stream goes over, closed after the goodbye.
+    carrier: Carrier,
 }
 
-pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectError> {
+/// What [`connect`] returns: boxed with its type spelled out, since
+/// connecting through a jump host connects to the jump host first.
+pub type Connecting<'a> = Pin<Box<dyn Future<Output = Result<SshConnection, ConnectError>> + Send + 'a>>;
+
+/// Connects and logs in, through the transport the options name.
+pub fn connect(options: &ConnectOptions) -> Connecting<'_> {
+    Box::pin(connect_over_transport(options))
+}
+
+async fn connect_over_transport(options: &ConnectOptions) -> Result<SshConnection, ConnectError> {
+    match &options.transport {
+        Transport::Direct(socket) => {
+            let stream = transport::connect_tcp(&options.host, options.port, options.connect_timeout, socket).await?;
+            let peer = stream
+                .peer_addr()
+                .map_or_else(|_| UNKNOWN_PEER.to_owned(), |a| format!("{} port {}", a.ip(), a.port()));
+            let clone = socket2::SockRef::from(&stream).try_clone().ok().map(std::net::TcpStream::from);
+            // russh reads each packet with two exact reads; a read buffer turns
+            // those into few large socket reads on bulk transfers (without it,
+            // downloads cost about 10 % more CPU per GiB, bench/run).
+            let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, super::socket::SshSocket::new(stream));
+            establish(options, stream, &peer, Carrier::Tcp(std::sync::Mutex::new(clone))).await
+        }
+        Transport::Command(command) => {
+            let (pipe, child) = transport::spawn_command(command)?;
+            let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, pipe);
+            establish(options, stream, UNKNOWN_PEER, Carrier::Command(std::sync::Mutex::new(Some(Box::new(child)))))
+                .await
+        }
+        Transport::Jump(hop) => {
+            let (stream, via) = transport::open_through(hop, &options.host, options.port).await?;
+            let result = establish(options, stream, UNKNOWN_PEER, Carrier::Jump(via.clone())).await;
+            if result.is_err() {
+                via.disconnect().await;
+            }
+            result
+        }
+    }
+}
+
+/// Runs the SSH handshake and the login over `stream`; `peer` names the
+/// other end in messages.
+async fn establish<S>(
+    options: &ConnectOptions,
+    stream: S,
+    peer: &str,
+    carrier: Carrier,
+) -> Result<SshConnection, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let preferred = options.algorithms.preferred()?;
     let config = russh::client::Config {
         preferred,
@@ -82,8 +152,6 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
         nodelay: true,
         ..Default::default()
     };
-    let stream = tcp_connect(&options.host, options.port, options.connect_timeout).await?;
-    let socket = socket2::SockRef::from(&stream).try_clone().ok().map(std::net::TcpStream::from);
     let prompter = match &options.auth.supplied_password {
         Some(password) => Prompter::answering(password.clone()),
         None => Prompter::new(options.batch_mode),
@@ -97,10 +165,6 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
         server_key: None,
         ended: ended_tx,
     };
-    // russh reads each packet with two exact reads; a read buffer turns
-    // those into few large socket reads on bulk transfers (without it,
-    // downloads cost about 10 % more CPU per GiB, bench/run).
-    let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, super::socket::SshSocket::new(stream));
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let handshake = async {
         match options.connect_timeout {
@@ -113,12 +177,27 @@ pub async fn connect(options: &ConnectOptions) -> Result<SshConnection, ConnectE
     let mut handle = handshake.await.map_err(|e| match e {
         HandlerError::HostKey(_) => ConnectError::HostKey,
         HandlerError::Ssh(russh::Error::UnknownKey) => ConnectError::HostKey,
+        e if closed_before_banner(&e) && !matches!(options.transport, Transport::Direct(_)) => {
+            ConnectError::ClosedBeforeBanner { peer: peer.to_owned() }
+        }
         other => ConnectError::Handshake { host: options.host.clone(), port: options.port, reason: describe(&other) },
     })?;
     tracing::debug!("Authenticating to {}:{} as '{}'", options.host, options.port, options.auth.user);
     auth::authenticate(&mut handle, &options.auth, &options.host, &prompter).await?;
     tracing::debug!("Authenticated to {} ([{}]:{}).", options.host, options.host, options.port);
-    Ok(SshConnection { handle, remote, ended, socket: std::sync::Mutex::new(socket) })
+    Ok(SshConnection { handle, remote, ended, carrier })
+}
+
+/// Whether the handshake failed because the stream ended.
+fn closed_before_banner(e: &HandlerError) -> bool {
+    match e {
+        HandlerError::Ssh(russh::Error::Disconnect) => true,
+        HandlerError::Ssh(russh::Error::IO(io)) => matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ),
+        _ => false,
+    }
 }
 
 fn describe(e: &HandlerError) -> String {
@@ -127,41 +206,6 @@ fn describe(e: &HandlerError) -> String {
         HandlerError::Ssh(russh::Error::Disconnect) => "Connection closed by remote host".into(),
         other => other.to_string(),
     }
-}
-
-async fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream, ConnectError> {
-    let host_for_lookup = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<_> = tokio::net::lookup_host((host_for_lookup, port))
-        .await
-        .map_err(|_| ConnectError::Resolve { host: host.to_owned() })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ConnectError::Resolve { host: host.to_owned() });
-    }
-    let mut last = String::from("Connection refused");
-    for addr in addrs {
-        tracing::debug!("Connecting to {host} [{}] port {port}.", addr.ip());
-        let attempt = TcpStream::connect(addr);
-        let result = match timeout {
-            Some(t) => match tokio::time::timeout(t, attempt).await {
-                Ok(r) => r,
-                Err(_) => {
-                    last = "Connection timed out".into();
-                    continue;
-                }
-            },
-            None => attempt.await,
-        };
-        match result {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                tracing::debug!("Connection established.");
-                return Ok(stream);
-            }
-            Err(e) => last = io_reason(&e),
-        }
-    }
-    Err(ConnectError::Tcp { host: host.to_owned(), port, reason: last })
 }
 
 /// How long shutting down waits for the disconnect message to be sent.
@@ -244,20 +288,14 @@ impl SshConnection {
     /// Says goodbye to the server and waits (briefly) until the message is
     /// out: russh sends it from its own task, which would otherwise die
     /// with the process.
-    pub async fn disconnect(&self) {
-        let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "disconnected by user", "en").await;
-        let _ = tokio::time::timeout(DISCONNECT_GRACE, self.ended()).await;
-        // Closing a socket with unread bytes (a late packet from the
-        // server) sends a reset, and the server may then fail on a write
-        // before it reads our disconnect. Read until the server closes.
-        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(socket) = socket.filter(|s| s.set_nonblocking(true).is_ok()) {
-            if let Ok(mut socket) = TcpStream::from_std(socket) {
-                let _ = socket.shutdown().await;
-                let mut sink = [0u8; 4096];
-                let drain = async { while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {} };
-                let _ = tokio::time::timeout(DISCONNECT_GRACE, drain).await;
-            }
-        }
+    ///
+    /// Boxed with its type spelled out: a jump host's connection is closed
+    /// by this same function.
+    pub fn disconnect(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "disconnected by user", "en").await;
+            let _ = tokio::time::timeout(DISCONNECT_GRACE, self.ended()).await;
+            self.carrier.close().await;
+        })
     }
 }

@@ -15,6 +15,7 @@ mod reconnect;
 mod remote_registry;
 mod sftp;
 mod socket;
+mod transport;
 mod tunnel;
 
 pub use algorithms::{AlgorithmError, AlgorithmOptions};
@@ -27,6 +28,7 @@ pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
 pub use pool::{ConnectionPool, Lease, PoolError};
 pub use reconnect::{ReconnectOptions, ReconnectingTunnel};
 pub use sftp::SubsystemError;
+pub use transport::{AddressFamily, JumpHost, SocketOptions, Transport};
 pub use tunnel::{
     ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,
     RemoteForwardError, Tunnel,
