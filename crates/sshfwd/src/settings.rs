@@ -82,6 +82,11 @@ pub struct Settings {
     pub ignored_options: Vec<String>,
     /// What happens when the connection is lost.
     pub reconnect: ReconnectOptions,
+    // Issue 14 (fwd)
+    /// `StreamLocalBindMask`, `StreamLocalBindUnlink`.
+    pub stream_local_bind: ssh_files::forward_spec::StreamLocalBind,
+    /// `PermitRemoteOpen`.
+    pub permit_remote_open: ssh_files::forward_spec::PermitOpen,
 }
 
 impl Settings {
@@ -155,6 +160,8 @@ impl Settings {
             log_target: log_target(args, s.syslog_facility)?,
             ftp: s.ftp.clone(),
             reconnect: ReconnectOptions { enabled: s.reconnect, max_delay: s.reconnect_max_delay },
+            stream_local_bind: s.stream_local_bind,
+            permit_remote_open: s.permit_remote_open.clone(),
             ignored_options: resolved
                 .ignored
                 .iter()

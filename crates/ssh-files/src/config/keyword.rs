@@ -61,6 +61,10 @@ pub(crate) enum Keyword {
     PerSourceMaxConnections,
     FtpLoginTimeout,
     PerSourcePenaltyExemptList,
+    // Issue 14 (fwd): unix socket listeners and remote dynamic forwarding.
+    StreamLocalBindMask,
+    StreamLocalBindUnlink,
+    PermitRemoteOpen,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -127,6 +131,10 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("PerSourceMaxConnections", Keyword::PerSourceMaxConnections),
     ("FtpLoginTimeout", Keyword::FtpLoginTimeout),
     ("PerSourcePenaltyExemptList", Keyword::PerSourcePenaltyExemptList),
+    // Issue 14 (fwd)
+    ("StreamLocalBindMask", Keyword::StreamLocalBindMask),
+    ("StreamLocalBindUnlink", Keyword::StreamLocalBindUnlink),
+    ("PermitRemoteOpen", Keyword::PermitRemoteOpen),
 ];
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the
@@ -176,7 +184,6 @@ const IGNORED: &[&str] = &[
     "NumberOfPasswordPrompts",
     "ObscureKeystrokeTiming",
     "PermitLocalCommand",
-    "PermitRemoteOpen",
     "PKCS11Provider",
     "SmartcardDevice",
     "PreferredAuthentications",
@@ -193,8 +200,6 @@ const IGNORED: &[&str] = &[
     "SessionType",
     "SetEnv",
     "StdinNull",
-    "StreamLocalBindMask",
-    "StreamLocalBindUnlink",
     "Tag",
     "TCPKeepAlive",
     "KeepAlive",

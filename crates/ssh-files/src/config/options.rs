@@ -7,7 +7,7 @@ use super::directive::Directive;
 use super::settings::AddressBlock;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
-use crate::forward_spec::ForwardSpec;
+use crate::forward_spec::{ForwardSpec, PermitOpen};
 
 /// Every option sshfwd acts on, as found in the sources: `None` (or empty)
 /// when no source set it. Values are as written: tokens (`%h`, `~`) are
@@ -81,6 +81,10 @@ pub struct HostOptions {
     pub per_source_max_connections: Option<Option<usize>>,
     pub ftp_login_timeout: Option<Option<Duration>>,
     pub per_source_penalty_exempt_list: Option<Vec<AddressBlock>>,
+    // Issue 14 (fwd)
+    pub stream_local_bind_mask: Option<u32>,
+    pub stream_local_bind_unlink: Option<bool>,
+    pub permit_remote_open: Option<PermitOpen>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -166,6 +170,10 @@ impl HostOptions {
             Directive::PerSourceMaxConnections(v) => first(&mut self.per_source_max_connections, v),
             Directive::FtpLoginTimeout(v) => first(&mut self.ftp_login_timeout, v),
             Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
+            // Issue 14 (fwd)
+            Directive::StreamLocalBindMask(v) => first(&mut self.stream_local_bind_mask, v),
+            Directive::StreamLocalBindUnlink(v) => first(&mut self.stream_local_bind_unlink, v),
+            Directive::PermitRemoteOpen(v) => first(&mut self.permit_remote_open, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

@@ -10,7 +10,7 @@ use super::options::HostOptions;
 use super::tokens::{self, Context, ExpandError, TokenValue};
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
-use crate::forward_spec::ForwardSpec;
+use crate::forward_spec::{ForwardSpec, PermitOpen, StreamLocalBind};
 
 /// The identity files tried when none is configured, in OpenSSH's order.
 pub const DEFAULT_IDENTITY_FILES: &[&str] = &[
@@ -224,6 +224,11 @@ pub struct Settings {
     pub reconnect_max_delay: Duration,
     /// `SyslogFacility`, default `USER`: where `-y` sends diagnostics.
     pub syslog_facility: SyslogFacility,
+    // Issue 14 (fwd)
+    /// `StreamLocalBindMask` and `StreamLocalBindUnlink`.
+    pub stream_local_bind: StreamLocalBind,
+    /// `PermitRemoteOpen`, default `any`.
+    pub permit_remote_open: PermitOpen,
 }
 
 /// A value that could not be expanded.
@@ -375,6 +380,12 @@ impl Settings {
             reconnect: options.reconnect.unwrap_or(false),
             reconnect_max_delay: options.reconnect_max_delay.unwrap_or(DEFAULT_RECONNECT_MAX_DELAY),
             syslog_facility: options.syslog_facility.unwrap_or(SyslogFacility::User),
+            // Issue 14 (fwd)
+            stream_local_bind: StreamLocalBind {
+                mask: options.stream_local_bind_mask.unwrap_or(StreamLocalBind::default().mask),
+                unlink: options.stream_local_bind_unlink.unwrap_or(false),
+            },
+            permit_remote_open: options.permit_remote_open.unwrap_or(PermitOpen::Any),
         })
     }
 

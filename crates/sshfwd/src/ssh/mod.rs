@@ -29,7 +29,7 @@ pub use reconnect::{ReconnectOptions, ReconnectingTunnel};
 pub use sftp::SubsystemError;
 pub use tunnel::{
     ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,
-    RemoteForwardError, Tunnel,
+    ForwardedStream, ForwardedStreamSink, RemoteForwardError, Tunnel,
 };
 
 /// russh's errors as OpenSSH words them (a channel-open failure by its
