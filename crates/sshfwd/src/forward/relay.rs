@@ -48,6 +48,16 @@ impl Socket for UnixStream {
     }
 }
 
+/// Relays, then logs how it ended; `what` names the forwarding.
+pub async fn relay_and_log<C: DataChannel, S: Socket>(channel: C, socket: S, what: &(dyn std::fmt::Display + Sync)) {
+    match relay(channel, socket).await {
+        Ok(moved) => {
+            tracing::debug!("forwarding {what} closed: {} bytes out, {} bytes in", moved.to_channel, moved.from_channel)
+        }
+        Err(e) => tracing::debug!("forwarding {what} ended: {e}"),
+    }
+}
+
 pub async fn relay<C: DataChannel, S: Socket>(channel: C, socket: S) -> std::io::Result<Moved> {
     let (mut from_ssh, to_ssh) = channel.split();
     let (mut socket_read, mut socket_write) = socket.into_split();

@@ -144,7 +144,7 @@ pub async fn local_connection<T: Tunnel, S: Socket>(
             return;
         }
     };
-    relay_and_log(channel, stream, &target).await;
+    relay::relay_and_log(channel, stream, &target).await;
 }
 
 /// Connects a channel the server opened for a `-R …:path` forwarding to the
@@ -152,21 +152,10 @@ pub async fn local_connection<T: Tunnel, S: Socket>(
 /// once, so that the peer on the server's side sees the end.
 pub async fn connect<C: DataChannel>(channel: C, path: &Path) {
     match UnixStream::connect(path).await {
-        Ok(stream) => relay_and_log(channel, stream, &path.display()).await,
+        Ok(stream) => relay::relay_and_log(channel, stream, &path.display()).await,
         Err(e) => {
             tracing::info!("connect_to {}: failed: {}", path.display(), sshfwd_net::io_reason(&e));
             channel.close().await;
         }
-    }
-}
-
-async fn relay_and_log<C: DataChannel, S: Socket>(channel: C, socket: S, target: &(dyn std::fmt::Display + Sync)) {
-    match relay::relay(channel, socket).await {
-        Ok(moved) => tracing::debug!(
-            "forwarding to {target} closed: {} bytes out, {} bytes in",
-            moved.to_channel,
-            moved.from_channel
-        ),
-        Err(e) => tracing::debug!("forwarding to {target} ended: {e}"),
     }
 }
