@@ -225,3 +225,45 @@ fn ftp_prefix_with_a_socket_path_is_refused() {
     assert_eq!(out.code, Some(255), "stderr:\n{}", out.stderr);
     assert!(out.stderr.contains("the ftp/ prefix needs TCP on both sides"), "stderr:\n{}", out.stderr);
 }
+
+/// A round trip through the unix socket `path`, or why not.
+fn unix_round_trip(path: &Path, message: &[u8]) -> Result<(), String> {
+    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    stream.write_all(message).map_err(|e| format!("write: {e}"))?;
+    stream.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).map_err(|e| format!("read: {e}"))?;
+    (got == message).then_some(()).ok_or_else(|| format!("{} bytes back of {}", got.len(), message.len()))
+}
+
+/// With `Reconnect yes`, a remote unix socket forwarding is requested
+/// again on the new connection and carries data again.
+#[test]
+fn remote_socket_forwarding_comes_back_after_a_reconnection() {
+    // The killed session leaves its socket file behind: the new one may
+    // replace it.
+    let sshd =
+        Sshd::start_with(SshdOptions { extra: vec!["StreamLocalBindUnlink yes".into()], ..SshdOptions::default() });
+    let echo = echo_server();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("remote.sock");
+    let mut fwd = sshd
+        .sshfwd()
+        .opt("Reconnect=yes")
+        .opt("ReconnectMaxDelay=2")
+        .forwards(&[("-R", format!("{}:127.0.0.1:{}", path.display(), echo.port()))])
+        .spawn();
+    let up = poll(READY, || unix_round_trip(&path, b"before").ok());
+    assert!(up.is_some(), "the remote socket never carried data; stderr:\n{}", fwd.stderr());
+
+    let killed = sshd.session_pids();
+    assert!(!killed.is_empty(), "no sshd session to kill");
+    for pid in killed {
+        sshd::signal(pid, libc::SIGKILL);
+    }
+    assert!(fwd.wait_stderr("Reconnected to", READY), "no reconnection; stderr:\n{}", fwd.stderr());
+    let back = poll(READY, || unix_round_trip(&path, b"after").ok());
+    assert!(back.is_some(), "the remote socket forwarding did not come back; stderr:\n{}", fwd.stderr());
+    assert!(fwd.stderr().contains("requested again"), "stderr:\n{}", fwd.stderr());
+}

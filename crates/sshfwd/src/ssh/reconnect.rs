@@ -166,32 +166,12 @@ impl ReconnectingTunnel {
         path: &str,
         shutdown: &CancellationToken,
     ) {
-        let mut delay = SECOND_DELAY;
-        for attempt in 1u64.. {
-            let sink = {
-                let paths = self.remote_paths.lock().unwrap_or_else(|p| p.into_inner());
-                paths.iter().find(|(p, _)| p == path).map(|(_, sink)| sink.clone())
-            };
-            let Some(sink) = sink else { return };
-            if connection.is_ended() {
-                return;
-            }
-            match connection.request_remote_streamlocal(path, sink).await {
-                Ok(()) => {
-                    tracing::info!("Remote forwarding of {path} requested again (attempt {attempt})");
-                    return;
-                }
-                Err(e) => tracing::warn!(
-                    "Remote forwarding of {path} refused again ({e}): the server may still hold the old \
-                     listener; retrying in {delay:?}"
-                ),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => return,
-            }
-            delay = (delay * 2).min(self.reconnect.max_delay);
-        }
+        let request = || {
+            let paths = self.remote_paths.lock().unwrap_or_else(|p| p.into_inner());
+            let sink = paths.iter().find(|(p, _)| p == path).map(|(_, sink)| sink.clone())?;
+            Some(connection.request_remote_streamlocal(path, sink))
+        };
+        self.retry_remote(connection, path, shutdown, request).await;
     }
 
     async fn restore_remote_forward(
@@ -202,24 +182,47 @@ impl ReconnectingTunnel {
         old_bound: u16,
         shutdown: &CancellationToken,
     ) {
+        let request = || {
+            let sink = self.sink_of(address, old_bound)?;
+            Some(async move {
+                let bound = connection.request_remote_forward(address, requested, sink).await?;
+                self.rebind(address, old_bound, bound);
+                if requested == 0 {
+                    eprintln!("Allocated port {bound} for remote forward (was {old_bound})");
+                }
+                Ok(())
+            })
+        };
+        self.retry_remote(connection, &format!("{address}:{requested}"), shutdown, request).await;
+    }
+
+    /// Requests a remote forwarding (`what`) again until the server grants
+    /// it: the server may still hold the old listener until it notices the
+    /// old connection is gone, so a refusal is retried after a doubling
+    /// pause. `request` gives `None` once the forwarding was cancelled.
+    async fn retry_remote<Fut>(
+        &self,
+        connection: &SshConnection,
+        what: &str,
+        shutdown: &CancellationToken,
+        mut request: impl FnMut() -> Option<Fut>,
+    ) where
+        Fut: std::future::Future<Output = Result<(), RemoteForwardError>>,
+    {
         let mut delay = SECOND_DELAY;
         for attempt in 1u64.. {
-            let Some(sink) = self.sink_of(address, old_bound) else { return };
+            let Some(requested) = request() else { return };
             if connection.is_ended() {
                 return;
             }
-            match connection.request_remote_forward(address, requested, sink).await {
-                Ok(bound) => {
-                    self.rebind(address, old_bound, bound);
-                    tracing::info!("Remote forwarding {address}:{bound} requested again (attempt {attempt})");
-                    if requested == 0 {
-                        eprintln!("Allocated port {bound} for remote forward (was {old_bound})");
-                    }
+            match requested.await {
+                Ok(()) => {
+                    tracing::info!("Remote forwarding {what} requested again (attempt {attempt})");
                     return;
                 }
                 Err(e) => tracing::warn!(
-                    "Remote forwarding {address}:{requested} refused again ({e}): the server may still hold the old \
-                     listener; retrying in {delay:?}"
+                    "Remote forwarding {what} refused again ({e}): the server may still hold the old listener; \
+                     retrying in {delay:?}"
                 ),
             }
             tokio::select! {
