@@ -397,6 +397,20 @@ mod tests {
             parse("DynamicForward", &["localhost:1080"]),
             Ok(Directive::Forward(ForwardSpec::Dynamic(Listen { port: 1080, .. })))
         ));
+        // Issue 14 (fwd): one argument is remote dynamic forwarding; either
+        // side may be a unix socket.
+        assert!(matches!(
+            parse("RemoteForward", &["1080"]),
+            Ok(Directive::Forward(ForwardSpec::RemoteDynamic(Listen { port: 1080, .. })))
+        ));
+        assert!(matches!(
+            parse("LocalForward", &["/tmp/l.sock", "db:5432"]),
+            Ok(Directive::Forward(ForwardSpec::LocalStream(_)))
+        ));
+        assert!(matches!(
+            parse("RemoteForward", &["[/run/r:1]", "/tmp/l.sock"]),
+            Ok(Directive::Forward(ForwardSpec::RemoteStream(_)))
+        ));
     }
 
     #[test]

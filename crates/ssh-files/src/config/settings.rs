@@ -456,6 +456,9 @@ mod tests {
         assert!(s.ftp.penalty_exempt.is_empty());
         assert_eq!(s.known_hosts_host(), ("alias", 22));
         assert_eq!(s.syslog_facility, SyslogFacility::User);
+        // Issue 14 (fwd): OpenSSH's defaults.
+        assert_eq!(s.stream_local_bind, StreamLocalBind { mask: 0o177, unlink: false });
+        assert_eq!(s.permit_remote_open, PermitOpen::Any);
     }
 
     #[test]
