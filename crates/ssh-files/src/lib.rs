@@ -25,5 +25,6 @@ pub mod local;
 pub mod pattern;
 
 pub use forward_spec::{
-    ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, Forwarding, HostPort, Listen, LocalBind,
+    ConnectTo, ForwardKind, ForwardSpec, ForwardSpecError, ForwardSpecReason, Forwarding, HostPort, Listen, ListenOn,
+    LocalBind, OpenPattern, PermitOpen, StreamForwarding, StreamLocalBind,
 };

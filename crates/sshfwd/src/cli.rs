@@ -51,10 +51,14 @@ pub struct Args {
     /// An option in the configuration file's format, e.g. -o Port=2222.
     #[arg(short = 'o', value_name = "option")]
     pub options: Vec<String>,
-    /// Local forwarding: [ftp/][bind_address:]port:host:hostport.
+    /// Local forwarding: [ftp/][bind_address:]port:host:hostport; either
+    /// side may be a unix socket path instead (local_socket:host:hostport,
+    /// [bind_address:]port:remote_socket, local_socket:remote_socket).
     #[arg(short = 'L', value_name = "spec")]
     pub local: Vec<String>,
-    /// Remote forwarding: [ftp/][bind_address:]port:host:hostport.
+    /// Remote forwarding: [ftp/][bind_address:]port:host:hostport; either
+    /// side may be a unix socket path instead; [bind_address:]port alone is
+    /// remote dynamic (SOCKS) forwarding.
     #[arg(short = 'R', value_name = "spec")]
     pub remote: Vec<String>,
     /// Dynamic (SOCKS) forwarding: [bind_address:]port.

@@ -102,6 +102,11 @@ pub struct Settings {
     /// `-W host:port`: standard input and output forwarded there, instead
     /// of a command.
     pub stdio_forward: Option<StdioTarget>,
+    // Issue 14 (fwd)
+    /// `StreamLocalBindMask`, `StreamLocalBindUnlink`.
+    pub stream_local_bind: ssh_files::forward_spec::StreamLocalBind,
+    /// `PermitRemoteOpen`.
+    pub permit_remote_open: ssh_files::forward_spec::PermitOpen,
 }
 
 impl Settings {
@@ -142,6 +147,8 @@ impl Settings {
             log_target: log_target(args, s.syslog_facility)?,
             ftp: s.ftp.clone(),
             reconnect: ReconnectOptions { enabled: s.reconnect, max_delay: s.reconnect_max_delay },
+            stream_local_bind: s.stream_local_bind,
+            permit_remote_open: s.permit_remote_open.clone(),
             ignored_options: resolved
                 .ignored
                 .iter()

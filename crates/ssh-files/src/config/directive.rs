@@ -9,7 +9,7 @@ use super::keyword::Keyword;
 use super::settings::{AddressBlock, AddressFamily};
 use super::value::SyslogFacility;
 use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
-use crate::forward_spec::{ForwardKind, ForwardSpec};
+use crate::forward_spec::{ForwardKind, ForwardSpec, PermitOpen};
 
 /// A parsed option (every keyword but `Host`, `Match` and `Include`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,13 @@ pub(crate) enum Directive {
     BindInterface(String),
     ConnectionAttempts(u32),
     TcpKeepAlive(bool),
+    // Issue 14 (fwd)
+    /// `StreamLocalBindMask`: the umask for local unix socket listeners.
+    StreamLocalBindMask(u32),
+    /// `StreamLocalBindUnlink`: remove an existing socket file before binding.
+    StreamLocalBindUnlink(bool),
+    /// `PermitRemoteOpen`: where remote dynamic forwarding may connect.
+    PermitRemoteOpen(PermitOpen),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -221,6 +228,16 @@ impl Directive {
                 Directive::ConnectionAttempts(value::parse_count(v).ok_or_else(|| invalid(v))?)
             }
             Keyword::TcpKeepAlive => Directive::TcpKeepAlive(flag()?),
+            // Issue 14 (fwd)
+            Keyword::StreamLocalBindMask => {
+                let v = one()?;
+                let mask = u32::from_str_radix(v, 8).ok().filter(|&m| m <= 0o777 && !v.is_empty());
+                Directive::StreamLocalBindMask(mask.ok_or_else(|| invalid(v))?)
+            }
+            Keyword::StreamLocalBindUnlink => Directive::StreamLocalBindUnlink(flag()?),
+            Keyword::PermitRemoteOpen => {
+                Directive::PermitRemoteOpen(PermitOpen::parse(args).ok_or_else(|| invalid(&args.join(" ")))?)
+            }
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
@@ -378,6 +395,16 @@ mod tests {
                 parse("PerSourcePenaltyExemptList", &["10.0.0.0/33"]),
                 invalid("PerSourcePenaltyExemptList", "10.0.0.0/33"),
             ),
+            // Issue 14 (fwd)
+            (parse("StreamLocalBindMask", &["0177"]), Ok(Directive::StreamLocalBindMask(0o177))),
+            (parse("StreamLocalBindMask", &["022"]), Ok(Directive::StreamLocalBindMask(0o022))),
+            (parse("StreamLocalBindMask", &["0999"]), invalid("StreamLocalBindMask", "0999")),
+            (parse("StreamLocalBindMask", &["01777"]), invalid("StreamLocalBindMask", "01777")),
+            (parse("StreamLocalBindUnlink", &["yes"]), Ok(Directive::StreamLocalBindUnlink(true))),
+            (parse("PermitRemoteOpen", &["any"]), Ok(Directive::PermitRemoteOpen(PermitOpen::Any))),
+            (parse("PermitRemoteOpen", &["none"]), Ok(Directive::PermitRemoteOpen(PermitOpen::None))),
+            (parse("PermitRemoteOpen", &["any", "h:1"]), invalid("PermitRemoteOpen", "any h:1")),
+            (parse("PermitRemoteOpen", &["h"]), invalid("PermitRemoteOpen", "h")),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             // Ignored keywords take whatever they are given.
             (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),
@@ -398,6 +425,20 @@ mod tests {
         assert!(matches!(
             parse("DynamicForward", &["localhost:1080"]),
             Ok(Directive::Forward(ForwardSpec::Dynamic(Listen { port: 1080, .. })))
+        ));
+        // Issue 14 (fwd): one argument is remote dynamic forwarding; either
+        // side may be a unix socket.
+        assert!(matches!(
+            parse("RemoteForward", &["1080"]),
+            Ok(Directive::Forward(ForwardSpec::RemoteDynamic(Listen { port: 1080, .. })))
+        ));
+        assert!(matches!(
+            parse("LocalForward", &["/tmp/l.sock", "db:5432"]),
+            Ok(Directive::Forward(ForwardSpec::LocalStream(_)))
+        ));
+        assert!(matches!(
+            parse("RemoteForward", &["[/run/r:1]", "/tmp/l.sock"]),
+            Ok(Directive::Forward(ForwardSpec::RemoteStream(_)))
         ));
     }
 

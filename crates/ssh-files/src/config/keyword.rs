@@ -67,6 +67,10 @@ pub(crate) enum Keyword {
     BindInterface,
     ConnectionAttempts,
     TcpKeepAlive,
+    // Issue 14 (fwd): unix socket listeners and remote dynamic forwarding.
+    StreamLocalBindMask,
+    StreamLocalBindUnlink,
+    PermitRemoteOpen,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -140,6 +144,10 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("ConnectionAttempts", Keyword::ConnectionAttempts),
     ("TCPKeepAlive", Keyword::TcpKeepAlive),
     ("KeepAlive", Keyword::TcpKeepAlive),
+    // Issue 14 (fwd)
+    ("StreamLocalBindMask", Keyword::StreamLocalBindMask),
+    ("StreamLocalBindUnlink", Keyword::StreamLocalBindUnlink),
+    ("PermitRemoteOpen", Keyword::PermitRemoteOpen),
 ];
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the
@@ -185,7 +193,6 @@ const IGNORED: &[&str] = &[
     "NumberOfPasswordPrompts",
     "ObscureKeystrokeTiming",
     "PermitLocalCommand",
-    "PermitRemoteOpen",
     "PKCS11Provider",
     "SmartcardDevice",
     "PreferredAuthentications",
@@ -202,8 +209,6 @@ const IGNORED: &[&str] = &[
     "SessionType",
     "SetEnv",
     "StdinNull",
-    "StreamLocalBindMask",
-    "StreamLocalBindUnlink",
     "Tag",
     "Tunnel",
     "TunnelDevice",

@@ -7,7 +7,7 @@ use super::directive::Directive;
 use super::settings::{AddressBlock, AddressFamily};
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
-use crate::forward_spec::ForwardSpec;
+use crate::forward_spec::{ForwardSpec, PermitOpen};
 
 /// Every option sshfwd acts on, as found in the sources: `None` (or empty)
 /// when no source set it. Values are as written: tokens (`%h`, `~`) are
@@ -87,6 +87,10 @@ pub struct HostOptions {
     pub bind_interface: Option<String>,
     pub connection_attempts: Option<u32>,
     pub tcp_keep_alive: Option<bool>,
+    // Issue 14 (fwd)
+    pub stream_local_bind_mask: Option<u32>,
+    pub stream_local_bind_unlink: Option<bool>,
+    pub permit_remote_open: Option<PermitOpen>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -178,6 +182,10 @@ impl HostOptions {
             Directive::BindInterface(v) => first(&mut self.bind_interface, v),
             Directive::ConnectionAttempts(v) => first(&mut self.connection_attempts, v),
             Directive::TcpKeepAlive(v) => first(&mut self.tcp_keep_alive, v),
+            // Issue 14 (fwd)
+            Directive::StreamLocalBindMask(v) => first(&mut self.stream_local_bind_mask, v),
+            Directive::StreamLocalBindUnlink(v) => first(&mut self.stream_local_bind_unlink, v),
+            Directive::PermitRemoteOpen(v) => first(&mut self.permit_remote_open, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.

@@ -10,7 +10,7 @@ use super::options::HostOptions;
 use super::tokens::{self, Context, ExpandError, TokenValue};
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
-use crate::forward_spec::ForwardSpec;
+use crate::forward_spec::{ForwardSpec, PermitOpen, StreamLocalBind};
 
 /// The identity files tried when none is configured, in OpenSSH's order.
 pub const DEFAULT_IDENTITY_FILES: &[&str] = &[
@@ -235,6 +235,11 @@ pub struct Settings {
     pub connection_attempts: u32,
     /// `TCPKeepAlive`, default yes: SO_KEEPALIVE on the connection.
     pub tcp_keep_alive: bool,
+    // Issue 14 (fwd)
+    /// `StreamLocalBindMask` and `StreamLocalBindUnlink`.
+    pub stream_local_bind: StreamLocalBind,
+    /// `PermitRemoteOpen`, default `any`.
+    pub permit_remote_open: PermitOpen,
 }
 
 /// A value that could not be expanded.
@@ -392,6 +397,12 @@ impl Settings {
             bind_interface: options.bind_interface,
             connection_attempts: options.connection_attempts.unwrap_or(1),
             tcp_keep_alive: options.tcp_keep_alive.unwrap_or(true),
+            // Issue 14 (fwd)
+            stream_local_bind: StreamLocalBind {
+                mask: options.stream_local_bind_mask.unwrap_or(StreamLocalBind::default().mask),
+                unlink: options.stream_local_bind_unlink.unwrap_or(false),
+            },
+            permit_remote_open: options.permit_remote_open.unwrap_or(PermitOpen::Any),
         })
     }
 
@@ -515,6 +526,9 @@ mod tests {
         assert!(s.ftp.penalty_exempt.is_empty());
         assert_eq!(s.known_hosts_host(), ("alias", 22));
         assert_eq!(s.syslog_facility, SyslogFacility::User);
+        // Issue 14 (fwd): OpenSSH's defaults.
+        assert_eq!(s.stream_local_bind, StreamLocalBind { mask: 0o177, unlink: false });
+        assert_eq!(s.permit_remote_open, PermitOpen::Any);
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub async fn start(settings: &Settings) -> Result<Running, RunError> {
         bridges: vec![],
         bridge_pool: None,
     };
+    running.forwards.stream_local_bind = settings.stream_local_bind;
+    running.forwards.permit_remote_open = settings.permit_remote_open.clone();
     audit.reopen_on_hangup(running.forwards.shutdown.clone());
     running.forwards.ftp_audit = audit;
     let mut bridge_login = None;

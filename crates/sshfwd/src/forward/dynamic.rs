@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::relay;
@@ -16,7 +16,7 @@ use crate::ssh::Tunnel;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
-enum SocksError {
+pub(super) enum SocksError {
     #[error("unsupported SOCKS version {0}")]
     Version(u8),
     #[error("SOCKS client offered no acceptable authentication method")]
@@ -32,22 +32,18 @@ enum SocksError {
 }
 
 /// A SOCKS request, with the reply format it expects.
-struct Request {
-    host: String,
-    port: u16,
-    version: u8,
+pub(super) struct Request {
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) version: u8,
 }
 
 /// Serves one SOCKS client: its request, then the relay.
 pub async fn connection<T: Tunnel>(tunnel: Arc<T>, mut stream: TcpStream, peer: SocketAddr) {
-    let request = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_request(&mut stream)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
+    let request = match handshake(&mut stream).await {
+        Ok(r) => r,
+        Err(e) => {
             tracing::info!("dynamic forwarding from {peer}: {e}");
-            return;
-        }
-        Err(_) => {
-            tracing::info!("dynamic forwarding from {peer}: {}", SocksError::Timeout);
             return;
         }
     };
@@ -68,7 +64,12 @@ pub async fn connection<T: Tunnel>(tunnel: Arc<T>, mut stream: TcpStream, peer: 
     }
 }
 
-async fn read_request(stream: &mut TcpStream) -> Result<Request, SocksError> {
+/// Reads a SOCKS request, within the handshake's time.
+pub(super) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<Request, SocksError> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, read_request(stream)).await.map_err(|_| SocksError::Timeout)?
+}
+
+async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<Request, SocksError> {
     match stream.read_u8().await? {
         5 => read_socks5(stream).await,
         4 => read_socks4(stream).await,
@@ -76,7 +77,7 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, SocksError> {
     }
 }
 
-async fn read_socks5(stream: &mut TcpStream) -> Result<Request, SocksError> {
+async fn read_socks5<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<Request, SocksError> {
     let count = stream.read_u8().await?;
     let mut methods = vec![0u8; usize::from(count)];
     stream.read_exact(&mut methods).await?;
@@ -121,7 +122,7 @@ async fn read_socks5(stream: &mut TcpStream) -> Result<Request, SocksError> {
     Ok(Request { host, port, version: 5 })
 }
 
-async fn read_socks4(stream: &mut TcpStream) -> Result<Request, SocksError> {
+async fn read_socks4<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<Request, SocksError> {
     let command = stream.read_u8().await?;
     let port = stream.read_u16().await?;
     let mut ip = [0u8; 4];
@@ -140,7 +141,7 @@ async fn read_socks4(stream: &mut TcpStream) -> Result<Request, SocksError> {
     Ok(Request { host, port, version: 4 })
 }
 
-async fn read_nul_terminated(stream: &mut TcpStream) -> Result<String, SocksError> {
+async fn read_nul_terminated<S: AsyncRead + Unpin>(stream: &mut S) -> Result<String, SocksError> {
     let mut bytes = Vec::new();
     loop {
         let b = stream.read_u8().await?;
@@ -155,14 +156,14 @@ async fn read_nul_terminated(stream: &mut TcpStream) -> Result<String, SocksErro
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn success_reply(version: u8) -> Vec<u8> {
+pub(super) fn success_reply(version: u8) -> Vec<u8> {
     match version {
         4 => vec![0, 0x5a, 0, 0, 0, 0, 0, 0],
         _ => vec![5, 0, 0, 1, 0, 0, 0, 0, 0, 0],
     }
 }
 
-fn failure_reply(version: u8) -> Vec<u8> {
+pub(super) fn failure_reply(version: u8) -> Vec<u8> {
     match version {
         4 => vec![0, 0x5b, 0, 0, 0, 0, 0, 0],
         _ => vec![5, 1, 0, 1, 0, 0, 0, 0, 0, 0],

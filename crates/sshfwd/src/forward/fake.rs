@@ -15,7 +15,7 @@ use tokio::task::AbortHandle;
 
 use crate::ssh::{
     ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,
-    RemoteForwardError, Tunnel,
+    ForwardedStreamSink, RemoteForwardError, Tunnel,
 };
 
 #[derive(Default)]
@@ -85,6 +85,24 @@ impl Tunnel for FakeTunnel {
         lock(&self.requested).push(key.clone());
         lock(&self.forwards).insert(key, task.abort_handle());
         Ok(port)
+    }
+
+    // The forwarders' tests over this fake are TCP's; unix sockets are
+    // tested against a real sshd.
+    async fn open_direct_streamlocal(&self, path: &str) -> Result<FakeChannel, ChannelOpenError> {
+        Err(ChannelOpenError::Refused(format!("the fake tunnel has no unix sockets ({path})")))
+    }
+
+    async fn request_remote_streamlocal(
+        &self,
+        path: &str,
+        _: ForwardedStreamSink<FakeChannel>,
+    ) -> Result<(), RemoteForwardError> {
+        Err(RemoteForwardError(format!("the fake tunnel has no unix sockets ({path})")))
+    }
+
+    async fn cancel_remote_streamlocal(&self, path: &str) -> Result<(), RemoteForwardError> {
+        Err(RemoteForwardError(format!("no forwarding {path}")))
     }
 
     async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), RemoteForwardError> {

@@ -19,12 +19,5 @@ pub async fn connection<T: Tunnel>(tunnel: Arc<T>, stream: TcpStream, peer: Sock
             return;
         }
     };
-    match relay::relay(channel, stream).await {
-        Ok(moved) => tracing::debug!(
-            "forwarding {peer} -> {target} closed: {} bytes out, {} bytes in",
-            moved.to_channel,
-            moved.from_channel
-        ),
-        Err(e) => tracing::debug!("forwarding {peer} -> {target} ended: {e}"),
-    }
+    relay::relay_and_log(channel, stream, &format!("{peer} -> {target}")).await;
 }

@@ -11,11 +11,15 @@ pub mod local;
 pub mod open_files;
 pub mod relay;
 pub mod remote;
+pub mod remote_dynamic;
+pub mod unix;
 
 use std::sync::Arc;
 
 use ssh_files::config::FtpSettings;
-use ssh_files::forward_spec::{ForwardSpec, Forwarding, HostPort, Listen, LocalBind};
+use ssh_files::forward_spec::{
+    ForwardSpec, Forwarding, HostPort, Listen, ListenOn, LocalBind, PermitOpen, StreamForwarding, StreamLocalBind,
+};
 use sshfwd_net::{AcceptOptions, ListenAddress};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +49,10 @@ pub struct ForwardOptions {
     pub shutdown: CancellationToken,
     /// Holds every listener's and connection's task.
     pub tracker: TaskTracker,
+    /// How local unix socket listeners are made.
+    pub stream_local_bind: StreamLocalBind,
+    /// Where remote dynamic forwarding may connect.
+    pub permit_remote_open: PermitOpen,
 }
 
 impl ForwardOptions {
@@ -69,6 +77,8 @@ impl ForwardOptions {
             ftp_audit: AuditLog::default(),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            stream_local_bind: StreamLocalBind::default(),
+            permit_remote_open: PermitOpen::Any,
         }
     }
 }
@@ -80,6 +90,8 @@ pub enum ForwardError {
     Local,
     #[error("remote port forwarding failed for listen port {port}")]
     Remote { port: u16 },
+    #[error("remote port forwarding failed for listen path {path}")]
+    RemotePath { path: String },
     #[error("Could not request dynamic forwarding.")]
     Dynamic,
     #[error("Could not request FTP-to-SFTP bridge.")]
@@ -130,6 +142,53 @@ pub async fn start<T: Tunnel>(
                 listener::spawn(listeners, accept, shutdown, tracker, relay);
             }
             Ok(())
+        }
+        ForwardSpec::LocalStream(StreamForwarding { listen: on, target }) => {
+            let tunnel = tunnel.clone();
+            match on {
+                ListenOn::Port(on) => {
+                    let listeners = listen(on, options.gateway_ports, ForwardError::Local).await?;
+                    let gateway = listener::is_gateway(&listeners);
+                    let target = target.clone();
+                    let handle =
+                        move |stream, peer| unix::local_connection(tunnel.clone(), stream, Some(peer), target.clone());
+                    let relay = Connections { handle, refusal: Refusal::Close, gate: Gate::new(&options.ftp, gateway) };
+                    listener::spawn(listeners, accept, shutdown, tracker, relay);
+                }
+                ListenOn::Path(path) => {
+                    let listener = unix::listen(path, options.stream_local_bind).map_err(|_| ForwardError::Local)?;
+                    let target = target.clone();
+                    let handle = move |stream| unix::local_connection(tunnel.clone(), stream, None, target.clone());
+                    unix::spawn(listener, accept.max_connections, shutdown, tracker, handle);
+                }
+            }
+            Ok(())
+        }
+        ForwardSpec::RemoteStream(StreamForwarding { listen: on, target }) => {
+            let (max, destination) = (accept.max_connections, target.clone());
+            match on {
+                ListenOn::Port(on) => {
+                    let remote = remote::RemoteListen { address: on.remote_bind_address(), port: on.port, target };
+                    remote::start(tunnel, remote, max, shutdown, tracker, move |connection| {
+                        remote::connect_stream(connection.channel, destination.clone())
+                    })
+                    .await
+                }
+                ListenOn::Path(path) => {
+                    remote::start_streamlocal(tunnel, path, target, max, shutdown, tracker, move |connection| {
+                        remote::connect_stream(connection.channel, destination.clone())
+                    })
+                    .await
+                }
+            }
+        }
+        ForwardSpec::RemoteDynamic(on) => {
+            let remote = remote::RemoteListen { address: on.remote_bind_address(), port: on.port, target: &"socks" };
+            let permit = options.permit_remote_open.clone();
+            remote::start(tunnel, remote, accept.max_connections, shutdown, tracker, move |connection| {
+                remote_dynamic::connection(connection, permit.clone())
+            })
+            .await
         }
         ForwardSpec::Dynamic(on) => {
             let listeners = listen(on, options.gateway_ports, ForwardError::Dynamic).await?;

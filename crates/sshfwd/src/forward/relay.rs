@@ -1,11 +1,11 @@
-//! Moves bytes both ways between a TCP connection and an SSH channel with
+//! Moves bytes both ways between a socket (TCP or unix) and an SSH channel with
 //! exact half-close: when one side ends its stream, the other side is told
 //! (EOF on the channel, FIN on the socket) and the opposite direction keeps
 //! flowing until it ends too; then the channel is closed.
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::ssh::{ChannelReader, ChannelWriter, DataChannel};
 
@@ -25,7 +25,40 @@ pub struct Moved {
     pub from_channel: u64,
 }
 
-pub async fn relay<C: DataChannel>(channel: C, socket: TcpStream) -> std::io::Result<Moved> {
+/// A stream socket that splits into owned halves without a lock.
+pub trait Socket: Send + 'static {
+    type Read: AsyncRead + Send + Unpin;
+    type Write: AsyncWrite + Send + Unpin;
+    fn into_split(self) -> (Self::Read, Self::Write);
+}
+
+impl Socket for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn into_split(self) -> (Self::Read, Self::Write) {
+        TcpStream::into_split(self)
+    }
+}
+
+impl Socket for UnixStream {
+    type Read = tokio::net::unix::OwnedReadHalf;
+    type Write = tokio::net::unix::OwnedWriteHalf;
+    fn into_split(self) -> (Self::Read, Self::Write) {
+        UnixStream::into_split(self)
+    }
+}
+
+/// Relays, then logs how it ended; `what` names the forwarding.
+pub async fn relay_and_log<C: DataChannel, S: Socket>(channel: C, socket: S, what: &(dyn std::fmt::Display + Sync)) {
+    match relay(channel, socket).await {
+        Ok(moved) => {
+            tracing::debug!("forwarding {what} closed: {} bytes out, {} bytes in", moved.to_channel, moved.from_channel)
+        }
+        Err(e) => tracing::debug!("forwarding {what} ended: {e}"),
+    }
+}
+
+pub async fn relay<C: DataChannel, S: Socket>(channel: C, socket: S) -> std::io::Result<Moved> {
     let (mut from_ssh, to_ssh) = channel.split();
     let (mut socket_read, mut socket_write) = socket.into_split();
     let upstream = async {

@@ -17,7 +17,7 @@ use super::hostkey::HostKeyPolicy;
 use super::prompt::Prompter;
 use super::remote_registry::RemoteRegistry;
 use super::transport::{self, Carrier, Transport};
-use super::tunnel::{ChannelOpenError, ForwardedSink, RemoteForwardError, Tunnel};
+use super::tunnel::{ChannelOpenError, ForwardedSink, ForwardedStreamSink, RemoteForwardError, Tunnel};
 
 /// Socket read buffer under the SSH transport: what one read hands russh
 /// before the session task yields to the relays (see `socket`); 64 KiB
@@ -254,6 +254,36 @@ impl Tunnel for SshConnection {
 
     fn connection_lost(&self) -> bool {
         self.is_ended()
+    }
+
+    async fn open_direct_streamlocal(&self, path: &str) -> Result<SshChannel, ChannelOpenError> {
+        self.handle
+            .channel_open_direct_streamlocal(path)
+            .await
+            .map(SshChannel)
+            .map_err(|e| ChannelOpenError::Refused(super::describe_ssh_error(&e)))
+    }
+
+    async fn request_remote_streamlocal(
+        &self,
+        path: &str,
+        sink: ForwardedStreamSink<SshChannel>,
+    ) -> Result<(), RemoteForwardError> {
+        // Registered first, as a fixed port: the server listens before it
+        // replies.
+        self.remote.insert_path(path, sink);
+        self.handle.streamlocal_forward(path).await.map_err(|e| {
+            self.remote.remove_path(path);
+            RemoteForwardError(super::describe_ssh_error(&e))
+        })
+    }
+
+    async fn cancel_remote_streamlocal(&self, path: &str) -> Result<(), RemoteForwardError> {
+        self.remote.remove_path(path);
+        self.handle
+            .cancel_streamlocal_forward(path)
+            .await
+            .map_err(|e| RemoteForwardError(super::describe_ssh_error(&e)))
     }
 
     async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), RemoteForwardError> {

@@ -12,7 +12,7 @@ use super::channel::SshChannel;
 use super::hostkey::{HostKeyError, HostKeyPolicy};
 use super::prompt::Prompter;
 use super::remote_registry::RemoteRegistry;
-use super::tunnel::Forwarded;
+use super::tunnel::{Forwarded, ForwardedStream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -140,6 +140,35 @@ impl russh::client::Handler for ClientHandler {
         reply.accept().await;
         place.send(Forwarded { channel: SshChannel(channel), originator });
         Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        channel: Channel<Msg>,
+        socket_path: &str,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // A refused channel's `reply` is dropped, which rejects it.
+        self.forwarded_streamlocal(channel, socket_path, reply).await;
+        Ok(())
+    }
+}
+
+impl ClientHandler {
+    async fn forwarded_streamlocal(&self, channel: Channel<Msg>, path: &str, reply: ChannelOpenHandle) {
+        let Some(sink) = self.remote.lookup_path(path) else {
+            tracing::debug!("refusing forwarded-streamlocal for {path}: no such remote forwarding");
+            return;
+        };
+        let Ok(place) = sink.try_reserve() else {
+            tracing::info!(
+                "refusing forwarded-streamlocal for {path}: too many connections waiting for this forwarding"
+            );
+            return;
+        };
+        reply.accept().await;
+        place.send(ForwardedStream { channel: SshChannel(channel) });
     }
 }
 

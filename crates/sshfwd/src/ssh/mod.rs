@@ -31,7 +31,7 @@ pub use sftp::SubsystemError;
 pub use transport::{AddressFamily, JumpHost, SocketOptions, Transport};
 pub use tunnel::{
     ChannelClosed, ChannelOpenError, ChannelReader, ChannelWriter, DataChannel, Forwarded, ForwardedSink,
-    RemoteForwardError, Tunnel,
+    ForwardedStream, ForwardedStreamSink, RemoteForwardError, Tunnel,
 };
 
 /// russh's errors as OpenSSH words them (a channel-open failure by its

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::channel::SshChannel;
 use super::connection::{connect, ConnectOptions, SshConnection};
 use super::handler::SessionEnd;
-use super::tunnel::{ChannelOpenError, ForwardedSink, RemoteForwardError, Tunnel};
+use super::tunnel::{ChannelOpenError, ForwardedSink, ForwardedStreamSink, RemoteForwardError, Tunnel};
 
 /// The first attempt comes at once, give or take this much jitter (a
 /// killed session's server is usually still listening); then the wait
@@ -48,12 +48,20 @@ pub struct ReconnectingTunnel {
     /// The live connection; `None` while reconnecting.
     current: watch::Sender<Option<Arc<SshConnection>>>,
     remote: Mutex<Vec<RemoteRecord>>,
+    /// Remote unix socket forwardings, by path, to request again.
+    remote_paths: Mutex<Vec<(String, ForwardedStreamSink<SshChannel>)>>,
 }
 
 impl ReconnectingTunnel {
     pub fn new(options: ConnectOptions, reconnect: ReconnectOptions, connection: Arc<SshConnection>) -> Arc<Self> {
         let (current, _) = watch::channel(Some(connection));
-        Arc::new(Self { options, reconnect, current, remote: Mutex::new(Vec::new()) })
+        Arc::new(Self {
+            options,
+            reconnect,
+            current,
+            remote: Mutex::new(Vec::new()),
+            remote_paths: Mutex::new(Vec::new()),
+        })
     }
 
     /// The live connection, if there is one.
@@ -143,6 +151,27 @@ impl ReconnectingTunnel {
                 tunnel.restore_remote_forward(&connection, &address, requested, old_bound, &shutdown).await;
             });
         }
+        let paths: Vec<String> =
+            self.remote_paths.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(path, _)| path.clone()).collect();
+        for path in paths {
+            let (tunnel, connection, shutdown) = (self.clone(), connection.clone(), shutdown.clone());
+            tokio::spawn(async move { tunnel.restore_remote_streamlocal(&connection, &path, &shutdown).await });
+        }
+    }
+
+    /// As [`Self::restore_remote_forward`], for a unix socket forwarding.
+    async fn restore_remote_streamlocal(
+        &self,
+        connection: &Arc<SshConnection>,
+        path: &str,
+        shutdown: &CancellationToken,
+    ) {
+        let request = || {
+            let paths = self.remote_paths.lock().unwrap_or_else(|p| p.into_inner());
+            let sink = paths.iter().find(|(p, _)| p == path).map(|(_, sink)| sink.clone())?;
+            Some(connection.request_remote_streamlocal(path, sink))
+        };
+        self.retry_remote(connection, path, shutdown, request).await;
     }
 
     async fn restore_remote_forward(
@@ -153,24 +182,47 @@ impl ReconnectingTunnel {
         old_bound: u16,
         shutdown: &CancellationToken,
     ) {
+        let request = || {
+            let sink = self.sink_of(address, old_bound)?;
+            Some(async move {
+                let bound = connection.request_remote_forward(address, requested, sink).await?;
+                self.rebind(address, old_bound, bound);
+                if requested == 0 {
+                    eprintln!("Allocated port {bound} for remote forward (was {old_bound})");
+                }
+                Ok(())
+            })
+        };
+        self.retry_remote(connection, &format!("{address}:{requested}"), shutdown, request).await;
+    }
+
+    /// Requests a remote forwarding (`what`) again until the server grants
+    /// it: the server may still hold the old listener until it notices the
+    /// old connection is gone, so a refusal is retried after a doubling
+    /// pause. `request` gives `None` once the forwarding was cancelled.
+    async fn retry_remote<Fut>(
+        &self,
+        connection: &SshConnection,
+        what: &str,
+        shutdown: &CancellationToken,
+        mut request: impl FnMut() -> Option<Fut>,
+    ) where
+        Fut: std::future::Future<Output = Result<(), RemoteForwardError>>,
+    {
         let mut delay = SECOND_DELAY;
         for attempt in 1u64.. {
-            let Some(sink) = self.sink_of(address, old_bound) else { return };
+            let Some(requested) = request() else { return };
             if connection.is_ended() {
                 return;
             }
-            match connection.request_remote_forward(address, requested, sink).await {
-                Ok(bound) => {
-                    self.rebind(address, old_bound, bound);
-                    tracing::info!("Remote forwarding {address}:{bound} requested again (attempt {attempt})");
-                    if requested == 0 {
-                        eprintln!("Allocated port {bound} for remote forward (was {old_bound})");
-                    }
+            match requested.await {
+                Ok(()) => {
+                    tracing::info!("Remote forwarding {what} requested again (attempt {attempt})");
                     return;
                 }
                 Err(e) => tracing::warn!(
-                    "Remote forwarding {address}:{requested} refused again ({e}): the server may still hold the old \
-                     listener; retrying in {delay:?}"
+                    "Remote forwarding {what} refused again ({e}): the server may still hold the old listener; \
+                     retrying in {delay:?}"
                 ),
             }
             tokio::select! {
@@ -228,6 +280,32 @@ impl Tunnel for ReconnectingTunnel {
 
     fn connection_lost(&self) -> bool {
         self.current().is_none_or(|connection| connection.is_ended())
+    }
+
+    async fn open_direct_streamlocal(&self, path: &str) -> Result<SshChannel, ChannelOpenError> {
+        match self.current() {
+            Some(connection) => connection.open_direct_streamlocal(path).await,
+            None => Err(self.lost()),
+        }
+    }
+
+    async fn request_remote_streamlocal(
+        &self,
+        path: &str,
+        sink: ForwardedStreamSink<SshChannel>,
+    ) -> Result<(), RemoteForwardError> {
+        let Some(connection) = self.current() else { return Err(RemoteForwardError(self.lost().to_string())) };
+        connection.request_remote_streamlocal(path, sink.clone()).await?;
+        self.remote_paths.lock().unwrap_or_else(|p| p.into_inner()).push((path.to_owned(), sink));
+        Ok(())
+    }
+
+    async fn cancel_remote_streamlocal(&self, path: &str) -> Result<(), RemoteForwardError> {
+        self.remote_paths.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, _)| p != path);
+        match self.current() {
+            Some(connection) => connection.cancel_remote_streamlocal(path).await,
+            None => Ok(()),
+        }
     }
 
     async fn cancel_remote_forward(&self, address: &str, port: u16) -> Result<(), RemoteForwardError> {

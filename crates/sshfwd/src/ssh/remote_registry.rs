@@ -1,12 +1,12 @@
 //! Which task receives the connections that the server opens for each of
-//! our remote forwardings (tcpip-forward), keyed by the listening port the
-//! server reports.
+//! our remote forwardings: tcpip-forward ones keyed by the listening port
+//! the server reports, streamlocal-forward ones by their socket path.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::channel::SshChannel;
-use super::tunnel::ForwardedSink;
+use super::tunnel::{ForwardedSink, ForwardedStreamSink};
 
 /// The forwardings on one port, by the address each was requested for.
 type OnPort = Vec<(String, ForwardedSink<SshChannel>)>;
@@ -14,6 +14,7 @@ type OnPort = Vec<(String, ForwardedSink<SshChannel>)>;
 #[derive(Default)]
 pub struct RemoteRegistry {
     by_port: Mutex<HashMap<u32, OnPort>>,
+    by_path: Mutex<HashMap<String, ForwardedStreamSink<SshChannel>>>,
 }
 
 impl RemoteRegistry {
@@ -30,6 +31,19 @@ impl RemoteRegistry {
                 map.remove(&port);
             }
         }
+    }
+
+    pub fn insert_path(&self, path: &str, sink: ForwardedStreamSink<SshChannel>) {
+        self.by_path.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_owned(), sink);
+    }
+
+    pub fn remove_path(&self, path: &str) {
+        self.by_path.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+    }
+
+    /// The sink for a connection on the remote socket `path`.
+    pub fn lookup_path(&self, path: &str) -> Option<ForwardedStreamSink<SshChannel>> {
+        self.by_path.lock().unwrap_or_else(|p| p.into_inner()).get(path).cloned()
     }
 
     /// The sink for a forwarded connection. Servers report the address as

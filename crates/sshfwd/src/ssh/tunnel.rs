@@ -1,5 +1,6 @@
 //! The SSH operations that forwarders need, as a trait: open a
-//! direct-tcpip channel, request a remote forwarding, cancel one. The FTP
+//! direct-tcpip or direct-streamlocal channel, request a remote forwarding
+//! of a port or a unix socket, cancel one. The FTP
 //! layer and the relays are written against it, so that they can be driven
 //! in-process by a fake in tests; [`super::SshConnection`] is the real one.
 
@@ -22,6 +23,16 @@ pub struct Forwarded<C> {
 /// the receiving side falls behind, new connections are refused rather
 /// than queued without limit.
 pub type ForwardedSink<C> = mpsc::Sender<Forwarded<C>>;
+
+/// A connection the SSH server accepted on one of our remote unix socket
+/// forwardings (it has no originating address).
+pub struct ForwardedStream<C> {
+    pub channel: C,
+}
+
+/// Where a remote unix socket forwarding's connections are handed over;
+/// bounded like [`ForwardedSink`].
+pub type ForwardedStreamSink<C> = mpsc::Sender<ForwardedStream<C>>;
 
 /// A channel that could not be opened.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -73,6 +84,25 @@ pub trait Tunnel: Send + Sync + 'static {
         address: &str,
         port: u16,
     ) -> impl Future<Output = Result<(), RemoteForwardError>> + Send;
+
+    /// Opens a direct-streamlocal@openssh.com channel to the unix socket
+    /// `path` on the server's side.
+    fn open_direct_streamlocal(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<Self::Channel, ChannelOpenError>> + Send;
+
+    /// Asks the server to listen on the unix socket `path`
+    /// (streamlocal-forward@openssh.com) and hand its connections to `sink`;
+    /// in place when this returns.
+    fn request_remote_streamlocal(
+        &self,
+        path: &str,
+        sink: ForwardedStreamSink<Self::Channel>,
+    ) -> impl Future<Output = Result<(), RemoteForwardError>> + Send;
+
+    /// Cancels a remote unix socket forwarding.
+    fn cancel_remote_streamlocal(&self, path: &str) -> impl Future<Output = Result<(), RemoteForwardError>> + Send;
 
     /// Whether the SSH connection is gone (so that a channel that just
     /// closed was cut, not closed by its peer).
