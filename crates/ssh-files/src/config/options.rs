@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::directive::Directive;
 use super::settings::AddressBlock;
+use super::value::SessionType;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
@@ -81,6 +82,19 @@ pub struct HostOptions {
     pub per_source_max_connections: Option<Option<usize>>,
     pub ftp_login_timeout: Option<Option<Duration>>,
     pub per_source_penalty_exempt_list: Option<Vec<AddressBlock>>,
+    // Issue 14 (proc): the session and the process.
+    pub fork_after_authentication: Option<bool>,
+    pub stdin_null: Option<bool>,
+    pub session_type: Option<SessionType>,
+    /// `SendEnv` patterns, cumulative; a `-pattern` removes the earlier
+    /// patterns it matches.
+    pub send_env: Vec<String>,
+    /// `SetEnv` of the first line that sets it, a name's first value only.
+    pub set_env: Option<Vec<String>>,
+    /// `RemoteCommand` as written (`none` included).
+    pub remote_command: Option<String>,
+    pub permit_local_command: Option<bool>,
+    pub local_command: Option<String>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -166,6 +180,33 @@ impl HostOptions {
             Directive::PerSourceMaxConnections(v) => first(&mut self.per_source_max_connections, v),
             Directive::FtpLoginTimeout(v) => first(&mut self.ftp_login_timeout, v),
             Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
+            // Issue 14 (proc).
+            Directive::ForkAfterAuthentication(v) => first(&mut self.fork_after_authentication, v),
+            Directive::StdinNull(v) => first(&mut self.stdin_null, v),
+            Directive::SessionType(v) => first(&mut self.session_type, v),
+            Directive::SendEnv(patterns) => {
+                for pattern in patterns {
+                    match pattern.strip_prefix('-') {
+                        Some(removed) => self.send_env.retain(|p| !crate::pattern::wildcard(p, removed)),
+                        None => self.send_env.push(pattern),
+                    }
+                }
+            }
+            Directive::SetEnv(v) => {
+                if self.set_env.is_none() {
+                    let mut kept: Vec<String> = Vec::new();
+                    for assignment in v {
+                        let name = assignment.split('=').next().unwrap_or_default();
+                        if !kept.iter().any(|k| k.split('=').next() == Some(name)) {
+                            kept.push(assignment);
+                        }
+                    }
+                    self.set_env = Some(kept);
+                }
+            }
+            Directive::RemoteCommand(v) => first(&mut self.remote_command, v),
+            Directive::PermitLocalCommand(v) => first(&mut self.permit_local_command, v),
+            Directive::LocalCommand(v) => first(&mut self.local_command, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
@@ -210,6 +251,17 @@ mod tests {
         options.apply(Directive::Forward(spec.clone()));
         options.apply(Directive::Forward(spec.clone()));
         assert_eq!(options.forwards, vec![spec]);
+    }
+
+    #[test]
+    fn send_env_accumulates_and_removes_set_env_keeps_first() {
+        let mut options = HostOptions::default();
+        options.apply(Directive::SendEnv(vec!["LANG".into(), "LC_*".into(), "XX".into()]));
+        options.apply(Directive::SendEnv(vec!["-LC_ALL".into(), "-L*".into(), "YY".into()]));
+        assert_eq!(options.send_env, vec!["XX".to_string(), "YY".to_string()]);
+        options.apply(Directive::SetEnv(vec!["A=1".into(), "A=11".into(), "B=2".into()]));
+        options.apply(Directive::SetEnv(vec!["C=3".into()]));
+        assert_eq!(options.set_env, Some(vec!["A=1".to_string(), "B=2".to_string()]));
     }
 
     #[test]
