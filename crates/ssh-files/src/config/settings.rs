@@ -562,7 +562,8 @@ mod tests {
 
     #[test]
     fn session_commands() {
-        let table: [(Option<&str>, Option<&str>, Option<bool>, Option<&str>, Option<&str>); 5] = [
+        type Row<'a> = (Option<&'a str>, Option<&'a str>, Option<bool>, Option<&'a str>, Option<&'a str>);
+        let table: [Row; 5] = [
             (None, None, None, None, None),
             (Some("none"), Some("echo %h %T"), Some(false), None, None),
             (Some("ls %r"), Some("echo %h %T %%"), Some(true), Some("ls me"), Some("echo alias NONE %")),
