@@ -1,11 +1,18 @@
 //! Running the remote command: stdin, stdout and stderr relayed, the
 //! remote exit status returned.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Sleep;
 
 use crate::app::EXIT_FAILURE;
+
+/// How long a command may go on once nobody reads its output, before its
+/// channel is closed (what ssh takes, measured: about half a second).
+const NO_READER_GRACE: Duration = Duration::from_millis(500);
 use crate::ssh::{ChannelWriter, ExecError, ExecEvent, SessionRequest, SshConnection};
 
 /// Runs `request` and returns the exit code sshfwd should exit with: the
@@ -27,7 +34,21 @@ pub async fn run(ssh: &SshConnection, request: &SessionRequest<'_>, stdin_null: 
     let mut stdout = Some(tokio::io::stdout());
     let mut stderr = tokio::io::stderr();
     let mut status = None;
-    while let Some(event) = output.next().await {
+    // Set once stdout's reader is gone: how long the command has left to end.
+    let mut grace: Option<Pin<Box<Sleep>>> = None;
+    loop {
+        let event = tokio::select! {
+            event = output.next() => event,
+            () = expired(&mut grace) => {
+                tracing::debug!("closing channel 0: its output has no reader");
+                // Not awaited: russh's session loop may be parked on this
+                // channel's full queue, which nobody reads any more.
+                let input = input.clone();
+                tokio::spawn(async move { input.close().await });
+                break;
+            }
+        };
+        let Some(event) = event else { break };
         match event {
             ExecEvent::Stdout(data) => {
                 let Some(out) = stdout.as_mut() else { continue };
@@ -35,14 +56,16 @@ pub async fn run(ssh: &SshConnection, request: &SessionRequest<'_>, stdin_null: 
                     Ok(()) => out.flush().await,
                     Err(e) => Err(e),
                 };
-                // The reader is gone (EPIPE: Rust ignores SIGPIPE). As ssh,
-                // stop writing and let the command know: closing the channel
-                // makes the server close its output, so a writer such as
-                // `yes` dies of SIGPIPE instead of running on.
+                // The reader is gone (EPIPE: Rust ignores SIGPIPE). ssh
+                // then stops writing and asks the server to close the
+                // command's output (eow@openssh.com, which russh cannot
+                // send): a command that was ending anyway keeps its status,
+                // and one that writes on (`yes`) is stopped by closing the
+                // channel after the same half second.
                 if let Err(e) = written {
                     tracing::debug!("write failed on stdout: {e}");
                     stdout = None;
-                    input.close().await;
+                    grace = Some(Box::pin(tokio::time::sleep(NO_READER_GRACE)));
                 }
             }
             ExecEvent::Stderr(data) => {
@@ -70,6 +93,14 @@ pub async fn run(ssh: &SshConnection, request: &SessionRequest<'_>, stdin_null: 
     }
     let _ = stderr.flush().await;
     Ok(status.unwrap_or(EXIT_FAILURE))
+}
+
+/// Resolves when the grace period, if one is running, is over.
+async fn expired(grace: &mut Option<Pin<Box<Sleep>>>) {
+    match grace {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Copies our stdin to the command until end of file, then sends EOF.

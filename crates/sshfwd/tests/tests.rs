@@ -14,6 +14,7 @@ mod diagnostics;
 mod ftp_forward;
 mod ftp_to_sftp;
 mod gateway;
+mod process;
 mod reconnect;
 mod service;
 mod ssh_client;
