@@ -39,7 +39,7 @@ fn sshfwd_processes_with(needle: &str) -> Vec<u32> {
             let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
                 .map(|stat| stat.rsplit(')').next().unwrap_or_default().trim_start().starts_with('Z'))
                 .unwrap_or(true);
-            is_sshfwd && !zombie && args.iter().any(|a| *a == needle.as_bytes())
+            is_sshfwd && !zombie && args.contains(&needle.as_bytes())
         })
         .collect()
 }
