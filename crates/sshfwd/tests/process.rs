@@ -97,8 +97,13 @@ fn fork_returns_once_the_forward_listens() {
     let echo = echo_server();
     let port = free_port();
     let spec = format!("{port}:127.0.0.1:{}", echo.port());
-    let out = sshd.sshfwd().arg("-f").forwards(&[("-L", spec.as_str())]).run(RUN);
-    assert_exit(&out, 0);
+    let child = raw_command(&sshd.sshfwd().arg("-f").forwards(&[("-L", spec.as_str())])).spawn().unwrap();
+    // Reading both pipes to their end: the background process must not
+    // hold them, or `$(sshfwd -f …)` would never return.
+    let (done, output) = std::sync::mpsc::channel();
+    thread::spawn(move || done.send(child.wait_with_output()));
+    let out = output.recv_timeout(RUN).expect("stdout or stderr held open").unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
     // No retry: the foreground returned only once the listener was up.
     assert_eq!(echo_round_trip(local(port), b"at once"), b"at once");
