@@ -61,6 +61,12 @@ pub fn adopt() {
     };
     // No command this process starts must hold the foreground waiting.
     let _ = nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    // Until it is ready, the child is part of the foreground's run: killing
+    // the foreground (a timeout, Ctrl-C in another group) stops it too, as it
+    // would stop ssh, which is one process until it forks.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+        tracing::debug!("prctl(PR_SET_PDEATHSIG): {e}");
+    }
     if let Ok(mut waiting) = WAITING_PARENT.lock() {
         *waiting = Some(File::from(pipe));
     }
@@ -107,6 +113,11 @@ pub fn run_in_background() -> Result<i32, BackgroundError> {
 pub fn detach(keep: Keep) {
     let Some(mut pipe) = WAITING_PARENT.lock().ok().and_then(|mut waiting| waiting.take()) else { return };
     tracing::debug!("forking to background");
+    // The foreground exits as soon as it reads the byte: from here on the
+    // child lives on its own.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(None) {
+        tracing::debug!("prctl(PR_SET_PDEATHSIG): {e}");
+    }
     if let Err(e) = nix::unistd::setsid() {
         tracing::debug!("setsid: {e}");
     }

@@ -147,6 +147,25 @@ fn fork_runs_the_command_in_the_background() {
 }
 
 #[test]
+fn killing_the_foreground_before_ready_stops_the_background_half() {
+    // A server that accepts (in the backlog) and never sends its banner:
+    // the background half waits there, not ready.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let spec = format!("{}:127.0.0.1:9", free_port());
+    let mut b = Sshfwd::new(home.path()).arg("-f").forwards(&[("-L", spec.as_str())]);
+    b.port = Some(silent.local_addr().unwrap().port());
+    let mut foreground = raw_command(&b).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    assert!(eventually(RUN, || sshfwd_processes_with(&spec).len() == 2), "no background half");
+    sshd::signal(foreground.id(), libc::SIGTERM);
+    assert!(wait_child(&mut foreground, RUN).is_some());
+    assert!(
+        eventually(Duration::from_secs(10), || sshfwd_processes_with(&spec).is_empty()),
+        "the background half outlived the foreground before it was ready"
+    );
+}
+
+#[test]
 fn fork_needs_a_command_or_no_session() {
     let sshd = Sshd::start();
     let out = sshd.sshfwd().arg("-f").run(RUN);
