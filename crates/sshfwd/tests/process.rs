@@ -73,6 +73,9 @@ fn raw_command(b: &Sshfwd) -> Command {
     for k in &b.env_remove {
         cmd.env_remove(k);
     }
+    for (k, v) in &b.env {
+        cmd.env(k, v);
+    }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
@@ -144,6 +147,28 @@ fn fork_runs_the_command_in_the_background() {
     assert_eq!(wait_child(&mut foreground, RUN).and_then(|s| s.code()), Some(0));
     assert!(!file.exists(), "the foreground waited for the command");
     assert!(eventually(RUN, || fs::read_to_string(&file).is_ok_and(|t| t == "done\n")), "the command did not run");
+}
+
+#[test]
+fn fork_asks_for_the_passphrase_before_going_to_the_background() {
+    let sshd = Sshd::start();
+    let key = sshd.add_client_key("encrypted", KeyType::Ed25519, "phrase");
+    let askpass = sshd::write_script(&sshd.dir().join("askpass.sh"), "echo phrase");
+    let echo = echo_server();
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.port());
+    let mut b = sshd
+        .sshfwd()
+        .arg("-f")
+        .forwards(&[("-L", spec.as_str())])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force");
+    b.identities = vec![key];
+    b.batch = Some(false);
+    let mut foreground = raw_command(&b).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    assert_eq!(wait_child(&mut foreground, RUN).and_then(|s| s.code()), Some(0));
+    assert_eq!(echo_round_trip(local(port), b"unlocked"), b"unlocked");
+    kill_background(&spec);
 }
 
 #[test]
