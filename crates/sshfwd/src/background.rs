@@ -72,7 +72,8 @@ pub fn adopt() {
     }
 }
 
-/// Whether this process is the background child of a `-f` run.
+/// Whether this process is the background child of a `-f` run that has
+/// not detached yet.
 pub fn is_child() -> bool {
     WAITING_PARENT.lock().map(|waiting| waiting.is_some()).unwrap_or(false)
 }

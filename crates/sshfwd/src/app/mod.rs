@@ -78,16 +78,13 @@ pub async fn run(settings: Settings) -> Result<i32, RunError> {
         // ssh: with no session there is no remote status, and a stop asked
         // for with SIGTERM (systemd's) is a success; SIGINT stays a failure.
         _ => match wait(&running, &settings).await {
-            RunError::Signal(SIGTERM) => Ok(0),
+            RunError::Signal(libc::SIGTERM) => Ok(0),
             error => Err(error),
         },
     };
     stop(&mut running).await;
     outcome
 }
-
-/// SIGTERM's number.
-const SIGTERM: i32 = 15;
 
 /// Every forwarding is set up (and LocalCommand has run): tells systemd,
 /// and with `-f` goes to the background. The one place that marks a run
@@ -232,7 +229,7 @@ async fn termination() -> i32 {
         return std::future::pending().await;
     };
     tokio::select! {
-        _ = int.recv() => 2,
-        _ = term.recv() => SIGTERM,
+        _ = int.recv() => libc::SIGINT,
+        _ = term.recv() => libc::SIGTERM,
     }
 }
