@@ -12,7 +12,7 @@ use clap::{ArgAction, Parser};
     name = "sshfwd",
     version,
     disable_help_flag = true,
-    override_usage = "sshfwd [-46gNqTvy] [-B bind_interface] [-b bind_address] [-D [bind_address:]port]\n              [-E log_file] [-F configfile] [-i identity_file] [-J destination]\n              [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport] [-W host:port]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
+    override_usage = "sshfwd [-46fgNnqsTvxy] [-B bind_interface] [-b bind_address] [-D [bind_address:]port]\n              [-E log_file] [-F configfile] [-i identity_file] [-J destination]\n              [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport] [-W host:port]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
 )]
 pub struct Args {
     /// Do not execute a remote command: only forward ports.
@@ -100,6 +100,21 @@ pub struct Args {
     /// Connect from this interface's address (BindInterface).
     #[arg(short = 'B', value_name = "bind_interface")]
     pub bind_interface: Option<String>,
+    // Issue 14 (proc): the session and the process.
+    /// Go to the background once authenticated and every forwarding is set
+    /// up (ForkAfterAuthentication); implies -n.
+    #[arg(short = 'f')]
+    pub fork: bool,
+    /// Read standard input from /dev/null (StdinNull).
+    #[arg(short = 'n')]
+    pub stdin_null: bool,
+    /// The command is the name of a subsystem, such as sftp (SessionType
+    /// subsystem).
+    #[arg(short = 's')]
+    pub subsystem: bool,
+    /// Disable X11 forwarding (sshfwd never forwards X11); scp passes it.
+    #[arg(short = 'x')]
+    pub no_x11: bool,
     /// Print help.
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod background;
 pub mod bridge;
 pub mod cli;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod forward;
 pub mod ftp_check;
 pub mod ftp_client;
 pub mod jump_list;
+pub mod local_command;
 pub mod logging;
 pub mod service;
 pub mod settings;

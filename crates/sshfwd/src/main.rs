@@ -6,7 +6,7 @@ use std::future::Future;
 
 use sshfwd::forward::open_files;
 use sshfwd::settings::{Mode, SettingsError};
-use sshfwd::{app, cli, demo, ftp_check, logging};
+use sshfwd::{app, background, cli, demo, ftp_check, logging};
 
 /// Why a run failed, whatever its mode.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,9 @@ enum Error {
     Runtime(#[from] std::io::Error),
     #[error("{0}")]
     Log(#[from] logging::LogError),
+    /// `-f`: the background process could not be started.
+    #[error("{0}")]
+    Background(#[from] background::BackgroundError),
 }
 
 fn main() {
@@ -40,8 +43,11 @@ fn main() {
 /// Runs the mode the command line asks for; the exit status when it ends
 /// as it should (a remote command's own, for one).
 fn run() -> Result<i32, Error> {
+    // While the process has one thread: it may change the environment.
+    background::adopt();
     let args = cli::parse(std::env::args_os())?;
     match Mode::from_args(&args)? {
+        Mode::Connect(settings) if settings.fork && !background::is_child() => Ok(background::run_in_background()?),
         Mode::Connect(settings) => {
             logging::init(settings.log_level, &settings.log_target)?;
             for ignored in &settings.ignored_options {

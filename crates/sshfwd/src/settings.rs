@@ -2,7 +2,9 @@
 //! the command line merged over the ssh_config files (command line first,
 //! first value wins), defaults applied, tokens expanded. No networking here.
 
-use ssh_files::config::{self, AddressFamily, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel};
+use ssh_files::config::{
+    self, AddressFamily, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel, SessionType,
+};
 use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
 
 use crate::cli::{Args, Destination, DestinationError};
@@ -51,6 +53,13 @@ pub enum SettingsError {
     JumpLoop(String),
     #[error("{0}")]
     StdioForward(#[from] StdioTargetError),
+    // Issue 14 (proc).
+    /// A command on the command line and a `RemoteCommand` as well.
+    #[error("Cannot execute command-line and remote command.")]
+    CommandAndRemoteCommand,
+    /// `-f` with nothing to run and a session to run it in.
+    #[error("Cannot fork into background without a command to execute.")]
+    ForkWithoutCommand,
 }
 
 /// What one run of sshfwd does, chosen once from the command line.
@@ -107,6 +116,17 @@ pub struct Settings {
     pub stream_local_bind: ssh_files::forward_spec::StreamLocalBind,
     /// `PermitRemoteOpen`.
     pub permit_remote_open: ssh_files::forward_spec::PermitOpen,
+    // Issue 14 (proc): the session and the process.
+    /// `-f`: go to the background once the forwardings are up.
+    pub fork: bool,
+    /// `-n`: the remote command reads /dev/null, not our stdin.
+    pub stdin_null: bool,
+    /// `-s`: `command` names a subsystem.
+    pub subsystem: bool,
+    /// The variables to send before the command (SendEnv, then SetEnv).
+    pub environment: Vec<(String, String)>,
+    /// `LocalCommand`, expanded, when `PermitLocalCommand yes`.
+    pub local_command: Option<String>,
 }
 
 impl Settings {
@@ -115,11 +135,6 @@ impl Settings {
         let stdio_forward = match &args.stdio_forward {
             Some(spec) => Some(spec.parse::<StdioTarget>()?),
             None => None,
-        };
-        let command = match (args.no_command || stdio_forward.is_some(), args.command.is_empty()) {
-            (true, _) => None,
-            (false, false) => Some(args.command.join(" ")),
-            (false, true) => return Err(SettingsError::NoCommand),
         };
         let home = home_dir();
         let local_user = local_user();
@@ -134,6 +149,7 @@ impl Settings {
         let mut hop_sources = sources.clone();
         hop_sources.cli_options.clear();
         let connect = connect_options(&s, transport(&s, &hop_sources, 0)?);
+        let session = Session::from_args(args, &s, stdio_forward.is_some())?;
 
         Ok(Settings {
             connect,
@@ -142,7 +158,7 @@ impl Settings {
             forwards: if stdio_forward.is_some() { Vec::new() } else { s.forwards.clone() },
             gateway_ports: s.gateway_ports,
             exit_on_forward_failure: s.exit_on_forward_failure,
-            command,
+            command: session.command,
             log_level: adjusted(s.log_level, args.quiet, args.verbose),
             log_target: log_target(args, s.syslog_facility)?,
             ftp: s.ftp.clone(),
@@ -155,8 +171,66 @@ impl Settings {
                 .map(|i| format!("{}: ignored option {}", i.origin, i.keyword))
                 .collect(),
             stdio_forward,
+            fork: session.fork,
+            stdin_null: session.stdin_null,
+            subsystem: session.session_type == SessionType::Subsystem,
+            environment: environment(std::env::vars_os(), &s.send_env, &s.set_env),
+            local_command: s.local_command.clone(),
         })
     }
+}
+
+// Issue 14 (proc).
+/// What runs on the server, from the flags over the configuration.
+struct Session {
+    /// `None` with -N or `SessionType none`.
+    command: Option<String>,
+    session_type: SessionType,
+    fork: bool,
+    stdin_null: bool,
+}
+
+impl Session {
+    /// OpenSSH's checks, in its order: a command twice, then `-f` with
+    /// nothing to run. The flags (-N, -s, -f, -n) win over the files.
+    fn from_args(args: &Args, s: &config::Settings, stdio_forward: bool) -> Result<Session, SettingsError> {
+        // -W runs no session (ssh sets SessionType none for it).
+        let session_type = match (args.no_command || stdio_forward, args.subsystem) {
+            (true, _) => SessionType::None,
+            (false, true) => SessionType::Subsystem,
+            (false, false) => s.session_type,
+        };
+        let fork = args.fork || s.fork_after_authentication;
+        let stdin_null = fork || args.stdin_null || s.stdin_null;
+        let command = match (args.command.is_empty(), &s.remote_command) {
+            (false, Some(_)) => return Err(SettingsError::CommandAndRemoteCommand),
+            (false, None) => Some(args.command.join(" ")),
+            (true, remote) => remote.clone(),
+        };
+        if fork && command.is_none() && session_type != SessionType::None {
+            return Err(SettingsError::ForkWithoutCommand);
+        }
+        let command = match session_type {
+            SessionType::None => None,
+            _ => Some(command.ok_or(SettingsError::NoCommand)?),
+        };
+        Ok(Session { command, session_type, fork, stdin_null })
+    }
+}
+
+/// The variables `SendEnv`'s patterns pick from `variables` (names that are
+/// not UTF-8 cannot be sent), then `SetEnv`'s.
+fn environment(
+    variables: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    send_env: &[String],
+    set_env: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut sent: Vec<(String, String)> = variables
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, _)| send_env.iter().any(|pattern| ssh_files::pattern::wildcard(name, pattern)))
+        .collect();
+    sent.extend(set_env.iter().cloned());
+    sent
 }
 
 /// The way to the server `s` describes: through its ProxyJump hops (each
@@ -330,4 +404,67 @@ fn local_user() -> String {
     ssh_files::local::user_name()
         .or_else(|| std::env::var("USER").ok().filter(|user| !user.is_empty()))
         .unwrap_or_else(|| ssh_files::local::uid().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_env_picks_by_pattern_then_set_env() {
+        let variables = [("LANG", "C"), ("LC_ALL", "C.UTF-8"), ("HOME", "/root"), ("_X", "1")]
+            .map(|(name, value)| (name.into(), value.into()));
+        let set_env = [("_Y".to_string(), "2".to_string())];
+        let table: [(&[&str], &[&str]); 4] = [
+            (&[], &["_Y"]),
+            (&["LANG", "LC_*"], &["LANG", "LC_ALL", "_Y"]),
+            (&["*"], &["LANG", "LC_ALL", "HOME", "_X", "_Y"]),
+            (&["lang"], &["_Y"]),
+        ];
+        for (patterns, want) in table {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            let got = environment(variables.clone().into_iter(), &patterns, &set_env);
+            let names: Vec<&str> = got.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(names, want, "{patterns:?}");
+        }
+    }
+
+    fn session(argv: &[&str], options: &[&str]) -> Result<Session, SettingsError> {
+        let args = crate::cli::parse(argv.iter().map(std::ffi::OsString::from)).unwrap();
+        let mut sources = ConfigSources::new("/nonexistent", "me");
+        sources.cli_options = options.iter().map(|o| o.to_string()).collect();
+        sources.system_file = "/nonexistent".into();
+        let resolved = config::resolve(&sources, "h").unwrap();
+        let s = config::Settings::new("h", resolved.options, std::path::Path::new("/nonexistent"), "me").unwrap();
+        Session::from_args(&args, &s, false)
+    }
+
+    #[test]
+    fn sessions_as_openssh_decides() {
+        let ok = |argv: &[&str], options: &[&str]| session(argv, options).unwrap();
+        let s = ok(&["sshfwd", "-f", "h", "true"], &[]);
+        assert!(s.fork && s.stdin_null && s.command.as_deref() == Some("true"));
+        let s = ok(&["sshfwd", "-fN", "h"], &[]);
+        assert!(s.fork && s.command.is_none() && s.session_type == SessionType::None);
+        let s = ok(&["sshfwd", "-n", "-s", "h", "sftp"], &[]);
+        assert!(!s.fork && s.stdin_null && s.session_type == SessionType::Subsystem);
+        let s = ok(&["sshfwd", "h"], &["RemoteCommand=echo %h"]);
+        assert_eq!(s.command.as_deref(), Some("echo h"));
+        let s = ok(&["sshfwd", "h", "ls"], &["RemoteCommand=none"]);
+        assert_eq!(s.command.as_deref(), Some("ls"));
+        let s = ok(&["sshfwd", "h"], &["SessionType=none", "StdinNull=yes"]);
+        assert!(s.command.is_none() && s.stdin_null);
+        let s = ok(&["sshfwd", "h", "x"], &["ForkAfterAuthentication=yes"]);
+        assert!(s.fork);
+
+        let err = |argv: &[&str], options: &[&str]| session(argv, options).err().map(|e| e.to_string());
+        let fork = Some("Cannot fork into background without a command to execute.".to_string());
+        assert_eq!(err(&["sshfwd", "-f", "h"], &[]), fork);
+        assert_eq!(err(&["sshfwd", "h"], &["ForkAfterAuthentication=yes"]), fork);
+        assert_eq!(
+            err(&["sshfwd", "-f", "h", "ls"], &["RemoteCommand=ls"]),
+            Some("Cannot execute command-line and remote command.".to_string())
+        );
+        assert!(matches!(session(&["sshfwd", "h"], &[]), Err(SettingsError::NoCommand)));
+    }
 }

@@ -162,7 +162,8 @@ fn notifies_ready_once_every_forward_listens_and_stopping_on_sigterm() {
     fwd.signal(libc::SIGTERM);
     assert_eq!(systemd.next(), "STOPPING=1");
     let status = fwd.wait_timeout(Duration::from_secs(10)).expect("sshfwd did not stop on SIGTERM");
-    assert_eq!(status.code(), Some(255));
+    // ssh -N's status for a stop asked for: systemd counts it a success.
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

@@ -1141,7 +1141,7 @@ fn sigterm_shuts_down_cleanly() {
     let (_echo, lport, mut fwd) = echo_forward(&sshd, "-L", &[]);
     fwd.signal(libc::SIGTERM);
     let status = fwd.wait_timeout(Duration::from_secs(10)).expect("sshfwd did not stop on SIGTERM");
-    assert_eq!(status.code(), Some(255), "OpenSSH exits 255 when killed by a signal");
+    assert_eq!(status.code(), Some(0), "ssh -N exits 0 on SIGTERM (no session, nothing failed)");
     // The listener is gone.
     assert!(TcpStream::connect_timeout(&local(lport), Duration::from_secs(1)).is_err(), "listener still open");
 }

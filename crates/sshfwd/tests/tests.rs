@@ -16,6 +16,7 @@ mod ftp_to_sftp;
 mod fwd;
 mod gateway;
 mod proxy;
+mod process;
 mod reconnect;
 mod service;
 mod ssh_client;

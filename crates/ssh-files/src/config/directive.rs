@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::error::DirectiveError;
 use super::keyword::Keyword;
 use super::settings::{AddressBlock, AddressFamily};
+use super::value::SessionType;
 use super::value::SyslogFacility;
 use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardKind, ForwardSpec, PermitOpen};
@@ -88,6 +89,19 @@ pub(crate) enum Directive {
     StreamLocalBindUnlink(bool),
     /// `PermitRemoteOpen`: where remote dynamic forwarding may connect.
     PermitRemoteOpen(PermitOpen),
+    // Issue 14 (proc): the session and the process.
+    ForkAfterAuthentication(bool),
+    StdinNull(bool),
+    SessionType(SessionType),
+    /// `SendEnv` patterns as written; `-pattern` removes earlier ones.
+    SendEnv(Vec<String>),
+    /// `SetEnv NAME=VALUE…`.
+    SetEnv(Vec<String>),
+    /// The rest of the line, as written (`none` included).
+    RemoteCommand(String),
+    PermitLocalCommand(bool),
+    /// The rest of the line, as written.
+    LocalCommand(String),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -238,6 +252,27 @@ impl Directive {
             Keyword::PermitRemoteOpen => {
                 Directive::PermitRemoteOpen(PermitOpen::parse(args).ok_or_else(|| invalid(&args.join(" ")))?)
             }
+            // Issue 14 (proc).
+            Keyword::ForkAfterAuthentication => Directive::ForkAfterAuthentication(flag()?),
+            Keyword::StdinNull => Directive::StdinNull(flag()?),
+            Keyword::SessionType => {
+                let v = one()?;
+                Directive::SessionType(SessionType::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::SendEnv => {
+                // OpenSSH: "Invalid environment name".
+                match args.iter().find(|a| a.is_empty() || a.contains('=')) {
+                    Some(bad) => return Err(invalid(bad)),
+                    None => Directive::SendEnv(args.to_vec()),
+                }
+            }
+            Keyword::SetEnv => match args.iter().find(|a| !a.contains('=') || a.starts_with('=')) {
+                Some(bad) => return Err(invalid(bad)),
+                None => Directive::SetEnv(args.to_vec()),
+            },
+            Keyword::RemoteCommand => Directive::RemoteCommand(raw.to_string()),
+            Keyword::PermitLocalCommand => Directive::PermitLocalCommand(flag()?),
+            Keyword::LocalCommand => Directive::LocalCommand(raw.to_string()),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
@@ -407,7 +442,19 @@ mod tests {
             (parse("PermitRemoteOpen", &["h"]), invalid("PermitRemoteOpen", "h")),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             // Ignored keywords take whatever they are given.
-            (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),
+            (parse("Tunnel", &["point-to-point", "x"]), Ok(Directive::Ignored("Tunnel"))),
+            // Issue 14 (proc).
+            (parse("ForkAfterAuthentication", &["yes"]), Ok(Directive::ForkAfterAuthentication(true))),
+            (parse("StdinNull", &["maybe"]), invalid("StdinNull", "maybe")),
+            (parse("SessionType", &["Subsystem"]), Ok(Directive::SessionType(SessionType::Subsystem))),
+            (parse("SessionType", &["shell"]), invalid("SessionType", "shell")),
+            (parse("SendEnv", &["LANG", "-LC_*"]), Ok(Directive::SendEnv(vec!["LANG".into(), "-LC_*".into()]))),
+            (parse("SendEnv", &["A=b"]), invalid("SendEnv", "A=b")),
+            (parse("SetEnv", &["A=b", "C="]), Ok(Directive::SetEnv(vec!["A=b".into(), "C=".into()]))),
+            (parse("SetEnv", &["A"]), invalid("SetEnv", "A")),
+            (parse("RemoteCommand", &["ls", "-l"]), Ok(Directive::RemoteCommand("ls -l".into()))),
+            (parse("PermitLocalCommand", &["yes"]), Ok(Directive::PermitLocalCommand(true))),
+            (parse("LocalCommand", &["echo", "%h"]), Ok(Directive::LocalCommand("echo %h".into()))),
         ];
         for (i, (got, want)) in cases.into_iter().enumerate() {
             assert_eq!(got, want, "case {i}");

@@ -27,6 +27,7 @@ pub use settings::{
     DEFAULT_GLOBAL_KNOWN_HOSTS_FILES, DEFAULT_IDENTITY_FILES, DEFAULT_USER_KNOWN_HOSTS_FILES,
 };
 pub use tokens::ExpandError;
+pub use value::SessionType;
 pub use value::SyslogFacility;
 pub use value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::directive::Directive;
 use super::settings::{AddressBlock, AddressFamily};
+use super::value::SessionType;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardSpec, PermitOpen};
@@ -91,6 +92,19 @@ pub struct HostOptions {
     pub stream_local_bind_mask: Option<u32>,
     pub stream_local_bind_unlink: Option<bool>,
     pub permit_remote_open: Option<PermitOpen>,
+    // Issue 14 (proc): the session and the process.
+    pub fork_after_authentication: Option<bool>,
+    pub stdin_null: Option<bool>,
+    pub session_type: Option<SessionType>,
+    /// `SendEnv` patterns, cumulative; a `-pattern` removes the earlier
+    /// patterns it matches.
+    pub send_env: Vec<String>,
+    /// `SetEnv` of the first line that sets it, a name's first value only.
+    pub set_env: Option<Vec<String>>,
+    /// `RemoteCommand` as written (`none` included).
+    pub remote_command: Option<String>,
+    pub permit_local_command: Option<bool>,
+    pub local_command: Option<String>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -186,6 +200,33 @@ impl HostOptions {
             Directive::StreamLocalBindMask(v) => first(&mut self.stream_local_bind_mask, v),
             Directive::StreamLocalBindUnlink(v) => first(&mut self.stream_local_bind_unlink, v),
             Directive::PermitRemoteOpen(v) => first(&mut self.permit_remote_open, v),
+            // Issue 14 (proc).
+            Directive::ForkAfterAuthentication(v) => first(&mut self.fork_after_authentication, v),
+            Directive::StdinNull(v) => first(&mut self.stdin_null, v),
+            Directive::SessionType(v) => first(&mut self.session_type, v),
+            Directive::SendEnv(patterns) => {
+                for pattern in patterns {
+                    match pattern.strip_prefix('-') {
+                        Some(removed) => self.send_env.retain(|p| !crate::pattern::wildcard(p, removed)),
+                        None => self.send_env.push(pattern),
+                    }
+                }
+            }
+            Directive::SetEnv(v) => {
+                if self.set_env.is_none() {
+                    let mut kept: Vec<String> = Vec::new();
+                    for assignment in v {
+                        let name = assignment.split('=').next().unwrap_or_default();
+                        if !kept.iter().any(|k| k.split('=').next() == Some(name)) {
+                            kept.push(assignment);
+                        }
+                    }
+                    self.set_env = Some(kept);
+                }
+            }
+            Directive::RemoteCommand(v) => first(&mut self.remote_command, v),
+            Directive::PermitLocalCommand(v) => first(&mut self.permit_local_command, v),
+            Directive::LocalCommand(v) => first(&mut self.local_command, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
@@ -230,6 +271,17 @@ mod tests {
         options.apply(Directive::Forward(spec.clone()));
         options.apply(Directive::Forward(spec.clone()));
         assert_eq!(options.forwards, vec![spec]);
+    }
+
+    #[test]
+    fn send_env_accumulates_and_removes_set_env_keeps_first() {
+        let mut options = HostOptions::default();
+        options.apply(Directive::SendEnv(vec!["LANG".into(), "LC_*".into(), "XX".into()]));
+        options.apply(Directive::SendEnv(vec!["-LC_ALL".into(), "-L*".into(), "YY".into()]));
+        assert_eq!(options.send_env, vec!["XX".to_string(), "YY".to_string()]);
+        options.apply(Directive::SetEnv(vec!["A=1".into(), "A=11".into(), "B=2".into()]));
+        options.apply(Directive::SetEnv(vec!["C=3".into()]));
+        assert_eq!(options.set_env, Some(vec!["A=1".to_string(), "B=2".to_string()]));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use super::options::HostOptions;
 use super::tokens::{self, Context, ExpandError, TokenValue};
+use super::value::SessionType;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardSpec, PermitOpen, StreamLocalBind};
@@ -240,6 +241,22 @@ pub struct Settings {
     pub stream_local_bind: StreamLocalBind,
     /// `PermitRemoteOpen`, default `any`.
     pub permit_remote_open: PermitOpen,
+    // Issue 14 (proc): the session and the process.
+    /// `ForkAfterAuthentication` (`-f`).
+    pub fork_after_authentication: bool,
+    /// `StdinNull` (`-n`).
+    pub stdin_null: bool,
+    /// `SessionType`, default [`SessionType::Default`].
+    pub session_type: SessionType,
+    /// `SendEnv` patterns over the local environment.
+    pub send_env: Vec<String>,
+    /// `SetEnv`, split at the first `=`.
+    pub set_env: Vec<(String, String)>,
+    /// `RemoteCommand`, tokens expanded; `None` when unset or `none`.
+    pub remote_command: Option<String>,
+    /// `LocalCommand`, tokens expanded (`%T` is `NONE`: sshfwd makes no
+    /// tunnel devices); `None` unless `PermitLocalCommand yes`.
+    pub local_command: Option<String>,
 }
 
 /// A value that could not be expanded.
@@ -327,6 +344,26 @@ impl Settings {
             Some("-") => Some(FtpAuditLog::Stderr),
             Some(file) => expand_all(&[file.to_owned()], "FtpAuditLog")?.pop().map(FtpAuditLog::File),
         };
+        let remote_command = match options.remote_command.as_deref() {
+            None => None,
+            Some(none) if none.eq_ignore_ascii_case("none") => None,
+            Some(command) => Some(context.expand(command, false).map_err(error("RemoteCommand"))?),
+        };
+        let local_command = match (options.permit_local_command, options.local_command.as_deref()) {
+            (Some(true), Some(command)) => Some(
+                context
+                    .expand_with(command, false, vec![('T', TokenValue::Text("NONE"))])
+                    .map_err(error("LocalCommand"))?,
+            ),
+            _ => None,
+        };
+        let set_env = options
+            .set_env
+            .iter()
+            .flatten()
+            .filter_map(|assignment| assignment.split_once('='))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let forwards = if options.clear_all_forwardings == Some(true) { Vec::new() } else { options.forwards };
         let not_none = |value: Option<String>| value.filter(|v| !v.eq_ignore_ascii_case("none"));
         Ok(Settings {
@@ -403,6 +440,13 @@ impl Settings {
                 unlink: options.stream_local_bind_unlink.unwrap_or(false),
             },
             permit_remote_open: options.permit_remote_open.unwrap_or(PermitOpen::Any),
+            fork_after_authentication: options.fork_after_authentication.unwrap_or(false),
+            stdin_null: options.stdin_null.unwrap_or(false),
+            session_type: options.session_type.unwrap_or(SessionType::Default),
+            send_env: options.send_env,
+            set_env,
+            remote_command,
+            local_command,
         })
     }
 
@@ -598,6 +642,31 @@ mod tests {
             let options = HostOptions { ftp_audit_log: value.map(Into::into), ..HostOptions::default() };
             assert_eq!(settings(options).ftp.audit_log, expected, "{value:?}");
         }
+    }
+
+    #[test]
+    fn session_commands() {
+        type Row<'a> = (Option<&'a str>, Option<&'a str>, Option<bool>, Option<&'a str>, Option<&'a str>);
+        let table: [Row; 5] = [
+            (None, None, None, None, None),
+            (Some("none"), Some("echo %h %T"), Some(false), None, None),
+            (Some("ls %r"), Some("echo %h %T %%"), Some(true), Some("ls me"), Some("echo alias NONE %")),
+            (Some("None"), Some("echo"), None, None, None),
+            (None, None, Some(true), None, None),
+        ];
+        for (remote, local, permit, want_remote, want_local) in table {
+            let options = HostOptions {
+                remote_command: remote.map(Into::into),
+                local_command: local.map(Into::into),
+                permit_local_command: permit,
+                ..HostOptions::default()
+            };
+            let s = settings(options);
+            assert_eq!(s.remote_command.as_deref(), want_remote, "{remote:?}");
+            assert_eq!(s.local_command.as_deref(), want_local, "{local:?}");
+        }
+        let options = HostOptions { set_env: Some(vec!["A=1=2".into(), "B=".into()]), ..HostOptions::default() };
+        assert_eq!(settings(options).set_env, vec![("A".into(), "1=2".into()), ("B".into(), String::new())]);
     }
 
     #[test]

@@ -332,7 +332,7 @@ fn command_line_errors() {
 fn ignored_keywords_are_reported_with_origin() {
     let mut fx = Fixture::new();
     let path = fx.user_config(
-        "Host h\n  ForwardAgent yes\n  sendenv LANG LC_*\n\
+        "Host h\n  ForwardAgent yes\n  visualhostkey yes\n\
          Host other\n  Compression yes\n",
     );
     fx.sources.cli_options = vec!["ControlMaster=auto".into()];
@@ -343,7 +343,7 @@ fn ignored_keywords_are_reported_with_origin() {
         vec![
             ("ControlMaster".to_string(), "command-line line 0".to_string()),
             ("ForwardAgent".to_string(), format!("{} line 2", path.display())),
-            ("SendEnv".to_string(), format!("{} line 3", path.display())),
+            ("VisualHostKey".to_string(), format!("{} line 3", path.display())),
         ]
     );
 }

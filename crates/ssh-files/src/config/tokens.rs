@@ -127,6 +127,17 @@ impl Context<'_> {
     /// Expands `%` tokens (`%C %d %h %i %j %k %L %l %n %p %r %u %%`) and, with
     /// `dollar`, `${VAR}`.
     pub(crate) fn expand(&self, text: &str, dollar: bool) -> Result<String, ExpandError> {
+        self.expand_with(text, dollar, Vec::new())
+    }
+
+    /// [`Context::expand`] with tokens of the option's own (`%T` for
+    /// LocalCommand).
+    pub(crate) fn expand_with(
+        &self,
+        text: &str,
+        dollar: bool,
+        extra: Vec<(char, TokenValue<'_>)>,
+    ) -> Result<String, ExpandError> {
         let short_hostname = || local_hostname().map(|h| h.split('.').next().unwrap_or_default().to_string());
         // %C: SHA-1 of %l%h%p%r%j in hex, as OpenSSH's ssh_connection_hash.
         let connection_hash = || {
@@ -153,6 +164,8 @@ impl Context<'_> {
             ('r', TokenValue::Text(self.remote_user)),
             ('u', TokenValue::Text(self.local_user)),
         ];
+        let mut tokens = Vec::from(tokens);
+        tokens.extend(extra);
         expand(text, &tokens, dollar)
     }
 

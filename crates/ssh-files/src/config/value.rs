@@ -137,6 +137,29 @@ impl FtpToSftpLogin {
     }
 }
 
+// Issue 14 (proc).
+/// `SessionType` (and `-N`, `-s`): what the session channel asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionType {
+    /// No session at all: only forwardings (`-N`).
+    None,
+    /// The command is the name of a subsystem (`-s`).
+    Subsystem,
+    /// A command, or a shell without one (the default).
+    Default,
+}
+
+impl SessionType {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "none" => Self::None,
+            "subsystem" => Self::Subsystem,
+            "default" => Self::Default,
+            _ => return None,
+        })
+    }
+}
+
 /// `SyslogFacility`: where `-y` sends diagnostics. The names are
 /// OpenSSH's (`log_facility_number`); the numbers are syslog(3)'s codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,7 +64,10 @@ pub struct Running {
 /// status when there is one.
 pub async fn run(settings: Settings) -> Result<i32, RunError> {
     let mut running = start(&settings).await?;
-    crate::service::ready();
+    if let Some(command) = &settings.local_command {
+        crate::local_command::run(command).await;
+    }
+    ready(&settings);
     let outcome = match (&settings.stdio_forward, &settings.command, running.connection.clone()) {
         // Issue 14 (proxy): -W instead of a command.
         (Some(target), _, Some(connection)) => {
@@ -75,16 +78,38 @@ pub async fn run(settings: Settings) -> Result<i32, RunError> {
             }
         }
         (None, Some(command), Some(connection)) => {
+            let request =
+                ssh::SessionRequest { command, subsystem: settings.subsystem, environment: &settings.environment };
             tokio::select! {
-                result = crate::exec::run(&connection, command) => result.map_err(RunError::Exec),
+                result = crate::exec::run(&connection, &request, settings.stdin_null) => result.map_err(RunError::Exec),
                 end = connection.ended() => Err(RunError::Ended { end, host: settings.display_host.clone() }),
                 signal = termination() => Err(RunError::Signal(signal)),
             }
         }
-        _ => Err(wait(&running, &settings).await),
+        // ssh: with no session there is no remote status, and a stop asked
+        // for with SIGTERM (systemd's) is a success; SIGINT stays a failure.
+        _ => match wait(&running, &settings).await {
+            RunError::Signal(libc::SIGTERM) => Ok(0),
+            error => Err(error),
+        },
     };
     stop(&mut running).await;
     outcome
+}
+
+/// Every forwarding is set up (and LocalCommand has run): tells systemd,
+/// and with `-f` goes to the background. The one place that marks a run
+/// ready.
+pub fn ready(settings: &Settings) {
+    crate::service::ready();
+    let keep = match (&settings.command, &settings.log_target) {
+        (Some(_), _) => crate::background::Keep::Session,
+        (None, crate::logging::LogTarget::Stderr) if settings.log_level >= ssh_files::config::LogLevel::Debug1 => {
+            crate::background::Keep::Stderr
+        }
+        (None, _) => crate::background::Keep::Nothing,
+    };
+    crate::background::detach(keep);
 }
 
 /// Connects (unless nothing needs sshfwd's own connection) and sets up
@@ -218,7 +243,7 @@ async fn termination() -> i32 {
         return std::future::pending().await;
     };
     tokio::select! {
-        _ = int.recv() => 2,
-        _ = term.recv() => 15,
+        _ = int.recv() => libc::SIGINT,
+        _ = term.recv() => libc::SIGTERM,
     }
 }

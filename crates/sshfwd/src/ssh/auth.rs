@@ -131,16 +131,20 @@ async fn try_public_keys(
     remaining: &mut Remaining,
 ) -> Result<bool, AuthError> {
     let rsa_hash = handle.best_supported_rsa_hash().await?.flatten();
-    let file_publics: Vec<Option<PublicKey>> =
-        options.identity_files.iter().map(|f| russh::keys::load_public_key(pub_path(&f.path)).ok()).collect();
+    let file_publics: Vec<Option<PublicKey>> = options.identity_files.iter().map(|f| file_public(&f.path)).collect();
+    // Files whose key the agent holds: signed for by the agent, so neither
+    // read nor offered again (the private part may be only in the agent).
+    let mut offered_by_agent = Vec::new();
 
     if let Some(mut agent) = connect_agent(&options.agent).await {
         let identities = agent.request_identities().await.unwrap_or_default();
         for identity in identities {
             let AgentIdentity::PublicKey { key, comment } = identity else { continue };
-            if options.identities_only && !file_publics.iter().flatten().any(|p| p.key_data() == key.key_data()) {
+            let files = file_publics.iter().flatten().filter(|p| p.key_data() == key.key_data()).count();
+            if options.identities_only && files == 0 {
                 continue;
             }
+            offered_by_agent.push(key.key_data().clone());
             tracing::debug!("Offering public key: {comment} {} agent", key.fingerprint(russh::keys::HashAlg::Sha256));
             let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
             match handle.authenticate_publickey_with(&options.user, key, hash, &mut agent).await {
@@ -151,7 +155,10 @@ async fn try_public_keys(
         }
     }
 
-    for file in &options.identity_files {
+    for (file, public) in options.identity_files.iter().zip(&file_publics) {
+        if public.as_ref().is_some_and(|public| offered_by_agent.contains(public.key_data())) {
+            continue;
+        }
         if !file.path.exists() {
             if file.explicit {
                 tracing::warn!(
@@ -182,6 +189,12 @@ async fn try_public_keys(
         }
     }
     Ok(false)
+}
+
+/// The public half of an identity file: `FILE.pub`, or the file itself when
+/// it is a public key (`-i key.pub`), as ssh reads them.
+fn file_public(path: &std::path::Path) -> Option<PublicKey> {
+    russh::keys::load_public_key(pub_path(path)).or_else(|_| russh::keys::load_public_key(path)).ok()
 }
 
 fn pub_path(path: &std::path::Path) -> PathBuf {

@@ -22,7 +22,7 @@ pub use algorithms::{AlgorithmError, AlgorithmOptions};
 pub use auth::{AgentSource, AuthError, AuthOptions, IdentityFile};
 pub use channel::{SshChannel, SshChannelReader, SshChannelWriter, SshStream};
 pub use connection::{connect, ConnectError, ConnectOptions, SshConnection};
-pub use exec::{ExecError, ExecEvent, ExecOutput};
+pub use exec::{ExecError, ExecEvent, ExecOutput, SessionRequest};
 pub use handler::SessionEnd;
 pub use hostkey::{HostKeyPolicy, StrictHostKeyChecking};
 pub use pool::{ConnectionPool, Lease, PoolError};
