@@ -74,6 +74,9 @@ pub(crate) enum Directive {
     /// `PerSourcePenaltyExemptList addr[/bits],…`.
     PerSourcePenaltyExemptList(Vec<AddressBlock>),
     IgnoreUnknown(String),
+    // Issue 14 (config)
+    /// `Compression yes|no`.
+    Compression(bool),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
 }
@@ -202,6 +205,8 @@ impl Directive {
                 Directive::PerSourcePenaltyExemptList(blocks.ok_or_else(|| invalid(&args.join(" ")))?)
             }
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
+            // Issue 14 (config)
+            Keyword::Compression => Directive::Compression(flag()?),
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
                 return Err(DirectiveError::Match(format!("{name} handled elsewhere")))
@@ -350,6 +355,8 @@ mod tests {
                 invalid("PerSourcePenaltyExemptList", "10.0.0.0/33"),
             ),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
+            (parse("Compression", &["yes"]), Ok(Directive::Compression(true))),
+            (parse("Compression", &["fast"]), invalid("Compression", "fast")),
             // Ignored keywords take whatever they are given.
             (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),
         ];

@@ -73,6 +73,26 @@ pub struct Resolved {
     /// (valid OpenSSH keywords, or unknown ones covered by `IgnoreUnknown`),
     /// for the caller to log at `-v`.
     pub ignored: Vec<IgnoredKeyword>,
+    /// Every option line that applied, in the order read, as written: what
+    /// `-G` prints for the keywords sshfwd does not act on.
+    pub raw: Vec<RawValue>,
+}
+
+/// One applicable option line, unparsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawValue {
+    /// The canonical spelling of the keyword.
+    pub keyword: &'static str,
+    /// The arguments, joined by one space.
+    pub value: String,
+    pub origin: Origin,
+}
+
+/// The canonical spelling of the keyword an option line (`-o` argument)
+/// sets, if it is one sshfwd or OpenSSH knows.
+pub fn option_keyword(line: &str) -> Option<&'static str> {
+    let line = lexer::split(line).ok()??;
+    keyword::Keyword::lookup(line.keyword).map(keyword::Keyword::name)
 }
 
 /// A keyword accepted and ignored.
@@ -81,6 +101,9 @@ pub struct IgnoredKeyword {
     /// As written (canonical spelling for known keywords).
     pub keyword: String,
     pub origin: Origin,
+    /// Whether ssh would act differently with the value given: a warning
+    /// rather than a note at `-v`.
+    pub changes_behaviour: bool,
 }
 
 /// Reads all sources for `host` (as given on the command line) and returns
@@ -96,7 +119,7 @@ pub fn resolve(sources: &ConfigSources, host: &str) -> Result<Resolved, ConfigEr
         reader = reader.into_final_pass()?;
         reader.run()?;
     }
-    Ok(Resolved { options: reader.options, ignored: reader.ignored })
+    Ok(Resolved { options: reader.options, ignored: reader.ignored, raw: reader.raw })
 }
 
 #[cfg(test)]

@@ -81,6 +81,9 @@ pub struct HostOptions {
     pub per_source_max_connections: Option<Option<usize>>,
     pub ftp_login_timeout: Option<Option<Duration>>,
     pub per_source_penalty_exempt_list: Option<Vec<AddressBlock>>,
+    // Issue 14 (config)
+    /// `Compression` (and `-C`).
+    pub compression: Option<bool>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -167,6 +170,7 @@ impl HostOptions {
             Directive::FtpLoginTimeout(v) => first(&mut self.ftp_login_timeout, v),
             Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
+            Directive::Compression(v) => first(&mut self.compression, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
             Directive::RefuseConnection(_) | Directive::Ignored(_) => {}

@@ -224,6 +224,9 @@ pub struct Settings {
     pub reconnect_max_delay: Duration,
     /// `SyslogFacility`, default `USER`: where `-y` sends diagnostics.
     pub syslog_facility: SyslogFacility,
+    // Issue 14 (config)
+    /// `Compression` (default no).
+    pub compression: bool,
 }
 
 /// A value that could not be expanded.
@@ -375,6 +378,7 @@ impl Settings {
             reconnect: options.reconnect.unwrap_or(false),
             reconnect_max_delay: options.reconnect_max_delay.unwrap_or(DEFAULT_RECONNECT_MAX_DELAY),
             syslog_facility: options.syslog_facility.unwrap_or(SyslogFacility::User),
+            compression: options.compression.unwrap_or(false),
         })
     }
 
