@@ -13,6 +13,8 @@ pub mod forward;
 pub mod ftp_check;
 pub mod ftp_client;
 pub mod logging;
+pub mod print_config;
+pub mod query;
 pub mod service;
 pub mod settings;
 pub mod ssh;

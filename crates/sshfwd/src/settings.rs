@@ -34,6 +34,19 @@ pub enum SettingsError {
     /// `-y` and `-E` together (OpenSSH's words).
     #[error("Can't specify both -y and -E")]
     LogTargets,
+    // Issue 14 (config)
+    /// `-c` naming a cipher sshfwd does not support (OpenSSH's words).
+    #[error("Unknown cipher type '{0}'")]
+    CipherSpec(String),
+    /// `-m` naming a MAC sshfwd does not support (OpenSSH's words).
+    #[error("Unknown mac type '{0}'")]
+    MacSpec(String),
+    /// `-e` with something that is not one character, `^X` or `none`.
+    #[error("Bad escape character '{0}'.")]
+    EscapeChar(String),
+    /// The algorithm options leave nothing to offer (for `-G`).
+    #[error("{0}")]
+    Algorithms(#[from] crate::ssh::AlgorithmError),
 }
 
 /// What one run of sshfwd does, chosen once from the command line.
@@ -45,6 +58,12 @@ pub enum Mode {
     FtpCheck { endpoint: Endpoint, log_level: LogLevel, log_target: LogTarget },
     /// `--demo`: the whole FTP-over-SSH path in-process on loopback.
     Demo { once: bool, log_level: LogLevel, log_target: LogTarget },
+    /// `-V`: print the version.
+    Version,
+    /// `-Q`: list what sshfwd supports.
+    Query(String),
+    /// `-G`: print the resolved configuration.
+    PrintConfig(Box<crate::print_config::ConfigDump>),
 }
 
 impl Mode {
@@ -59,6 +78,15 @@ impl Mode {
             let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
             let log_level = adjusted(level, args.quiet, args.verbose);
             return Ok(Mode::Demo { once: args.once, log_level, log_target: log_target(args, SyslogFacility::User)? });
+        }
+        if args.version {
+            return Ok(Mode::Version);
+        }
+        if let Some(query) = &args.query {
+            return Ok(Mode::Query(query.clone()));
+        }
+        if args.print_config {
+            return Resolution::from_args(args)?.into_dump(args).map(|dump| Mode::PrintConfig(Box::new(dump)));
         }
         Settings::from_args(args).map(|settings| Mode::Connect(Box::new(settings)))
     }
@@ -82,26 +110,104 @@ pub struct Settings {
     pub ignored_options: Vec<String>,
     /// What happens when the connection is lost.
     pub reconnect: ReconnectOptions,
+    /// Flags and keywords that ssh would act on and sshfwd does not, for a
+    /// warning each.
+    pub warnings: Vec<String>,
 }
 
-impl Settings {
-    pub fn from_args(args: &Args) -> Result<Settings, SettingsError> {
+/// The command line merged over the configuration files, before it is
+/// turned into what a connection needs.
+struct Resolution {
+    settings: config::Settings,
+    resolved: config::Resolved,
+    /// The identity files as written, for `-G`.
+    identity_files: Vec<String>,
+    home: std::path::PathBuf,
+    local_user: String,
+}
+
+impl Resolution {
+    fn from_args(args: &Args) -> Result<Resolution, SettingsError> {
         let destination: Destination = args.destination.as_deref().ok_or(SettingsError::NoDestination)?.parse()?;
-        let command = match (args.no_command, args.command.is_empty()) {
-            (true, _) => None,
-            (false, false) => Some(args.command.join(" ")),
-            (false, true) => return Err(SettingsError::NoCommand),
-        };
         let home = home_dir();
         let local_user = local_user();
         let mut sources = ConfigSources::new(home.clone(), local_user.clone());
         sources.cli_options = args.options.clone();
         sources.user_file = args.config_file.clone();
         let resolved = config::resolve(&sources, &destination.host)?;
-        let options = with_command_line(resolved.options, args, &destination)?;
-        let s = config::Settings::new(&destination.host, options, &home, &local_user)?;
+        let options = with_command_line(resolved.options.clone(), args, &destination)?;
+        let identity_files = match options.identity_files.is_empty() {
+            true => config::DEFAULT_IDENTITY_FILES.iter().map(|f| f.to_string()).collect(),
+            false => options.identity_files.clone(),
+        };
+        let settings = config::Settings::new(&destination.host, options, &home, &local_user)?;
+        Ok(Resolution { settings, resolved, identity_files, home, local_user })
+    }
+
+    /// What `-G` prints.
+    fn into_dump(self, args: &Args) -> Result<crate::print_config::ConfigDump, SettingsError> {
+        let s = &self.settings;
+        let algorithms = AlgorithmOptions {
+            ciphers: s.ciphers.clone(),
+            kex: s.kex_algorithms.clone(),
+            macs: s.macs.clone(),
+            host_key: s.host_key_algorithms.clone(),
+            compression: s.compression,
+        };
+        Ok(crate::print_config::ConfigDump {
+            offered: algorithms.offered()?,
+            log_level: adjusted(s.log_level, args.quiet, args.verbose),
+            settings: self.settings,
+            raw: self.resolved.raw,
+            identity_files: self.identity_files,
+            home: self.home,
+            local_user: self.local_user,
+        })
+    }
+}
+
+/// The warning for each flag and keyword ssh would act on and sshfwd
+/// does not (OpenSSH's own words where it has them).
+fn warnings(args: &Args, ignored: &[config::IgnoredKeyword]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if args.forward_agent {
+        warnings.push("-A: agent forwarding is not supported: ignored".to_string());
+    }
+    if args.forward_x11 || args.forward_x11_trusted {
+        warnings.push("X11 forwarding is not supported: ignored".to_string());
+    }
+    if args.gssapi {
+        warnings.push("-K: GSSAPI authentication is not supported: ignored".to_string());
+    }
+    if args.tty > 0 {
+        warnings.push("-t: sshfwd allocates no terminal".to_string());
+    }
+    if args.pkcs11.is_some() {
+        warnings.push("no support for PKCS#11.".to_string());
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for keyword in ignored.iter().filter(|i| i.changes_behaviour) {
+        if !seen.contains(&keyword.keyword.as_str()) {
+            seen.push(&keyword.keyword);
+            warnings.push(format!("{}: {} is not supported: ignored", keyword.origin, keyword.keyword));
+        }
+    }
+    warnings
+}
+
+impl Settings {
+    pub fn from_args(args: &Args) -> Result<Settings, SettingsError> {
+        let command = match (args.no_command, args.command.is_empty()) {
+            (true, _) => None,
+            (false, false) => Some(args.command.join(" ")),
+            (false, true) => return Err(SettingsError::NoCommand),
+        };
+        let Resolution { settings: s, resolved, .. } = Resolution::from_args(args)?;
         if s.proxy_jump.is_some() || s.proxy_command.is_some() {
             return Err(SettingsError::Unsupported("ProxyJump/ProxyCommand"));
+        }
+        if args.tunnel.is_some() {
+            return Err(SettingsError::Unsupported("tunnel device forwarding (-w)"));
         }
 
         let explicit = !s.identity_files_are_defaults;
@@ -117,6 +223,7 @@ impl Settings {
                 kex: s.kex_algorithms.clone(),
                 macs: s.macs.clone(),
                 host_key: s.host_key_algorithms.clone(),
+                compression: s.compression,
             },
             host_key: HostKeyPolicy {
                 host: known_host.to_owned(),
@@ -158,8 +265,10 @@ impl Settings {
             ignored_options: resolved
                 .ignored
                 .iter()
+                .filter(|i| !i.changes_behaviour)
                 .map(|i| format!("{}: ignored option {}", i.origin, i.keyword))
                 .collect(),
+            warnings: warnings(args, &resolved.ignored),
         })
     }
 }
@@ -172,13 +281,39 @@ fn with_command_line(
     args: &Args,
     destination: &Destination,
 ) -> Result<HostOptions, SettingsError> {
-    if let Some(port) = &args.port {
-        options.port = Some(crate::cli::parse_port(port)?);
-    } else if let Some(port) = destination.port {
+    let positions = &args.positions;
+    let port = args.port.first().map(|p| crate::cli::parse_port(p)).transpose()?;
+    let ports = [(positions.port, port), (positions.destination, destination.port)];
+    if let Some(port) = first_on_command_line(option_position(args, "Port"), ports) {
         options.port = Some(port);
     }
-    if let Some(user) = args.login.clone().or(destination.user.clone()) {
+    let users = [(positions.login, args.login.first().cloned()), (positions.destination, destination.user.clone())];
+    if let Some(user) = first_on_command_line(option_position(args, "User"), users) {
         options.user = Some(user);
+    }
+    // -c and -m replace whatever -o set, wherever it stood.
+    if let Some(spec) = args.cipher_spec.last() {
+        if !crate::ssh::valid_list(crate::ssh::Family::Cipher, spec) {
+            return Err(SettingsError::CipherSpec(spec.clone()));
+        }
+        options.ciphers = Some(spec.clone());
+    }
+    if let Some(spec) = args.mac_spec.last() {
+        if !crate::ssh::valid_list(crate::ssh::Family::Mac, spec) {
+            return Err(SettingsError::MacSpec(spec.clone()));
+        }
+        options.macs = Some(spec.clone());
+    }
+    if args.compression {
+        options.compression = Some(true);
+    }
+    if let Some(escape) = &args.escape_char {
+        let valid = escape == "none"
+            || escape.chars().count() == 1
+            || matches!(escape.as_bytes(), [b'^', c] if (64..128).contains(c));
+        if !valid {
+            return Err(SettingsError::EscapeChar(escape.clone()));
+        }
     }
     let mut identity_files: Vec<String> =
         args.identity_files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
@@ -201,6 +336,32 @@ fn with_command_line(
         options.gateway_ports = Some(true);
     }
     Ok(options)
+}
+
+/// Where the first `-o` setting `keyword` stood.
+fn option_position(args: &Args, keyword: &str) -> Option<usize> {
+    args.options
+        .iter()
+        .zip(&args.positions.options)
+        .find(|(option, _)| config::option_keyword(option) == Some(keyword))
+        .map(|(_, &at)| at)
+}
+
+/// The value a flag gives a parameter, when a flag (`-l`, `-p`, the
+/// destination) sets it before any `-o` does; `None` leaves the parameter
+/// to `-o` and the files. ssh sets each only while it is still unset.
+fn first_on_command_line<T, const N: usize>(
+    option_at: Option<usize>,
+    flags: [(Option<usize>, Option<T>); N],
+) -> Option<T> {
+    let (at, value) = flags
+        .into_iter()
+        .filter_map(|(at, value)| Some((at.unwrap_or(usize::MAX), value?)))
+        .min_by_key(|(at, _)| *at)?;
+    match option_at {
+        Some(option_at) if option_at < at => None,
+        _ => Some(value),
+    }
 }
 
 /// `-E log_file` or `-y` (which logs with `facility`), else stderr.
@@ -229,4 +390,46 @@ fn local_user() -> String {
     ssh_files::local::user_name()
         .or_else(|| std::env::var("USER").ok().filter(|user| !user.is_empty()))
         .unwrap_or_else(|| ssh_files::local::uid().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    /// User and port as -G would print them, for a command line.
+    fn user_and_port(argv: &[&str]) -> (Option<String>, Option<u16>) {
+        let mut full = vec!["sshfwd", "-F", "none"];
+        full.extend_from_slice(argv);
+        let args = crate::cli::parse(full.into_iter().map(OsString::from)).unwrap();
+        let destination: Destination = args.destination.as_deref().unwrap().parse().unwrap();
+        let mut sources = ConfigSources::new("/nonexistent", "me");
+        sources.cli_options = args.options.clone();
+        sources.user_file = args.config_file.clone();
+        let resolved = config::resolve(&sources, &destination.host).unwrap();
+        let options = with_command_line(resolved.options, &args, &destination).unwrap();
+        (options.user, options.port)
+    }
+
+    #[test]
+    fn the_first_value_on_the_command_line_wins() {
+        let table: &[(&[&str], Option<&str>, Option<u16>)] = &[
+            (&["-o", "User=nobody", "-l", "root", "h"], Some("nobody"), None),
+            (&["-l", "root", "-o", "User=nobody", "h"], Some("root"), None),
+            (&["-o", "Port=1", "-p", "5242", "h"], None, Some(1)),
+            (&["-p", "5242", "-o", "Port=1", "h"], None, Some(5242)),
+            (&["-o", "user=foo", "-l", "bar", "baz@host"], Some("foo"), None),
+            (&["-lbar", "baz@host"], Some("bar"), None),
+            (&["baz@host", "-o", "user=foo", "-l", "bar", "baz@host"], Some("baz"), None),
+            (&["-o", "Port=1", "ssh://u@h:2"], Some("u"), Some(1)),
+            (&["ssh://u@h:2", "-p", "3"], Some("u"), Some(2)),
+            (&["-l", "a", "-l", "b", "h"], Some("a"), None),
+            (&["h"], None, None),
+        ];
+        for (argv, user, port) in table {
+            let (got_user, got_port) = user_and_port(argv);
+            assert_eq!(got_user.as_deref(), *user, "{argv:?}");
+            assert_eq!(got_port, *port, "{argv:?}");
+        }
+    }
 }

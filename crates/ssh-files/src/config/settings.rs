@@ -393,6 +393,24 @@ impl Settings {
         }
     }
 
+    // Issue 14 (config)
+    /// Expands `~`, the connection's `%` tokens and `${VAR}` in a value of
+    /// a keyword this crate does not expand itself (for `-G`).
+    pub fn expand_tokens(&self, text: &str, home: &Path, local_user: &str) -> Result<String, ExpandError> {
+        let jump = tokens::jump_host(self.proxy_jump.as_deref());
+        let context = Context {
+            home,
+            local_user,
+            host: &self.host_name,
+            original_host: &self.original_host,
+            port: self.port,
+            remote_user: &self.user,
+            host_key_alias: self.host_key_alias.as_deref(),
+            jump_host: &jump,
+        };
+        context.expand_path(text)
+    }
+
     /// User then global known_hosts files, the order to check them in.
     pub fn known_hosts_files(&self) -> Vec<PathBuf> {
         self.user_known_hosts_files.iter().chain(&self.global_known_hosts_files).cloned().collect()
