@@ -44,6 +44,14 @@ pub enum SettingsError {
     /// `-e` with something that is not one character, `^X` or `none`.
     #[error("Bad escape character '{0}'.")]
     EscapeChar(String),
+    /// A user given on the command line with shell metacharacters or
+    /// control characters (OpenSSH's check since CVE-2023-51385).
+    #[error("remote username contains invalid characters")]
+    InvalidUser,
+    /// A destination host with shell metacharacters, spaces or control
+    /// characters, or a leading '-'.
+    #[error("hostname contains invalid characters")]
+    InvalidHost,
     /// The algorithm options leave nothing to offer (for `-G`).
     #[error("{0}")]
     Algorithms(#[from] crate::ssh::AlgorithmError),
@@ -134,8 +142,17 @@ impl Resolution {
         let mut sources = ConfigSources::new(home.clone(), local_user.clone());
         sources.cli_options = args.options.clone();
         sources.user_file = args.config_file.clone();
+        (sources.user, sources.port) = user_and_port(args, &destination)?;
+        if !valid_host(&destination.host) {
+            return Err(SettingsError::InvalidHost);
+        }
         let resolved = config::resolve(&sources, &destination.host)?;
-        let options = with_command_line(resolved.options.clone(), args, &destination)?;
+        let option_user = resolved.raw.iter().find(|r| r.keyword == "User" && r.origin.line == 0);
+        let command_line_users = sources.user.iter().chain(option_user.map(|r| &r.value));
+        if command_line_users.into_iter().any(|user| !valid_user(user)) {
+            return Err(SettingsError::InvalidUser);
+        }
+        let options = with_command_line(resolved.options.clone(), args)?;
         let identity_files = match options.identity_files.is_empty() {
             true => config::DEFAULT_IDENTITY_FILES.iter().map(|f| f.to_string()).collect(),
             false => options.identity_files.clone(),
@@ -273,24 +290,24 @@ impl Settings {
     }
 }
 
-/// Puts the command-line flags over the configuration: -p, -l and the
-/// destination's user and port win; -i files come first; -L/-R/-D come
-/// before configured forwardings; -g sets GatewayPorts.
-fn with_command_line(
-    mut options: HostOptions,
-    args: &Args,
-    destination: &Destination,
-) -> Result<HostOptions, SettingsError> {
+/// The user and port that -l, -p and the destination set, when one of
+/// them comes before any `-o` setting the same (ssh takes the first value
+/// in command-line order); `None` leaves it to `-o` and the files.
+fn user_and_port(args: &Args, destination: &Destination) -> Result<(Option<String>, Option<u16>), SettingsError> {
     let positions = &args.positions;
     let port = args.port.first().map(|p| crate::cli::parse_port(p)).transpose()?;
     let ports = [(positions.port, port), (positions.destination, destination.port)];
-    if let Some(port) = first_on_command_line(option_position(args, "Port"), ports) {
-        options.port = Some(port);
-    }
     let users = [(positions.login, args.login.first().cloned()), (positions.destination, destination.user.clone())];
-    if let Some(user) = first_on_command_line(option_position(args, "User"), users) {
-        options.user = Some(user);
-    }
+    Ok((
+        first_on_command_line(option_position(args, "User"), users),
+        first_on_command_line(option_position(args, "Port"), ports),
+    ))
+}
+
+/// Puts the other command-line flags over the configuration: -i files
+/// come first; -L/-R/-D come before configured forwardings; -g sets
+/// GatewayPorts; -c, -m and -C set their algorithms.
+fn with_command_line(mut options: HostOptions, args: &Args) -> Result<HostOptions, SettingsError> {
     // -c and -m replace whatever -o set, wherever it stood.
     if let Some(spec) = args.cipher_spec.last() {
         if !crate::ssh::valid_list(crate::ssh::Family::Cipher, spec) {
@@ -336,6 +353,25 @@ fn with_command_line(
         options.gateway_ports = Some(true);
     }
     Ok(options)
+}
+
+/// Characters a shell would act on, refused in users and hosts that
+/// come from the command line (they reach `%r`/`%h` in commands).
+const SHELL_METACHARACTERS: &str = "'`\"$\\;&<>|(){}";
+
+/// OpenSSH's `valid_ruser`, with control characters refused too.
+fn valid_user(user: &str) -> bool {
+    let chars: Vec<char> = user.chars().collect();
+    !user.starts_with('-')
+        && !user.ends_with('\\')
+        && !chars.iter().any(|&c| SHELL_METACHARACTERS.contains(c) || c.is_control())
+        && !chars.windows(2).any(|pair| matches!(pair, [space, '-'] if space.is_whitespace()))
+}
+
+/// OpenSSH's `valid_hostname`.
+fn valid_host(host: &str) -> bool {
+    !host.starts_with('-')
+        && !host.chars().any(|c| SHELL_METACHARACTERS.contains(c) || c.is_whitespace() || c.is_control())
 }
 
 /// Where the first `-o` setting `keyword` stood.
@@ -398,7 +434,7 @@ mod tests {
     use std::ffi::OsString;
 
     /// User and port as -G would print them, for a command line.
-    fn user_and_port(argv: &[&str]) -> (Option<String>, Option<u16>) {
+    fn resolved_user_and_port(argv: &[&str]) -> (Option<String>, Option<u16>) {
         let mut full = vec!["sshfwd", "-F", "none"];
         full.extend_from_slice(argv);
         let args = crate::cli::parse(full.into_iter().map(OsString::from)).unwrap();
@@ -406,9 +442,23 @@ mod tests {
         let mut sources = ConfigSources::new("/nonexistent", "me");
         sources.cli_options = args.options.clone();
         sources.user_file = args.config_file.clone();
-        let resolved = config::resolve(&sources, &destination.host).unwrap();
-        let options = with_command_line(resolved.options, &args, &destination).unwrap();
+        (sources.user, sources.port) = user_and_port(&args, &destination).unwrap();
+        let options = config::resolve(&sources, &destination.host).unwrap().options;
         (options.user, options.port)
+    }
+
+    #[test]
+    fn users_and_hosts_a_shell_would_misread_are_refused() {
+        for good in ["root", "a.b-c", "user name", "x@y"] {
+            assert!(valid_user(good), "{good}");
+        }
+        for bad in ["${FOO}", "a;b", "-oProxyCommand", "a -b", "x\u{7}y", "end\\", "a`b`"] {
+            assert!(!valid_user(bad), "{bad}");
+        }
+        assert!(valid_host("host.example") && valid_host("::1"));
+        for bad in ["-host", "ho st", "a;b", "h$x", "a\tb"] {
+            assert!(!valid_host(bad), "{bad}");
+        }
     }
 
     #[test]
@@ -427,7 +477,7 @@ mod tests {
             (&["h"], None, None),
         ];
         for (argv, user, port) in table {
-            let (got_user, got_port) = user_and_port(argv);
+            let (got_user, got_port) = resolved_user_and_port(argv);
             assert_eq!(got_user.as_deref(), *user, "{argv:?}");
             assert_eq!(got_port, *port, "{argv:?}");
         }

@@ -50,6 +50,13 @@ pub struct ConfigSources {
     /// The system file, [`SYSTEM_CONFIG_FILE`] by default. Relative
     /// `Include`s in it are resolved against its directory.
     pub system_file: PathBuf,
+    // Issue 14 (config)
+    /// The user set by a flag (`-l`, `user@host`) before any `-o User`:
+    /// set before anything is read, so `Match user`, `%r` and `Match exec`
+    /// see it, and no later `User` line replaces it (ssh does the same).
+    pub user: Option<String>,
+    /// The port set by `-p` or `ssh://host:port` before any `-o Port`.
+    pub port: Option<u16>,
 }
 
 impl ConfigSources {
@@ -61,6 +68,8 @@ impl ConfigSources {
             home: home.into(),
             local_user: local_user.into(),
             system_file: PathBuf::from(SYSTEM_CONFIG_FILE),
+            user: None,
+            port: None,
         }
     }
 }

@@ -61,7 +61,7 @@ impl<'a> Reader<'a> {
             original_host,
             host: original_host.to_string(),
             final_pass: false,
-            options: HostOptions::default(),
+            options: HostOptions { user: sources.user.clone(), port: sources.port, ..HostOptions::default() },
             ignored: Vec::new(),
             raw: Vec::new(),
             wants_final_pass: false,
