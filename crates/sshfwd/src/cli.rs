@@ -136,6 +136,9 @@ pub struct Args {
     /// Protocol version 2 (the only one).
     #[arg(short = '2', hide = true)]
     pub protocol2: bool,
+    /// Protocol version 1: refused, as ssh does.
+    #[arg(short = '1', hide = true)]
+    pub protocol1: bool,
     /// Where -l, -p, -o, -c, -m and the destination stood: ssh applies them
     /// in command-line order.
     #[arg(skip)]

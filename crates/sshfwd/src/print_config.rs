@@ -21,6 +21,7 @@ pub struct ConfigDump {
     pub offered: Offered,
     /// The identity files as written (ssh expands them later).
     pub identity_files: Vec<String>,
+    pub clear_all_forwardings: bool,
     pub log_level: LogLevel,
     pub home: PathBuf,
     pub local_user: String,
@@ -57,7 +58,7 @@ impl ConfigDump {
             ("compression", "", yes_no(s.compression)),
             ("controlmaster", "ControlMaster", "false"),
             ("enablesshkeysign", "EnableSSHKeysign", "no"),
-            ("clearallforwardings", "ClearAllForwardings", "no"),
+            ("clearallforwardings", "", yes_no(self.clear_all_forwardings)),
             ("exitonforwardfailure", "", yes_no(s.exit_on_forward_failure)),
             ("fingerprinthash", "FingerprintHash", "SHA256"),
             ("forwardx11", "ForwardX11", "no"),

@@ -44,6 +44,9 @@ pub enum SettingsError {
     /// `-e` with something that is not one character, `^X` or `none`.
     #[error("Bad escape character '{0}'.")]
     EscapeChar(String),
+    /// `-1` (OpenSSH's words).
+    #[error("SSH protocol v.1 is no longer supported")]
+    ProtocolOne,
     /// A user given on the command line with shell metacharacters or
     /// control characters (OpenSSH's check since CVE-2023-51385).
     #[error("remote username contains invalid characters")]
@@ -86,6 +89,9 @@ impl Mode {
             let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
             let log_level = adjusted(level, args.quiet, args.verbose);
             return Ok(Mode::Demo { once: args.once, log_level, log_target: log_target(args, SyslogFacility::User)? });
+        }
+        if args.protocol1 {
+            return Err(SettingsError::ProtocolOne);
         }
         if args.version {
             return Ok(Mode::Version);
@@ -130,6 +136,8 @@ struct Resolution {
     resolved: config::Resolved,
     /// The identity files as written, for `-G`.
     identity_files: Vec<String>,
+    /// `ClearAllForwardings`, for `-G` (the settings only keep its effect).
+    clear_all_forwardings: bool,
     home: std::path::PathBuf,
     local_user: String,
 }
@@ -153,12 +161,13 @@ impl Resolution {
             return Err(SettingsError::InvalidUser);
         }
         let options = with_command_line(resolved.options.clone(), args)?;
+        let clear_all_forwardings = options.clear_all_forwardings.unwrap_or(false);
         let identity_files = match options.identity_files.is_empty() {
             true => config::DEFAULT_IDENTITY_FILES.iter().map(|f| f.to_string()).collect(),
             false => options.identity_files.clone(),
         };
         let settings = config::Settings::new(&destination.host, options, &home, &local_user)?;
-        Ok(Resolution { settings, resolved, identity_files, home, local_user })
+        Ok(Resolution { settings, resolved, identity_files, clear_all_forwardings, home, local_user })
     }
 
     /// What `-G` prints.
@@ -177,6 +186,7 @@ impl Resolution {
             settings: self.settings,
             raw: self.resolved.raw,
             identity_files: self.identity_files,
+            clear_all_forwardings: self.clear_all_forwardings,
             home: self.home,
             local_user: self.local_user,
         })
