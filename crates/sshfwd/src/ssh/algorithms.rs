@@ -140,7 +140,7 @@ const OPENSSH_MACS: &[&str] = &[
     "umac-128-etm@openssh.com",
 ];
 
-/// OpenSSH 9.2's `ssh -Q kex` order; russh's others follow.
+/// OpenSSH 9.2's `ssh -Q kex` order.
 const OPENSSH_KEX: &[&str] = &[
     "diffie-hellman-group1-sha1",
     "diffie-hellman-group14-sha1",
@@ -195,16 +195,19 @@ pub enum Family {
 }
 
 impl Family {
-    /// The names sshfwd supports, in OpenSSH's order; names only russh
-    /// knows come last, in russh's order.
+    /// The names sshfwd supports that OpenSSH 9.2 knows, in its order.
+    /// russh's others (mlkem768x25519-sha256, diffie-hellman-group15-sha512
+    /// and -group17-sha512) can be configured but are not listed: scripts
+    /// hand this list to a 9.2 sshd (the regression suite's kextype, rekey
+    /// and dhgex do), which refuses names it does not know.
     pub fn names(self) -> Vec<&'static str> {
         match self {
-            Family::Cipher => in_openssh_order(OPENSSH_CIPHERS, cipher::ALL_CIPHERS, &["none", "clear"]),
+            Family::Cipher => in_openssh_order(OPENSSH_CIPHERS, cipher::ALL_CIPHERS),
             Family::CipherAuth => {
                 Family::Cipher.names().into_iter().filter(|name| AEAD_CIPHERS.contains(name)).collect()
             }
-            Family::Mac => in_openssh_order(OPENSSH_MACS, mac::ALL_MAC_ALGORITHMS, &["none"]),
-            Family::Kex => in_openssh_order(OPENSSH_KEX, kex::ALL_KEX_ALGORITHMS, &["none"]),
+            Family::Mac => in_openssh_order(OPENSSH_MACS, mac::ALL_MAC_ALGORITHMS),
+            Family::Kex => in_openssh_order(OPENSSH_KEX, kex::ALL_KEX_ALGORITHMS),
             Family::Key | Family::KeyPlain => KEY_PLAIN.to_vec(),
             Family::KeyCert => Vec::new(),
             Family::KeySig | Family::Sig => SIGNATURES.to_vec(),
@@ -213,16 +216,9 @@ impl Family {
     }
 }
 
-/// `ours` sorted as OpenSSH lists them, without `hidden`.
-fn in_openssh_order<T: AsRef<str> + 'static>(
-    openssh: &[&'static str],
-    ours: &[&'static T],
-    hidden: &[&str],
-) -> Vec<&'static str> {
-    let ours: Vec<&'static str> = ours.iter().map(|name| (*name).as_ref()).filter(|n| !hidden.contains(n)).collect();
-    let mut names: Vec<&'static str> = openssh.iter().copied().filter(|name| ours.contains(name)).collect();
-    names.extend(ours.iter().filter(|name| !openssh.contains(name)));
-    names
+/// The names of `openssh` that are among `ours`, in OpenSSH's order.
+fn in_openssh_order<T: AsRef<str>>(openssh: &[&'static str], ours: &[&T]) -> Vec<&'static str> {
+    openssh.iter().copied().filter(|name| ours.iter().any(|ours| ours.as_ref() == *name)).collect()
 }
 
 /// Whether every name of a `-c`/`-m` list (OpenSSH `ciphers_valid`,
@@ -334,6 +330,8 @@ mod tests {
         let kex = Family::Kex.names();
         assert_eq!(kex.first(), Some(&"diffie-hellman-group1-sha1"));
         assert!(!kex.contains(&"sntrup761x25519-sha512") && !kex.contains(&"none"));
+        assert!(!kex.contains(&"mlkem768x25519-sha256"), "a 9.2 sshd refuses a list naming it");
+        assert_eq!(kex.last(), Some(&"curve25519-sha256@libssh.org"));
         assert!(kex.contains(&"curve25519-sha256"));
         assert_eq!(Family::Compression.names(), ["none", "zlib@openssh.com", "zlib"]);
         // Every key type listed parses as an algorithm russh knows.
