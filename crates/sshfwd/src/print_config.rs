@@ -280,3 +280,73 @@ fn paths(files: &[PathBuf]) -> String {
     }
     files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssh_files::config::ConfigSources;
+    use std::path::Path;
+
+    /// The dump for `-o` options only, as `-F none` would give.
+    fn dump(options: &[&str]) -> Printed {
+        let mut sources = ConfigSources::new("/home/me", "me");
+        sources.user_file = Some("none".into());
+        sources.cli_options = options.iter().map(|o| o.to_string()).collect();
+        let resolved = config::resolve(&sources, "h").unwrap();
+        let settings = config::Settings::new("h", resolved.options, Path::new("/home/me"), "me").unwrap();
+        let dump = ConfigDump {
+            settings,
+            raw: resolved.raw,
+            offered: Offered::default(),
+            identity_files: Vec::new(),
+            clear_all_forwardings: false,
+            log_level: LogLevel::Info,
+            home: "/home/me".into(),
+            local_user: "me".into(),
+        };
+        Printed(dump.render())
+    }
+
+    /// What `-G` printed.
+    struct Printed(String);
+
+    impl Printed {
+        fn value(&self, keyword: &str) -> Option<&str> {
+            self.0.lines().find_map(|line| line.strip_prefix(keyword)?.strip_prefix(' '))
+        }
+    }
+
+    #[test]
+    fn values_as_ssh_prints_them() {
+        let table: &[(&[&str], &str, &str)] = &[
+            (&[], "connecttimeout", "none"),
+            (&["ConnectTimeout 7"], "connecttimeout", "7"),
+            (&[], "forwardagent", "no"),
+            (&["ForwardAgent ~/agent-%r"], "forwardagent", "/home/me/agent-me"),
+            (&["ControlPath ~"], "controlpath", "/home/me/"),
+            (&["IPQoS af21 cs1"], "ipqos", "af21 cs1"),
+            (&[], "ipqos", "lowdelay throughput"),
+            (&["StrictHostKeyChecking yes"], "stricthostkeychecking", "true"),
+            (&["PubkeyAuthentication no"], "pubkeyauthentication", "no"),
+            (&[], "pubkeyauthentication", "true"),
+            (&["SyslogFacility local5"], "syslogfacility", "LOCAL5"),
+            (&["UserKnownHostsFile none"], "userknownhostsfile", "none"),
+            (&["GlobalKnownHostsFile /a /b"], "globalknownhostsfile", "/a /b"),
+        ];
+        for (options, keyword, want) in table {
+            assert_eq!(dump(options).value(keyword), Some(*want), "{options:?}");
+        }
+        assert_eq!(dump(&[]).value("controlpath"), None, "unset strings are left out, as ssh does");
+    }
+
+    #[test]
+    fn pubkey_accepted_algorithms_apply_to_opensshs_default() {
+        let all = dump(&[]).value("pubkeyacceptedalgorithms").map(str::to_string).unwrap();
+        assert_eq!(all, DEFAULT_KEY_ALGORITHMS);
+        let got = dump(&["PubkeyAcceptedAlgorithms -ssh-ed25519-cert*"]);
+        let list: Vec<&str> = got.value("pubkeyacceptedalgorithms").unwrap().split(',').collect();
+        assert!(list.contains(&"ssh-ed25519") && !list.contains(&"ssh-ed25519-cert-v01@openssh.com"));
+        let got = dump(&["PubkeyAcceptedAlgorithms ssh-ed25519"]);
+        assert_eq!(got.value("pubkeyacceptedalgorithms"), Some("ssh-ed25519"));
+    }
+}
