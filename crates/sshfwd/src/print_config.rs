@@ -94,10 +94,10 @@ impl ConfigDump {
             ("canonicalizemaxdots", "CanonicalizeMaxDots", "1"),
             ("connectionattempts", "ConnectionAttempts", "1"),
             ("forwardx11timeout", "ForwardX11Timeout", "1200"),
-            ("numberofpasswordprompts", "NumberOfPasswordPrompts", "3"),
         ] {
             out.line(keyword, self.first(name).unwrap_or(default));
         }
+        out.line("numberofpasswordprompts", &s.number_of_password_prompts.to_string());
         out.line("serveralivecountmax", &s.server_alive_count_max.to_string());
         out.line("serveraliveinterval", &s.server_alive_interval.map_or(0, |t| t.as_secs()).to_string());
         out.line("requiredrsasize", self.first("RequiredRSASize").unwrap_or("1024"));

@@ -270,9 +270,10 @@ impl Settings {
                     IdentityAgent::Path(p) => AgentSource::Socket(p.clone()),
                 },
                 pubkey: s.pubkey_authentication,
-                password: s.password_authentication,
+                // No prompts at all leaves nothing to try with a password.
+                password: s.password_authentication && s.number_of_password_prompts > 0,
                 kbd_interactive: s.kbd_interactive_authentication,
-                password_prompts: 3,
+                password_prompts: s.number_of_password_prompts,
                 supplied_password: None,
             },
             batch_mode: s.batch_mode,

@@ -220,3 +220,27 @@ fn ignored_keywords_that_matter_are_warned_about_with_their_line() {
     assert!(out.stderr.contains("X11 forwarding is not supported"), "{}", out.stderr);
     assert!(!out.stderr.contains("VisualHostKey"), "harmless keywords stay quiet: {}", out.stderr);
 }
+
+#[test]
+fn number_of_password_prompts_is_how_often_a_password_is_asked() {
+    let sshd = Sshd::start_with(SshdOptions { password_authentication: true, ..SshdOptions::default() });
+    for (prompts, asked) in [(None, 3), (Some("1"), 1), (Some("0"), 0)] {
+        let count = sshd.dir().join(format!("asked-{}", prompts.unwrap_or("default")));
+        let askpass = crate::common::sshd::write_script(
+            &sshd.dir().join(format!("askpass-{}.sh", prompts.unwrap_or("default"))),
+            &format!("echo x >> {}; echo wrong", count.display()),
+        );
+        let mut cmd = sshd.sshfwd().arg("-l").arg("nobody-sshfwd-test").command(["true"]);
+        cmd.identities.clear();
+        cmd.batch = Some(false);
+        cmd.options.push("PubkeyAuthentication=no".into());
+        cmd.options.push("KbdInteractiveAuthentication=no".into());
+        if let Some(prompts) = prompts {
+            cmd.options.push(format!("NumberOfPasswordPrompts={prompts}"));
+        }
+        let out = cmd.env("SSH_ASKPASS", &askpass).env("SSH_ASKPASS_REQUIRE", "force").run(RUN);
+        assert_eq!(out.code, Some(255), "{}", out.stderr);
+        let lines = fs::read_to_string(&count).map(|text| text.lines().count()).unwrap_or(0);
+        assert_eq!(lines, asked, "NumberOfPasswordPrompts {prompts:?}: {}", out.stderr);
+    }
+}

@@ -77,6 +77,8 @@ pub(crate) enum Directive {
     // Issue 14 (config)
     /// `Compression yes|no`.
     Compression(bool),
+    /// `NumberOfPasswordPrompts N`.
+    NumberOfPasswordPrompts(u32),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
 }
@@ -207,6 +209,10 @@ impl Directive {
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             // Issue 14 (config)
             Keyword::Compression => Directive::Compression(flag()?),
+            Keyword::NumberOfPasswordPrompts => {
+                let v = one()?;
+                Directive::NumberOfPasswordPrompts(value::parse_count(v).ok_or_else(|| invalid(v))?)
+            }
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
                 return Err(DirectiveError::Match(format!("{name} handled elsewhere")))
@@ -357,6 +363,8 @@ mod tests {
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             (parse("Compression", &["yes"]), Ok(Directive::Compression(true))),
             (parse("Compression", &["fast"]), invalid("Compression", "fast")),
+            (parse("NumberOfPasswordPrompts", &["1"]), Ok(Directive::NumberOfPasswordPrompts(1))),
+            (parse("NumberOfPasswordPrompts", &["x"]), invalid("NumberOfPasswordPrompts", "x")),
             // Ignored keywords take whatever they are given.
             (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),
         ];

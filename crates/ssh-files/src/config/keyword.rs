@@ -63,6 +63,7 @@ pub(crate) enum Keyword {
     PerSourcePenaltyExemptList,
     // Issue 14 (config): negotiated with the server.
     Compression,
+    NumberOfPasswordPrompts,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -131,6 +132,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("PerSourcePenaltyExemptList", Keyword::PerSourcePenaltyExemptList),
     // Issue 14 (config)
     ("Compression", Keyword::Compression),
+    ("NumberOfPasswordPrompts", Keyword::NumberOfPasswordPrompts),
 ];
 
 /// What setting an ignored keyword means for a user of sshfwd.
@@ -206,7 +208,6 @@ const IGNORED: &[(&str, Effect)] = &[
     ("LocalCommand", Effect::Harmless),
     ("LogVerbose", Effect::Harmless),
     ("NoHostAuthenticationForLocalhost", Effect::UnlessSetTo(&["no"])),
-    ("NumberOfPasswordPrompts", Effect::UnlessSetTo(&["3"])),
     ("ObscureKeystrokeTiming", Effect::Harmless),
     ("PermitLocalCommand", Effect::UnlessSetTo(&["no"])),
     ("PermitRemoteOpen", Effect::UnlessSetTo(&["any"])),
@@ -326,8 +327,6 @@ mod tests {
             ("CertificateFile", &["~/.ssh/id_ed25519-cert.pub"], true),
             ("TCPKeepAlive", &["Yes"], false),
             ("TCPKeepAlive", &["no"], true),
-            ("NumberOfPasswordPrompts", &["3"], false),
-            ("NumberOfPasswordPrompts", &["1"], true),
             ("UseRoaming", &["yes"], false),
         ];
         for (keyword, args, warns) in cases {

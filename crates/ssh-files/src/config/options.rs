@@ -84,6 +84,7 @@ pub struct HostOptions {
     // Issue 14 (config)
     /// `Compression` (and `-C`).
     pub compression: Option<bool>,
+    pub number_of_password_prompts: Option<u32>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -171,6 +172,7 @@ impl HostOptions {
             Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             Directive::Compression(v) => first(&mut self.compression, v),
+            Directive::NumberOfPasswordPrompts(v) => first(&mut self.number_of_password_prompts, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
             Directive::RefuseConnection(_) | Directive::Ignored(_) => {}

@@ -227,6 +227,8 @@ pub struct Settings {
     // Issue 14 (config)
     /// `Compression` (default no).
     pub compression: bool,
+    /// `NumberOfPasswordPrompts` (default 3).
+    pub number_of_password_prompts: u32,
 }
 
 /// A value that could not be expanded.
@@ -379,6 +381,7 @@ impl Settings {
             reconnect_max_delay: options.reconnect_max_delay.unwrap_or(DEFAULT_RECONNECT_MAX_DELAY),
             syslog_facility: options.syslog_facility.unwrap_or(SyslogFacility::User),
             compression: options.compression.unwrap_or(false),
+            number_of_password_prompts: options.number_of_password_prompts.unwrap_or(3),
         })
     }
 
