@@ -197,7 +197,7 @@ const IGNORED: &[(&str, Effect)] = &[
     ("ForwardX11Timeout", Effect::Harmless),
     ("ForwardX11Trusted", Effect::Harmless),
     ("GSSAPIAuthentication", Effect::Harmless),
-    ("GSSAPIDelegateCredentials", Effect::Harmless),
+    ("GSSAPIDelegateCredentials", Effect::UnlessSetTo(&["no"])),
     ("HostbasedAcceptedAlgorithms", Effect::Harmless),
     ("HostbasedAcceptedKeyTypes", Effect::Harmless),
     ("HostbasedKeyTypes", Effect::Harmless),
