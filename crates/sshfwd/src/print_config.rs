@@ -140,11 +140,11 @@ impl ConfigDump {
         }
         out.line("globalknownhostsfile", &paths(&s.global_known_hosts_files));
         out.line("userknownhostsfile", &paths(&s.user_known_hosts_files));
-        for variable in self.all("SendEnv") {
-            out.line("sendenv", variable);
-        }
-        for variable in self.all("SetEnv") {
-            out.line("setenv", variable);
+        // ssh keeps each argument of these as an entry of its own.
+        for (keyword, name) in [("sendenv", "SendEnv"), ("setenv", "SetEnv")] {
+            for variable in self.raw.iter().filter(|r| r.keyword == name).flat_map(|r| &r.args) {
+                out.line(keyword, variable);
+            }
         }
         out.line("logverbose", self.first("LogVerbose").unwrap_or("none"));
         out.line("permitremoteopen", self.first("PermitRemoteOpen").unwrap_or("any"));
@@ -332,6 +332,7 @@ mod tests {
             (&["SyslogFacility local5"], "syslogfacility", "LOCAL5"),
             (&["UserKnownHostsFile none"], "userknownhostsfile", "none"),
             (&["GlobalKnownHostsFile /a /b"], "globalknownhostsfile", "/a /b"),
+            (&["SendEnv LANG LC_*"], "sendenv", "LANG"),
         ];
         for (options, keyword, want) in table {
             assert_eq!(dump(options).value(keyword), Some(*want), "{options:?}");

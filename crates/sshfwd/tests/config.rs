@@ -95,7 +95,7 @@ fn print_config_matches_ssh_g() {
          \x20 RemoteForward 9090 localhost:22\n  DynamicForward 1080\n  GatewayPorts yes\n\
          \x20 ExitOnForwardFailure yes\n  HashKnownHosts yes\n  PasswordAuthentication no\n\
          \x20 KbdInteractiveAuthentication no\n  LogLevel DEBUG2\n  IPQoS af21 cs1\n\
-         Match exec \"test %h = real.example\"\n  SendEnv LANG\n  User matched\n\
+         Match exec \"test %h = real.example\"\n  SendEnv LANG LC_*\n  User matched\n\
          Host *\n  User fallback\n  SyslogFacility LOCAL3\n",
     )
     .unwrap();

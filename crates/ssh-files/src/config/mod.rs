@@ -94,6 +94,8 @@ pub struct RawValue {
     pub keyword: &'static str,
     /// The arguments, joined by one space.
     pub value: String,
+    /// The arguments one by one (SendEnv and SetEnv take several).
+    pub args: Vec<String>,
     pub origin: Origin,
 }
 

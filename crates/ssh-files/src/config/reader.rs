@@ -204,7 +204,7 @@ impl<'a> Reader<'a> {
     }
 
     fn note_raw(&mut self, keyword: &'static str, args: &[String], origin: &Origin) {
-        let entry = RawValue { keyword, value: args.join(" "), origin: origin.clone() };
+        let entry = RawValue { keyword, value: args.join(" "), args: args.to_vec(), origin: origin.clone() };
         // `-o` lines all have line 0: only file lines can be read twice.
         let seen = origin.line > 0 && self.raw.iter().any(|r| r.keyword == keyword && r.origin == *origin);
         if !seen {
