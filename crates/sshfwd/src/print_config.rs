@@ -95,46 +95,43 @@ impl ConfigDump {
             ("connectionattempts", "ConnectionAttempts", "1"),
             ("forwardx11timeout", "ForwardX11Timeout", "1200"),
         ] {
-            out.line(keyword, self.first(name).unwrap_or(default));
+            out.line(keyword, &self.value_or(name, default));
         }
         out.line("numberofpasswordprompts", &s.number_of_password_prompts.to_string());
         out.line("serveralivecountmax", &s.server_alive_count_max.to_string());
         out.line("serveraliveinterval", &s.server_alive_interval.map_or(0, |t| t.as_secs()).to_string());
-        out.line("requiredrsasize", self.first("RequiredRSASize").unwrap_or("1024"));
-        out.optional("bindaddress", self.first("BindAddress"));
-        out.optional("bindinterface", self.first("BindInterface"));
+        out.line("requiredrsasize", &self.value_or("RequiredRSASize", "1024"));
+        out.optional("bindaddress", self.first("BindAddress").as_deref());
+        out.optional("bindinterface", self.first("BindInterface").as_deref());
         out.line("ciphers", &self.offered.ciphers);
         out.optional("controlpath", self.expanded("ControlPath").as_deref());
         out.line("hostkeyalgorithms", &self.offered.host_key);
         out.optional("hostkeyalias", s.host_key_alias.as_deref());
-        out.line(
-            "hostbasedacceptedalgorithms",
-            self.first("HostbasedAcceptedAlgorithms").unwrap_or(DEFAULT_KEY_ALGORITHMS),
-        );
+        out.line("hostbasedacceptedalgorithms", &self.value_or("HostbasedAcceptedAlgorithms", DEFAULT_KEY_ALGORITHMS));
         match &s.identity_agent {
             IdentityAgent::Path(path) => out.line("identityagent", &path.display().to_string()),
             IdentityAgent::None => out.line("identityagent", "none"),
-            IdentityAgent::Environment => out.optional("identityagent", self.first("IdentityAgent")),
+            IdentityAgent::Environment => out.optional("identityagent", self.first("IdentityAgent").as_deref()),
         }
-        out.optional("ignoreunknown", self.first("IgnoreUnknown"));
-        out.optional("kbdinteractivedevices", self.first("KbdInteractiveDevices"));
+        out.optional("ignoreunknown", self.first("IgnoreUnknown").as_deref());
+        out.optional("kbdinteractivedevices", self.first("KbdInteractiveDevices").as_deref());
         out.line("kexalgorithms", &self.offered.kex);
-        out.line("casignaturealgorithms", self.first("CASignatureAlgorithms").unwrap_or(DEFAULT_CA_ALGORITHMS));
-        out.optional("localcommand", self.first("LocalCommand"));
+        out.line("casignaturealgorithms", &self.value_or("CASignatureAlgorithms", DEFAULT_CA_ALGORITHMS));
+        out.optional("localcommand", self.first("LocalCommand").as_deref());
         out.optional("remotecommand", self.expanded("RemoteCommand").as_deref());
         out.line("loglevel", &self.log_level.to_string());
         out.line("macs", &self.offered.macs);
-        out.line("securitykeyprovider", self.first("SecurityKeyProvider").unwrap_or("internal"));
-        out.optional("preferredauthentications", self.first("PreferredAuthentications"));
+        out.line("securitykeyprovider", &self.value_or("SecurityKeyProvider", "internal"));
+        out.optional("preferredauthentications", self.first("PreferredAuthentications").as_deref());
         out.line("pubkeyacceptedalgorithms", &self.pubkey_accepted_algorithms());
-        out.optional("revokedhostkeys", self.first("RevokedHostKeys"));
-        out.line("xauthlocation", self.first("XAuthLocation").unwrap_or("/usr/bin/xauth"));
-        out.optional("knownhostscommand", self.first("KnownHostsCommand"));
+        out.optional("revokedhostkeys", self.first("RevokedHostKeys").as_deref());
+        out.line("xauthlocation", &self.value_or("XAuthLocation", "/usr/bin/xauth"));
+        out.optional("knownhostscommand", self.first("KnownHostsCommand").as_deref());
         self.forwards(&mut out);
         for file in &self.identity_files {
             out.line("identityfile", file);
         }
-        out.line("canonicaldomains", self.first("CanonicalDomains").unwrap_or("none"));
+        out.line("canonicaldomains", &self.value_or("CanonicalDomains", "none"));
         for file in self.all("CertificateFile") {
             out.line("certificatefile", file);
         }
@@ -146,32 +143,37 @@ impl ConfigDump {
                 out.line(keyword, variable);
             }
         }
-        out.line("logverbose", self.first("LogVerbose").unwrap_or("none"));
-        out.line("permitremoteopen", self.first("PermitRemoteOpen").unwrap_or("any"));
-        out.line("addkeystoagent", self.first("AddKeysToAgent").unwrap_or("false"));
-        let forward_agent = match self.first("ForwardAgent") {
+        out.line("logverbose", &self.value_or("LogVerbose", "none"));
+        out.line("permitremoteopen", &self.value_or("PermitRemoteOpen", "any"));
+        out.line("addkeystoagent", &self.value_or("AddKeysToAgent", "false"));
+        let forward_agent = match self.first("ForwardAgent").as_deref() {
             None => "no".to_string(),
-            Some(flag @ ("yes" | "no" | "true" | "false")) => flag.to_string(),
+            Some(flag @ ("yes" | "no")) => flag.to_string(),
             Some(_) => self.expanded("ForwardAgent").unwrap_or_default(),
         };
         out.line("forwardagent", &forward_agent);
         out.line("connecttimeout", &s.connect_timeout.map_or("none".to_string(), |t| t.as_secs().to_string()));
-        out.line("tunneldevice", self.first("TunnelDevice").unwrap_or("any:any"));
+        out.line("tunneldevice", &self.value_or("TunnelDevice", "any:any"));
         // OpenSSH 9.2 prints this keyword with a capital P.
-        out.line("canonicalizePermittedcnames", self.first("CanonicalizePermittedCNAMEs").unwrap_or("none"));
-        out.line("controlpersist", self.first("ControlPersist").unwrap_or("no"));
-        out.line("escapechar", self.first("EscapeChar").unwrap_or("~"));
-        out.line("ipqos", self.first("IPQoS").unwrap_or("lowdelay throughput"));
-        out.line("rekeylimit", self.first("RekeyLimit").unwrap_or("0 0"));
-        out.line("streamlocalbindmask", self.first("StreamLocalBindMask").unwrap_or("0177"));
+        out.line("canonicalizePermittedcnames", &self.value_or("CanonicalizePermittedCNAMEs", "none"));
+        out.line("controlpersist", &self.value_or("ControlPersist", "no"));
+        out.line("escapechar", &self.value_or("EscapeChar", "~"));
+        out.line("ipqos", &self.value_or("IPQoS", "lowdelay throughput"));
+        out.line("rekeylimit", &self.value_or("RekeyLimit", "0 0"));
+        out.line("streamlocalbindmask", &self.value_or("StreamLocalBindMask", "0177"));
         out.line("syslogfacility", facility(s.syslog_facility));
         out.0
     }
 
-    /// The first value a keyword was given; `None` for an empty name
-    /// (a keyword sshfwd acts on) or one never set.
-    fn first(&self, keyword: &str) -> Option<&str> {
-        self.all(keyword).first().copied()
+    /// The first value a keyword was given, spelt as ssh prints it; `None`
+    /// for an empty name (a keyword sshfwd acts on) or one never set.
+    fn first(&self, keyword: &str) -> Option<String> {
+        self.all(keyword).first().map(|value| spelt_as_ssh(keyword, value))
+    }
+
+    /// The first value, or ssh's default.
+    fn value_or(&self, keyword: &str, default: &str) -> String {
+        self.first(keyword).unwrap_or_else(|| default.to_string())
     }
 
     fn all(&self, keyword: &str) -> Vec<&str> {
@@ -181,7 +183,7 @@ impl ConfigDump {
     /// The first value with `~`, tokens and `${VAR}` expanded, as ssh
     /// expands the keywords it prints so; as written if that fails.
     fn expanded(&self, keyword: &str) -> Option<String> {
-        let value = self.first(keyword)?;
+        let value = self.all(keyword).first().copied()?;
         let expanded = self.settings.expand_tokens(value, &self.home, &self.local_user);
         Some(expanded.unwrap_or_else(|_| value.to_string()))
     }
@@ -193,7 +195,7 @@ impl ConfigDump {
         let Some(value) = self.first("PubkeyAcceptedAlgorithms") else {
             return DEFAULT_KEY_ALGORITHMS.to_string();
         };
-        crate::ssh::apply_to_list(value, &defaults).join(",")
+        crate::ssh::apply_to_list(&value, &defaults).join(",")
     }
 
     fn forwards(&self, out: &mut Lines) {
@@ -227,6 +229,92 @@ impl ConfigDump {
                 out.line("ftptosftp", &listen(l));
             }
         }
+    }
+}
+
+/// The yes/no keywords sshfwd prints as configured.
+const FLAGS: &[&str] = &[
+    "CanonicalizeFallbackLocal",
+    "CheckHostIP",
+    "EnableSSHKeysign",
+    "ForwardX11",
+    "ForwardX11Trusted",
+    "GSSAPIAuthentication",
+    "GSSAPIKeyExchange",
+    "GSSAPIDelegateCredentials",
+    "GSSAPITrustDns",
+    "GSSAPIRenewalForcesRekey",
+    "HostbasedAuthentication",
+    "NoHostAuthenticationForLocalhost",
+    "PermitLocalCommand",
+    "ProxyUseFdpass",
+    "StdinNull",
+    "ForkAfterAuthentication",
+    "StreamLocalBindUnlink",
+    "TCPKeepAlive",
+    "VisualHostKey",
+    "EnableEscapeCommandline",
+];
+
+/// A configured value as ssh prints it back: multi-state keywords by the
+/// first name of their state, times in seconds, sizes in bytes, masks in
+/// octal (OpenSSH's `fmt_intarg` and `dump_client_config`).
+fn spelt_as_ssh(keyword: &str, value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    let state = |states: &[(&[&str], &str)]| {
+        states.iter().find(|(names, _)| names.contains(&lower.as_str())).map(|(_, printed)| printed.to_string())
+    };
+    let true_false: &[(&[&str], &str)] = &[(&["yes", "true"], "true"), (&["no", "false"], "false")];
+    let spelt = match keyword {
+        "VerifyHostKeyDNS"
+        | "UpdateHostKeys"
+        | "AddKeysToAgent"
+        | "RequestTTY"
+        | "CanonicalizeHostname"
+        | "ControlMaster" => state(true_false),
+        "Tunnel" => state(&[(&["yes", "true", "point-to-point"], "point-to-point"), (&["no", "false"], "false")]),
+        "FingerprintHash" => Some(value.to_ascii_uppercase()),
+        "ForwardX11Timeout" => config::parse_seconds(value).map(|s| s.to_string()),
+        "ControlPersist" if !matches!(lower.as_str(), "yes" | "no" | "true" | "false") => {
+            config::parse_seconds(value).map(|s| s.to_string())
+        }
+        // One value sets both the interactive and the bulk class.
+        "IPQoS" if !value.contains(' ') => Some(format!("{value} {value}")),
+        "RekeyLimit" => Some(rekey_limit(value)),
+        "StreamLocalBindMask" => u32::from_str_radix(value, 8).ok().map(|mask| format!("0{mask:o}")),
+        flag if FLAGS.contains(&flag) => state(&[(&["yes", "true"], "yes"), (&["no", "false"], "no")]),
+        _ => None,
+    };
+    spelt.unwrap_or_else(|| value.to_string())
+}
+
+/// `RekeyLimit size [time]` as ssh prints it: bytes and seconds, 0 for
+/// `default` and `none`.
+fn rekey_limit(value: &str) -> String {
+    let mut words = value.split_whitespace();
+    let bytes = match words.next() {
+        Some(size) if size.eq_ignore_ascii_case("default") => Some(0),
+        Some(size) => {
+            let (digits, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit()).unwrap_or(size.len()));
+            let scale: Option<u64> = match unit.to_ascii_uppercase().as_str() {
+                "" => Some(1),
+                "K" => Some(1 << 10),
+                "M" => Some(1 << 20),
+                "G" => Some(1 << 30),
+                _ => None,
+            };
+            digits.parse::<u64>().ok().zip(scale).and_then(|(n, scale)| n.checked_mul(scale))
+        }
+        None => None,
+    };
+    let seconds = match words.next() {
+        None => Some(0),
+        Some(time) if time.eq_ignore_ascii_case("none") => Some(0),
+        Some(time) => config::parse_seconds(time),
+    };
+    match (bytes, seconds) {
+        (Some(bytes), Some(seconds)) => format!("{bytes} {seconds}"),
+        _ => value.to_string(),
     }
 }
 
@@ -333,6 +421,18 @@ mod tests {
             (&["UserKnownHostsFile none"], "userknownhostsfile", "none"),
             (&["GlobalKnownHostsFile /a /b"], "globalknownhostsfile", "/a /b"),
             (&["SendEnv LANG LC_*"], "sendenv", "LANG"),
+            (&["CheckHostIP true"], "checkhostip", "yes"),
+            (&["RemoteCommand true"], "remotecommand", "true"),
+            (&["VerifyHostKeyDNS yes"], "verifyhostkeydns", "true"),
+            (&["Tunnel yes"], "tunnel", "point-to-point"),
+            (&["FingerprintHash md5"], "fingerprinthash", "MD5"),
+            (&["ForwardX11Timeout 5m"], "forwardx11timeout", "300"),
+            (&["ControlPersist 10m"], "controlpersist", "600"),
+            (&["ControlPersist yes"], "controlpersist", "yes"),
+            (&["IPQoS ef"], "ipqos", "ef ef"),
+            (&["RekeyLimit 1G 1h"], "rekeylimit", "1073741824 3600"),
+            (&["RekeyLimit default none"], "rekeylimit", "0 0"),
+            (&["StreamLocalBindMask 0077"], "streamlocalbindmask", "077"),
         ];
         for (options, keyword, want) in table {
             assert_eq!(dump(options).value(keyword), Some(*want), "{options:?}");

@@ -99,6 +99,11 @@ pub struct RawValue {
     pub origin: Origin,
 }
 
+/// An ssh_config time (`90`, `1m30s`, `2h`), in seconds.
+pub fn parse_seconds(text: &str) -> Option<u64> {
+    value::parse_time(text).map(|time| time.as_secs())
+}
+
 /// The canonical spelling of the keyword an option line (`-o` argument)
 /// sets, if it is one sshfwd or OpenSSH knows.
 pub fn option_keyword(line: &str) -> Option<&'static str> {
