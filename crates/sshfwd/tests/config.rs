@@ -118,6 +118,23 @@ fn print_config_matches_ssh_g() {
 }
 
 #[test]
+fn print_config_prints_other_keywords_as_ssh_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    fs::write(&config, "Host *\n AddKeysToAgent yes\n AddressFamily inet\n CanonicalizeHostname no\n CanonicalizeFallbackLocal no\n CheckHostIP yes\n ControlMaster auto\n ControlPersist yes\n ControlPath /tmp/cp-%h\n ForwardAgent yes\n ForwardX11 yes\n ForwardX11Trusted no\n RequestTTY yes\n SessionType none\n StdinNull yes\n ForkAfterAuthentication yes\n TCPKeepAlive no\n Tunnel yes\n VerifyHostKeyDNS yes\n UpdateHostKeys no\n VisualHostKey yes\n CanonicalizeMaxDots 3\n ConnectionAttempts 4\n ForwardX11Timeout 5m\n RequiredRSASize 2048\n BindAddress 127.0.0.1\n EscapeChar none\n RekeyLimit 1G 1h\n ConnectTimeout 1m\n FingerprintHash md5\n PermitLocalCommand yes\n LocalCommand echo hi\n RemoteCommand echo %h\n StreamLocalBindMask 0077\n CanonicalDomains a.example b.example\n LogVerbose kex.c:*\n PermitRemoteOpen h:1 h:2\n TunnelDevice 1:2\n IPQoS ef\n ServerAliveInterval 1m\n ProxyUseFdpass yes\n StrictHostKeyChecking no\n").unwrap();
+    let argv = ["-G", "-F", config.to_str().unwrap(), "h"];
+    let home = &passwd_home();
+    let (ours, theirs) = (sshfwd(home, &argv), run_in(home, "ssh", &argv));
+    assert!(ours.success() && theirs.success(), "{}\n{}", ours.transcript(), theirs.transcript());
+    // The algorithm lists are what each implementation offers.
+    let offered = ["ciphers ", "kexalgorithms ", "macs ", "hostkeyalgorithms "];
+    let lines = |text: &str| -> Vec<String> {
+        text.lines().filter(|l| !offered.iter().any(|o| l.starts_with(o))).map(str::to_string).collect()
+    };
+    assert_eq!(lines(&ours.stdout), lines(&theirs.stdout));
+}
+
+#[test]
 fn print_config_takes_the_first_value_in_command_line_order() {
     let dir = tempfile::tempdir().unwrap();
     let table: &[(&[&str], &str, &str)] = &[
