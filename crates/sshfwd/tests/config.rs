@@ -121,7 +121,51 @@ fn print_config_matches_ssh_g() {
 fn print_config_prints_other_keywords_as_ssh_does() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
-    fs::write(&config, "Host *\n AddKeysToAgent yes\n AddressFamily inet\n CanonicalizeHostname no\n CanonicalizeFallbackLocal no\n CheckHostIP yes\n ControlMaster auto\n ControlPersist yes\n ControlPath /tmp/cp-%h\n ForwardAgent yes\n ForwardX11 yes\n ForwardX11Trusted no\n RequestTTY yes\n SessionType none\n StdinNull yes\n ForkAfterAuthentication yes\n TCPKeepAlive no\n Tunnel yes\n VerifyHostKeyDNS yes\n UpdateHostKeys no\n VisualHostKey yes\n CanonicalizeMaxDots 3\n ConnectionAttempts 4\n ForwardX11Timeout 5m\n RequiredRSASize 2048\n BindAddress 127.0.0.1\n EscapeChar none\n RekeyLimit 1G 1h\n ConnectTimeout 1m\n FingerprintHash md5\n PermitLocalCommand yes\n LocalCommand echo hi\n RemoteCommand echo %h\n StreamLocalBindMask 0077\n CanonicalDomains a.example b.example\n LogVerbose kex.c:*\n PermitRemoteOpen h:1 h:2\n TunnelDevice 1:2\n IPQoS ef\n ServerAliveInterval 1m\n ProxyUseFdpass yes\n StrictHostKeyChecking no\n").unwrap();
+    let keywords = [
+        "Host *",
+        "AddKeysToAgent yes",
+        "AddressFamily inet",
+        "CanonicalizeHostname no",
+        "CanonicalizeFallbackLocal no",
+        "CheckHostIP yes",
+        "ControlMaster auto",
+        "ControlPersist yes",
+        "ControlPath /tmp/cp-%h",
+        "ForwardAgent yes",
+        "ForwardX11 yes",
+        "ForwardX11Trusted no",
+        "RequestTTY yes",
+        "SessionType none",
+        "StdinNull yes",
+        "ForkAfterAuthentication yes",
+        "TCPKeepAlive no",
+        "Tunnel yes",
+        "VerifyHostKeyDNS yes",
+        "UpdateHostKeys no",
+        "VisualHostKey yes",
+        "CanonicalizeMaxDots 3",
+        "ConnectionAttempts 4",
+        "ForwardX11Timeout 5m",
+        "RequiredRSASize 2048",
+        "BindAddress 127.0.0.1",
+        "EscapeChar none",
+        "RekeyLimit 1G 1h",
+        "ConnectTimeout 1m",
+        "FingerprintHash md5",
+        "PermitLocalCommand yes",
+        "LocalCommand echo hi",
+        "RemoteCommand echo %h",
+        "StreamLocalBindMask 0077",
+        "CanonicalDomains a.example b.example",
+        "LogVerbose kex.c:*",
+        "PermitRemoteOpen h:1 h:2",
+        "TunnelDevice 1:2",
+        "IPQoS ef",
+        "ServerAliveInterval 1m",
+        "ProxyUseFdpass yes",
+        "StrictHostKeyChecking no",
+    ];
+    fs::write(&config, keywords.iter().map(|line| format!(" {line}\n")).collect::<String>()).unwrap();
     let argv = ["-G", "-F", config.to_str().unwrap(), "h"];
     let home = &passwd_home();
     let (ours, theirs) = (sshfwd(home, &argv), run_in(home, "ssh", &argv));
