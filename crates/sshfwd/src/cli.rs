@@ -10,9 +10,9 @@ use clap::{ArgAction, Parser};
 #[derive(Debug, Parser)]
 #[command(
     name = "sshfwd",
-    version,
     disable_help_flag = true,
-    override_usage = "sshfwd [-46fgNnqsTvxy] [-B bind_interface] [-b bind_address] [-D [bind_address:]port]\n              [-E log_file] [-F configfile] [-i identity_file] [-J destination]\n              [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport] [-W host:port]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
+    disable_version_flag = true,
+    override_usage = "sshfwd [-46aACfGgKkMNnqsTtVvXxYy] [-B bind_interface] [-b bind_address]\n              [-c cipher_spec] [-D [bind_address:]port] [-E log_file]\n              [-e escape_char] [-F configfile] [-I pkcs11] [-i identity_file]\n              [-J destination] [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-m mac_spec] [-O ctl_cmd] [-o option] [-p port]\n              [-Q query_option] [-R [ftp/][bind_address:]port:host:hostport]\n              [-S ctl_path] [-W host:port] [-w local_tun[:remote_tun]]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
 )]
 pub struct Args {
     /// Do not execute a remote command: only forward ports.
@@ -30,12 +30,12 @@ pub struct Args {
     /// Verbose mode; repeat for more detail.
     #[arg(short = 'v', action = ArgAction::Count)]
     pub verbose: u8,
-    /// Port to connect to on the remote host.
+    /// Port to connect to on the remote host (the first -p counts).
     #[arg(short = 'p', value_name = "port")]
-    pub port: Option<String>,
-    /// User to log in as on the remote machine.
+    pub port: Vec<String>,
+    /// User to log in as on the remote machine (the first -l counts).
     #[arg(short = 'l', value_name = "login_name")]
-    pub login: Option<String>,
+    pub login: Vec<String>,
     /// Identity (private key) file; may be repeated.
     #[arg(short = 'i', value_name = "identity_file")]
     pub identity_files: Vec<PathBuf>,
@@ -112,9 +112,74 @@ pub struct Args {
     /// subsystem).
     #[arg(short = 's')]
     pub subsystem: bool,
-    /// Disable X11 forwarding (sshfwd never forwards X11); scp passes it.
+    // Issue 14 (config)
+    /// Print the configuration resolved for the destination, as `ssh -G`
+    /// does, and exit without connecting.
+    #[arg(short = 'G')]
+    pub print_config: bool,
+    /// List the algorithms sshfwd supports: cipher, cipher-auth, mac, kex,
+    /// key, key-cert, key-plain, key-sig, sig, compression,
+    /// protocol-version, help.
+    #[arg(short = 'Q', value_name = "query_option")]
+    pub query: Option<String>,
+    /// Ciphers, in order of preference (as the Ciphers option).
+    #[arg(short = 'c', value_name = "cipher_spec")]
+    pub cipher_spec: Vec<String>,
+    /// MACs, in order of preference (as the MACs option).
+    #[arg(short = 'm', value_name = "mac_spec")]
+    pub mac_spec: Vec<String>,
+    /// Request compression (zlib@openssh.com, zlib).
+    #[arg(short = 'C')]
+    pub compression: bool,
+    /// Print the version and exit.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+    /// Agent forwarding (not supported: a warning).
+    #[arg(short = 'A')]
+    pub forward_agent: bool,
+    /// Disable agent forwarding (sshfwd never forwards the agent).
+    #[arg(short = 'a')]
+    pub no_forward_agent: bool,
+    /// X11 forwarding (not supported: a warning).
+    #[arg(short = 'X')]
+    pub forward_x11: bool,
+    /// Trusted X11 forwarding (not supported: a warning).
+    #[arg(short = 'Y')]
+    pub forward_x11_trusted: bool,
+    /// Disable X11 forwarding (sshfwd never forwards X11).
     #[arg(short = 'x')]
-    pub no_x11: bool,
+    pub no_forward_x11: bool,
+    /// Disable GSSAPI credential delegation (sshfwd never delegates).
+    #[arg(short = 'k')]
+    pub no_gssapi_delegation: bool,
+    /// GSSAPI authentication and delegation (not supported: a warning).
+    #[arg(short = 'K')]
+    pub gssapi: bool,
+    /// Force pseudo-terminal allocation (sshfwd allocates none: a warning).
+    #[arg(short = 't', action = ArgAction::Count)]
+    pub tty: u8,
+    /// Escape character (sshfwd reads no escapes: it allocates no terminal).
+    #[arg(short = 'e', value_name = "escape_char")]
+    pub escape_char: Option<String>,
+    /// PKCS#11 provider (not supported: a warning).
+    #[arg(short = 'I', value_name = "pkcs11")]
+    pub pkcs11: Option<String>,
+    /// Tunnel device forwarding (not supported: refused).
+    #[arg(short = 'w', value_name = "local_tun[:remote_tun]")]
+    pub tunnel: Option<String>,
+    /// Deprecated in OpenSSH and ignored there too.
+    #[arg(short = 'P', hide = true)]
+    pub deprecated_p: bool,
+    /// Protocol version 2 (the only one).
+    #[arg(short = '2', hide = true)]
+    pub protocol2: bool,
+    /// Protocol version 1: refused, as ssh does.
+    #[arg(short = '1', hide = true)]
+    pub protocol1: bool,
+    /// Where -l, -p, -o, -c, -m and the destination stood: ssh applies them
+    /// in command-line order.
+    #[arg(skip)]
+    pub positions: Positions,
     /// Print help.
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -129,7 +194,37 @@ pub struct Args {
 /// Parses the command line. `--help` and `--version` come back as errors
 /// too (clap's way): [`clap::Error::use_stderr`] tells them apart.
 pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Args, clap::Error> {
-    Args::try_parse_from(argv)
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Args::command().try_get_matches_from(argv)?;
+    let mut args = Args::from_arg_matches(&matches)?;
+    let indices = |id: &str| -> Vec<usize> { matches.indices_of(id).map(Iterator::collect).unwrap_or_default() };
+    args.positions = Positions {
+        login: indices("login").first().copied(),
+        port: indices("port").first().copied(),
+        destination: indices("destination").first().copied(),
+        options: indices("options"),
+        cipher_spec: indices("cipher_spec").last().copied(),
+        mac_spec: indices("mac_spec").last().copied(),
+    };
+    Ok(args)
+}
+
+/// Where some arguments stood on the command line (clap's indices). ssh
+/// applies its flags in order: -l, -p, -o and the destination's user and
+/// port set a parameter only if it is still unset, -c and -m replace it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Positions {
+    /// The first -l.
+    pub login: Option<usize>,
+    /// The first -p.
+    pub port: Option<usize>,
+    pub destination: Option<usize>,
+    /// Every -o, in order.
+    pub options: Vec<usize>,
+    /// The last -c.
+    pub cipher_spec: Option<usize>,
+    /// The last -m.
+    pub mac_spec: Option<usize>,
 }
 
 /// OpenSSH-style usage text, for a missing destination.

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use sshfwd::forward::open_files;
 use sshfwd::settings::{Mode, SettingsError};
-use sshfwd::{app, background, cli, demo, ftp_check, logging};
+use sshfwd::{app, background, cli, demo, ftp_check, logging, query};
 
 /// Why a run failed, whatever its mode.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,8 @@ enum Error {
     /// `-f`: the background process could not be started.
     #[error("{0}")]
     Background(#[from] background::BackgroundError),
+    #[error("{0}")]
+    Query(#[from] query::QueryError),
 }
 
 fn main() {
@@ -53,12 +55,28 @@ fn run() -> Result<i32, Error> {
             for ignored in &settings.ignored_options {
                 tracing::debug!("{ignored}");
             }
+            for warning in &settings.warnings {
+                tracing::warn!("Warning: {warning}");
+            }
             raise_open_file_limit();
             Ok(block_on(Threads::One, app::run(*settings))??)
         }
         Mode::FtpCheck { endpoint, log_level, log_target } => {
             logging::init(log_level, &log_target)?;
             block_on(Threads::One, ftp_check::run(&endpoint))??;
+            Ok(0)
+        }
+        // ssh prints its version on stderr.
+        Mode::Version => {
+            eprintln!("sshfwd {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Mode::Query(query) => {
+            print!("{}", query::answer(&query)?);
+            Ok(0)
+        }
+        Mode::PrintConfig(dump) => {
+            print!("{}", dump.render());
             Ok(0)
         }
         Mode::Demo { once, log_level, log_target } => {

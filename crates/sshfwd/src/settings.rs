@@ -60,6 +60,30 @@ pub enum SettingsError {
     /// `-f` with nothing to run and a session to run it in.
     #[error("Cannot fork into background without a command to execute.")]
     ForkWithoutCommand,
+    // Issue 14 (config)
+    /// `-c` naming a cipher sshfwd does not support (OpenSSH's words).
+    #[error("Unknown cipher type '{0}'")]
+    CipherSpec(String),
+    /// `-m` naming a MAC sshfwd does not support (OpenSSH's words).
+    #[error("Unknown mac type '{0}'")]
+    MacSpec(String),
+    /// `-e` with something that is not one character, `^X` or `none`.
+    #[error("Bad escape character '{0}'.")]
+    EscapeChar(String),
+    /// `-1` (OpenSSH's words).
+    #[error("SSH protocol v.1 is no longer supported")]
+    ProtocolOne,
+    /// A user given on the command line with shell metacharacters or
+    /// control characters (OpenSSH's check since CVE-2023-51385).
+    #[error("remote username contains invalid characters")]
+    InvalidUser,
+    /// A destination host with shell metacharacters, spaces or control
+    /// characters, or a leading '-'.
+    #[error("hostname contains invalid characters")]
+    InvalidHost,
+    /// The algorithm options leave nothing to offer (for `-G`).
+    #[error("{0}")]
+    Algorithms(#[from] crate::ssh::AlgorithmError),
 }
 
 /// What one run of sshfwd does, chosen once from the command line.
@@ -71,6 +95,12 @@ pub enum Mode {
     FtpCheck { endpoint: Endpoint, log_level: LogLevel, log_target: LogTarget },
     /// `--demo`: the whole FTP-over-SSH path in-process on loopback.
     Demo { once: bool, log_level: LogLevel, log_target: LogTarget },
+    /// `-V`: print the version.
+    Version,
+    /// `-Q`: list what sshfwd supports.
+    Query(String),
+    /// `-G`: print the resolved configuration.
+    PrintConfig(Box<crate::print_config::ConfigDump>),
 }
 
 impl Mode {
@@ -85,6 +115,18 @@ impl Mode {
             let level = if args.once { LogLevel::Info } else { LogLevel::Debug1 };
             let log_level = adjusted(level, args.quiet, args.verbose);
             return Ok(Mode::Demo { once: args.once, log_level, log_target: log_target(args, SyslogFacility::User)? });
+        }
+        if args.protocol1 {
+            return Err(SettingsError::ProtocolOne);
+        }
+        if args.version {
+            return Ok(Mode::Version);
+        }
+        if let Some(query) = &args.query {
+            return Ok(Mode::Query(query.clone()));
+        }
+        if args.print_config {
+            return Resolution::from_args(args)?.into_dump(args).map(|dump| Mode::PrintConfig(Box::new(dump)));
         }
         Settings::from_args(args).map(|settings| Mode::Connect(Box::new(settings)))
     }
@@ -127,27 +169,121 @@ pub struct Settings {
     pub environment: Vec<(String, String)>,
     /// `LocalCommand`, expanded, when `PermitLocalCommand yes`.
     pub local_command: Option<String>,
+    /// Flags and keywords that ssh would act on and sshfwd does not, for a
+    /// warning each.
+    pub warnings: Vec<String>,
 }
 
-impl Settings {
-    pub fn from_args(args: &Args) -> Result<Settings, SettingsError> {
+/// The command line merged over the configuration files, before it is
+/// turned into what a connection needs.
+struct Resolution {
+    settings: config::Settings,
+    resolved: config::Resolved,
+    /// The identity files as written, for `-G`.
+    identity_files: Vec<String>,
+    /// `ClearAllForwardings`, for `-G` (the settings only keep its effect).
+    clear_all_forwardings: bool,
+    home: std::path::PathBuf,
+    local_user: String,
+    /// Where the configuration came from, for the jump hosts' own.
+    sources: ConfigSources,
+}
+
+impl Resolution {
+    fn from_args(args: &Args) -> Result<Resolution, SettingsError> {
         let destination: Destination = args.destination.as_deref().ok_or(SettingsError::NoDestination)?.parse()?;
-        let stdio_forward = match &args.stdio_forward {
-            Some(spec) => Some(spec.parse::<StdioTarget>()?),
-            None => None,
-        };
         let home = home_dir();
         let local_user = local_user();
         let mut sources = ConfigSources::new(home.clone(), local_user.clone());
         sources.cli_options = args.options.clone();
         sources.user_file = args.config_file.clone();
+        (sources.user, sources.port) = user_and_port(args, &destination)?;
+        if !valid_host(&destination.host) {
+            return Err(SettingsError::InvalidHost);
+        }
         let resolved = config::resolve(&sources, &destination.host)?;
-        let options = with_command_line(resolved.options, args, &destination)?;
-        let s = config::Settings::new(&destination.host, options, &home, &local_user)?;
+        let option_user = resolved.raw.iter().find(|r| r.keyword == "User" && r.origin.line == 0);
+        let command_line_users = sources.user.iter().chain(option_user.map(|r| &r.value));
+        if command_line_users.into_iter().any(|user| !valid_user(user)) {
+            return Err(SettingsError::InvalidUser);
+        }
+        let options = with_command_line(resolved.options.clone(), args)?;
+        let clear_all_forwardings = options.clear_all_forwardings.unwrap_or(false);
+        let identity_files = match options.identity_files.is_empty() {
+            true => config::DEFAULT_IDENTITY_FILES.iter().map(|f| f.to_string()).collect(),
+            false => options.identity_files.clone(),
+        };
+        let settings = config::Settings::new(&destination.host, options, &home, &local_user)?;
+        Ok(Resolution { settings, resolved, identity_files, clear_all_forwardings, home, local_user, sources })
+    }
+
+    /// What `-G` prints.
+    fn into_dump(self, args: &Args) -> Result<crate::print_config::ConfigDump, SettingsError> {
+        let s = &self.settings;
+        let algorithms = AlgorithmOptions {
+            ciphers: s.ciphers.clone(),
+            kex: s.kex_algorithms.clone(),
+            macs: s.macs.clone(),
+            host_key: s.host_key_algorithms.clone(),
+            compression: s.compression,
+        };
+        Ok(crate::print_config::ConfigDump {
+            offered: algorithms.offered()?,
+            log_level: adjusted(s.log_level, args.quiet, args.verbose),
+            settings: self.settings,
+            raw: self.resolved.raw,
+            identity_files: self.identity_files,
+            clear_all_forwardings: self.clear_all_forwardings,
+            home: self.home,
+            local_user: self.local_user,
+        })
+    }
+}
+
+/// The warning for each flag and keyword ssh would act on and sshfwd
+/// does not (OpenSSH's own words where it has them).
+fn warnings(args: &Args, ignored: &[config::IgnoredKeyword]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if args.forward_agent {
+        warnings.push("-A: agent forwarding is not supported: ignored".to_string());
+    }
+    if args.forward_x11 || args.forward_x11_trusted {
+        warnings.push("X11 forwarding is not supported: ignored".to_string());
+    }
+    if args.gssapi {
+        warnings.push("-K: GSSAPI authentication is not supported: ignored".to_string());
+    }
+    if args.tty > 0 {
+        warnings.push("-t: sshfwd allocates no terminal".to_string());
+    }
+    if args.pkcs11.is_some() {
+        warnings.push("no support for PKCS#11.".to_string());
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for keyword in ignored.iter().filter(|i| i.changes_behaviour) {
+        if !seen.contains(&keyword.keyword.as_str()) {
+            seen.push(&keyword.keyword);
+            warnings.push(format!("{}: {} is not supported: ignored", keyword.origin, keyword.keyword));
+        }
+    }
+    warnings
+}
+
+impl Settings {
+    pub fn from_args(args: &Args) -> Result<Settings, SettingsError> {
+        let stdio_forward = match &args.stdio_forward {
+            Some(spec) => Some(spec.parse::<StdioTarget>()?),
+            None => None,
+        };
+        let Resolution { settings: s, resolved, sources, .. } = Resolution::from_args(args)?;
+        if args.tunnel.is_some() {
+            return Err(SettingsError::Unsupported("tunnel device forwarding (-w)"));
+        }
         // Jump hosts get the configuration files, not the `-o` options (as
         // the `ssh -W` OpenSSH runs for each).
         let mut hop_sources = sources.clone();
         hop_sources.cli_options.clear();
+        (hop_sources.user, hop_sources.port) = (None, None);
         let connect = connect_options(&s, transport(&s, &hop_sources, 0)?);
         let session = Session::from_args(args, &s, stdio_forward.is_some())?;
 
@@ -168,6 +304,7 @@ impl Settings {
             ignored_options: resolved
                 .ignored
                 .iter()
+                .filter(|i| !i.changes_behaviour)
                 .map(|i| format!("{}: ignored option {}", i.origin, i.keyword))
                 .collect(),
             stdio_forward,
@@ -176,6 +313,7 @@ impl Settings {
             subsystem: session.session_type == SessionType::Subsystem,
             environment: environment(std::env::vars_os(), &s.send_env, &s.set_env),
             local_command: s.local_command.clone(),
+            warnings: warnings(args, &resolved.ignored),
         })
     }
 }
@@ -298,6 +436,7 @@ fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions
             kex: s.kex_algorithms.clone(),
             macs: s.macs.clone(),
             host_key: s.host_key_algorithms.clone(),
+            compression: s.compression,
         },
         host_key: HostKeyPolicy {
             host: known_host.to_owned(),
@@ -317,9 +456,10 @@ fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions
                 IdentityAgent::Path(p) => AgentSource::Socket(p.clone()),
             },
             pubkey: s.pubkey_authentication,
-            password: s.password_authentication,
+            // No prompts at all leaves nothing to try with a password.
+            password: s.password_authentication && s.number_of_password_prompts > 0,
             kbd_interactive: s.kbd_interactive_authentication,
-            password_prompts: 3,
+            password_prompts: s.number_of_password_prompts,
             supplied_password: None,
         },
         batch_mode: s.batch_mode,
@@ -327,21 +467,47 @@ fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions
     }
 }
 
-/// Puts the command-line flags over the configuration: -p, -l and the
-/// destination's user and port win; -i files come first; -L/-R/-D come
-/// before configured forwardings; -g sets GatewayPorts.
-fn with_command_line(
-    mut options: HostOptions,
-    args: &Args,
-    destination: &Destination,
-) -> Result<HostOptions, SettingsError> {
-    if let Some(port) = &args.port {
-        options.port = Some(crate::cli::parse_port(port)?);
-    } else if let Some(port) = destination.port {
-        options.port = Some(port);
+/// The user and port that -l, -p and the destination set, when one of
+/// them comes before any `-o` setting the same (ssh takes the first value
+/// in command-line order); `None` leaves it to `-o` and the files.
+fn user_and_port(args: &Args, destination: &Destination) -> Result<(Option<String>, Option<u16>), SettingsError> {
+    let positions = &args.positions;
+    let port = args.port.first().map(|p| crate::cli::parse_port(p)).transpose()?;
+    let ports = [(positions.port, port), (positions.destination, destination.port)];
+    let users = [(positions.login, args.login.first().cloned()), (positions.destination, destination.user.clone())];
+    Ok((
+        first_on_command_line(option_position(args, "User"), users),
+        first_on_command_line(option_position(args, "Port"), ports),
+    ))
+}
+
+/// Puts the other command-line flags over the configuration: -i files
+/// come first; -L/-R/-D come before configured forwardings; -g sets
+/// GatewayPorts; -c, -m and -C set their algorithms.
+fn with_command_line(mut options: HostOptions, args: &Args) -> Result<HostOptions, SettingsError> {
+    // -c and -m replace whatever -o set, wherever it stood.
+    if let Some(spec) = args.cipher_spec.last() {
+        if !crate::ssh::valid_list(crate::ssh::Family::Cipher, spec) {
+            return Err(SettingsError::CipherSpec(spec.clone()));
+        }
+        options.ciphers = Some(spec.clone());
     }
-    if let Some(user) = args.login.clone().or(destination.user.clone()) {
-        options.user = Some(user);
+    if let Some(spec) = args.mac_spec.last() {
+        if !crate::ssh::valid_list(crate::ssh::Family::Mac, spec) {
+            return Err(SettingsError::MacSpec(spec.clone()));
+        }
+        options.macs = Some(spec.clone());
+    }
+    if args.compression {
+        options.compression = Some(true);
+    }
+    if let Some(escape) = &args.escape_char {
+        let valid = escape == "none"
+            || escape.chars().count() == 1
+            || matches!(escape.as_bytes(), [b'^', c] if (64..128).contains(c));
+        if !valid {
+            return Err(SettingsError::EscapeChar(escape.clone()));
+        }
     }
     let mut identity_files: Vec<String> =
         args.identity_files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
@@ -364,6 +530,10 @@ fn with_command_line(
         options.gateway_ports = Some(true);
     }
     // Issue 14 (proxy): these flags come before any file, so they win.
+    if args.stdio_forward.is_some() {
+        options.clear_all_forwardings = Some(true);
+        options.exit_on_forward_failure = Some(true);
+    }
     if let Some(jump) = &args.jump {
         options.proxy_jump = Some(jump.clone());
         options.proxy_command = None;
@@ -376,6 +546,51 @@ fn with_command_line(
     options.bind_address = args.bind_address.clone().or(options.bind_address);
     options.bind_interface = args.bind_interface.clone().or(options.bind_interface);
     Ok(options)
+}
+
+/// Characters a shell would act on, refused in users and hosts that
+/// come from the command line (they reach `%r`/`%h` in commands).
+const SHELL_METACHARACTERS: &str = "'`\"$\\;&<>|(){}";
+
+/// OpenSSH's `valid_ruser`, with control characters refused too.
+fn valid_user(user: &str) -> bool {
+    let chars: Vec<char> = user.chars().collect();
+    !user.starts_with('-')
+        && !user.ends_with('\\')
+        && !chars.iter().any(|&c| SHELL_METACHARACTERS.contains(c) || c.is_control())
+        && !chars.windows(2).any(|pair| matches!(pair, [space, '-'] if space.is_whitespace()))
+}
+
+/// OpenSSH's `valid_hostname`.
+fn valid_host(host: &str) -> bool {
+    !host.starts_with('-')
+        && !host.chars().any(|c| SHELL_METACHARACTERS.contains(c) || c.is_whitespace() || c.is_control())
+}
+
+/// Where the first `-o` setting `keyword` stood.
+fn option_position(args: &Args, keyword: &str) -> Option<usize> {
+    args.options
+        .iter()
+        .zip(&args.positions.options)
+        .find(|(option, _)| config::option_keyword(option) == Some(keyword))
+        .map(|(_, &at)| at)
+}
+
+/// The value a flag gives a parameter, when a flag (`-l`, `-p`, the
+/// destination) sets it before any `-o` does; `None` leaves the parameter
+/// to `-o` and the files. ssh sets each only while it is still unset.
+fn first_on_command_line<T, const N: usize>(
+    option_at: Option<usize>,
+    flags: [(Option<usize>, Option<T>); N],
+) -> Option<T> {
+    let (at, value) = flags
+        .into_iter()
+        .filter_map(|(at, value)| Some((at.unwrap_or(usize::MAX), value?)))
+        .min_by_key(|(at, _)| *at)?;
+    match option_at {
+        Some(option_at) if option_at < at => None,
+        _ => Some(value),
+    }
 }
 
 /// `-E log_file` or `-y` (which logs with `facility`), else stderr.
@@ -466,5 +681,57 @@ mod tests {
             Some("Cannot execute command-line and remote command.".to_string())
         );
         assert!(matches!(session(&["sshfwd", "h"], &[]), Err(SettingsError::NoCommand)));
+
+    }
+    use std::ffi::OsString;
+
+    /// User and port as -G would print them, for a command line.
+    fn resolved_user_and_port(argv: &[&str]) -> (Option<String>, Option<u16>) {
+        let mut full = vec!["sshfwd", "-F", "none"];
+        full.extend_from_slice(argv);
+        let args = crate::cli::parse(full.into_iter().map(OsString::from)).unwrap();
+        let destination: Destination = args.destination.as_deref().unwrap().parse().unwrap();
+        let mut sources = ConfigSources::new("/nonexistent", "me");
+        sources.cli_options = args.options.clone();
+        sources.user_file = args.config_file.clone();
+        (sources.user, sources.port) = user_and_port(&args, &destination).unwrap();
+        let options = config::resolve(&sources, &destination.host).unwrap().options;
+        (options.user, options.port)
+    }
+
+    #[test]
+    fn users_and_hosts_a_shell_would_misread_are_refused() {
+        for good in ["root", "a.b-c", "user name", "x@y"] {
+            assert!(valid_user(good), "{good}");
+        }
+        for bad in ["${FOO}", "a;b", "-oProxyCommand", "a -b", "x\u{7}y", "end\\", "a`b`"] {
+            assert!(!valid_user(bad), "{bad}");
+        }
+        assert!(valid_host("host.example") && valid_host("::1"));
+        for bad in ["-host", "ho st", "a;b", "h$x", "a\tb"] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_first_value_on_the_command_line_wins() {
+        let table: &[(&[&str], Option<&str>, Option<u16>)] = &[
+            (&["-o", "User=nobody", "-l", "root", "h"], Some("nobody"), None),
+            (&["-l", "root", "-o", "User=nobody", "h"], Some("root"), None),
+            (&["-o", "Port=1", "-p", "5242", "h"], None, Some(1)),
+            (&["-p", "5242", "-o", "Port=1", "h"], None, Some(5242)),
+            (&["-o", "user=foo", "-l", "bar", "baz@host"], Some("foo"), None),
+            (&["-lbar", "baz@host"], Some("bar"), None),
+            (&["baz@host", "-o", "user=foo", "-l", "bar", "baz@host"], Some("baz"), None),
+            (&["-o", "Port=1", "ssh://u@h:2"], Some("u"), Some(1)),
+            (&["ssh://u@h:2", "-p", "3"], Some("u"), Some(2)),
+            (&["-l", "a", "-l", "b", "h"], Some("a"), None),
+            (&["h"], None, None),
+        ];
+        for (argv, user, port) in table {
+            let (got_user, got_port) = resolved_user_and_port(argv);
+            assert_eq!(got_user.as_deref(), *user, "{argv:?}");
+            assert_eq!(got_port, *port, "{argv:?}");
+        }
     }
 }

@@ -10,6 +10,7 @@
 
 mod audit_log;
 mod common;
+mod config;
 mod diagnostics;
 mod ftp_forward;
 mod ftp_to_sftp;

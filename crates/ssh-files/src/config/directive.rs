@@ -103,6 +103,11 @@ pub(crate) enum Directive {
     /// The rest of the line, as written.
     LocalCommand(String),
     IgnoreUnknown(String),
+    // Issue 14 (config)
+    /// `Compression yes|no`.
+    Compression(bool),
+    /// `NumberOfPasswordPrompts N`.
+    NumberOfPasswordPrompts(u32),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
 }
@@ -274,6 +279,12 @@ impl Directive {
             Keyword::PermitLocalCommand => Directive::PermitLocalCommand(flag()?),
             Keyword::LocalCommand => Directive::LocalCommand(raw.to_string()),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
+            // Issue 14 (config)
+            Keyword::Compression => Directive::Compression(flag()?),
+            Keyword::NumberOfPasswordPrompts => {
+                let v = one()?;
+                Directive::NumberOfPasswordPrompts(value::parse_count(v).ok_or_else(|| invalid(v))?)
+            }
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
                 return Err(DirectiveError::Match(format!("{name} handled elsewhere")))
@@ -441,6 +452,10 @@ mod tests {
             (parse("PermitRemoteOpen", &["any", "h:1"]), invalid("PermitRemoteOpen", "any h:1")),
             (parse("PermitRemoteOpen", &["h"]), invalid("PermitRemoteOpen", "h")),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
+            (parse("Compression", &["yes"]), Ok(Directive::Compression(true))),
+            (parse("Compression", &["fast"]), invalid("Compression", "fast")),
+            (parse("NumberOfPasswordPrompts", &["1"]), Ok(Directive::NumberOfPasswordPrompts(1))),
+            (parse("NumberOfPasswordPrompts", &["x"]), invalid("NumberOfPasswordPrompts", "x")),
             // Ignored keywords take whatever they are given.
             (parse("Tunnel", &["point-to-point", "x"]), Ok(Directive::Ignored("Tunnel"))),
             // Issue 14 (proc).

@@ -76,6 +76,11 @@ pub enum ConfigError {
     /// the option's argument as the message.
     #[error("{origin}: RefuseConnection: {message}")]
     Refused { origin: Origin, message: String },
+    // Issue 14 (config)
+    /// `Match exec`: the shell could not be run, or the command died of a
+    /// signal (OpenSSH's words).
+    #[error("{origin}: match exec '{command}' error")]
+    MatchExec { origin: Origin, command: String },
     /// A file that is required (`-F`) or included could not be read.
     #[error("can't open config file {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },

@@ -80,6 +80,9 @@ pub(crate) enum Keyword {
     RemoteCommand,
     PermitLocalCommand,
     LocalCommand,
+    // Issue 14 (config): negotiated with the server.
+    Compression,
+    NumberOfPasswordPrompts,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -166,101 +169,139 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("RemoteCommand", Keyword::RemoteCommand),
     ("PermitLocalCommand", Keyword::PermitLocalCommand),
     ("LocalCommand", Keyword::LocalCommand),
+    // Issue 14 (config)
+    ("Compression", Keyword::Compression),
+    ("NumberOfPasswordPrompts", Keyword::NumberOfPasswordPrompts),
 ];
+
+/// What setting an ignored keyword means for a user of sshfwd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Nothing sshfwd does would change (it is about a feature sshfwd never
+    /// uses, or only about what ssh prints): noted at debug1.
+    Harmless,
+    /// ssh would act differently unless the first argument is one of these
+    /// (lowercase; `true`/`false` read as `yes`/`no`): a warning. An empty
+    /// list warns whenever the keyword is set.
+    UnlessSetTo(&'static [&'static str]),
+}
+
+impl Effect {
+    /// Whether setting the keyword to `args` changes what ssh would do.
+    pub(crate) fn changes_behaviour(self, args: &[String]) -> bool {
+        match self {
+            Effect::Harmless => false,
+            Effect::UnlessSetTo(defaults) => {
+                let first = args.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+                let first = match first.as_str() {
+                    "true" => "yes",
+                    "false" => "no",
+                    other => other,
+                };
+                !defaults.contains(&first)
+            }
+        }
+    }
+}
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the
 /// deprecated and unsupported ones OpenSSH still accepts silently or with a
 /// warning, and the GSSAPI key exchange options of the Debian/Fedora patches
 /// (their packaged /etc/ssh/ssh_config may use them).
-const IGNORED: &[&str] = &[
-    "AddKeysToAgent",
-    "CanonicalDomains",
-    "CanonicalizeFallbackLocal",
-    "CanonicalizeHostname",
-    "CanonicalizeMaxDots",
-    "CanonicalizePermittedCNAMEs",
-    "CASignatureAlgorithms",
-    "CertificateFile",
-    "ChannelTimeout",
-    "CheckHostIP",
-    "Compression",
-    "ControlMaster",
-    "ControlPath",
-    "ControlPersist",
-    "EnableEscapeCommandline",
-    "EnableSSHKeysign",
-    "EscapeChar",
-    "FingerprintHash",
-    "ForwardAgent",
-    "ForwardX11",
-    "ForwardX11Timeout",
-    "ForwardX11Trusted",
-    "GSSAPIAuthentication",
-    "GSSAPIDelegateCredentials",
-    "HostbasedAcceptedAlgorithms",
-    "HostbasedAcceptedKeyTypes",
-    "HostbasedKeyTypes",
-    "HostbasedAuthentication",
-    "IPQoS",
-    "KbdInteractiveDevices",
-    "KnownHostsCommand",
-    "LogVerbose",
-    "NoHostAuthenticationForLocalhost",
-    "NumberOfPasswordPrompts",
-    "ObscureKeystrokeTiming",
-    "PKCS11Provider",
-    "SmartcardDevice",
-    "PreferredAuthentications",
-    "ProxyUseFdpass",
-    "PubkeyAcceptedAlgorithms",
-    "PubkeyAcceptedKeyTypes",
-    "RekeyLimit",
-    "RequestTTY",
-    "RequiredRSASize",
-    "RevokedHostKeys",
-    "SecurityKeyProvider",
-    "Tag",
-    "Tunnel",
-    "TunnelDevice",
-    "UpdateHostKeys",
-    "VerifyHostKeyDNS",
-    "VersionAddendum",
-    "VisualHostKey",
-    "WarnWeakCrypto",
-    "XAuthLocation",
+const IGNORED: &[(&str, Effect)] = &[
+    ("AddKeysToAgent", Effect::UnlessSetTo(&["no"])),
+    ("CanonicalDomains", Effect::Harmless),
+    ("CanonicalizeFallbackLocal", Effect::Harmless),
+    ("CanonicalizeHostname", Effect::UnlessSetTo(&["no"])),
+    ("CanonicalizeMaxDots", Effect::Harmless),
+    ("CanonicalizePermittedCNAMEs", Effect::Harmless),
+    ("CASignatureAlgorithms", Effect::Harmless),
+    ("CertificateFile", Effect::UnlessSetTo(&[])),
+    ("ChannelTimeout", Effect::UnlessSetTo(&["none"])),
+    ("CheckHostIP", Effect::Harmless),
+    ("ControlMaster", Effect::UnlessSetTo(&["no"])),
+    ("ControlPath", Effect::UnlessSetTo(&["none"])),
+    ("ControlPersist", Effect::UnlessSetTo(&["no"])),
+    ("EnableEscapeCommandline", Effect::Harmless),
+    ("EnableSSHKeysign", Effect::Harmless),
+    ("EscapeChar", Effect::Harmless),
+    ("FingerprintHash", Effect::UnlessSetTo(&["sha256"])),
+    ("ForwardAgent", Effect::UnlessSetTo(&["no"])),
+    ("ForwardX11", Effect::UnlessSetTo(&["no"])),
+    ("ForwardX11Timeout", Effect::Harmless),
+    ("ForwardX11Trusted", Effect::Harmless),
+    ("GSSAPIAuthentication", Effect::Harmless),
+    ("GSSAPIDelegateCredentials", Effect::UnlessSetTo(&["no"])),
+    ("HostbasedAcceptedAlgorithms", Effect::Harmless),
+    ("HostbasedAcceptedKeyTypes", Effect::Harmless),
+    ("HostbasedKeyTypes", Effect::Harmless),
+    ("HostbasedAuthentication", Effect::UnlessSetTo(&["no"])),
+    ("IPQoS", Effect::Harmless),
+    ("KbdInteractiveDevices", Effect::Harmless),
+    ("KnownHostsCommand", Effect::UnlessSetTo(&["none"])),
+    ("LogVerbose", Effect::Harmless),
+    ("NoHostAuthenticationForLocalhost", Effect::UnlessSetTo(&["no"])),
+    ("ObscureKeystrokeTiming", Effect::Harmless),
+    ("PKCS11Provider", Effect::UnlessSetTo(&["none"])),
+    ("SmartcardDevice", Effect::UnlessSetTo(&[])),
+    ("PreferredAuthentications", Effect::UnlessSetTo(&[])),
+    ("ProxyUseFdpass", Effect::UnlessSetTo(&["no"])),
+    ("PubkeyAcceptedAlgorithms", Effect::UnlessSetTo(&[])),
+    ("PubkeyAcceptedKeyTypes", Effect::UnlessSetTo(&[])),
+    ("RekeyLimit", Effect::UnlessSetTo(&["default"])),
+    ("RequestTTY", Effect::UnlessSetTo(&["no", "auto"])),
+    ("RequiredRSASize", Effect::Harmless),
+    ("RevokedHostKeys", Effect::UnlessSetTo(&[])),
+    ("SecurityKeyProvider", Effect::UnlessSetTo(&["internal"])),
+    ("Tag", Effect::Harmless),
+    ("Tunnel", Effect::UnlessSetTo(&["no"])),
+    ("TunnelDevice", Effect::Harmless),
+    ("UpdateHostKeys", Effect::Harmless),
+    ("VerifyHostKeyDNS", Effect::UnlessSetTo(&["no"])),
+    ("VersionAddendum", Effect::Harmless),
+    ("VisualHostKey", Effect::Harmless),
+    ("WarnWeakCrypto", Effect::Harmless),
+    ("XAuthLocation", Effect::Harmless),
     // Deprecated or unsupported in OpenSSH, still accepted by it.
-    "Protocol",
-    "Cipher",
-    "FallBackToRsh",
-    "GlobalKnownHostsFile2",
-    "RhostsAuthentication",
-    "UserKnownHostsFile2",
-    "UseRoaming",
-    "UseRsh",
-    "UsePrivilegedPort",
-    "AFSTokenPassing",
-    "KerberosAuthentication",
-    "KerberosTGTPassing",
-    "RSAAuthentication",
-    "RhostsRSAAuthentication",
-    "CompressionLevel",
+    ("Protocol", Effect::Harmless),
+    ("Cipher", Effect::Harmless),
+    ("FallBackToRsh", Effect::Harmless),
+    ("GlobalKnownHostsFile2", Effect::Harmless),
+    ("RhostsAuthentication", Effect::Harmless),
+    ("UserKnownHostsFile2", Effect::Harmless),
+    ("UseRoaming", Effect::Harmless),
+    ("UseRsh", Effect::Harmless),
+    ("UsePrivilegedPort", Effect::Harmless),
+    ("AFSTokenPassing", Effect::Harmless),
+    ("KerberosAuthentication", Effect::Harmless),
+    ("KerberosTGTPassing", Effect::Harmless),
+    ("RSAAuthentication", Effect::Harmless),
+    ("RhostsRSAAuthentication", Effect::Harmless),
+    ("CompressionLevel", Effect::Harmless),
     // Distribution GSSAPI key exchange patches.
-    "GSSAPIKeyExchange",
-    "GSSAPIClientIdentity",
-    "GSSAPIServerIdentity",
-    "GSSAPIRenewalForcesRekey",
-    "GSSAPITrustDns",
-    "GSSAPIKexAlgorithms",
+    ("GSSAPIKeyExchange", Effect::Harmless),
+    ("GSSAPIClientIdentity", Effect::Harmless),
+    ("GSSAPIServerIdentity", Effect::Harmless),
+    ("GSSAPIRenewalForcesRekey", Effect::Harmless),
+    ("GSSAPITrustDns", Effect::Harmless),
+    ("GSSAPIKexAlgorithms", Effect::Harmless),
 ];
 
 impl Keyword {
     /// Looks a keyword up without case.
     pub(crate) fn lookup(word: &str) -> Option<Keyword> {
-        KEYWORDS
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(word))
-            .map(|&(_, keyword)| keyword)
-            .or_else(|| IGNORED.iter().find(|name| name.eq_ignore_ascii_case(word)).map(|&name| Keyword::Ignored(name)))
+        KEYWORDS.iter().find(|(name, _)| name.eq_ignore_ascii_case(word)).map(|&(_, keyword)| keyword).or_else(|| {
+            IGNORED.iter().find(|(name, _)| name.eq_ignore_ascii_case(word)).map(|&(name, _)| Keyword::Ignored(name))
+        })
+    }
+
+    /// How much ignoring this keyword matters; `Harmless` for the keywords
+    /// sshfwd acts on.
+    pub(crate) fn effect(self) -> Effect {
+        match self {
+            Keyword::Ignored(name) => IGNORED.iter().find(|(n, _)| *n == name).map_or(Effect::Harmless, |&(_, e)| e),
+            _ => Effect::Harmless,
+        }
     }
 
     /// The canonical spelling, for messages.
@@ -287,6 +328,41 @@ mod tests {
     }
 
     #[test]
+    fn ignored_keywords_warn_only_when_set_away_from_what_sshfwd_does() {
+        let cases: &[(&str, &[&str], bool)] = &[
+            ("GSSAPIAuthentication", &["yes"], false),
+            ("VisualHostKey", &["yes"], false),
+            ("CheckHostIP", &["yes"], false),
+            ("IPQoS", &["af21", "cs1"], false),
+            ("ForwardX11", &["no"], false),
+            ("ForwardX11", &["yes"], true),
+            ("ForwardAgent", &["false"], false),
+            ("ForwardAgent", &["yes"], true),
+            ("ForwardAgent", &["/tmp/agent.sock"], true),
+            ("AddKeysToAgent", &["no"], false),
+            ("AddKeysToAgent", &["confirm"], true),
+            ("CanonicalizeHostname", &["no"], false),
+            ("CanonicalizeHostname", &["always"], true),
+            ("RequestTTY", &["auto"], false),
+            ("RequestTTY", &["force"], true),
+            ("ProxyUseFdpass", &["yes"], true),
+            ("CertificateFile", &["~/.ssh/id_ed25519-cert.pub"], true),
+            ("VerifyHostKeyDNS", &["No"], false),
+            ("VerifyHostKeyDNS", &["yes"], true),
+            ("UseRoaming", &["yes"], false),
+        ];
+        for (keyword, args, warns) in cases {
+            let Some(keyword_found) = Keyword::lookup(keyword) else {
+                // Another part of sshfwd acts on it now.
+                continue;
+            };
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            assert_eq!(keyword_found.effect().changes_behaviour(&args), *warns, "{keyword} {args:?}");
+        }
+        assert_eq!(Keyword::HostName.effect(), Effect::Harmless);
+    }
+
+    #[test]
     fn names_are_canonical() {
         assert_eq!(Keyword::KbdInteractiveAuthentication.name(), "KbdInteractiveAuthentication");
         assert_eq!(Keyword::Macs.name(), "MACs");
@@ -296,10 +372,10 @@ mod tests {
     #[test]
     fn tables_do_not_overlap() {
         for (name, _) in KEYWORDS {
-            assert!(!IGNORED.iter().any(|i| i.eq_ignore_ascii_case(name)), "{name} is in both tables");
+            assert!(!IGNORED.iter().any(|(i, _)| i.eq_ignore_ascii_case(name)), "{name} is in both tables");
         }
-        for (i, name) in IGNORED.iter().enumerate() {
-            assert!(!IGNORED[i + 1..].iter().any(|other| other.eq_ignore_ascii_case(name)), "{name} twice");
+        for (i, (name, _)) in IGNORED.iter().enumerate() {
+            assert!(!IGNORED[i + 1..].iter().any(|(other, _)| other.eq_ignore_ascii_case(name)), "{name} twice");
         }
     }
 }

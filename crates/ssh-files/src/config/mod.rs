@@ -51,6 +51,13 @@ pub struct ConfigSources {
     /// The system file, [`SYSTEM_CONFIG_FILE`] by default. Relative
     /// `Include`s in it are resolved against its directory.
     pub system_file: PathBuf,
+    // Issue 14 (config)
+    /// The user set by a flag (`-l`, `user@host`) before any `-o User`:
+    /// set before anything is read, so `Match user`, `%r` and `Match exec`
+    /// see it, and no later `User` line replaces it (ssh does the same).
+    pub user: Option<String>,
+    /// The port set by `-p` or `ssh://host:port` before any `-o Port`.
+    pub port: Option<u16>,
 }
 
 impl ConfigSources {
@@ -62,6 +69,8 @@ impl ConfigSources {
             home: home.into(),
             local_user: local_user.into(),
             system_file: PathBuf::from(SYSTEM_CONFIG_FILE),
+            user: None,
+            port: None,
         }
     }
 }
@@ -74,6 +83,33 @@ pub struct Resolved {
     /// (valid OpenSSH keywords, or unknown ones covered by `IgnoreUnknown`),
     /// for the caller to log at `-v`.
     pub ignored: Vec<IgnoredKeyword>,
+    /// Every option line that applied, in the order read, as written: what
+    /// `-G` prints for the keywords sshfwd does not act on.
+    pub raw: Vec<RawValue>,
+}
+
+/// One applicable option line, unparsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawValue {
+    /// The canonical spelling of the keyword.
+    pub keyword: &'static str,
+    /// The arguments, joined by one space.
+    pub value: String,
+    /// The arguments one by one (SendEnv and SetEnv take several).
+    pub args: Vec<String>,
+    pub origin: Origin,
+}
+
+/// An ssh_config time (`90`, `1m30s`, `2h`), in seconds.
+pub fn parse_seconds(text: &str) -> Option<u64> {
+    value::parse_time(text).map(|time| time.as_secs())
+}
+
+/// The canonical spelling of the keyword an option line (`-o` argument)
+/// sets, if it is one sshfwd or OpenSSH knows.
+pub fn option_keyword(line: &str) -> Option<&'static str> {
+    let line = lexer::split(line).ok()??;
+    keyword::Keyword::lookup(line.keyword).map(keyword::Keyword::name)
 }
 
 /// A keyword accepted and ignored.
@@ -82,6 +118,9 @@ pub struct IgnoredKeyword {
     /// As written (canonical spelling for known keywords).
     pub keyword: String,
     pub origin: Origin,
+    /// Whether ssh would act differently with the value given: a warning
+    /// rather than a note at `-v`.
+    pub changes_behaviour: bool,
 }
 
 /// Reads all sources for `host` (as given on the command line) and returns
@@ -97,7 +136,7 @@ pub fn resolve(sources: &ConfigSources, host: &str) -> Result<Resolved, ConfigEr
         reader = reader.into_final_pass()?;
         reader.run()?;
     }
-    Ok(Resolved { options: reader.options, ignored: reader.ignored })
+    Ok(Resolved { options: reader.options, ignored: reader.ignored, raw: reader.raw })
 }
 
 #[cfg(test)]

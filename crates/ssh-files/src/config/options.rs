@@ -105,6 +105,10 @@ pub struct HostOptions {
     pub remote_command: Option<String>,
     pub permit_local_command: Option<bool>,
     pub local_command: Option<String>,
+    // Issue 14 (config)
+    /// `Compression` (and `-C`).
+    pub compression: Option<bool>,
+    pub number_of_password_prompts: Option<u32>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -228,6 +232,8 @@ impl HostOptions {
             Directive::PermitLocalCommand(v) => first(&mut self.permit_local_command, v),
             Directive::LocalCommand(v) => first(&mut self.local_command, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
+            Directive::Compression(v) => first(&mut self.compression, v),
+            Directive::NumberOfPasswordPrompts(v) => first(&mut self.number_of_password_prompts, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
             Directive::RefuseConnection(_) | Directive::Ignored(_) => {}

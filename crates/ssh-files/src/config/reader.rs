@@ -12,7 +12,7 @@ use super::keyword::Keyword;
 use super::lexer::{self, LexError};
 use super::options::HostOptions;
 use super::tokens::{self, Context};
-use super::{ConfigSources, IgnoredKeyword};
+use super::{ConfigSources, IgnoredKeyword, RawValue};
 use crate::pattern;
 
 /// OpenSSH's `READCONF_MAX_DEPTH`.
@@ -49,6 +49,7 @@ pub(crate) struct Reader<'a> {
     final_pass: bool,
     pub(crate) options: HostOptions,
     pub(crate) ignored: Vec<IgnoredKeyword>,
+    pub(crate) raw: Vec<RawValue>,
     /// A `Match final` was seen: a second, final pass is needed.
     pub(crate) wants_final_pass: bool,
 }
@@ -60,8 +61,9 @@ impl<'a> Reader<'a> {
             original_host,
             host: original_host.to_string(),
             final_pass: false,
-            options: HostOptions::default(),
+            options: HostOptions { user: sources.user.clone(), port: sources.port, ..HostOptions::default() },
             ignored: Vec::new(),
+            raw: Vec::new(),
             wants_final_pass: false,
         }
     }
@@ -156,7 +158,7 @@ impl<'a> Reader<'a> {
                 return Err(ConfigError::UnknownKeyword { origin: origin.clone(), keyword: line.keyword.to_string() });
             }
             if *active {
-                self.note_ignored(line.keyword, origin);
+                self.note_ignored(line.keyword, origin, false);
             }
             return Ok(());
         };
@@ -177,8 +179,11 @@ impl<'a> Reader<'a> {
                 let directive = Directive::parse(keyword, &line.args, line.raw)
                     .map_err(|problem| ConfigError::Directive { origin: origin.clone(), problem })?;
                 if *active {
+                    self.note_raw(keyword.name(), &line.args, origin);
                     match directive {
-                        Directive::Ignored(name) => self.note_ignored(name, origin),
+                        Directive::Ignored(name) => {
+                            self.note_ignored(name, origin, keyword.effect().changes_behaviour(&line.args))
+                        }
                         Directive::RefuseConnection(message) => {
                             return Err(ConfigError::Refused { origin: origin.clone(), message });
                         }
@@ -190,11 +195,20 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn note_ignored(&mut self, keyword: &str, origin: &Origin) {
-        let entry = IgnoredKeyword { keyword: keyword.to_string(), origin: origin.clone() };
+    fn note_ignored(&mut self, keyword: &str, origin: &Origin, changes_behaviour: bool) {
+        let entry = IgnoredKeyword { keyword: keyword.to_string(), origin: origin.clone(), changes_behaviour };
         // The final pass reads the same lines again.
         if !self.ignored.contains(&entry) {
             self.ignored.push(entry);
+        }
+    }
+
+    fn note_raw(&mut self, keyword: &'static str, args: &[String], origin: &Origin) {
+        let entry = RawValue { keyword, value: args.join(" "), args: args.to_vec(), origin: origin.clone() };
+        // `-o` lines all have line 0: only file lines can be read twice.
+        let seen = origin.line > 0 && self.raw.iter().any(|r| r.keyword == keyword && r.origin == *origin);
+        if !seen {
+            self.raw.push(entry);
         }
     }
 
@@ -270,7 +284,14 @@ impl<'a> Reader<'a> {
                 "originalhost" => pattern::host_list(self.original_host, criteria).is_match(),
                 "user" => pattern::list(self.remote_user(), criteria, false).is_match(),
                 "localuser" => pattern::list(&self.sources.local_user, criteria, false).is_match(),
-                "exec" | "localnetwork" | "tagged" | "command" | "version" | "sessiontype" => {
+                "exec" => {
+                    // OpenSSH skips the command once the line cannot match.
+                    if !result {
+                        continue;
+                    }
+                    self.match_exec(criteria, origin)?
+                }
+                "localnetwork" | "tagged" | "command" | "version" | "sessiontype" => {
                     return Err(ConfigError::Unsupported { origin: origin.clone(), what: format!("Match {attribute}") })
                 }
                 _ => return Err(bad(format!("unsupported Match attribute {attribute}"))),
@@ -333,10 +354,9 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Expands and anchors one `Include` argument.
-    fn include_path(&self, arg: &str, origin: &Origin, scope: Scope) -> Result<PathBuf, ConfigError> {
-        let expand_error = |source| ConfigError::Expand { origin: origin.clone(), source };
-        let host = self.match_host().map_err(expand_error)?;
+    /// Expands the tokens of a connection, as they stand so far.
+    fn expand(&self, text: &str, dollar: bool) -> Result<String, tokens::ExpandError> {
+        let host = self.match_host()?;
         let jump = tokens::jump_host(self.options.proxy_jump.as_deref());
         let context = Context {
             home: &self.sources.home,
@@ -348,7 +368,32 @@ impl<'a> Reader<'a> {
             host_key_alias: self.options.host_key_alias.as_deref(),
             jump_host: &jump,
         };
-        let expanded = context.expand(arg, true).map_err(expand_error)?;
+        context.expand(text, dollar)
+    }
+
+    /// `Match exec command`: true when the command, tokens expanded and
+    /// run by `$SHELL -c` (else /bin/sh) with stdin and stdout on
+    /// /dev/null, exits 0 (OpenSSH `execute_in_shell`).
+    fn match_exec(&self, command: &str, origin: &Origin) -> Result<bool, ConfigError> {
+        let command =
+            self.expand(command, false).map_err(|source| ConfigError::Expand { origin: origin.clone(), source })?;
+        let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
+        let status = std::process::Command::new(shell)
+            .arg("-c")
+            .arg(&command)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status();
+        match status.ok().and_then(|status| status.code()) {
+            Some(code) => Ok(code == 0),
+            None => Err(ConfigError::MatchExec { origin: origin.clone(), command }),
+        }
+    }
+
+    /// Expands and anchors one `Include` argument.
+    fn include_path(&self, arg: &str, origin: &Origin, scope: Scope) -> Result<PathBuf, ConfigError> {
+        let expand_error = |source| ConfigError::Expand { origin: origin.clone(), source };
+        let expanded = self.expand(arg, true).map_err(expand_error)?;
         if expanded.starts_with('~') {
             if scope == Scope::System {
                 return Err(ConfigError::BadIncludePath { origin: origin.clone(), path: expanded });

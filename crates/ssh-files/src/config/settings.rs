@@ -257,6 +257,11 @@ pub struct Settings {
     /// `LocalCommand`, tokens expanded (`%T` is `NONE`: sshfwd makes no
     /// tunnel devices); `None` unless `PermitLocalCommand yes`.
     pub local_command: Option<String>,
+    // Issue 14 (config)
+    /// `Compression` (default no).
+    pub compression: bool,
+    /// `NumberOfPasswordPrompts` (default 3).
+    pub number_of_password_prompts: u32,
 }
 
 /// A value that could not be expanded.
@@ -447,6 +452,8 @@ impl Settings {
             set_env,
             remote_command,
             local_command,
+            compression: options.compression.unwrap_or(false),
+            number_of_password_prompts: options.number_of_password_prompts.unwrap_or(3),
         })
     }
 
@@ -459,6 +466,24 @@ impl Settings {
             Some(alias) => (alias, 22),
             None => (&self.host_name, self.port),
         }
+    }
+
+    // Issue 14 (config)
+    /// Expands `~`, the connection's `%` tokens and `${VAR}` in a value of
+    /// a keyword this crate does not expand itself (for `-G`).
+    pub fn expand_tokens(&self, text: &str, home: &Path, local_user: &str) -> Result<String, ExpandError> {
+        let jump = tokens::jump_host(self.proxy_jump.as_deref());
+        let context = Context {
+            home,
+            local_user,
+            host: &self.host_name,
+            original_host: &self.original_host,
+            port: self.port,
+            remote_user: &self.user,
+            host_key_alias: self.host_key_alias.as_deref(),
+            jump_host: &jump,
+        };
+        context.expand_path(text)
     }
 
     /// User then global known_hosts files, the order to check them in.

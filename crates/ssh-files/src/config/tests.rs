@@ -218,8 +218,8 @@ fn match_final_reads_again_with_the_final_host_name() {
 #[test]
 fn unsupported_match_is_an_error_naming_file_and_line() {
     let fx = Fixture::new();
-    let path = fx.user_config("Host a\n  User a\nMatch host x exec \"true\"\n  User b\n");
-    assert_eq!(fx.error("a"), format!("{} line 3: Match exec is not supported", path.display()));
+    let path = fx.user_config("Host a\n  User a\nMatch host x localnetwork 10.0.0.0/8\n  User b\n");
+    assert_eq!(fx.error("a"), format!("{} line 3: Match localnetwork is not supported", path.display()));
     fx.user_config("Match all host x\n");
     assert!(fx.error("a").contains("line 1: bad Match condition: 'all' cannot be combined"));
     fx.user_config("Match host\n");
@@ -407,4 +407,51 @@ fn resolve_then_merge_cli_flags_then_settings() {
     assert_eq!(s.user, "admin");
     assert_eq!(s.identity_files, vec![PathBuf::from("/keys/cli"), fx.home().join(".ssh/id_admin")]);
     assert_eq!(s.forwards.len(), 1);
+}
+
+// Issue 14 (config)
+#[test]
+fn match_exec_runs_the_command_with_tokens_expanded() {
+    let fx = Fixture::new();
+    let marker = fx.home().join("ran");
+    let table: &[(&str, Option<&str>)] = &[
+        ("Match exec true\n  User yes\n", Some("yes")),
+        ("Match exec false\n  User yes\n", None),
+        ("Match !exec false\n  User negated\n", Some("negated")),
+        ("Match exec \"test %h = target && test %p = 2200\"\n  User tokens\n", Some("tokens")),
+        ("Match exec \"exit 3\"\n  User three\n", None),
+    ];
+    for (config, user) in table {
+        fx.user_config(config);
+        let mut sources = fx.sources.clone();
+        sources.cli_options = vec!["Port 2200".into()];
+        let o = resolve(&sources, "target").unwrap().options;
+        assert_eq!(o.user.as_deref(), *user, "{config}");
+    }
+    // A failed earlier criterion skips the command, as OpenSSH does.
+    let touch = format!("Match host other exec \"touch {}\"\n  User no\n", marker.display());
+    fx.user_config(&touch);
+    assert_eq!(fx.resolve("target").options.user, None);
+    assert!(!marker.exists());
+}
+
+#[test]
+fn raw_values_and_warnings_of_ignored_keywords() {
+    let fx = Fixture::new();
+    let path = fx.user_config("Host *\n  IPQoS af21 cs1\n  ForwardAgent yes\n  ForwardX11 no\n");
+    let mut sources = fx.sources.clone();
+    sources.cli_options = vec!["ipqos=cs1".into()];
+    let resolved = resolve(&sources, "h").unwrap();
+    let raw: Vec<(&str, &str)> = resolved.raw.iter().map(|r| (r.keyword, r.value.as_str())).collect();
+    assert_eq!(raw, [("IPQoS", "cs1"), ("IPQoS", "af21 cs1"), ("ForwardAgent", "yes"), ("ForwardX11", "no")]);
+    let warned: Vec<String> = resolved
+        .ignored
+        .iter()
+        .filter(|i| i.changes_behaviour)
+        .map(|i| format!("{} {}", i.origin, i.keyword))
+        .collect();
+    assert_eq!(warned, [format!("{} line 3 ForwardAgent", path.display())]);
+    assert_eq!(option_keyword("user=foo"), Some("User"));
+    assert_eq!(option_keyword("  Ciphers aes128-ctr"), Some("Ciphers"));
+    assert_eq!(option_keyword("bogus x"), None);
 }

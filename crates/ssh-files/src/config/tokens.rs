@@ -84,12 +84,16 @@ pub(crate) fn expand_tilde(text: &str, home: &Path) -> Result<String, ExpandErro
         return Ok(text.to_string());
     };
     let (user, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if user.is_empty() {
-        return Ok(format!("{}{rest}", home.display()));
-    }
-    let home = local::user_home(user)
-        .ok_or_else(|| ExpandError::NoSuchUser { user: user.to_string(), text: text.to_string() })?;
-    Ok(format!("{}{rest}", home.display()))
+    let home = match user {
+        "" => home.to_path_buf(),
+        user => local::user_home(user)
+            .ok_or_else(|| ExpandError::NoSuchUser { user: user.to_string(), text: text.to_string() })?,
+    };
+    let home = home.display().to_string();
+    // A bare `~` becomes the directory with a slash, as OpenSSH's
+    // `tilde_expand` makes it.
+    let slash = if rest.is_empty() && !home.ends_with('/') { "/" } else { "" };
+    Ok(format!("{home}{slash}{rest}"))
 }
 
 /// `%l`.
@@ -269,13 +273,13 @@ mod tests {
     #[test]
     fn expands_tilde() {
         let home = Path::new("/home/u");
-        assert_eq!(expand_tilde("~", home), Ok("/home/u".into()));
+        assert_eq!(expand_tilde("~", home), Ok("/home/u/".into()));
         assert_eq!(expand_tilde("~/.ssh/id", home), Ok("/home/u/.ssh/id".into()));
         assert_eq!(expand_tilde("/abs/~", home), Ok("/abs/~".into()));
         assert_eq!(expand_tilde("rel", home), Ok("rel".into()));
         let root = local::user_home("root").unwrap().display().to_string();
         assert_eq!(expand_tilde("~root/.ssh/id", home), Ok(format!("{root}/.ssh/id")));
-        assert_eq!(expand_tilde("~root", home), Ok(root));
+        assert_eq!(expand_tilde("~root", home), Ok(format!("{root}/")));
         assert_eq!(
             expand_tilde("~no-such-user-for-ssh-files-tests/x", home),
             Err(ExpandError::NoSuchUser {

@@ -18,7 +18,7 @@ mod socket;
 mod transport;
 mod tunnel;
 
-pub use algorithms::{AlgorithmError, AlgorithmOptions};
+pub use algorithms::{apply_to_list, valid_list, AlgorithmError, AlgorithmOptions, Family, Offered};
 pub use auth::{AgentSource, AuthError, AuthOptions, IdentityFile};
 pub use channel::{SshChannel, SshChannelReader, SshChannelWriter, SshStream};
 pub use connection::{connect, ConnectError, ConnectOptions, SshConnection};
