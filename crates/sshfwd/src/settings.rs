@@ -445,6 +445,7 @@ fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions
             global_files: s.global_known_hosts_files.clone(),
             strict: s.strict_host_key_checking,
             hash_known_hosts: s.hash_known_hosts,
+            command: s.known_hosts_command.clone(),
         },
         auth: AuthOptions {
             user: s.user.clone(),
@@ -681,7 +682,6 @@ mod tests {
             Some("Cannot execute command-line and remote command.".to_string())
         );
         assert!(matches!(session(&["sshfwd", "h"], &[]), Err(SettingsError::NoCommand)));
-
     }
     use std::ffi::OsString;
 

@@ -102,6 +102,9 @@ pub(crate) enum Directive {
     PermitLocalCommand(bool),
     /// The rest of the line, as written.
     LocalCommand(String),
+    /// `KnownHostsCommand`: the program and its arguments, as split (`none`
+    /// included).
+    KnownHostsCommand(Vec<String>),
     IgnoreUnknown(String),
     // Issue 14 (config)
     /// `Compression yes|no`.
@@ -278,6 +281,7 @@ impl Directive {
             Keyword::RemoteCommand => Directive::RemoteCommand(raw.to_string()),
             Keyword::PermitLocalCommand => Directive::PermitLocalCommand(flag()?),
             Keyword::LocalCommand => Directive::LocalCommand(raw.to_string()),
+            Keyword::KnownHostsCommand => Directive::KnownHostsCommand(args.to_vec()),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             // Issue 14 (config)
             Keyword::Compression => Directive::Compression(flag()?),

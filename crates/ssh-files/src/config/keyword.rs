@@ -80,6 +80,8 @@ pub(crate) enum Keyword {
     RemoteCommand,
     PermitLocalCommand,
     LocalCommand,
+    // Issue 14 (lead): known hosts from a command.
+    KnownHostsCommand,
     // Issue 14 (config): negotiated with the server.
     Compression,
     NumberOfPasswordPrompts,
@@ -169,6 +171,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("RemoteCommand", Keyword::RemoteCommand),
     ("PermitLocalCommand", Keyword::PermitLocalCommand),
     ("LocalCommand", Keyword::LocalCommand),
+    ("KnownHostsCommand", Keyword::KnownHostsCommand),
     // Issue 14 (config)
     ("Compression", Keyword::Compression),
     ("NumberOfPasswordPrompts", Keyword::NumberOfPasswordPrompts),
@@ -238,7 +241,6 @@ const IGNORED: &[(&str, Effect)] = &[
     ("HostbasedAuthentication", Effect::UnlessSetTo(&["no"])),
     ("IPQoS", Effect::Harmless),
     ("KbdInteractiveDevices", Effect::Harmless),
-    ("KnownHostsCommand", Effect::UnlessSetTo(&["none"])),
     ("LogVerbose", Effect::Harmless),
     ("NoHostAuthenticationForLocalhost", Effect::UnlessSetTo(&["no"])),
     ("ObscureKeystrokeTiming", Effect::Harmless),

@@ -105,6 +105,8 @@ pub struct HostOptions {
     pub remote_command: Option<String>,
     pub permit_local_command: Option<bool>,
     pub local_command: Option<String>,
+    /// `KnownHostsCommand`: program and arguments as written.
+    pub known_hosts_command: Option<Vec<String>>,
     // Issue 14 (config)
     /// `Compression` (and `-C`).
     pub compression: Option<bool>,
@@ -231,6 +233,7 @@ impl HostOptions {
             Directive::RemoteCommand(v) => first(&mut self.remote_command, v),
             Directive::PermitLocalCommand(v) => first(&mut self.permit_local_command, v),
             Directive::LocalCommand(v) => first(&mut self.local_command, v),
+            Directive::KnownHostsCommand(v) => first(&mut self.known_hosts_command, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             Directive::Compression(v) => first(&mut self.compression, v),
             Directive::NumberOfPasswordPrompts(v) => first(&mut self.number_of_password_prompts, v),

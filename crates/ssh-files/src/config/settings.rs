@@ -257,6 +257,9 @@ pub struct Settings {
     /// `LocalCommand`, tokens expanded (`%T` is `NONE`: sshfwd makes no
     /// tunnel devices); `None` unless `PermitLocalCommand yes`.
     pub local_command: Option<String>,
+    /// `KnownHostsCommand`, the connection's tokens expanded; the host key's
+    /// own (`%f %H %I %K %t`) are filled in when a key is checked.
+    pub known_hosts_command: Option<KnownHostsCommand>,
     // Issue 14 (config)
     /// `Compression` (default no).
     pub compression: bool,
@@ -362,6 +365,11 @@ impl Settings {
             ),
             _ => None,
         };
+        let known_hosts_command = match options.known_hosts_command.as_deref() {
+            None | Some([]) => None,
+            Some([none]) if none.eq_ignore_ascii_case("none") => None,
+            Some(argv) => Some(KnownHostsCommand::new(argv, &context).map_err(error("KnownHostsCommand"))?),
+        };
         let set_env = options
             .set_env
             .iter()
@@ -452,6 +460,7 @@ impl Settings {
             set_env,
             remote_command,
             local_command,
+            known_hosts_command,
             compression: options.compression.unwrap_or(false),
             number_of_password_prompts: options.number_of_password_prompts.unwrap_or(3),
         })
@@ -550,6 +559,65 @@ fn is_none(files: &[String]) -> bool {
     matches!(files, [only] if only.eq_ignore_ascii_case("none"))
 }
 
+// Issue 14 (lead)
+/// A `KnownHostsCommand` ready to run for a host key: the program and its
+/// arguments with the connection's tokens expanded, and a mark where each
+/// of the key's tokens goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownHostsCommand {
+    argv: Vec<String>,
+}
+
+/// What a host key check gives `KnownHostsCommand`'s own tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct HostKeyTokens<'a> {
+    /// `%t`: the key's type.
+    pub key_type: &'a str,
+    /// `%K`: the key, base64.
+    pub key_base64: &'a str,
+    /// `%f`: its SHA256 fingerprint.
+    pub fingerprint: &'a str,
+    /// `%H`: the name or address being looked up.
+    pub lookup: &'a str,
+    /// `%I`: why: `HOSTNAME` or `ADDRESS`.
+    pub reason: &'a str,
+}
+
+/// The key's tokens, each kept as a character no configuration contains
+/// (Unicode private use) until a key is known.
+const KEY_TOKENS: [(char, char); 5] =
+    [('t', '\u{E000}'), ('K', '\u{E001}'), ('f', '\u{E002}'), ('H', '\u{E003}'), ('I', '\u{E004}')];
+
+impl KnownHostsCommand {
+    fn new(argv: &[String], context: &Context<'_>) -> Result<KnownHostsCommand, ExpandError> {
+        let marks: Vec<String> = KEY_TOKENS.iter().map(|(_, mark)| mark.to_string()).collect();
+        let argv = argv
+            .iter()
+            .enumerate()
+            .map(|(index, arg)| {
+                // OpenSSH expands the arguments, not the program's path.
+                if index == 0 {
+                    return tokens::expand_tilde(arg, context.home);
+                }
+                let extra = KEY_TOKENS.iter().zip(&marks).map(|((token, _), mark)| (*token, TokenValue::Text(mark)));
+                context.expand_with(arg, false, extra.collect())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(KnownHostsCommand { argv })
+    }
+
+    /// The program and its arguments for this key.
+    pub fn argv(&self, key: &HostKeyTokens<'_>) -> Vec<String> {
+        let values = [key.key_type, key.key_base64, key.fingerprint, key.lookup, key.reason];
+        self.argv
+            .iter()
+            .map(|arg| {
+                KEY_TOKENS.iter().zip(values).fold(arg.clone(), |arg, ((_, mark), value)| arg.replace(*mark, value))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,6 +688,29 @@ mod tests {
         assert!(!s.identity_files_are_defaults);
         assert_eq!(s.user_known_hosts_files, vec![PathBuf::from("/home/me/.ssh/kh_alias.example.com")]);
         assert_eq!(s.identity_agent, IdentityAgent::Path("/home/me/agent.sock".into()));
+    }
+
+    #[test]
+    fn known_hosts_command_gets_the_connection_tokens_then_the_key_s() {
+        let argv = |command: &[&str]| HostOptions {
+            user: Some("bob".into()),
+            known_hosts_command: Some(command.iter().map(|a| a.to_string()).collect()),
+            ..HostOptions::default()
+        };
+        let key = HostKeyTokens {
+            key_type: "ssh-ed25519",
+            key_base64: "AAAA",
+            fingerprint: "SHA256:x",
+            lookup: "[h]:22",
+            reason: "HOSTNAME",
+        };
+        let s = settings(argv(&["~/bin/khc", "%t", "%K", "%r@%h", "%f/%H/%I", "%%t"]));
+        let command = s.known_hosts_command.expect("set");
+        assert_eq!(
+            command.argv(&key),
+            ["/home/me/bin/khc", "ssh-ed25519", "AAAA", "bob@alias", "SHA256:x/[h]:22/HOSTNAME", "%t"]
+        );
+        assert_eq!(settings(argv(&["none"])).known_hosts_command, None);
     }
 
     #[test]

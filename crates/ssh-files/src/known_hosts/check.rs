@@ -21,6 +21,19 @@ pub fn check(
     key_type: &str,
     key_base64: &str,
 ) -> Result<Check, KnownHostsError> {
+    check_with_output(files, None, host, port, key_type, key_base64)
+}
+
+/// [`check`] over `files` and then known_hosts lines a program printed
+/// (`KnownHostsCommand`), reported under `output`'s name.
+pub fn check_with_output(
+    files: &[PathBuf],
+    output: Option<(&Path, &[u8])>,
+    host: &str,
+    port: u16,
+    key_type: &str,
+    key_base64: &str,
+) -> Result<Check, KnownHostsError> {
     let key = Base64::decode_vec(key_base64.trim()).map_err(|_| KnownHostsError::BadKey)?;
     let wanted = Wanted { name: host_key_name(host, port), family: key_type_family(key_type), key: &key };
     let mut found = Found::default();
@@ -36,6 +49,9 @@ pub fn check(
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => notes.push(Note::Unreadable { file: file.clone(), error: e.to_string() }),
         }
+    }
+    if let (Some((name, contents)), None) = (output, &found.revoked) {
+        scan_file(name, contents, &wanted, &mut found, &mut notes);
     }
     Ok(Check { outcome: found.outcome(), notes })
 }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use append::append;
-pub use check::check;
+pub use check::{check, check_with_output};
 pub use line::MalformedLine;
 
 /// What the known_hosts files say about a host key.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use russh::keys::{HashAlg, PublicKey};
 pub use ssh_files::config::StrictHostKeyChecking;
+use ssh_files::config::{HostKeyTokens, KnownHostsCommand};
 use ssh_files::known_hosts::{self, CheckOutcome};
 
 use super::prompt::Prompter;
@@ -21,6 +22,9 @@ pub struct HostKeyPolicy {
     pub global_files: Vec<PathBuf>,
     pub strict: StrictHostKeyChecking,
     pub hash_known_hosts: bool,
+    /// `KnownHostsCommand`: a program whose output is read as more
+    /// known_hosts lines.
+    pub command: Option<KnownHostsCommand>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +47,19 @@ impl HostKeyPolicy {
         let fingerprint = key.fingerprint(HashAlg::Sha256);
         let shown_host = known_hosts::host_key_name(&self.host, self.port);
         let files: Vec<PathBuf> = self.user_files.iter().chain(&self.global_files).cloned().collect();
-        let outcome = match known_hosts::check(&files, &self.host, self.port, key_type, key_base64) {
+        let command_output = self.command.as_ref().and_then(|command| {
+            let tokens = HostKeyTokens {
+                key_type,
+                key_base64,
+                fingerprint: &fingerprint.to_string(),
+                lookup: &shown_host,
+                reason: "HOSTNAME",
+            };
+            run_known_hosts_command(&command.argv(&tokens))
+        });
+        let output = command_output.as_ref().map(|(name, lines)| (name.as_path(), lines.as_slice()));
+        let checked = known_hosts::check_with_output(&files, output, &self.host, self.port, key_type, key_base64);
+        let outcome = match checked {
             Ok(check) => {
                 for note in &check.notes {
                     tracing::debug!("{note}");
@@ -133,6 +149,38 @@ impl HostKeyPolicy {
             None => tracing::warn!("No user known_hosts file to record '{shown_host}' in."),
         }
         Ok(())
+    }
+}
+
+/// Runs a `KnownHostsCommand` (`argv` expanded) and returns its name and
+/// what it printed; `None`, with the reason logged, when it could not run
+/// or did not exit with 0 (OpenSSH then uses none of its output). The check
+/// waits for it, as OpenSSH's does: the handshake cannot go on without it.
+fn run_known_hosts_command(argv: &[String]) -> Option<(PathBuf, Vec<u8>)> {
+    let (program, args) = argv.split_first()?;
+    if !program.starts_with('/') {
+        tracing::error!("KnownHostsCommand command \"{program}\" is not an absolute path");
+        return None;
+    }
+    tracing::debug!("executing KnownHostsCommand: {}", argv.join(" "));
+    let output = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    match output {
+        Ok(output) if output.status.success() => Some((PathBuf::from(program), output.stdout)),
+        Ok(output) => {
+            match output.status.code() {
+                Some(code) => tracing::error!("KnownHostsCommand {program} exited with status {code}"),
+                None => tracing::error!("KnownHostsCommand {program} exited on a signal"),
+            }
+            None
+        }
+        Err(e) => {
+            tracing::error!("KnownHostsCommand {program}: {e}");
+            None
+        }
     }
 }
 
