@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use ssh_files::config::{self, IdentityAgent, LogLevel, RawValue, StrictHostKeyChecking, SyslogFacility};
-use ssh_files::forward_spec::{ForwardSpec, Forwarding, HostPort, Listen};
+use ssh_files::forward_spec::{ConnectTo, ForwardSpec, Forwarding, HostPort, Listen, ListenOn, StreamForwarding};
 
 use crate::ssh::Offered;
 
@@ -214,14 +214,31 @@ impl ConfigDump {
                 out.line("dynamicforward", &listen(l));
             }
         }
+        let stream = |f: &StreamForwarding| {
+            let listen = match &f.listen {
+                ListenOn::Port(l) => listen(l),
+                ListenOn::Path(path) => path.clone(),
+            };
+            let target = match &f.target {
+                ConnectTo::Host(t) => target(t),
+                ConnectTo::Path(path) => path.clone(),
+            };
+            format!("{listen} {target}")
+        };
         for spec in forwards {
-            if let ForwardSpec::Local(f) = spec {
-                out.line("localforward", &forwarding(f));
+            match spec {
+                ForwardSpec::Local(f) => out.line("localforward", &forwarding(f)),
+                ForwardSpec::LocalStream(f) => out.line("localforward", &stream(f)),
+                _ => {}
             }
         }
         for spec in forwards {
-            if let ForwardSpec::Remote(f) = spec {
-                out.line("remoteforward", &forwarding(f));
+            match spec {
+                ForwardSpec::Remote(f) => out.line("remoteforward", &forwarding(f)),
+                ForwardSpec::RemoteStream(f) => out.line("remoteforward", &stream(f)),
+                // ssh -G prints a remote dynamic forwarding so.
+                ForwardSpec::RemoteDynamic(l) => out.line("remoteforward", &format!("{} [socks]:0", listen(l))),
+                _ => {}
             }
         }
         for spec in forwards {

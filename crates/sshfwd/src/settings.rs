@@ -531,9 +531,10 @@ fn with_command_line(mut options: HostOptions, args: &Args) -> Result<HostOption
         options.gateway_ports = Some(true);
     }
     // Issue 14 (proxy): these flags come before any file, so they win.
+    // -W: unless an option or a file said otherwise.
     if args.stdio_forward.is_some() {
-        options.clear_all_forwardings = Some(true);
-        options.exit_on_forward_failure = Some(true);
+        options.clear_all_forwardings.get_or_insert(true);
+        options.exit_on_forward_failure.get_or_insert(true);
     }
     if let Some(jump) = &args.jump {
         options.proxy_jump = Some(jump.clone());

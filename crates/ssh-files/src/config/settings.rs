@@ -11,7 +11,7 @@ use super::tokens::{self, Context, ExpandError, TokenValue};
 use super::value::SessionType;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
-use crate::forward_spec::{ForwardSpec, PermitOpen, StreamLocalBind};
+use crate::forward_spec::{ConnectTo, ForwardSpec, ListenOn, PermitOpen, StreamForwarding, StreamLocalBind};
 
 /// The identity files tried when none is configured, in OpenSSH's order.
 pub const DEFAULT_IDENTITY_FILES: &[&str] = &[
@@ -378,6 +378,12 @@ impl Settings {
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
         let forwards = if options.clear_all_forwardings == Some(true) { Vec::new() } else { options.forwards };
+        // Socket paths get the connection's tokens and `${VAR}`, as in ssh.
+        let forwards = forwards
+            .into_iter()
+            .map(|spec| expand_socket_paths(spec, &context))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(error("LocalForward/RemoteForward"))?;
         let not_none = |value: Option<String>| value.filter(|v| !v.eq_ignore_ascii_case("none"));
         Ok(Settings {
             original_host: original_host.to_string(),
@@ -557,6 +563,25 @@ impl AddressFamily {
 /// `["none"]`: no files.
 fn is_none(files: &[String]) -> bool {
     matches!(files, [only] if only.eq_ignore_ascii_case("none"))
+}
+
+// Issue 14 (lead)
+/// A forwarding with the tokens of its unix socket paths expanded.
+fn expand_socket_paths(spec: ForwardSpec, context: &Context<'_>) -> Result<ForwardSpec, ExpandError> {
+    let expand = |mut stream: StreamForwarding| -> Result<StreamForwarding, ExpandError> {
+        if let ListenOn::Path(path) = &stream.listen {
+            stream.listen = ListenOn::Path(context.expand(path, true)?);
+        }
+        if let ConnectTo::Path(path) = &stream.target {
+            stream.target = ConnectTo::Path(context.expand(path, true)?);
+        }
+        Ok(stream)
+    };
+    Ok(match spec {
+        ForwardSpec::LocalStream(stream) => ForwardSpec::LocalStream(expand(stream)?),
+        ForwardSpec::RemoteStream(stream) => ForwardSpec::RemoteStream(expand(stream)?),
+        other => other,
+    })
 }
 
 // Issue 14 (lead)
