@@ -134,10 +134,10 @@ pub struct Args {
     /// Print the version and exit.
     #[arg(short = 'V', long = "version")]
     pub version: bool,
-    /// Agent forwarding (not supported: a warning).
+    /// Forward the agent (ForwardAgent yes).
     #[arg(short = 'A')]
     pub forward_agent: bool,
-    /// Disable agent forwarding (sshfwd never forwards the agent).
+    /// Do not forward the agent (ForwardAgent no).
     #[arg(short = 'a')]
     pub no_forward_agent: bool,
     /// X11 forwarding (not supported: a warning).

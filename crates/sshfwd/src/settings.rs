@@ -244,9 +244,6 @@ impl Resolution {
 /// does not (OpenSSH's own words where it has them).
 fn warnings(args: &Args, ignored: &[config::IgnoredKeyword]) -> Vec<String> {
     let mut warnings = Vec::new();
-    if args.forward_agent {
-        warnings.push("-A: agent forwarding is not supported: ignored".to_string());
-    }
     if args.forward_x11 || args.forward_x11_trusted {
         warnings.push("X11 forwarding is not supported: ignored".to_string());
     }
@@ -464,6 +461,7 @@ fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions
             supplied_password: None,
         },
         batch_mode: s.batch_mode,
+        forward_agent: s.forward_agent.clone(),
         transport,
     }
 }
@@ -531,6 +529,10 @@ fn with_command_line(mut options: HostOptions, args: &Args) -> Result<HostOption
         options.gateway_ports = Some(true);
     }
     // Issue 14 (proxy): these flags come before any file, so they win.
+    // -A and -a win over the files, as in ssh (-a over -A).
+    if args.forward_agent || args.no_forward_agent {
+        options.forward_agent = Some(if args.no_forward_agent { "no" } else { "yes" }.to_string());
+    }
     // -W: unless an option or a file said otherwise.
     if args.stdio_forward.is_some() {
         options.clear_all_forwardings.get_or_insert(true);

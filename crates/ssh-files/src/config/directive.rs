@@ -105,6 +105,8 @@ pub(crate) enum Directive {
     /// `KnownHostsCommand`: the program and its arguments, as split (`none`
     /// included).
     KnownHostsCommand(Vec<String>),
+    /// `ForwardAgent`: yes, no, a socket path or `$VAR`, as written.
+    ForwardAgent(String),
     IgnoreUnknown(String),
     // Issue 14 (config)
     /// `Compression yes|no`.
@@ -282,6 +284,7 @@ impl Directive {
             Keyword::PermitLocalCommand => Directive::PermitLocalCommand(flag()?),
             Keyword::LocalCommand => Directive::LocalCommand(raw.to_string()),
             Keyword::KnownHostsCommand => Directive::KnownHostsCommand(args.to_vec()),
+            Keyword::ForwardAgent => Directive::ForwardAgent(text()?),
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
             // Issue 14 (config)
             Keyword::Compression => Directive::Compression(flag()?),

@@ -82,6 +82,7 @@ pub(crate) enum Keyword {
     LocalCommand,
     // Issue 14 (lead): known hosts from a command.
     KnownHostsCommand,
+    ForwardAgent,
     // Issue 14 (config): negotiated with the server.
     Compression,
     NumberOfPasswordPrompts,
@@ -172,6 +173,7 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("PermitLocalCommand", Keyword::PermitLocalCommand),
     ("LocalCommand", Keyword::LocalCommand),
     ("KnownHostsCommand", Keyword::KnownHostsCommand),
+    ("ForwardAgent", Keyword::ForwardAgent),
     // Issue 14 (config)
     ("Compression", Keyword::Compression),
     ("NumberOfPasswordPrompts", Keyword::NumberOfPasswordPrompts),
@@ -229,7 +231,6 @@ const IGNORED: &[(&str, Effect)] = &[
     ("EnableSSHKeysign", Effect::Harmless),
     ("EscapeChar", Effect::Harmless),
     ("FingerprintHash", Effect::UnlessSetTo(&["sha256"])),
-    ("ForwardAgent", Effect::UnlessSetTo(&["no"])),
     ("ForwardX11", Effect::UnlessSetTo(&["no"])),
     ("ForwardX11Timeout", Effect::Harmless),
     ("ForwardX11Trusted", Effect::Harmless),
@@ -325,7 +326,7 @@ mod tests {
         assert_eq!(Keyword::lookup("HOSTNAME"), Some(Keyword::HostName));
         assert_eq!(Keyword::lookup("ChallengeResponseAuthentication"), Some(Keyword::KbdInteractiveAuthentication));
         assert_eq!(Keyword::lookup("macs"), Some(Keyword::Macs));
-        assert_eq!(Keyword::lookup("forwardagent"), Some(Keyword::Ignored("ForwardAgent")));
+        assert_eq!(Keyword::lookup("forwardagent"), Some(Keyword::ForwardAgent));
         assert_eq!(Keyword::lookup("frobnicate"), None);
     }
 
@@ -338,9 +339,7 @@ mod tests {
             ("IPQoS", &["af21", "cs1"], false),
             ("ForwardX11", &["no"], false),
             ("ForwardX11", &["yes"], true),
-            ("ForwardAgent", &["false"], false),
-            ("ForwardAgent", &["yes"], true),
-            ("ForwardAgent", &["/tmp/agent.sock"], true),
+            ("ForwardX11Trusted", &["no"], false),
             ("AddKeysToAgent", &["no"], false),
             ("AddKeysToAgent", &["confirm"], true),
             ("CanonicalizeHostname", &["no"], false),
@@ -368,7 +367,7 @@ mod tests {
     fn names_are_canonical() {
         assert_eq!(Keyword::KbdInteractiveAuthentication.name(), "KbdInteractiveAuthentication");
         assert_eq!(Keyword::Macs.name(), "MACs");
-        assert_eq!(Keyword::Ignored("ForwardAgent").name(), "ForwardAgent");
+        assert_eq!(Keyword::Ignored("ForwardX11").name(), "ForwardX11");
     }
 
     #[test]

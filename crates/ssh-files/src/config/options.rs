@@ -107,6 +107,8 @@ pub struct HostOptions {
     pub local_command: Option<String>,
     /// `KnownHostsCommand`: program and arguments as written.
     pub known_hosts_command: Option<Vec<String>>,
+    /// `ForwardAgent` as written.
+    pub forward_agent: Option<String>,
     // Issue 14 (config)
     /// `Compression` (and `-C`).
     pub compression: Option<bool>,
@@ -234,6 +236,7 @@ impl HostOptions {
             Directive::PermitLocalCommand(v) => first(&mut self.permit_local_command, v),
             Directive::LocalCommand(v) => first(&mut self.local_command, v),
             Directive::KnownHostsCommand(v) => first(&mut self.known_hosts_command, v),
+            Directive::ForwardAgent(v) => first(&mut self.forward_agent, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             Directive::Compression(v) => first(&mut self.compression, v),
             Directive::NumberOfPasswordPrompts(v) => first(&mut self.number_of_password_prompts, v),

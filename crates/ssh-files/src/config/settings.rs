@@ -260,6 +260,9 @@ pub struct Settings {
     /// `KnownHostsCommand`, the connection's tokens expanded; the host key's
     /// own (`%f %H %I %K %t`) are filled in when a key is checked.
     pub known_hosts_command: Option<KnownHostsCommand>,
+    /// `ForwardAgent`: the agent socket the server's agent channels reach;
+    /// `None` when off (or `yes` without `SSH_AUTH_SOCK`).
+    pub forward_agent: Option<PathBuf>,
     // Issue 14 (config)
     /// `Compression` (default no).
     pub compression: bool,
@@ -370,6 +373,15 @@ impl Settings {
             Some([none]) if none.eq_ignore_ascii_case("none") => None,
             Some(argv) => Some(KnownHostsCommand::new(argv, &context).map_err(error("KnownHostsCommand"))?),
         };
+        let forward_agent = match options.forward_agent.as_deref() {
+            None => None,
+            Some(flag) if super::value::parse_flag(flag) == Some(false) => None,
+            Some(flag) if super::value::parse_flag(flag) == Some(true) => {
+                std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from)
+            }
+            Some(variable) if variable.starts_with('$') => std::env::var_os(&variable[1..]).map(PathBuf::from),
+            Some(path) => Some(PathBuf::from(context.expand_path(path).map_err(error("ForwardAgent"))?)),
+        };
         let set_env = options
             .set_env
             .iter()
@@ -467,6 +479,7 @@ impl Settings {
             remote_command,
             local_command,
             known_hosts_command,
+            forward_agent,
             compression: options.compression.unwrap_or(false),
             number_of_password_prompts: options.number_of_password_prompts.unwrap_or(3),
         })

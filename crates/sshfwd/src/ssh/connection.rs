@@ -44,6 +44,9 @@ pub struct ConnectOptions {
     pub batch_mode: bool,
     /// The way to the server.
     pub transport: Transport,
+    /// `ForwardAgent`: the local agent socket that the server's agent
+    /// channels reach; `None`: agent forwarding off.
+    pub forward_agent: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,8 @@ pub struct SshConnection {
     ended: watch::Receiver<Option<SessionEnd>>,
     /// What the session's stream goes over, closed after the goodbye.
     carrier: Carrier,
+    /// Whether sessions ask the server to forward the agent (`-A`).
+    pub(super) agent_forwarding: bool,
 }
 
 /// What [`connect`] returns: boxed with its type spelled out, since
@@ -164,6 +169,7 @@ where
         remote: remote.clone(),
         server_key: None,
         ended: ended_tx,
+        agent: options.forward_agent.clone(),
     };
     let handshake = russh::client::connect_stream(Arc::new(config), stream, handler);
     let handshake = async {
@@ -185,7 +191,7 @@ where
     tracing::debug!("Authenticating to {}:{} as '{}'", options.host, options.port, options.auth.user);
     auth::authenticate(&mut handle, &options.auth, &options.host, &prompter).await?;
     tracing::debug!("Authenticated to {} ([{}]:{}).", options.host, options.host, options.port);
-    Ok(SshConnection { handle, remote, ended, carrier })
+    Ok(SshConnection { handle, remote, ended, carrier, agent_forwarding: options.forward_agent.is_some() })
 }
 
 /// Whether the handshake failed because the stream ended.

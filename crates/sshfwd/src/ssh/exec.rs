@@ -79,6 +79,10 @@ impl SshConnection {
     /// writer, its output comes as events.
     pub async fn exec(&self, request: &SessionRequest<'_>) -> Result<(ExecOutput, SshChannelWriter), ExecError> {
         let channel = self.open_session().await.map_err(|e| ExecError::Open(super::describe_ssh_error(&e)))?;
+        if self.agent_forwarding {
+            tracing::debug!("Requesting authentication agent forwarding.");
+            channel.agent_forward(false).await.map_err(|e| ExecError::Request(e.to_string()))?;
+        }
         for (name, value) in request.environment {
             tracing::debug!("Sending env {name} = {value}");
             channel

@@ -32,6 +32,9 @@ pub struct ClientHandler {
     pub(super) server_key: Option<PublicKey>,
     /// Tells the application why the session ended.
     pub(super) ended: tokio::sync::watch::Sender<Option<SessionEnd>>,
+    /// The agent socket for forwarded agent channels (`-A`); `None`
+    /// refuses them.
+    pub(super) agent: Option<std::path::PathBuf>,
 }
 
 /// Why the SSH session ended.
@@ -99,6 +102,38 @@ impl russh::client::Handler for ClientHandler {
 
     async fn auth_banner(&mut self, banner: &str, _session: &mut Session) -> Result<(), Self::Error> {
         tracing::info!("{}", banner.trim_end());
+        Ok(())
+    }
+
+    /// A forwarded agent connection (`-A`): relayed to the local agent,
+    /// refused unless the user asked for agent forwarding.
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(path) = self.agent.clone() else {
+            tracing::info!("refusing an agent channel: agent forwarding was not requested");
+            drop(reply);
+            return Ok(());
+        };
+        let agent = match tokio::net::UnixStream::connect(&path).await {
+            Ok(agent) => agent,
+            Err(e) => {
+                tracing::debug!("agent forwarding: connect to {}: {e}", path.display());
+                drop(reply);
+                return Ok(());
+            }
+        };
+        reply.accept().await;
+        tokio::spawn(async move {
+            let mut channel = channel.into_stream();
+            let mut agent = agent;
+            if let Err(e) = tokio::io::copy_bidirectional(&mut channel, &mut agent).await {
+                tracing::debug!("agent forwarding: {e}");
+            }
+        });
         Ok(())
     }
 
