@@ -317,6 +317,25 @@ fn public_key_file_signs_through_the_agent() {
     assert_eq!(out.stdout, "in\n");
 }
 
+#[test]
+fn agent_forwarding_reaches_the_local_agent_only_when_asked() {
+    let sshd = Sshd::start();
+    let key = sshd.add_client_key("forwarded", KeyType::Ed25519, "");
+    let agent = Agent::start(sshd.dir());
+    agent.add(&key);
+    let list = |flags: &[&str]| {
+        sshd.sshfwd().env("SSH_AUTH_SOCK", agent.sock()).args(flags).command(["ssh-add", "-l"]).run(RUN)
+    };
+    let out = list(&["-A"]);
+    assert_exit(&out, 0);
+    assert!(out.stdout.contains("ED25519"), "{out:?}");
+    // Without -A the server has no agent to offer: ssh-add says so (2).
+    let out = list(&[]);
+    assert_exit(&out, 2);
+    let out = list(&["-A", "-a"]);
+    assert_exit(&out, 2);
+}
+
 /// The `-o` options and key the sftp/scp tests pass through to sshfwd.
 fn passthrough(sshd: &Sshd) -> Vec<String> {
     let b = sshd.sshfwd();
