@@ -332,7 +332,7 @@ fn command_line_errors() {
 fn ignored_keywords_are_reported_with_origin() {
     let mut fx = Fixture::new();
     let path = fx.user_config(
-        "Host h\n  ForwardAgent yes\n  visualhostkey yes\n\
+        "Host h\n  ForwardX11 yes\n  visualhostkey yes\n\
          Host other\n  Compression yes\n",
     );
     fx.sources.cli_options = vec!["ControlMaster=auto".into()];
@@ -342,7 +342,7 @@ fn ignored_keywords_are_reported_with_origin() {
         got,
         vec![
             ("ControlMaster".to_string(), "command-line line 0".to_string()),
-            ("ForwardAgent".to_string(), format!("{} line 2", path.display())),
+            ("ForwardX11".to_string(), format!("{} line 2", path.display())),
             ("VisualHostKey".to_string(), format!("{} line 3", path.display())),
         ]
     );
@@ -438,19 +438,19 @@ fn match_exec_runs_the_command_with_tokens_expanded() {
 #[test]
 fn raw_values_and_warnings_of_ignored_keywords() {
     let fx = Fixture::new();
-    let path = fx.user_config("Host *\n  IPQoS af21 cs1\n  ForwardAgent yes\n  ForwardX11 no\n");
+    let path = fx.user_config("Host *\n  IPQoS af21 cs1\n  Tunnel yes\n  ForwardX11 no\n");
     let mut sources = fx.sources.clone();
     sources.cli_options = vec!["ipqos=cs1".into()];
     let resolved = resolve(&sources, "h").unwrap();
     let raw: Vec<(&str, &str)> = resolved.raw.iter().map(|r| (r.keyword, r.value.as_str())).collect();
-    assert_eq!(raw, [("IPQoS", "cs1"), ("IPQoS", "af21 cs1"), ("ForwardAgent", "yes"), ("ForwardX11", "no")]);
+    assert_eq!(raw, [("IPQoS", "cs1"), ("IPQoS", "af21 cs1"), ("Tunnel", "yes"), ("ForwardX11", "no")]);
     let warned: Vec<String> = resolved
         .ignored
         .iter()
         .filter(|i| i.changes_behaviour)
         .map(|i| format!("{} {}", i.origin, i.keyword))
         .collect();
-    assert_eq!(warned, [format!("{} line 3 ForwardAgent", path.display())]);
+    assert_eq!(warned, [format!("{} line 3 Tunnel", path.display())]);
     assert_eq!(option_keyword("user=foo"), Some("User"));
     assert_eq!(option_keyword("  Ciphers aes128-ctr"), Some("Ciphers"));
     assert_eq!(option_keyword("bogus x"), None);
