@@ -10,6 +10,7 @@ use clap::{ArgAction, Parser};
 #[derive(Debug, Parser)]
 #[command(
     name = "sshfwd",
+    version,
     disable_help_flag = true,
     disable_version_flag = true,
     override_usage = "sshfwd [-46aACfGgKkMNnqsTtVvXxYy] [-B bind_interface] [-b bind_address]\n              [-c cipher_spec] [-D [bind_address:]port] [-E log_file]\n              [-e escape_char] [-F configfile] [-I pkcs11] [-i identity_file]\n              [-J destination] [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-m mac_spec] [-O ctl_cmd] [-o option] [-p port]\n              [-Q query_option] [-R [ftp/][bind_address:]port:host:hostport]\n              [-S ctl_path] [-W host:port] [-w local_tun[:remote_tun]]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"

@@ -271,12 +271,12 @@ fn match_exec_chooses_the_block() {
 fn ignored_keywords_that_matter_are_warned_about_with_their_line() {
     let sshd = Sshd::start();
     let config = sshd.dir().join("config-warn");
-    fs::write(&config, format!("Host *\n  Port {}\n  ForwardAgent yes\n  VisualHostKey yes\n", sshd.port())).unwrap();
+    fs::write(&config, format!("Host *\n  Port {}\n  RekeyLimit 1G\n  VisualHostKey yes\n", sshd.port())).unwrap();
     let mut cmd = sshd.sshfwd();
     cmd.config = Some(config.clone());
     let out = cmd.arg("-X").command(["true"]).run(RUN);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let line = format!("{} line 3: ForwardAgent is not supported: ignored", config.display());
+    let line = format!("{} line 3: RekeyLimit is not supported: ignored", config.display());
     assert!(out.stderr.contains(&line), "{}", out.stderr);
     assert!(out.stderr.contains("X11 forwarding is not supported"), "{}", out.stderr);
     assert!(!out.stderr.contains("VisualHostKey"), "harmless keywords stay quiet: {}", out.stderr);
