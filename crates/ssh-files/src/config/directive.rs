@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::error::DirectiveError;
 use super::keyword::Keyword;
 use super::settings::AddressBlock;
+use super::settings::{ControlMaster, ControlPersist};
 use super::value::SyslogFacility;
 use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::{ForwardKind, ForwardSpec};
@@ -73,6 +74,11 @@ pub(crate) enum Directive {
     FtpLoginTimeout(Option<Duration>),
     /// `PerSourcePenaltyExemptList addr[/bits],…`.
     PerSourcePenaltyExemptList(Vec<AddressBlock>),
+    // Issue 14 (mux): connection sharing.
+    ControlMaster(ControlMaster),
+    /// `ControlPath` as written (`none` included); expanded by `Settings`.
+    ControlPath(String),
+    ControlPersist(ControlPersist),
     IgnoreUnknown(String),
     /// A keyword sshfwd accepts and does not act on.
     Ignored(&'static str),
@@ -202,6 +208,16 @@ impl Directive {
                 Directive::PerSourcePenaltyExemptList(blocks.ok_or_else(|| invalid(&args.join(" ")))?)
             }
             Keyword::IgnoreUnknown => Directive::IgnoreUnknown(text()?),
+            // Issue 14 (mux)
+            Keyword::ControlMaster => {
+                let v = one()?;
+                Directive::ControlMaster(ControlMaster::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::ControlPath => Directive::ControlPath(text()?),
+            Keyword::ControlPersist => {
+                let v = one()?;
+                Directive::ControlPersist(ControlPersist::parse(v).ok_or_else(|| invalid(v))?)
+            }
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
                 return Err(DirectiveError::Match(format!("{name} handled elsewhere")))
@@ -349,6 +365,19 @@ mod tests {
                 parse("PerSourcePenaltyExemptList", &["10.0.0.0/33"]),
                 invalid("PerSourcePenaltyExemptList", "10.0.0.0/33"),
             ),
+            // Issue 14 (mux)
+            (parse("ControlMaster", &["autoask"]), Ok(Directive::ControlMaster(ControlMaster::AutoAsk))),
+            (parse("ControlMaster", &["yes"]), Ok(Directive::ControlMaster(ControlMaster::Yes))),
+            (parse("ControlMaster", &["maybe"]), invalid("ControlMaster", "maybe")),
+            (parse("ControlPath", &["~/.ssh/cm-%C"]), Ok(Directive::ControlPath("~/.ssh/cm-%C".into()))),
+            (parse("ControlPersist", &["yes"]), Ok(Directive::ControlPersist(ControlPersist::Forever))),
+            (parse("ControlPersist", &["0"]), Ok(Directive::ControlPersist(ControlPersist::Forever))),
+            (parse("ControlPersist", &["no"]), Ok(Directive::ControlPersist(ControlPersist::No))),
+            (
+                parse("ControlPersist", &["1m30s"]),
+                Ok(Directive::ControlPersist(ControlPersist::For(Duration::from_secs(90)))),
+            ),
+            (parse("ControlPersist", &["soon"]), invalid("ControlPersist", "soon")),
             (parse("ForwardAgent", &["yes"]), Ok(Directive::Ignored("ForwardAgent"))),
             // Ignored keywords take whatever they are given.
             (parse("SendEnv", &["LANG", "LC_*"]), Ok(Directive::Ignored("SendEnv"))),

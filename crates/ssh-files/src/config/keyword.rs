@@ -61,6 +61,10 @@ pub(crate) enum Keyword {
     PerSourceMaxConnections,
     FtpLoginTimeout,
     PerSourcePenaltyExemptList,
+    // Issue 14 (mux): connection sharing.
+    ControlMaster,
+    ControlPath,
+    ControlPersist,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -127,6 +131,10 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("PerSourceMaxConnections", Keyword::PerSourceMaxConnections),
     ("FtpLoginTimeout", Keyword::FtpLoginTimeout),
     ("PerSourcePenaltyExemptList", Keyword::PerSourcePenaltyExemptList),
+    // Issue 14 (mux)
+    ("ControlMaster", Keyword::ControlMaster),
+    ("ControlPath", Keyword::ControlPath),
+    ("ControlPersist", Keyword::ControlPersist),
 ];
 
 /// Every other keyword of ssh_config(5), OpenSSH 9.x and 10.x, plus the
@@ -149,9 +157,6 @@ const IGNORED: &[&str] = &[
     "CheckHostIP",
     "Compression",
     "ConnectionAttempts",
-    "ControlMaster",
-    "ControlPath",
-    "ControlPersist",
     "EnableEscapeCommandline",
     "EnableSSHKeysign",
     "EscapeChar",

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::directive::Directive;
 use super::settings::AddressBlock;
+use super::settings::{ControlMaster, ControlPersist};
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
 use crate::forward_spec::ForwardSpec;
@@ -81,6 +82,11 @@ pub struct HostOptions {
     pub per_source_max_connections: Option<Option<usize>>,
     pub ftp_login_timeout: Option<Option<Duration>>,
     pub per_source_penalty_exempt_list: Option<Vec<AddressBlock>>,
+    // Issue 14 (mux): connection sharing.
+    pub control_master: Option<ControlMaster>,
+    /// `ControlPath` as written; `none` disables sharing.
+    pub control_path: Option<String>,
+    pub control_persist: Option<ControlPersist>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -166,6 +172,10 @@ impl HostOptions {
             Directive::PerSourceMaxConnections(v) => first(&mut self.per_source_max_connections, v),
             Directive::FtpLoginTimeout(v) => first(&mut self.ftp_login_timeout, v),
             Directive::PerSourcePenaltyExemptList(v) => first(&mut self.per_source_penalty_exempt_list, v),
+            // Issue 14 (mux)
+            Directive::ControlMaster(v) => first(&mut self.control_master, v),
+            Directive::ControlPath(v) => first(&mut self.control_path, v),
+            Directive::ControlPersist(v) => first(&mut self.control_persist, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             // The reader stops at an active RefuseConnection and notes the
             // ignored keywords itself.
