@@ -12,7 +12,7 @@ use clap::{ArgAction, Parser};
     name = "sshfwd",
     version,
     disable_help_flag = true,
-    override_usage = "sshfwd [-gNqTvy] [-D [bind_address:]port] [-E log_file] [-F configfile]\n              [-i identity_file] [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
+    override_usage = "sshfwd [-gMNqTvy] [-D [bind_address:]port] [-E log_file] [-F configfile]\n              [-i identity_file] [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-O ctl_cmd] [-o option] [-p port]\n              [-R [ftp/][bind_address:]port:host:hostport] [-S ctl_path]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
 )]
 pub struct Args {
     /// Do not execute a remote command: only forward ports.
@@ -75,6 +75,16 @@ pub struct Args {
     /// With --demo: exit after the self-check (status says whether it passed).
     #[arg(long = "once", requires = "demo")]
     pub once: bool,
+    // Issue 14 (mux): connection sharing.
+    /// Master mode for connection sharing (ControlMaster yes; twice: ask).
+    #[arg(short = 'M', action = ArgAction::Count)]
+    pub control_master: u8,
+    /// The control socket for connection sharing (ControlPath).
+    #[arg(short = 'S', value_name = "ctl_path")]
+    pub control_path: Option<String>,
+    /// Ask a running master: check, forward, cancel, exit or stop.
+    #[arg(short = 'O', value_name = "ctl_cmd")]
+    pub control_command: Option<String>,
     /// Print help.
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,

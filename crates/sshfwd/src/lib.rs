@@ -13,6 +13,7 @@ pub mod forward;
 pub mod ftp_check;
 pub mod ftp_client;
 pub mod logging;
+pub mod mux;
 pub mod service;
 pub mod settings;
 pub mod ssh;

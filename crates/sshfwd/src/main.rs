@@ -6,7 +6,7 @@ use std::future::Future;
 
 use sshfwd::forward::open_files;
 use sshfwd::settings::{Mode, SettingsError};
-use sshfwd::{app, cli, demo, ftp_check, logging};
+use sshfwd::{app, cli, demo, ftp_check, logging, mux};
 
 /// Why a run failed, whatever its mode.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,9 @@ enum Error {
     Runtime(#[from] std::io::Error),
     #[error("{0}")]
     Log(#[from] logging::LogError),
+    /// `-O`: the master could not be reached or refused.
+    #[error("{0}")]
+    Control(#[from] mux::ControlError),
 }
 
 fn main() {
@@ -46,6 +49,11 @@ fn run() -> Result<i32, Error> {
             logging::init(settings.log_level, &settings.log_target)?;
             for ignored in &settings.ignored_options {
                 tracing::debug!("{ignored}");
+            }
+            if let Some(command) = settings.control.command {
+                let quiet = settings.log_level == ssh_files::config::LogLevel::Quiet;
+                let control = mux::client::run(command, &settings.control, &settings.forwards, quiet);
+                return Ok(block_on(Threads::One, control)??);
             }
             raise_open_file_limit();
             Ok(block_on(Threads::One, app::run(*settings))??)

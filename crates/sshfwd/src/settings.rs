@@ -2,7 +2,7 @@
 //! the command line merged over the ssh_config files (command line first,
 //! first value wins), defaults applied, tokens expanded. No networking here.
 
-use ssh_files::config::{self, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel};
+use ssh_files::config::{self, ConfigSources, ControlMaster, FtpSettings, HostOptions, IdentityAgent, LogLevel};
 use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
 
 use crate::cli::{Args, Destination, DestinationError};
@@ -34,6 +34,9 @@ pub enum SettingsError {
     /// `-y` and `-E` together (OpenSSH's words).
     #[error("Can't specify both -y and -E")]
     LogTargets,
+    /// A `-O` argument that is not a multiplexing command.
+    #[error("{0}")]
+    ControlCommand(#[from] crate::mux::ControlCommandError),
 }
 
 /// What one run of sshfwd does, chosen once from the command line.
@@ -82,13 +85,19 @@ pub struct Settings {
     pub ignored_options: Vec<String>,
     /// What happens when the connection is lost.
     pub reconnect: ReconnectOptions,
+    /// Connection sharing (ControlMaster, ControlPath, ControlPersist,
+    /// `-M`, `-S`, `-O`).
+    pub control: crate::mux::Control,
 }
 
 impl Settings {
     pub fn from_args(args: &Args) -> Result<Settings, SettingsError> {
         let destination: Destination = args.destination.as_deref().ok_or(SettingsError::NoDestination)?.parse()?;
+        let control_command = args.control_command.as_deref().map(str::parse).transpose()?;
         let command = match (args.no_command, args.command.is_empty()) {
             (true, _) => None,
+            // `-O` talks to a master; nothing runs here.
+            _ if control_command.is_some() => None,
             (false, false) => Some(args.command.join(" ")),
             (false, true) => return Err(SettingsError::NoCommand),
         };
@@ -155,6 +164,12 @@ impl Settings {
             log_target: log_target(args, s.syslog_facility)?,
             ftp: s.ftp.clone(),
             reconnect: ReconnectOptions { enabled: s.reconnect, max_delay: s.reconnect_max_delay },
+            control: crate::mux::Control {
+                master: s.control_master,
+                path: s.control_path.clone(),
+                persist: s.control_persist,
+                command: control_command,
+            },
             ignored_options: resolved
                 .ignored
                 .iter()
@@ -199,6 +214,14 @@ fn with_command_line(
     options.forwards = forwards;
     if args.gateway_ports {
         options.gateway_ports = Some(true);
+    }
+    // Issue 14 (mux): -M and -S win over the configuration, as in ssh.
+    if args.control_master > 0 {
+        let master = if args.control_master > 1 { ControlMaster::Ask } else { ControlMaster::Yes };
+        options.control_master = Some(master);
+    }
+    if let Some(path) = &args.control_path {
+        options.control_path = Some(path.clone());
     }
     Ok(options)
 }

@@ -59,10 +59,31 @@ pub struct Running {
 
 /// Connects, forwards, and runs the command; the remote command's exit
 /// status when there is one.
-pub async fn run(settings: Settings) -> Result<i32, RunError> {
+pub async fn run(mut settings: Settings) -> Result<i32, RunError> {
+    crate::mux::client::existing_master(&mut settings.control).await;
     let mut running = start(&settings).await?;
+    let master = crate::mux::Master::start(&settings.control, mux_forwards(&running, &settings));
     crate::service::ready();
-    let outcome = match (&settings.command, running.connection.clone()) {
+    let outcome = tokio::select! {
+        outcome = session(&running, &settings) => outcome,
+        // `-O exit`: ssh's master leaves with status 0.
+        () = master.exit_requested() => Ok(0),
+    };
+    // ControlPersist: the master outlives its command.
+    if settings.command.is_some() && outcome.is_ok() && master.persists() {
+        tokio::select! {
+            () = master.persisted() => {}
+            _ = wait(&running, &settings) => {}
+        }
+    }
+    stop(&mut running).await;
+    drop(master);
+    outcome
+}
+
+/// The command, or with -N the forwarding, until it ends.
+async fn session(running: &Running, settings: &Settings) -> Result<i32, RunError> {
+    match (&settings.command, running.connection.clone()) {
         (Some(command), Some(connection)) => {
             tokio::select! {
                 result = crate::exec::run(&connection, command) => result.map_err(RunError::Exec),
@@ -70,10 +91,13 @@ pub async fn run(settings: Settings) -> Result<i32, RunError> {
                 signal = termination() => Err(RunError::Signal(signal)),
             }
         }
-        _ => Err(wait(&running, &settings).await),
-    };
-    stop(&mut running).await;
-    outcome
+        _ => Err(wait(running, settings).await),
+    }
+}
+
+/// What a ControlMaster may add forwardings to.
+fn mux_forwards(running: &Running, settings: &Settings) -> crate::mux::forwards::Forwards {
+    crate::mux::forwards::Forwards::new(running.tunnel.clone(), running.forwards.clone(), settings.forwards.clone())
 }
 
 /// Connects (unless nothing needs sshfwd's own connection) and sets up
