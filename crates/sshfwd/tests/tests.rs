@@ -6,7 +6,7 @@
 //! `crates/sshfwd/build.rs`. Run everything (as root) with
 //! `cargo test -p sshfwd --test integration`, or pick with a filter:
 //! `ftp_forward::openssh`, `ftp_forward::sshfwd_server`, `ftp_to_sftp`, `ssh_client`,
-//! `diagnostics`, `service`, `gateway`, or any test's name.
+//! `diagnostics`, `service`, `gateway`, `mux`, or any test's name.
 
 mod audit_log;
 mod common;
@@ -14,6 +14,7 @@ mod diagnostics;
 mod ftp_forward;
 mod ftp_to_sftp;
 mod gateway;
+mod mux;
 mod reconnect;
 mod service;
 mod ssh_client;

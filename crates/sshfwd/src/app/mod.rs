@@ -71,6 +71,7 @@ pub async fn run(mut settings: Settings) -> Result<i32, RunError> {
     };
     // ControlPersist: the master outlives its command.
     if settings.command.is_some() && outcome.is_ok() && master.persists() {
+        tracing::debug!("command ended; the master stays for ControlPersist");
         tokio::select! {
             () = master.persisted() => {}
             _ = wait(&running, &settings) => {}

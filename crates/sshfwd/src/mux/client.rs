@@ -126,7 +126,11 @@ pub async fn existing_master(control: &mut Control) {
             return;
         }
     };
-    match master.alive().await {
+    let alive = match master.hello().await {
+        Ok(()) => master.alive().await,
+        Err(e) => Err(e),
+    };
+    match alive {
         Ok(pid) => tracing::warn!(
             "Warning: sshfwd does not share sessions: the master at {} (pid {pid}) is not used; connecting directly",
             path.display()
