@@ -5,6 +5,7 @@
 //! and live sockets, removal at exit and on SIGTERM).
 
 use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -299,11 +300,47 @@ fn a_client_finding_a_master_says_it_connects_directly() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stdout, "direct\n");
     assert!(out.stderr.contains("sshfwd does not share sessions"), "{}", out.stderr);
-    // OpenSSH's client is refused a session and connects on its own too.
-    let argv: Vec<OsString> = sshd.sshfwd().arg("-S").arg(&ctl).command(["echo", "theirs"]).argv();
-    let mut ssh = Command::new("ssh");
-    ssh.args(&argv).env("HOME", sshd.home()).stdin(Stdio::null());
-    let out = run_with_timeout(&mut ssh, RUN);
-    assert!(out.success(), "{}", out.transcript());
-    assert_eq!(out.stdout, "theirs\n");
+}
+
+/// `ssh -S ctl host command` from OpenSSH runs through an sshfwd master:
+/// stdin, stdout, stderr and the exit status come through the socket.
+/// The port it is given leads nowhere, so nothing else could have run it.
+#[test]
+fn openssh_runs_commands_through_an_sshfwd_master() {
+    let sshd = Sshd::start();
+    let (_running, ctl) = master(&sshd, "ctl", &[]);
+    let shared = |command: &[&str], stdin: &[u8]| {
+        let mut client = sshd.sshfwd().arg("-S").arg(&ctl).command(command.iter().copied());
+        client.port = Some(1);
+        let mut ssh = Command::new("ssh");
+        ssh.args(client.argv()).env("HOME", sshd.home());
+        ssh.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = KillOnDrop(ssh.spawn().expect("spawn ssh"));
+        let mut input = child.0.stdin.take().unwrap();
+        input.write_all(stdin).unwrap();
+        drop(input);
+        let (stdout, stderr) = (child.0.stdout.take().unwrap(), child.0.stderr.take().unwrap());
+        let read = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                text
+            })
+        };
+        let (stdout, stderr) = (read(Box::new(stdout)), read(Box::new(stderr)));
+        let deadline = Instant::now() + RUN;
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "ssh through the master did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.code(), stdout.join().unwrap(), stderr.join().unwrap())
+    };
+    let (code, stdout, stderr) = shared(&["echo out; echo err >&2; exit 7"], b"");
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (Some(7), "out\n", "err\n"));
+    let data = vec![b'x'; 300_000];
+    let (code, stdout, _) = shared(&["cat"], &data);
+    assert_eq!((code, stdout.len()), (Some(0), data.len()));
 }

@@ -103,6 +103,11 @@ impl Forwards {
         Self { tunnel, options, at_start, added: Vec::new() }
     }
 
+    /// The master's way to the server.
+    pub fn tunnel(&self) -> Option<Arc<ReconnectingTunnel>> {
+        self.tunnel.clone()
+    }
+
     /// Adds a forwarding; one already there is success, as in OpenSSH.
     pub async fn open(&mut self, wire: &WireForward) -> Result<(), ForwardRefusal> {
         let spec = from_wire(wire).ok_or(ForwardRefusal::Invalid)?;

@@ -3,6 +3,7 @@
 //! `-O stop` closes the socket.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,17 +15,19 @@ use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::forwards::Forwards;
-use super::protocol::{Message, VERSION};
+use super::protocol::{Message, NewSession, VERSION};
+use super::session;
 use super::stream;
 use super::Control;
+use crate::ssh::ReconnectingTunnel;
 
 /// How long a peer may take over the bytes that carry its descriptors
-/// after `MUX_C_NEW_SESSION`.
+/// after asking for a session or a stdio forwarding.
 const FD_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a master answers `MUX_C_NEW_SESSION` and `MUX_C_NEW_STDIO_FWD` with;
-/// OpenSSH's client then connects on its own.
-const NO_SESSIONS: &str = "sshfwd does not share sessions through its control socket";
+/// What a master answers `MUX_C_NEW_STDIO_FWD` with; OpenSSH's client
+/// then connects on its own.
+const NO_SESSIONS: &str = "sshfwd does not share stdio forwardings through its control socket";
 
 /// The master of one run; inert when the run is not one (no ControlPath,
 /// ControlMaster no, or the socket already taken). Dropping it removes
@@ -72,7 +75,9 @@ impl Master {
         };
         let (exit, stop) = (CancellationToken::new(), CancellationToken::new());
         let (count, clients) = watch::channel(0);
-        let served = Served { forwards: Arc::new(Mutex::new(forwards)), exit: exit.clone(), stop: stop.clone(), count };
+        let tunnel = forwards.tunnel();
+        let forwards = Arc::new(Mutex::new(forwards));
+        let served = Served { forwards, exit: exit.clone(), stop: stop.clone(), count, tunnel };
         tokio::spawn(accept(listener, path.clone(), served));
         Master { listening: Some(Listening { path: path.clone(), exit, stop, clients }), persist: control.persist }
     }
@@ -186,6 +191,8 @@ struct Served {
     exit: CancellationToken,
     stop: CancellationToken,
     count: watch::Sender<usize>,
+    /// The master's way to the server, for shared sessions.
+    tunnel: Option<Arc<ReconnectingTunnel>>,
 }
 
 /// Accepts control connections until the socket is closed.
@@ -281,11 +288,7 @@ async fn serve(mut stream: UnixStream, served: &Served) -> Result<(), ServeError
                 Ok(()) => Message::Ok { id },
                 Err(why) => Message::Failure { id, reason: why.to_string() },
             },
-            Message::NewSession { id, .. } => {
-                tracing::debug!("mux: refusing a shared session: {NO_SESSIONS}");
-                drop_descriptors(&mut stream, 3).await?;
-                Message::Failure { id, reason: NO_SESSIONS.into() }
-            }
+            Message::NewSession(request) => return shared_session(stream, served, request).await,
             Message::NewStdioForward { id } => {
                 drop_descriptors(&mut stream, 2).await?;
                 Message::Failure { id, reason: NO_SESSIONS.into() }
@@ -297,6 +300,41 @@ async fn serve(mut stream: UnixStream, served: &Served) -> Result<(), ServeError
         };
         stream::write(&mut stream, &reply).await?;
     }
+    Ok(())
+}
+
+/// Runs a client's command on the master's connection with the client's
+/// stdin, stdout and stderr, then sends its exit status; the control
+/// connection ends with the session, as in OpenSSH.
+async fn shared_session(mut stream: UnixStream, served: &Served, request: NewSession) -> Result<(), ServeError> {
+    let mut received = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let descriptor = tokio::time::timeout(FD_BYTES_TIMEOUT, session::receive_descriptor(&stream))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        received.push(descriptor);
+    }
+    let Ok(descriptors) = <[OwnedFd; 3]>::try_from(received) else { return Ok(()) };
+    let id = request.id;
+    let refusal = match served.tunnel.as_ref().and_then(|tunnel| tunnel.current()) {
+        _ if request.subsystem => Err("sshfwd does not share subsystem sessions"),
+        None => Err("the master has no connection"),
+        Some(connection) => Ok(connection),
+    };
+    let connection = match refusal {
+        Ok(connection) => connection,
+        Err(reason) => {
+            stream::write(&mut stream, &Message::Failure { id, reason: reason.into() }).await?;
+            return Ok(());
+        }
+    };
+    if !request.env.is_empty() {
+        let names: Vec<&str> = request.env.iter().map(|pair| pair.split('=').next().unwrap_or_default()).collect();
+        tracing::warn!("Warning: shared sessions do not pass environment variables yet: {} not sent", names.join(", "));
+    }
+    stream::write(&mut stream, &Message::SessionOpened { id, session: id }).await?;
+    let status = session::run(&connection, &request.command, descriptors).await;
+    stream::write(&mut stream, &Message::ExitMessage { session: id, status }).await?;
     Ok(())
 }
 

@@ -3,15 +3,18 @@
 //! that `ssh -O check` works against an sshfwd master and the other way
 //! round. `protocol` is the sans-IO wire format, `stream` frames it over a
 //! socket, `master` serves the control socket, `forwards` converts and
-//! keeps the forwardings asked for through it, `client` is `-O`.
+//! keeps the forwardings asked for through it, `session` runs a shared
+//! session, `client` is `-O`.
 //!
-//! Sessions are not shared: a master answers `MUX_C_NEW_SESSION` with a
-//! failure, and a client that finds a master connects on its own.
+//! A master runs the commands of OpenSSH clients that come through its
+//! socket (`session`); sshfwd's own client does not ask for shared
+//! sessions yet: one that finds a master connects on its own.
 
 pub mod client;
 pub mod forwards;
 pub mod master;
 pub mod protocol;
+pub mod session;
 pub mod stream;
 
 use std::path::PathBuf;

@@ -74,11 +74,9 @@ pub enum Message {
     Hello {
         version: u32,
     },
-    /// `MUX_C_NEW_SESSION`: only what sshfwd reads of it.
-    NewSession {
-        id: u32,
-        command: String,
-    },
+    /// `MUX_C_NEW_SESSION` (its flags are `uint32`s on the wire, whatever
+    /// PROTOCOL.mux says): what sshfwd reads of it.
+    NewSession(NewSession),
     AliveCheck {
         id: u32,
     },
@@ -139,6 +137,19 @@ pub enum Message {
     },
 }
 
+/// A shared session asked for; the client's stdin, stdout and stderr
+/// follow the packet as descriptors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub id: u32,
+    pub want_tty: bool,
+    /// The command is a subsystem's name.
+    pub subsystem: bool,
+    pub command: String,
+    /// `NAME=value` pairs (SendEnv, SetEnv).
+    pub env: Vec<String>,
+}
+
 /// Why a packet could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -162,17 +173,14 @@ impl Message {
         let mut body = Writer::default();
         match self {
             Message::Hello { version } => body.u32(MSG_HELLO).u32(*version),
-            Message::NewSession { id, command } => body
-                .u32(C_NEW_SESSION)
-                .u32(*id)
-                .string("")
-                .bool(false)
-                .bool(false)
-                .bool(false)
-                .bool(false)
-                .u32(0xFFFF_FFFF)
-                .string("")
-                .string(command),
+            Message::NewSession(session) => {
+                body.u32(C_NEW_SESSION).u32(session.id).string("").u32(session.want_tty.into()).u32(0).u32(0);
+                body.u32(session.subsystem.into()).u32(0xFFFF_FFFF).string("").string(&session.command);
+                for pair in &session.env {
+                    body.string(pair);
+                }
+                &mut body
+            }
             Message::AliveCheck { id } => body.u32(C_ALIVE_CHECK).u32(*id),
             Message::Terminate { id } => body.u32(C_TERMINATE).u32(*id),
             Message::OpenForward { id, forward } => body.u32(C_OPEN_FWD).u32(*id).forward(forward),
@@ -219,12 +227,16 @@ impl Message {
             C_NEW_SESSION => {
                 let id = r.u32()?;
                 let _reserved = r.string()?;
-                for _flag in 0..4 {
-                    r.bool()?;
+                let want_tty = r.u32()? != 0;
+                let (_x11, _agent) = (r.u32()?, r.u32()?);
+                let subsystem = r.u32()? != 0;
+                let (_escape, _term) = (r.u32()?, r.string()?);
+                let command = r.string()?;
+                let mut env = Vec::new();
+                while !r.0.is_empty() {
+                    env.push(r.string()?);
                 }
-                let _escape = r.u32()?;
-                let _term = r.string()?;
-                Message::NewSession { id, command: r.string()? }
+                Message::NewSession(NewSession { id, want_tty, subsystem, command, env })
             }
             C_ALIVE_CHECK => Message::AliveCheck { id: r.u32()? },
             C_TERMINATE => Message::Terminate { id: r.u32()? },
@@ -264,11 +276,6 @@ impl Writer {
         self
     }
 
-    fn bool(&mut self, value: bool) -> &mut Self {
-        self.0.push(u8::from(value));
-        self
-    }
-
     fn string(&mut self, value: &str) -> &mut Self {
         self.u32(value.len() as u32);
         self.0.extend_from_slice(value.as_bytes());
@@ -300,10 +307,6 @@ impl Reader<'_> {
     fn u32(&mut self) -> Result<u32, DecodeError> {
         let bytes = self.take(4)?;
         Ok(u32::from_be_bytes(bytes.try_into().map_err(|_| DecodeError::Truncated)?))
-    }
-
-    fn bool(&mut self) -> Result<bool, DecodeError> {
-        Ok(self.take(1)?.first().is_some_and(|b| *b != 0))
     }
 
     /// A string as OpenSSH's `sshbuf_get_cstring` takes it: no NUL inside.
@@ -414,12 +417,20 @@ mod tests {
         }
     }
 
+    /// As OpenSSH 9.2's `mux_client_request_session` writes it.
     #[test]
-    fn new_session_from_openssh_reads_its_command() {
+    fn new_session_from_openssh_reads_its_command_and_environment() {
         let mut body = Writer::default();
-        body.u32(C_NEW_SESSION).u32(5).string("").bool(false).bool(false).bool(true).bool(false);
-        body.u32(0x7e).string("xterm").string("echo hi").string("LANG=C");
-        assert_eq!(Message::decode_body(&body.0), Ok(Message::NewSession { id: 5, command: "echo hi".into() }));
+        body.u32(C_NEW_SESSION).u32(5).string("").u32(0).u32(0).u32(1).u32(0);
+        body.u32(0x7e).string("xterm").string("echo hi").string("LANG=C").string("_XXX_TEST=blah");
+        let want = NewSession {
+            id: 5,
+            want_tty: false,
+            subsystem: false,
+            command: "echo hi".into(),
+            env: vec!["LANG=C".into(), "_XXX_TEST=blah".into()],
+        };
+        assert_eq!(Message::decode_body(&body.0), Ok(Message::NewSession(want)));
     }
 
     fn message() -> impl Strategy<Value = Message> {
@@ -435,7 +446,15 @@ mod tests {
             any::<u32>().prop_map(|version| Message::Hello { version }),
             any::<u32>().prop_map(|id| Message::AliveCheck { id }),
             (any::<u32>(), any::<u32>()).prop_map(|(id, pid)| Message::Alive { id, pid }),
-            (any::<u32>(), text).prop_map(|(id, command)| Message::NewSession { id, command }),
+            (any::<u32>(), any::<bool>(), text, proptest::collection::vec(text, 0..3)).prop_map(
+                |(id, subsystem, command, env)| Message::NewSession(NewSession {
+                    id,
+                    want_tty: false,
+                    subsystem,
+                    command,
+                    env
+                })
+            ),
             (any::<u32>(), wire.clone()).prop_map(|(id, forward)| Message::OpenForward { id, forward }),
             (any::<u32>(), wire).prop_map(|(id, forward)| Message::CloseForward { id, forward }),
             (any::<u32>(), text).prop_map(|(id, reason)| Message::Failure { id, reason }),
