@@ -288,18 +288,38 @@ fn sshfwd_drives_an_openssh_master() {
     assert_eq!(echo_round_trip(local(port), b"openssh"), b"openssh");
     assert_eq!(control(&sshd, &ctl, "cancel", &["-L", &spec]).code, Some(0));
     until("the cancelled port to close", || TcpStream::connect(local(port)).is_err());
+    let mut shared = sshd.sshfwd().arg("-S").arg(&ctl).command(["echo via-openssh; exit 6"]);
+    shared.port = Some(1);
+    let out = shared.run(RUN);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(6), "via-openssh\n"), "{}", out.stderr);
     assert_eq!(control(&sshd, &ctl, "exit", &[]).stderr, "Exit request sent.\r\n");
     until("OpenSSH's socket to go", || !ctl.exists());
 }
 
+/// A command given with a master on ControlPath runs there: the port it
+/// is given leads nowhere. With -N nothing is shared: a word, then a
+/// connection of its own.
 #[test]
-fn a_client_finding_a_master_says_it_connects_directly() {
+fn sshfwd_runs_commands_through_a_master() {
     let sshd = Sshd::start();
     let (_running, ctl) = master(&sshd, "ctl", &[]);
-    let out = sshd.sshfwd().arg("-S").arg(&ctl).command(["echo", "direct"]).run(RUN);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(out.stdout, "direct\n");
-    assert!(out.stderr.contains("sshfwd does not share sessions"), "{}", out.stderr);
+    let mut client = sshd.sshfwd().arg("-S").arg(&ctl).command(["echo out; echo err >&2; exit 7"]);
+    client.port = Some(1);
+    client.stdin = Some(b"unused".to_vec());
+    let out = client.run(RUN);
+    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (Some(7), "out\n", "err\n"));
+    let mut client = sshd.sshfwd().arg("-S").arg(&ctl).command(["cat"]);
+    client.port = Some(1);
+    client.stdin = Some(b"through the master".to_vec());
+    let out = client.run(RUN);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), "through the master"), "{}", out.stderr);
+
+    let echo = echo_server();
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.port());
+    let mut direct = sshd.sshfwd().arg("-S").arg(&ctl).args(["-N", "-L", &spec]).spawn();
+    direct.wait_port(local(port), RUN);
+    assert!(direct.wait_stderr("sshfwd shares no -N session: connecting directly", RUN), "{}", direct.stderr());
 }
 
 /// `ssh -S ctl host command` from OpenSSH runs through an sshfwd master:

@@ -60,7 +60,11 @@ pub struct Running {
 /// Connects, forwards, and runs the command; the remote command's exit
 /// status when there is one.
 pub async fn run(mut settings: Settings) -> Result<i32, RunError> {
-    crate::mux::client::existing_master(&mut settings.control).await;
+    let shared =
+        crate::mux::client::existing_master(&mut settings.control, settings.command.as_deref(), &settings.forwards);
+    if let Some(status) = shared.await {
+        return Ok(status);
+    }
     let mut running = start(&settings).await?;
     let master = crate::mux::Master::start(&settings.control, mux_forwards(&running, &settings));
     crate::service::ready();

@@ -1,7 +1,9 @@
 //! The client's side: `-O check|forward|cancel|exit|stop` against a master
-//! (sshfwd's or OpenSSH's), and, before a run connects, whether a master
-//! already serves its ControlPath. Words and statuses are ssh 9.2's.
+//! (sshfwd's or OpenSSH's), and, before a run connects, a command run
+//! through a master already on its ControlPath. Words and statuses are
+//! ssh 9.2's.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use ssh_files::config::ControlMaster;
@@ -9,7 +11,8 @@ use ssh_files::forward_spec::ForwardSpec;
 use tokio::net::UnixStream;
 
 use super::forwards::{to_wire, NotCarried};
-use super::protocol::{Message, VERSION};
+use super::protocol::{Message, NewSession, VERSION};
+use super::session;
 use super::stream::{self, StreamError};
 use super::{Control, ControlCommand};
 
@@ -103,13 +106,15 @@ pub async fn run(
 }
 
 /// Before a run connects: when a master already serves ControlPath and
-/// the run would use it (ControlMaster no or auto), say that sshfwd
-/// connects on its own instead, and with `auto` do not become a second
-/// master. A stale socket is left to the master that binds next.
-pub async fn existing_master(control: &mut Control) {
-    let Some(path) = control.path.clone() else { return };
+/// the run would use it (ControlMaster no or auto), run the command there
+/// as ssh does, its forwardings added first; the command's exit status
+/// when it ran. With -N, or when the master refuses, the run connects on
+/// its own (and with `auto` does not become a second master). A stale
+/// socket is left to the master that binds next.
+pub async fn existing_master(control: &mut Control, command: Option<&str>, forwards: &[ForwardSpec]) -> Option<i32> {
+    let path = control.path.clone()?;
     if !control.master.uses_existing() {
-        return;
+        return None;
     }
     if matches!(control.master, ControlMaster::Auto | ControlMaster::AutoAsk) {
         tracing::debug!("auto-mux: Trying existing master");
@@ -118,26 +123,38 @@ pub async fn existing_master(control: &mut Control) {
         Ok(master) => master,
         Err(Opened::Failed(reason)) => {
             tracing::debug!("Control socket connect({}): {reason}", path.display());
-            return;
+            return None;
         }
         Err(Opened::TooLong) => {
             tracing::error!("{}", ControlError::PathTooLong(path.display().to_string()));
             control.path = None;
-            return;
+            return None;
         }
     };
-    let alive = match master.hello().await {
-        Ok(()) => master.alive().await,
-        Err(e) => Err(e),
-    };
-    match alive {
-        Ok(pid) => tracing::warn!(
-            "Warning: sshfwd does not share sessions: the master at {} (pid {pid}) is not used; connecting directly",
-            path.display()
-        ),
-        Err(e) => tracing::debug!("master at {}: {e}; connecting directly", path.display()),
-    }
     control.master = ControlMaster::No;
+    let shared = async {
+        master.hello().await?;
+        let pid = master.alive().await?;
+        let Some(command) = command else {
+            tracing::warn!(
+                "Warning: a master runs at {} (pid {pid}), but sshfwd shares no -N session: connecting directly",
+                path.display()
+            );
+            return Ok(None);
+        };
+        if !master.forwards(forwards, false).await? {
+            tracing::error!("muxclient: master forward request failed");
+            return Ok(None);
+        }
+        master.session(command).await
+    };
+    match shared.await {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::debug!("master at {}: {e}; connecting directly", path.display());
+            None
+        }
+    }
 }
 
 /// Why a control socket could not be reached.
@@ -221,6 +238,44 @@ impl Connection {
             Some(other) => Err(ControlError::Unexpected(other)),
             None => Err(ControlError::Read("Connection closed".into())),
         }
+    }
+
+    /// Runs `command` in a session of the master's with this process's
+    /// stdin, stdout and stderr; its exit status (255 when the master ends
+    /// without one), or `None` when the master refused it.
+    async fn session(mut self, command: &str) -> Result<Option<i32>, ControlError> {
+        let id = self.next_id;
+        let request = NewSession { id, want_tty: false, subsystem: false, command: command.to_owned(), env: vec![] };
+        stream::write(&mut self.stream, &Message::NewSession(request)).await?;
+        for descriptor in [std::io::stdin().as_fd(), std::io::stdout().as_fd(), std::io::stderr().as_fd()] {
+            session::send_descriptor(&self.stream, descriptor).await.map_err(|e| ControlError::Read(e.to_string()))?;
+        }
+        let session = match stream::read(&mut self.stream).await? {
+            Some(Message::SessionOpened { session, .. }) => session,
+            Some(Message::Failure { reason, .. }) => {
+                tracing::error!("mux_client_request_session: session request failed: {reason}");
+                return Ok(None);
+            }
+            Some(Message::PermissionDenied { reason, .. }) => {
+                tracing::error!("Master refused session request: {reason}");
+                return Ok(None);
+            }
+            other => return Err(ControlError::Unexpected(other.unwrap_or(Message::Unknown { kind: 0, id: None }))),
+        };
+        tracing::debug!("mux_client_request_session: master session id: {session}");
+        let mut status = None;
+        // The master closes the connection after the exit message.
+        while let Ok(Some(message)) = stream::read(&mut self.stream).await {
+            if let Message::ExitMessage { session: theirs, status: code } = message {
+                if theirs == session {
+                    status = Some(code as i32);
+                }
+            }
+        }
+        if status.is_none() {
+            tracing::debug!("Control master terminated unexpectedly");
+        }
+        Ok(Some(status.unwrap_or(255)))
     }
 
     /// Asks for (or cancels) every forwarding in turn, reporting each

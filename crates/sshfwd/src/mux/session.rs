@@ -2,10 +2,10 @@
 //! control socket, run on the master's connection with the client's own
 //! stdin, stdout and stderr, received as descriptors.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 
@@ -43,6 +43,23 @@ fn receive_one(socket: RawFd) -> std::io::Result<OwnedFd> {
         }
     }
     received.ok_or_else(|| std::io::Error::other("no descriptor received"))
+}
+
+/// Sends `descriptor` with `SCM_RIGHTS` on one byte, as `mm_send_fd`.
+pub async fn send_descriptor(stream: &UnixStream, descriptor: BorrowedFd<'_>) -> std::io::Result<()> {
+    let socket = stream.as_raw_fd();
+    let fds = [descriptor.as_raw_fd()];
+    stream
+        .async_io(Interest::WRITABLE, || {
+            let control = [ControlMessage::ScmRights(&fds)];
+            let sent = sendmsg::<()>(socket, &[IoSlice::new(&[0])], &control, MsgFlags::empty(), None)
+                .map_err(std::io::Error::from)?;
+            match sent {
+                0 => Err(std::io::ErrorKind::WriteZero.into()),
+                _ => Ok(()),
+            }
+        })
+        .await
 }
 
 /// Runs `command` with the client's descriptors until the remote side
