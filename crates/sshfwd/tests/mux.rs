@@ -364,3 +364,33 @@ fn openssh_runs_commands_through_an_sshfwd_master() {
     let (code, stdout, _) = shared(&["cat"], &data);
     assert_eq!((code, stdout.len()), (Some(0), data.len()));
 }
+
+/// Names of the processes under sshd, to see a session's command come and
+/// go.
+fn remote_commands(sshd: &Sshd) -> Vec<String> {
+    sshd.session_pids()
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
+/// A client killed in the middle of a shared session takes its remote
+/// command with it: the master closes the channel (its stdin is still
+/// open here, so only the close can end `cat`).
+#[test]
+fn a_killed_client_s_shared_session_is_closed() {
+    let sshd = Sshd::start();
+    let (_running, ctl) = master(&sshd, "ctl", &[]);
+    let mut client = sshd.sshfwd().arg("-S").arg(&ctl).command(["cat"]);
+    client.port = Some(1);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sshfwd"));
+    command.args(client.argv()).env("HOME", sshd.home());
+    command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = KillOnDrop(command.spawn().expect("spawn sshfwd"));
+    let _stdin_kept_open = child.0.stdin.take();
+    until("cat to run", || remote_commands(&sshd).iter().any(|name| name == "cat"));
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    until("cat to end", || !remote_commands(&sshd).iter().any(|name| name == "cat"));
+}

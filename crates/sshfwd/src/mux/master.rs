@@ -333,8 +333,13 @@ async fn shared_session(mut stream: UnixStream, served: &Served, request: NewSes
         tracing::warn!("Warning: shared sessions do not pass environment variables yet: {} not sent", names.join(", "));
     }
     stream::write(&mut stream, &Message::SessionOpened { id, session: id }).await?;
-    let status = session::run(&connection, &request.command, descriptors).await;
-    stream::write(&mut stream, &Message::ExitMessage { session: id, status }).await?;
+    let (mut from_client, mut to_client) = stream.split();
+    // The client sends nothing more: anything read means it is gone.
+    let client_gone = async {
+        let _ = from_client.read(&mut [0u8; 1]).await;
+    };
+    let status = session::run(&connection, &request.command, descriptors, client_gone).await;
+    stream::write(&mut to_client, &Message::ExitMessage { session: id, status }).await?;
     Ok(())
 }
 

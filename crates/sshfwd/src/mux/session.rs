@@ -2,8 +2,10 @@
 //! control socket, run on the master's connection with the client's own
 //! stdin, stdout and stderr, received as descriptors.
 
+use std::future::Future;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
@@ -63,8 +65,15 @@ pub async fn send_descriptor(stream: &UnixStream, descriptor: BorrowedFd<'_>) ->
 }
 
 /// Runs `command` with the client's descriptors until the remote side
-/// ends it; the exit status to send back.
-pub async fn run(connection: &SshConnection, command: &str, [stdin, stdout, stderr]: [OwnedFd; 3]) -> u32 {
+/// ends it; the exit status to send back. When `client_gone` resolves
+/// first (the client was killed), the channel is closed, as OpenSSH's
+/// master does.
+pub async fn run(
+    connection: &SshConnection,
+    command: &str,
+    [stdin, stdout, stderr]: [OwnedFd; 3],
+    client_gone: impl Future<Output = ()>,
+) -> u32 {
     let (mut output, input) = match connection.exec(command).await {
         Ok(started) => started,
         Err(e) => {
@@ -72,39 +81,52 @@ pub async fn run(connection: &SshConnection, command: &str, [stdin, stdout, stde
             return NO_STATUS;
         }
     };
+    let input = Arc::new(input);
+    let feeder = input.clone();
     let mut stdin = tokio::fs::File::from_std(std::fs::File::from(stdin));
     let feeding = tokio::spawn(async move {
         let mut buffer = vec![0u8; 32 * 1024];
         while let Ok(n @ 1..) = stdin.read(&mut buffer).await {
             let chunk = bytes::Bytes::copy_from_slice(buffer.get(..n).unwrap_or_default());
-            if input.write(chunk).await.is_err() {
+            if feeder.write(chunk).await.is_err() {
                 return;
             }
         }
-        input.eof().await;
+        feeder.eof().await;
     });
     let mut sinks = [stdout, stderr].map(|fd| Some(tokio::fs::File::from_std(std::fs::File::from(fd))));
-    let mut status = NO_STATUS;
-    while let Some(event) = output.next().await {
-        let (sink, data) = match event {
-            ExecEvent::Stdout(data) => (0, data),
-            ExecEvent::Stderr(data) => (1, data),
-            ExecEvent::ExitStatus(code) => {
-                status = code;
-                continue;
-            }
-            ExecEvent::ExitSignal(_) | ExecEvent::Failure => continue,
-        };
-        // A reader that went away stops that stream only; the command
-        // still gets its way to the end.
-        if let Some(file) = sinks.get_mut(sink) {
-            if let Some(open) = file {
-                if open.write_all(&data).await.is_err() || open.flush().await.is_err() {
-                    *file = None;
+    let relaying = async {
+        let mut status = NO_STATUS;
+        while let Some(event) = output.next().await {
+            let (sink, data) = match event {
+                ExecEvent::Stdout(data) => (0, data),
+                ExecEvent::Stderr(data) => (1, data),
+                ExecEvent::ExitStatus(code) => {
+                    status = code;
+                    continue;
+                }
+                ExecEvent::ExitSignal(_) | ExecEvent::Failure => continue,
+            };
+            // A reader that went away stops that stream only; the command
+            // still gets its way to the end.
+            if let Some(file) = sinks.get_mut(sink) {
+                if let Some(open) = file {
+                    if open.write_all(&data).await.is_err() || open.flush().await.is_err() {
+                        *file = None;
+                    }
                 }
             }
         }
-    }
+        status
+    };
+    let status = tokio::select! {
+        status = relaying => status,
+        () = client_gone => {
+            tracing::debug!("mux session: the client went away; closing its channel");
+            input.close().await;
+            NO_STATUS
+        }
+    };
     feeding.abort();
     status
 }
