@@ -180,6 +180,16 @@ fn stop_closes_the_socket_and_the_forwards_go_on() {
 }
 
 #[test]
+fn ask_is_served_as_yes_with_a_word() {
+    let sshd = Sshd::start();
+    let ctl = sshd.dir().join("ctl");
+    let mut running = sshd.sshfwd().args(["-N", "-MM", "-S"]).arg(&ctl).spawn();
+    until("the control socket", || is_socket(&ctl));
+    assert!(running.wait_stderr("ControlMaster ask is served as yes", RUN), "{}", running.stderr());
+    assert_master_running(&control(&sshd, &ctl, "check", &[]).stderr, running.pid());
+}
+
+#[test]
 fn sigterm_removes_the_socket() {
     let sshd = Sshd::start();
     let (mut running, ctl) = master(&sshd, "ctl", &[]);

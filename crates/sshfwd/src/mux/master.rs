@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ssh_files::config::ControlPersist;
+use ssh_files::config::{ControlMaster, ControlPersist};
 use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Mutex};
@@ -66,6 +66,11 @@ impl Master {
         let inert = Master { listening: None, persist: control.persist };
         let Some(path) = control.master_path() else { return inert };
         tracing::debug!("setting up multiplex master socket");
+        if matches!(control.master, ControlMaster::Ask | ControlMaster::AutoAsk) {
+            tracing::warn!(
+                "Warning: sshfwd does not ask before sharing its connection: ControlMaster ask is served as yes"
+            );
+        }
         let listener = match bind(path) {
             Ok(listener) => listener,
             Err(e) => {
