@@ -181,6 +181,16 @@ pub struct Args {
     /// in command-line order.
     #[arg(skip)]
     pub positions: Positions,
+    // Issue 14 (mux): connection sharing.
+    /// Master mode for connection sharing (ControlMaster yes; twice: ask).
+    #[arg(short = 'M', action = ArgAction::Count)]
+    pub control_master: u8,
+    /// The control socket for connection sharing (ControlPath).
+    #[arg(short = 'S', value_name = "ctl_path")]
+    pub control_path: Option<String>,
+    /// Ask a running master: check, forward, cancel, exit or stop.
+    #[arg(short = 'O', value_name = "ctl_cmd")]
+    pub control_command: Option<String>,
     /// Print help.
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,

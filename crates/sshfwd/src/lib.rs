@@ -16,6 +16,7 @@ pub mod ftp_client;
 pub mod jump_list;
 pub mod local_command;
 pub mod logging;
+pub mod mux;
 pub mod print_config;
 pub mod query;
 pub mod service;

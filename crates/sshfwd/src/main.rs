@@ -6,7 +6,7 @@ use std::future::Future;
 
 use sshfwd::forward::open_files;
 use sshfwd::settings::{Mode, SettingsError};
-use sshfwd::{app, background, cli, demo, ftp_check, logging, query};
+use sshfwd::{app, background, cli, demo, ftp_check, logging, mux, query};
 
 /// Why a run failed, whatever its mode.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,9 @@ enum Error {
     Background(#[from] background::BackgroundError),
     #[error("{0}")]
     Query(#[from] query::QueryError),
+    /// `-O`: the master could not be reached or refused.
+    #[error("{0}")]
+    Control(#[from] mux::ControlError),
 }
 
 fn main() {
@@ -57,6 +60,11 @@ fn run() -> Result<i32, Error> {
             }
             for warning in &settings.warnings {
                 tracing::warn!("Warning: {warning}");
+            }
+            if let Some(command) = settings.control.command {
+                let quiet = settings.log_level == ssh_files::config::LogLevel::Quiet;
+                let control = mux::client::run(command, &settings.control, &settings.forwards, quiet);
+                return Ok(block_on(Threads::One, control)??);
             }
             raise_open_file_limit();
             Ok(block_on(Threads::One, app::run(*settings))??)

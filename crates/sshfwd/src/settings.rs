@@ -3,7 +3,7 @@
 //! first value wins), defaults applied, tokens expanded. No networking here.
 
 use ssh_files::config::{
-    self, AddressFamily, ConfigSources, FtpSettings, HostOptions, IdentityAgent, LogLevel, SessionType,
+    self, AddressFamily, ConfigSources, ControlMaster, FtpSettings, HostOptions, IdentityAgent, LogLevel, SessionType,
 };
 use ssh_files::forward_spec::{ForwardKind, ForwardSpec, ForwardSpecError};
 
@@ -84,6 +84,9 @@ pub enum SettingsError {
     /// The algorithm options leave nothing to offer (for `-G`).
     #[error("{0}")]
     Algorithms(#[from] crate::ssh::AlgorithmError),
+    /// A `-O` argument that is not a multiplexing command.
+    #[error("{0}")]
+    ControlCommand(#[from] crate::mux::ControlCommandError),
 }
 
 /// What one run of sshfwd does, chosen once from the command line.
@@ -172,6 +175,9 @@ pub struct Settings {
     /// Flags and keywords that ssh would act on and sshfwd does not, for a
     /// warning each.
     pub warnings: Vec<String>,
+    /// Connection sharing (ControlMaster, ControlPath, ControlPersist,
+    /// `-M`, `-S`, `-O`).
+    pub control: crate::mux::Control,
 }
 
 /// The command line merged over the configuration files, before it is
@@ -282,7 +288,9 @@ impl Settings {
         hop_sources.cli_options.clear();
         (hop_sources.user, hop_sources.port) = (None, None);
         let connect = connect_options(&s, transport(&s, &hop_sources, 0)?);
-        let session = Session::from_args(args, &s, stdio_forward.is_some())?;
+        let control_command = args.control_command.as_deref().map(str::parse).transpose()?;
+        // -W and -O run no session here.
+        let session = Session::from_args(args, &s, stdio_forward.is_some() || control_command.is_some())?;
 
         Ok(Settings {
             connect,
@@ -311,6 +319,12 @@ impl Settings {
             environment: environment(std::env::vars_os(), &s.send_env, &s.set_env),
             local_command: s.local_command.clone(),
             warnings: warnings(args, &resolved.ignored),
+            control: crate::mux::Control {
+                master: s.control_master,
+                path: s.control_path.clone(),
+                persist: s.control_persist,
+                command: control_command,
+            },
         })
     }
 }
@@ -328,9 +342,9 @@ struct Session {
 impl Session {
     /// OpenSSH's checks, in its order: a command twice, then `-f` with
     /// nothing to run. The flags (-N, -s, -f, -n) win over the files.
-    fn from_args(args: &Args, s: &config::Settings, stdio_forward: bool) -> Result<Session, SettingsError> {
-        // -W runs no session (ssh sets SessionType none for it).
-        let session_type = match (args.no_command || stdio_forward, args.subsystem) {
+    fn from_args(args: &Args, s: &config::Settings, no_session: bool) -> Result<Session, SettingsError> {
+        // -W runs no session (ssh sets SessionType none for it), nor does -O.
+        let session_type = match (args.no_command || no_session, args.subsystem) {
             (true, _) => SessionType::None,
             (false, true) => SessionType::Subsystem,
             (false, false) => s.session_type,
@@ -549,6 +563,14 @@ fn with_command_line(mut options: HostOptions, args: &Args) -> Result<HostOption
     }
     options.bind_address = args.bind_address.clone().or(options.bind_address);
     options.bind_interface = args.bind_interface.clone().or(options.bind_interface);
+    // Issue 14 (mux): -M and -S win over the configuration, as in ssh.
+    if args.control_master > 0 {
+        let master = if args.control_master > 1 { ControlMaster::Ask } else { ControlMaster::Yes };
+        options.control_master = Some(master);
+    }
+    if let Some(path) = &args.control_path {
+        options.control_path = Some(path.clone());
+    }
     Ok(options)
 }
 

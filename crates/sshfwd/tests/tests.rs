@@ -6,7 +6,7 @@
 //! `crates/sshfwd/build.rs`. Run everything (as root) with
 //! `cargo test -p sshfwd --test integration`, or pick with a filter:
 //! `ftp_forward::openssh`, `ftp_forward::sshfwd_server`, `ftp_to_sftp`, `ssh_client`,
-//! `diagnostics`, `service`, `gateway`, `fwd`, or any test's name.
+//! `diagnostics`, `service`, `gateway`, `fwd`, `mux`, or any test's name.
 
 mod audit_log;
 mod common;
@@ -16,6 +16,7 @@ mod ftp_forward;
 mod ftp_to_sftp;
 mod fwd;
 mod gateway;
+mod mux;
 mod process;
 mod proxy;
 mod reconnect;

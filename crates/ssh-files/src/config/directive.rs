@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::error::DirectiveError;
 use super::keyword::Keyword;
-use super::settings::{AddressBlock, AddressFamily};
+use super::settings::{AddressBlock, AddressFamily, ControlMaster, ControlPersist};
 use super::value::SessionType;
 use super::value::SyslogFacility;
 use super::value::{self, FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
@@ -107,6 +107,11 @@ pub(crate) enum Directive {
     KnownHostsCommand(Vec<String>),
     /// `ForwardAgent`: yes, no, a socket path or `$VAR`, as written.
     ForwardAgent(String),
+    // Issue 14 (mux): connection sharing.
+    ControlMaster(ControlMaster),
+    /// `ControlPath` as written (`none` included); expanded by `Settings`.
+    ControlPath(String),
+    ControlPersist(ControlPersist),
     IgnoreUnknown(String),
     // Issue 14 (config)
     /// `Compression yes|no`.
@@ -292,6 +297,16 @@ impl Directive {
                 let v = one()?;
                 Directive::NumberOfPasswordPrompts(value::parse_count(v).ok_or_else(|| invalid(v))?)
             }
+            // Issue 14 (mux)
+            Keyword::ControlMaster => {
+                let v = one()?;
+                Directive::ControlMaster(ControlMaster::parse(v).ok_or_else(|| invalid(v))?)
+            }
+            Keyword::ControlPath => Directive::ControlPath(text()?),
+            Keyword::ControlPersist => {
+                let v = one()?;
+                Directive::ControlPersist(ControlPersist::parse(v).ok_or_else(|| invalid(v))?)
+            }
             Keyword::Ignored(name) => Directive::Ignored(name),
             Keyword::Host | Keyword::Match | Keyword::Include => {
                 return Err(DirectiveError::Match(format!("{name} handled elsewhere")))
@@ -464,6 +479,19 @@ mod tests {
             (parse("Compression", &["fast"]), invalid("Compression", "fast")),
             (parse("NumberOfPasswordPrompts", &["1"]), Ok(Directive::NumberOfPasswordPrompts(1))),
             (parse("NumberOfPasswordPrompts", &["x"]), invalid("NumberOfPasswordPrompts", "x")),
+            // Issue 14 (mux)
+            (parse("ControlMaster", &["autoask"]), Ok(Directive::ControlMaster(ControlMaster::AutoAsk))),
+            (parse("ControlMaster", &["yes"]), Ok(Directive::ControlMaster(ControlMaster::Yes))),
+            (parse("ControlMaster", &["maybe"]), invalid("ControlMaster", "maybe")),
+            (parse("ControlPath", &["~/.ssh/cm-%C"]), Ok(Directive::ControlPath("~/.ssh/cm-%C".into()))),
+            (parse("ControlPersist", &["yes"]), Ok(Directive::ControlPersist(ControlPersist::Forever))),
+            (parse("ControlPersist", &["0"]), Ok(Directive::ControlPersist(ControlPersist::Forever))),
+            (parse("ControlPersist", &["no"]), Ok(Directive::ControlPersist(ControlPersist::No))),
+            (
+                parse("ControlPersist", &["1m30s"]),
+                Ok(Directive::ControlPersist(ControlPersist::For(Duration::from_secs(90)))),
+            ),
+            (parse("ControlPersist", &["soon"]), invalid("ControlPersist", "soon")),
             // Ignored keywords take whatever they are given.
             (parse("Tunnel", &["point-to-point", "x"]), Ok(Directive::Ignored("Tunnel"))),
             // Issue 14 (proc).

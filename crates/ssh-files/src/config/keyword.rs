@@ -86,6 +86,10 @@ pub(crate) enum Keyword {
     // Issue 14 (config): negotiated with the server.
     Compression,
     NumberOfPasswordPrompts,
+    // Issue 14 (mux): connection sharing.
+    ControlMaster,
+    ControlPath,
+    ControlPersist,
     /// A valid OpenSSH keyword that sshfwd does not act on; the name is the
     /// canonical spelling.
     Ignored(&'static str),
@@ -177,6 +181,10 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     // Issue 14 (config)
     ("Compression", Keyword::Compression),
     ("NumberOfPasswordPrompts", Keyword::NumberOfPasswordPrompts),
+    // Issue 14 (mux)
+    ("ControlMaster", Keyword::ControlMaster),
+    ("ControlPath", Keyword::ControlPath),
+    ("ControlPersist", Keyword::ControlPersist),
 ];
 
 /// What setting an ignored keyword means for a user of sshfwd.
@@ -224,9 +232,6 @@ const IGNORED: &[(&str, Effect)] = &[
     ("CertificateFile", Effect::UnlessSetTo(&[])),
     ("ChannelTimeout", Effect::UnlessSetTo(&["none"])),
     ("CheckHostIP", Effect::Harmless),
-    ("ControlMaster", Effect::UnlessSetTo(&["no"])),
-    ("ControlPath", Effect::UnlessSetTo(&["none"])),
-    ("ControlPersist", Effect::UnlessSetTo(&["no"])),
     ("EnableEscapeCommandline", Effect::Harmless),
     ("EnableSSHKeysign", Effect::Harmless),
     ("EscapeChar", Effect::Harmless),

@@ -25,6 +25,7 @@ pub use settings::{
     AddressBlock, AddressFamily, HostKeyTokens, KnownHostsCommand, DEFAULT_FTP_LOGIN_TIMEOUT,
     DEFAULT_PER_SOURCE_MAX_CONNECTIONS,
 };
+pub use settings::{ControlMaster, ControlPersist};
 pub use settings::{
     FtpAuditLog, FtpSettings, IdentityAgent, Settings, SettingsError, DEFAULT_FTP_DATA_TIMEOUT,
     DEFAULT_GLOBAL_KNOWN_HOSTS_FILES, DEFAULT_IDENTITY_FILES, DEFAULT_USER_KNOWN_HOSTS_FILES,

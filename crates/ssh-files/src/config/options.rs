@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::directive::Directive;
-use super::settings::{AddressBlock, AddressFamily};
+use super::settings::{AddressBlock, AddressFamily, ControlMaster, ControlPersist};
 use super::value::SessionType;
 use super::value::SyslogFacility;
 use super::value::{FtpPassiveAddress, FtpTls, FtpToSftpLogin, LogLevel, StrictHostKeyChecking};
@@ -113,6 +113,11 @@ pub struct HostOptions {
     /// `Compression` (and `-C`).
     pub compression: Option<bool>,
     pub number_of_password_prompts: Option<u32>,
+    // Issue 14 (mux): connection sharing.
+    pub control_master: Option<ControlMaster>,
+    /// `ControlPath` as written; `none` disables sharing.
+    pub control_path: Option<String>,
+    pub control_persist: Option<ControlPersist>,
     /// `IgnoreUnknown`: a pattern list of unknown keywords to accept.
     pub ignore_unknown: Option<String>,
 }
@@ -237,6 +242,10 @@ impl HostOptions {
             Directive::LocalCommand(v) => first(&mut self.local_command, v),
             Directive::KnownHostsCommand(v) => first(&mut self.known_hosts_command, v),
             Directive::ForwardAgent(v) => first(&mut self.forward_agent, v),
+            // Issue 14 (mux)
+            Directive::ControlMaster(v) => first(&mut self.control_master, v),
+            Directive::ControlPath(v) => first(&mut self.control_path, v),
+            Directive::ControlPersist(v) => first(&mut self.control_persist, v),
             Directive::IgnoreUnknown(v) => first(&mut self.ignore_unknown, v),
             Directive::Compression(v) => first(&mut self.compression, v),
             Directive::NumberOfPasswordPrompts(v) => first(&mut self.number_of_password_prompts, v),

@@ -268,6 +268,81 @@ pub struct Settings {
     pub compression: bool,
     /// `NumberOfPasswordPrompts` (default 3).
     pub number_of_password_prompts: u32,
+    // Issue 14 (mux): connection sharing.
+    /// `ControlMaster`, default no.
+    pub control_master: ControlMaster,
+    /// `ControlPath`, expanded; `None` when unset or `none`.
+    pub control_path: Option<PathBuf>,
+    /// `ControlPersist`, default no.
+    pub control_persist: ControlPersist,
+}
+
+// Issue 14 (mux): connection sharing.
+/// `ControlMaster`: whether this run listens on `ControlPath` for others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ControlMaster {
+    /// Never listen; use a master when there is one.
+    #[default]
+    No,
+    /// Listen.
+    Yes,
+    /// Use a master when there is one, else listen.
+    Auto,
+    /// `ask`: as `yes`, asking before each use (sshfwd asks nothing).
+    Ask,
+    /// `autoask`: as `auto`, asking before each use (sshfwd asks nothing).
+    AutoAsk,
+}
+
+impl ControlMaster {
+    /// OpenSSH's words: a flag, `auto`, `ask` or `autoask`.
+    pub(crate) fn parse(text: &str) -> Option<ControlMaster> {
+        match text.to_ascii_lowercase().as_str() {
+            "yes" | "true" => Some(ControlMaster::Yes),
+            "no" | "false" => Some(ControlMaster::No),
+            "auto" => Some(ControlMaster::Auto),
+            "ask" => Some(ControlMaster::Ask),
+            "autoask" => Some(ControlMaster::AutoAsk),
+            _ => None,
+        }
+    }
+
+    /// Whether this run listens for others (unless a master is found first
+    /// with `auto`).
+    pub fn listens(self) -> bool {
+        self != ControlMaster::No
+    }
+
+    /// Whether a master already there is used instead of becoming one.
+    pub fn uses_existing(self) -> bool {
+        matches!(self, ControlMaster::No | ControlMaster::Auto | ControlMaster::AutoAsk)
+    }
+}
+
+/// `ControlPersist`: how long a master outlives its own command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ControlPersist {
+    /// Exit with the command (the default).
+    #[default]
+    No,
+    /// `yes` or `0`: stay until told to exit.
+    Forever,
+    /// Stay this long without clients.
+    For(Duration),
+}
+
+impl ControlPersist {
+    /// A flag, or a time (`0` is forever, as in OpenSSH).
+    pub(crate) fn parse(text: &str) -> Option<ControlPersist> {
+        match super::value::parse_flag(text) {
+            Some(true) => Some(ControlPersist::Forever),
+            Some(false) => Some(ControlPersist::No),
+            None => match super::value::parse_time(text)? {
+                time if time.is_zero() => Some(ControlPersist::Forever),
+                time => Some(ControlPersist::For(time)),
+            },
+        }
+    }
 }
 
 /// A value that could not be expanded.
@@ -389,6 +464,12 @@ impl Settings {
             .filter_map(|assignment| assignment.split_once('='))
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
+        // Issue 14 (mux)
+        let control_path = match options.control_path.as_deref() {
+            None => None,
+            Some(none) if none.eq_ignore_ascii_case("none") => None,
+            Some(path) => expand_all(&[path.to_owned()], "ControlPath")?.pop(),
+        };
         let forwards = if options.clear_all_forwardings == Some(true) { Vec::new() } else { options.forwards };
         // Socket paths get the connection's tokens and `${VAR}`, as in ssh.
         let forwards = forwards
@@ -482,6 +563,9 @@ impl Settings {
             forward_agent,
             compression: options.compression.unwrap_or(false),
             number_of_password_prompts: options.number_of_password_prompts.unwrap_or(3),
+            control_master: options.control_master.unwrap_or_default(),
+            control_path,
+            control_persist: options.control_persist.unwrap_or_default(),
         })
     }
 
@@ -796,6 +880,22 @@ mod tests {
             let options = HostOptions { ftp_audit_log: value.map(Into::into), ..HostOptions::default() };
             assert_eq!(settings(options).ftp.audit_log, expected, "{value:?}");
         }
+    }
+
+    // Issue 14 (mux)
+    #[test]
+    fn control_path_is_expanded_and_none_disables() {
+        let table = [
+            (None, None),
+            (Some("none"), None),
+            (Some("~/.ssh/cm-%r@%h:%p"), Some(PathBuf::from("/home/me/.ssh/cm-me@alias:22"))),
+        ];
+        for (value, expected) in table {
+            let options = HostOptions { control_path: value.map(Into::into), ..HostOptions::default() };
+            assert_eq!(settings(options).control_path, expected, "{value:?}");
+        }
+        let s = settings(HostOptions::default());
+        assert_eq!((s.control_master, s.control_persist), (ControlMaster::No, ControlPersist::No));
     }
 
     #[test]

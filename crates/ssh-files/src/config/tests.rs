@@ -335,13 +335,13 @@ fn ignored_keywords_are_reported_with_origin() {
         "Host h\n  ForwardX11 yes\n  visualhostkey yes\n\
          Host other\n  Compression yes\n",
     );
-    fx.sources.cli_options = vec!["ControlMaster=auto".into()];
+    fx.sources.cli_options = vec!["VisualHostKey=no".into()];
     let ignored = fx.resolve("h").ignored;
     let got: Vec<(String, String)> = ignored.iter().map(|i| (i.keyword.clone(), i.origin.to_string())).collect();
     assert_eq!(
         got,
         vec![
-            ("ControlMaster".to_string(), "command-line line 0".to_string()),
+            ("VisualHostKey".to_string(), "command-line line 0".to_string()),
             ("ForwardX11".to_string(), format!("{} line 2", path.display())),
             ("VisualHostKey".to_string(), format!("{} line 3", path.display())),
         ]

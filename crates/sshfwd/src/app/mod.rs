@@ -62,13 +62,41 @@ pub struct Running {
 
 /// Connects, forwards, and runs the command; the remote command's exit
 /// status when there is one.
-pub async fn run(settings: Settings) -> Result<i32, RunError> {
+pub async fn run(mut settings: Settings) -> Result<i32, RunError> {
+    let shared =
+        crate::mux::client::existing_master(&mut settings.control, settings.command.as_deref(), &settings.forwards);
+    if let Some(status) = shared.await {
+        return Ok(status);
+    }
     let mut running = start(&settings).await?;
     if let Some(command) = &settings.local_command {
         crate::local_command::run(command).await;
     }
+    // The master listens before the run is ready: with -f, `-O check`
+    // works as soon as the foreground has gone.
+    let master = crate::mux::Master::start(&settings.control, mux_forwards(&running, &settings));
     ready(&settings);
-    let outcome = match (&settings.stdio_forward, &settings.command, running.connection.clone()) {
+    let outcome = tokio::select! {
+        outcome = session(&running, &settings) => outcome,
+        // `-O exit`: ssh's master leaves with status 0.
+        () = master.exit_requested() => Ok(0),
+    };
+    // ControlPersist: the master outlives its command.
+    if settings.command.is_some() && outcome.is_ok() && master.persists() {
+        tracing::debug!("command ended; the master stays for ControlPersist");
+        tokio::select! {
+            () = master.persisted() => {}
+            _ = wait(&running, &settings) => {}
+        }
+    }
+    stop(&mut running).await;
+    drop(master);
+    outcome
+}
+
+/// The command, -W's relay, or with -N the forwarding, until it ends.
+async fn session(running: &Running, settings: &Settings) -> Result<i32, RunError> {
+    match (&settings.stdio_forward, &settings.command, running.connection.clone()) {
         // Issue 14 (proxy): -W instead of a command.
         (Some(target), _, Some(connection)) => {
             tokio::select! {
@@ -88,13 +116,16 @@ pub async fn run(settings: Settings) -> Result<i32, RunError> {
         }
         // ssh: with no session there is no remote status, and a stop asked
         // for with SIGTERM (systemd's) is a success; SIGINT stays a failure.
-        _ => match wait(&running, &settings).await {
+        _ => match wait(running, settings).await {
             RunError::Signal(libc::SIGTERM) => Ok(0),
             error => Err(error),
         },
-    };
-    stop(&mut running).await;
-    outcome
+    }
+}
+
+/// What a ControlMaster may add forwardings to.
+fn mux_forwards(running: &Running, settings: &Settings) -> crate::mux::forwards::Forwards {
+    crate::mux::forwards::Forwards::new(running.tunnel.clone(), running.forwards.clone(), settings.forwards.clone())
 }
 
 /// Every forwarding is set up (and LocalCommand has run): tells systemd,

@@ -224,6 +224,46 @@ pub async fn start<T: Tunnel>(
     }
 }
 
+// Issue 14 (mux): one forwarding stopped alone, for `-O cancel`.
+/// A forwarding started with [`start_stoppable`].
+pub struct Stoppable {
+    /// Its listeners' and tasks' shutdown, a child of the run's.
+    shutdown: CancellationToken,
+    /// The server's side to cancel too, for `-R`: address and port.
+    remote: Option<(String, u16)>,
+}
+
+/// Starts one forwarding as [`start`] does, but with a shutdown of its own
+/// so that it can be stopped without the others.
+pub async fn start_stoppable<T: Tunnel>(
+    tunnel: &Arc<T>,
+    spec: &ForwardSpec,
+    options: &ForwardOptions,
+) -> Result<Stoppable, ForwardError> {
+    let own = ForwardOptions { shutdown: options.shutdown.child_token(), ..options.clone() };
+    start(tunnel, spec, &own).await?;
+    let remote = match spec {
+        ForwardSpec::Remote(Forwarding { listen, .. }) => Some((listen.remote_bind_address().to_owned(), listen.port)),
+        _ => None,
+    };
+    Ok(Stoppable { shutdown: own.shutdown, remote })
+}
+
+impl Stoppable {
+    /// Stops it as the run's shutdown stops every forwarding and, for
+    /// `-R`, asks the server to stop listening.
+    pub async fn stop<T: Tunnel>(self, tunnel: &T) -> Result<(), ForwardError> {
+        self.shutdown.cancel();
+        if let Some((address, port)) = &self.remote {
+            tunnel.cancel_remote_forward(address, *port).await.map_err(|e| {
+                tracing::debug!("cancel-tcpip-forward {address}:{port}: {e}");
+                ForwardError::Remote { port: *port }
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Binds a forwarding's local listeners, reporting failures as OpenSSH
 /// does; the error is the one to report for the forwarding's kind.
 pub async fn listen(on: &Listen, gateway_ports: bool, failure: ForwardError) -> Result<Vec<TcpListener>, ForwardError> {
