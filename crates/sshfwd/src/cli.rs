@@ -13,6 +13,8 @@ use clap::{ArgAction, Parser};
     version,
     disable_help_flag = true,
     disable_version_flag = true,
+    // ssh takes the last of a repeated -E, -F, -S, -b...
+    args_override_self = true,
     override_usage = "sshfwd [-46aACfGgKkMNnqsTtVvXxYy] [-B bind_interface] [-b bind_address]\n              [-c cipher_spec] [-D [bind_address:]port] [-E log_file]\n              [-e escape_char] [-F configfile] [-I pkcs11] [-i identity_file]\n              [-J destination] [-L [ftp/][bind_address:]port:host:hostport]\n              [-l login_name] [-m mac_spec] [-O ctl_cmd] [-o option] [-p port]\n              [-Q query_option] [-R [ftp/][bind_address:]port:host:hostport]\n              [-S ctl_path] [-W host:port] [-w local_tun[:remote_tun]]\n              [--ftp-to-sftp [bind_address:]port] destination [command ...]"
 )]
 pub struct Args {
@@ -206,7 +208,9 @@ pub struct Args {
 /// too (clap's way): [`clap::Error::use_stderr`] tells them apart.
 pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Args, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
-    let matches = Args::command().try_get_matches_from(argv)?;
+    let command = Args::command();
+    let argv = options_first(&command, argv.into_iter().collect());
+    let matches = command.try_get_matches_from(argv)?;
     let mut args = Args::from_arg_matches(&matches)?;
     let indices = |id: &str| -> Vec<usize> { matches.indices_of(id).map(Iterator::collect).unwrap_or_default() };
     args.positions = Positions {
@@ -218,6 +222,69 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Args, clap::Er
         mac_spec: indices("mac_spec").last().copied(),
     };
     Ok(args)
+}
+
+/// The arguments with the options that follow the destination moved in
+/// front of it: ssh reads options up to the command, before and after the
+/// destination (`ssh host -v ls -l`: `-v` is sshfwd's, `-l` the command's),
+/// while clap takes everything after the destination as the command. A
+/// getopt-style scan: flags that take a value take the rest of their
+/// cluster or the next argument; `--` ends the options.
+fn options_first(command: &clap::Command, argv: Vec<OsString>) -> Vec<OsString> {
+    let takes_value = |short: char| {
+        command.get_arguments().any(|arg| arg.get_short() == Some(short) && arg.get_action().takes_values())
+    };
+    let long_takes_value = |long: &str| {
+        command.get_arguments().any(|arg| arg.get_long() == Some(long) && arg.get_action().takes_values())
+    };
+    // How many arguments the option starting at `at` spans; `None` when
+    // `at` is not an option.
+    let option_len = |at: usize| -> Option<usize> {
+        let text = argv.get(at)?.to_str()?;
+        if let Some(long) = text.strip_prefix("--") {
+            if long.is_empty() {
+                return None;
+            }
+            return Some(if !long.contains('=') && long_takes_value(long) { 2 } else { 1 });
+        }
+        let cluster = text.strip_prefix('-').filter(|c| !c.is_empty())?;
+        for (i, short) in cluster.char_indices() {
+            if takes_value(short) {
+                let rest = cluster.len() - i - short.len_utf8();
+                return Some(if rest > 0 { 1 } else { 2 });
+            }
+        }
+        Some(1)
+    };
+    let mut at = 1;
+    while let Some(len) = option_len(at) {
+        at += len;
+    }
+    let destination = at;
+    if argv.get(destination).is_none_or(|arg| arg == "--") {
+        return argv;
+    }
+    let mut after = destination + 1;
+    while let Some(len) = option_len(after) {
+        after += len;
+    }
+    if after == destination + 1 {
+        return argv;
+    }
+    let mut reordered: Vec<OsString> = argv.get(..destination).unwrap_or_default().to_vec();
+    reordered.extend(argv.get(destination + 1..after.min(argv.len())).unwrap_or_default().iter().cloned());
+    reordered.extend(argv.get(destination..destination + 1).unwrap_or_default().iter().cloned());
+    let mut rest = argv.get(after.min(argv.len())..).unwrap_or_default().iter();
+    // A `--` after the destination's options only ends them; a command
+    // that starts with `-` gets one so that clap takes it as the command.
+    if rest.clone().next().is_some_and(|first| first == "--") {
+        rest.next();
+    }
+    if rest.clone().next().is_some_and(|first| first.to_string_lossy().starts_with('-')) {
+        reordered.push("--".into());
+    }
+    reordered.extend(rest.cloned());
+    reordered
 }
 
 /// Where some arguments stood on the command line (clap's indices). ssh
@@ -345,6 +412,26 @@ mod tests {
         assert_eq!(args.destination.as_deref(), Some("host"));
         assert_eq!(args.command, vec!["ls", "-l"]);
         assert!(args.no_command);
+    }
+
+    #[test]
+    fn options_after_the_destination_are_sshfwd_s_until_the_command() {
+        let parsed = |argv: &[&str]| parse(argv.iter().map(OsString::from)).unwrap();
+        let args = parsed(&["sshfwd", "-N", "host", "-E", "log", "-v"]);
+        assert_eq!(args.destination.as_deref(), Some("host"));
+        assert_eq!(args.log_file.as_deref(), Some(std::path::Path::new("log")));
+        assert_eq!(args.verbose, 1);
+        assert!(args.command.is_empty());
+        let args = parsed(&["sshfwd", "host", "-p2222", "ls", "-l"]);
+        assert_eq!(args.port, vec!["2222"]);
+        assert_eq!(args.command, vec!["ls", "-l"]);
+        let args = parsed(&["sshfwd", "host", "-v", "--", "-x", "y"]);
+        assert_eq!(args.verbose, 1);
+        assert_eq!(args.command, vec!["-x", "y"]);
+        let args = parsed(&["sshfwd", "-Nn2", "-MSctl", "-F", "cfg", "-oSendEnv=X", "somehost", "-E", "f"]);
+        assert_eq!(args.destination.as_deref(), Some("somehost"));
+        assert_eq!(args.control_path.as_deref(), Some("ctl"));
+        assert!(args.command.is_empty());
     }
 
     #[test]
