@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(short = 'i', value_name = "identity_file")]
     pub identity_files: Vec<PathBuf>,
     /// Append diagnostics to log_file instead of standard error.
-    #[arg(short = 'E', value_name = "log_file")]
+    #[arg(short = 'E', value_name = "log_file", overrides_with = "log_file")]
     pub log_file: Option<PathBuf>,
     /// Send diagnostics to syslog (facility SyslogFacility, default USER).
     #[arg(short = 'y')]

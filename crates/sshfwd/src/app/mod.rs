@@ -66,7 +66,8 @@ pub async fn run(mut settings: Settings) -> Result<i32, RunError> {
         return Ok(status);
     }
     let mut running = start(&settings).await?;
-    let master = crate::mux::Master::start(&settings.control, mux_forwards(&running, &settings));
+    let master =
+        crate::mux::Master::start(&settings.control, settings.command.is_some(), mux_forwards(&running, &settings));
     crate::service::ready();
     let outcome = tokio::select! {
         outcome = session(&running, &settings) => outcome,
