@@ -212,6 +212,12 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_log_file_is_the_last_one() {
+        let args = parse(["sshfwd", "-E", "a.log", "-Eb.log", "host"].map(OsString::from)).unwrap();
+        assert_eq!(args.log_file, Some(PathBuf::from("b.log")));
+    }
+
+    #[test]
     fn help_goes_to_stdout_and_usage_errors_to_stderr() {
         let help = parse(["sshfwd", "-h"].map(OsString::from)).unwrap_err();
         assert!(!help.use_stderr());
