@@ -234,9 +234,8 @@ fn options_first(command: &clap::Command, argv: Vec<OsString>) -> Vec<OsString> 
     let takes_value = |short: char| {
         command.get_arguments().any(|arg| arg.get_short() == Some(short) && arg.get_action().takes_values())
     };
-    let long_takes_value = |long: &str| {
-        command.get_arguments().any(|arg| arg.get_long() == Some(long) && arg.get_action().takes_values())
-    };
+    let long_takes_value =
+        |long: &str| command.get_arguments().any(|arg| arg.get_long() == Some(long) && arg.get_action().takes_values());
     // How many arguments the option starting at `at` spans; `None` when
     // `at` is not an option.
     let option_len = |at: usize| -> Option<usize> {
@@ -432,6 +431,12 @@ mod tests {
         assert_eq!(args.destination.as_deref(), Some("somehost"));
         assert_eq!(args.control_path.as_deref(), Some("ctl"));
         assert!(args.command.is_empty());
+    }
+
+    #[test]
+    fn a_repeated_log_file_is_the_last_one() {
+        let args = parse(["sshfwd", "-E", "a.log", "-Eb.log", "host"].map(OsString::from)).unwrap();
+        assert_eq!(args.log_file, Some(PathBuf::from("b.log")));
     }
 
     #[test]

@@ -165,18 +165,34 @@ fn exit_ends_the_master_with_status_0_and_removes_the_socket() {
     }
 }
 
+/// `-O stop`: the socket goes at once; a -N master ends once its last
+/// shared session has (as ssh's); forwardings work until then.
 #[test]
-fn stop_closes_the_socket_and_the_forwards_go_on() {
+fn stop_closes_the_socket_and_a_n_master_ends_after_its_sessions() {
     let sshd = Sshd::start();
     let echo = echo_server();
     let port = free_port();
     let spec = format!("{port}:127.0.0.1:{}", echo.port());
     let (mut running, ctl) = master(&sshd, "ctl", &["-L", &spec]);
+    let mut client = sshd.sshfwd().arg("-S").arg(&ctl).command(["cat"]);
+    client.port = Some(1);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sshfwd"));
+    command.args(client.argv()).env("HOME", sshd.home());
+    command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut shared = KillOnDrop(command.spawn().expect("spawn sshfwd"));
+    let stdin = shared.0.stdin.take();
+    until("cat to run", || remote_commands(&sshd).iter().any(|name| name == "cat"));
+
     let out = control(&sshd, &ctl, "stop", &[]);
     assert_eq!((out.code, out.stderr.as_str()), (Some(0), "Stop listening request sent.\r\n"));
     until("the socket to go", || !ctl.exists());
-    running.wait_port(local(port), RUN);
     assert_eq!(echo_round_trip(local(port), b"still"), b"still");
+    assert!(running.try_status().is_none(), "the master left before its shared session ended");
+
+    drop(stdin);
+    assert_eq!(shared.0.wait().unwrap().code(), Some(0));
+    let status = running.wait_timeout(RUN).expect("master still running after its last session");
+    assert_eq!(status.code(), Some(0), "{}", running.stderr());
 }
 
 #[test]

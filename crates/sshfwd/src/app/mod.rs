@@ -74,7 +74,8 @@ pub async fn run(mut settings: Settings) -> Result<i32, RunError> {
     }
     // The master listens before the run is ready: with -f, `-O check`
     // works as soon as the foreground has gone.
-    let master = crate::mux::Master::start(&settings.control, mux_forwards(&running, &settings));
+    let master =
+        crate::mux::Master::start(&settings.control, settings.command.is_some(), mux_forwards(&running, &settings));
     ready(&settings);
     let outcome = tokio::select! {
         outcome = session(&running, &settings) => outcome,

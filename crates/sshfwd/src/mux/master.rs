@@ -35,6 +35,9 @@ const NO_SESSIONS: &str = "sshfwd does not share stdio forwardings through its c
 pub struct Master {
     listening: Option<Listening>,
     persist: ControlPersist,
+    /// `-O stop` ends the run once shared sessions are done: it has no
+    /// command of its own (-N).
+    stop_ends_run: bool,
 }
 
 /// A master's live socket.
@@ -62,8 +65,9 @@ pub enum ListenError {
 impl Master {
     /// Listens on the run's ControlPath when it is a master; a socket that
     /// cannot be set up leaves the run going without one, as in OpenSSH.
-    pub fn start(control: &Control, forwards: Forwards) -> Master {
-        let inert = Master { listening: None, persist: control.persist };
+    pub fn start(control: &Control, own_command: bool, forwards: Forwards) -> Master {
+        let stop_ends_run = !own_command;
+        let inert = Master { listening: None, persist: control.persist, stop_ends_run };
         let Some(path) = control.master_path() else { return inert };
         tracing::debug!("setting up multiplex master socket");
         if matches!(control.master, ControlMaster::Ask | ControlMaster::AutoAsk) {
@@ -84,14 +88,30 @@ impl Master {
         let forwards = Arc::new(Mutex::new(forwards));
         let served = Served { forwards, exit: exit.clone(), stop: stop.clone(), count, tunnel };
         tokio::spawn(accept(listener, path.clone(), served));
-        Master { listening: Some(Listening { path: path.clone(), exit, stop, clients }), persist: control.persist }
+        let listening = Listening { path: path.clone(), exit, stop, clients };
+        Master { listening: Some(listening), persist: control.persist, stop_ends_run }
     }
 
-    /// Resolves when a client asked the master to exit (`-O exit`).
+    /// Resolves when a client asked the master to exit (`-O exit`), or,
+    /// for a run without a command of its own (-N), once `-O stop` closed
+    /// the socket and the last shared session ended, as ssh does.
     pub async fn exit_requested(&self) {
-        match &self.listening {
-            Some(listening) => listening.exit.cancelled().await,
-            None => std::future::pending().await,
+        let Some(listening) = &self.listening else { return std::future::pending().await };
+        let stopped = async {
+            if !self.stop_ends_run {
+                return std::future::pending().await;
+            }
+            listening.stop.cancelled().await;
+            let mut clients = listening.clients.clone();
+            while *clients.borrow_and_update() > 0 {
+                if clients.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = listening.exit.cancelled() => {}
+            () = stopped => tracing::debug!("control socket closed and no shared session left"),
         }
     }
 
