@@ -12,17 +12,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::echo::{echo_round_trip, echo_server};
-use crate::common::sshd::{self, free_port, Agent, KeyType, Sshd, SshdOptions, Sshfwd};
+use crate::common::sshd::{self, assert_exit, free_port, Agent, KeyType, Sshd, SshdOptions, Sshfwd};
 
 /// Bound for a short run of sshfwd (connect, auth, a trivial command).
 const RUN: Duration = Duration::from_secs(30);
 
 fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn assert_exit(out: &sshd::Outcome, code: i32) {
-    assert_eq!(out.code, Some(code), "timed out: {}; stderr:\n{}\nstdout:\n{}", out.timed_out, out.stderr, out.stdout);
 }
 
 /// The PIDs of live sshfwd processes whose arguments include `needle`

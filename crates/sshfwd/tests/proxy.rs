@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::sshd::{self, free_port, public_key_line, wait_for_port, Sshd};
+use crate::common::sshd::{self, assert_exit, free_port, public_key_line, wait_for_port, Sshd};
 
 /// Bound for a run through two hops (three logins).
 const RUN: Duration = Duration::from_secs(40);
@@ -19,17 +19,6 @@ const RUN: Duration = Duration::from_secs(40);
 const READY: Duration = Duration::from_secs(30);
 /// OpenSSH's regression suite's netcat (package openssh-tests).
 const NETCAT: &str = "/usr/lib/openssh/regress/netcat";
-
-fn assert_exit(out: &sshd::Outcome, code: i32) {
-    assert_eq!(
-        out.code,
-        Some(code),
-        "expected exit {code}; timed out: {}; stderr:\n{}\nstdout:\n{}",
-        out.timed_out,
-        out.stderr,
-        out.stdout
-    );
-}
 
 /// Three sshds (hop1 → hop2 → target) and one ssh_config naming the hops,
 /// each with its own port and client key; one known_hosts file for all.

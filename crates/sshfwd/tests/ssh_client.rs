@@ -12,7 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::common::echo::{echo_round_trip, echo_server, TestServer};
-use crate::common::sshd::{self, free_port, write_script, Agent, KeyType, Sshd, SshdOptions, TestUser};
+use crate::common::sshd::{self, assert_exit, free_port, write_script, Agent, KeyType, Sshd, SshdOptions, TestUser};
 use sha2::{Digest, Sha256};
 
 /// Bound for a short run of sshfwd (connect, auth, a trivial command).
@@ -24,17 +24,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn assert_exit(out: &sshd::Outcome, code: i32) {
-    assert_eq!(
-        out.code,
-        Some(code),
-        "expected exit {code}; timed out: {}; stderr:\n{}\nstdout:\n{}",
-        out.timed_out,
-        out.stderr,
-        out.stdout
-    );
 }
 
 // ---------------------------------------------------------------------------

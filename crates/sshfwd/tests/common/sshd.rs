@@ -473,6 +473,18 @@ pub struct Sshfwd {
 }
 
 /// The end of a finished sshfwd run.
+/// Fails the test unless the run exited with `code`, showing its output.
+pub fn assert_exit(out: &Outcome, code: i32) {
+    assert_eq!(
+        out.code,
+        Some(code),
+        "expected exit {code}; timed out: {}; stderr:\n{}\nstdout:\n{}",
+        out.timed_out,
+        out.stderr,
+        out.stdout
+    );
+}
+
 #[derive(Debug)]
 pub struct Outcome {
     /// `None` when killed by a signal (or by the timeout).
