@@ -63,9 +63,15 @@ pub struct Running {
 /// Connects, forwards, and runs the command; the remote command's exit
 /// status when there is one.
 pub async fn run(mut settings: Settings) -> Result<i32, RunError> {
-    let shared =
-        crate::mux::client::existing_master(&mut settings.control, settings.command.as_deref(), &settings.forwards);
-    if let Some(status) = shared.await {
+    // Issue 14 (mux): a master already on ControlPath runs the command.
+    let command = settings.command.clone();
+    let asked = command.as_deref().map(|command| ssh::SessionRequest {
+        command,
+        subsystem: settings.subsystem,
+        environment: &settings.environment,
+    });
+    let forwards = settings.forwards.clone();
+    if let Some(status) = crate::mux::client::existing_master(&mut settings.control, asked.as_ref(), &forwards).await {
         return Ok(status);
     }
     let mut running = start(&settings).await?;

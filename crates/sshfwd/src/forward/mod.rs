@@ -243,7 +243,9 @@ pub async fn start_stoppable<T: Tunnel>(
     let own = ForwardOptions { shutdown: options.shutdown.child_token(), ..options.clone() };
     start(tunnel, spec, &own).await?;
     let remote = match spec {
-        ForwardSpec::Remote(Forwarding { listen, .. }) => Some((listen.remote_bind_address().to_owned(), listen.port)),
+        ForwardSpec::Remote(Forwarding { listen, .. }) | ForwardSpec::RemoteDynamic(listen) => {
+            Some((listen.remote_bind_address().to_owned(), listen.port))
+        }
         _ => None,
     };
     Ok(Stoppable { shutdown: own.shutdown, remote })

@@ -15,6 +15,7 @@ use super::protocol::{Message, NewSession, VERSION};
 use super::session;
 use super::stream::{self, StreamError};
 use super::{Control, ControlCommand};
+use crate::ssh::SessionRequest;
 
 /// The longest socket path the kernel takes (`sun_path`).
 const SUN_PATH: usize = 108;
@@ -111,7 +112,11 @@ pub async fn run(
 /// when it ran. With -N, or when the master refuses, the run connects on
 /// its own (and with `auto` does not become a second master). A stale
 /// socket is left to the master that binds next.
-pub async fn existing_master(control: &mut Control, command: Option<&str>, forwards: &[ForwardSpec]) -> Option<i32> {
+pub async fn existing_master(
+    control: &mut Control,
+    command: Option<&SessionRequest<'_>>,
+    forwards: &[ForwardSpec],
+) -> Option<i32> {
     let path = control.path.clone()?;
     if !control.master.uses_existing() {
         return None;
@@ -240,12 +245,14 @@ impl Connection {
         }
     }
 
-    /// Runs `command` in a session of the master's with this process's
+    /// Runs `asked` in a session of the master's with this process's
     /// stdin, stdout and stderr; its exit status (255 when the master ends
     /// without one), or `None` when the master refused it.
-    async fn session(mut self, command: &str) -> Result<Option<i32>, ControlError> {
+    async fn session(mut self, asked: &SessionRequest<'_>) -> Result<Option<i32>, ControlError> {
         let id = self.next_id;
-        let request = NewSession { id, want_tty: false, subsystem: false, command: command.to_owned(), env: vec![] };
+        let env = asked.environment.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        let request =
+            NewSession { id, want_tty: false, subsystem: asked.subsystem, command: asked.command.to_owned(), env };
         stream::write(&mut self.stream, &Message::NewSession(request)).await?;
         for descriptor in [std::io::stdin().as_fd(), std::io::stdout().as_fd(), std::io::stderr().as_fd()] {
             session::send_descriptor(&self.stream, descriptor).await.map_err(|e| ControlError::Read(e.to_string()))?;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ssh_files::forward_spec::{ConnectTo, ForwardKind, ForwardSpec, Forwarding, Listen, ListenOn};
+use ssh_files::forward_spec::{ConnectTo, ForwardKind, ForwardSpec, Forwarding, Listen, ListenOn, StreamForwarding};
 
 use super::protocol::{ForwardType, WireForward, PORT_STREAMLOCAL};
 use crate::forward::{self, ForwardOptions, Stoppable};
@@ -39,25 +39,25 @@ pub fn to_wire(spec: &ForwardSpec) -> Result<WireForward, NotCarried> {
         ForwardSpec::Local(f) => Ok(listen(ForwardType::Local, &f.listen, &f.target.host, f.target.port)),
         ForwardSpec::Remote(f) => Ok(listen(ForwardType::Remote, &f.listen, &f.target.host, f.target.port)),
         ForwardSpec::Dynamic(on) => Ok(listen(ForwardType::Dynamic, on, "", 0)),
-        // As mux.c: a remote dynamic forwarding has no target.
         ForwardSpec::RemoteDynamic(on) => Ok(listen(ForwardType::Remote, on, "", 0)),
-        ForwardSpec::LocalStream(f) | ForwardSpec::RemoteStream(f) => {
-            let kind = match spec {
-                ForwardSpec::LocalStream(_) => ForwardType::Local,
-                _ => ForwardType::Remote,
-            };
-            let (listen_host, listen_port) = match &f.listen {
-                ListenOn::Port(on) => (on.bind.clone().unwrap_or_default(), u32::from(on.port)),
-                ListenOn::Path(path) => (path.clone(), PORT_STREAMLOCAL),
-            };
-            let (connect_host, connect_port) = match &f.target {
-                ConnectTo::Host(target) => (target.host.clone(), u32::from(target.port)),
-                ConnectTo::Path(path) => (path.clone(), PORT_STREAMLOCAL),
-            };
-            Ok(WireForward { kind, listen_host, listen_port, connect_host, connect_port })
-        }
+        ForwardSpec::LocalStream(f) => Ok(stream(ForwardType::Local, f)),
+        ForwardSpec::RemoteStream(f) => Ok(stream(ForwardType::Remote, f)),
         ForwardSpec::FtpToSftp(_) => Err(NotCarried::Bridge),
     }
+}
+
+/// A forwarding with a socket path on a side: the path in the host
+/// field, [`PORT_STREAMLOCAL`] in the port field.
+fn stream(kind: ForwardType, forwarding: &StreamForwarding) -> WireForward {
+    let (listen_host, listen_port) = match &forwarding.listen {
+        ListenOn::Port(on) => (on.bind.clone().unwrap_or_default(), u32::from(on.port)),
+        ListenOn::Path(path) => (path.clone(), PORT_STREAMLOCAL),
+    };
+    let (connect_host, connect_port) = match &forwarding.target {
+        ConnectTo::Host(target) => (target.host.clone(), u32::from(target.port)),
+        ConnectTo::Path(path) => (path.clone(), PORT_STREAMLOCAL),
+    };
+    WireForward { kind, listen_host, listen_port, connect_host, connect_port }
 }
 
 /// The forwarding a request names, read with the command line's own

@@ -19,7 +19,7 @@ use super::protocol::{Message, NewSession, VERSION};
 use super::session;
 use super::stream;
 use super::Control;
-use crate::ssh::ReconnectingTunnel;
+use crate::ssh::{ReconnectingTunnel, SessionRequest};
 
 /// How long a peer may take over the bytes that carry its descriptors
 /// after asking for a session or a stdio forwarding.
@@ -341,29 +341,27 @@ async fn shared_session(mut stream: UnixStream, served: &Served, request: NewSes
     }
     let Ok(descriptors) = <[OwnedFd; 3]>::try_from(received) else { return Ok(()) };
     let id = request.id;
-    let refusal = match served.tunnel.as_ref().and_then(|tunnel| tunnel.current()) {
-        _ if request.subsystem => Err("sshfwd does not share subsystem sessions"),
-        None => Err("the master has no connection"),
-        Some(connection) => Ok(connection),
+    let Some(connection) = served.tunnel.as_ref().and_then(|tunnel| tunnel.current()) else {
+        let reason = "the master has no connection".to_owned();
+        stream::write(&mut stream, &Message::Failure { id, reason }).await?;
+        return Ok(());
     };
-    let connection = match refusal {
-        Ok(connection) => connection,
-        Err(reason) => {
-            stream::write(&mut stream, &Message::Failure { id, reason: reason.into() }).await?;
-            return Ok(());
-        }
-    };
-    if !request.env.is_empty() {
-        let names: Vec<&str> = request.env.iter().map(|pair| pair.split('=').next().unwrap_or_default()).collect();
-        tracing::warn!("Warning: shared sessions do not pass environment variables yet: {} not sent", names.join(", "));
-    }
+    // `NAME=value` pairs, as SendEnv and SetEnv give them.
+    let environment: Vec<(String, String)> = request
+        .env
+        .iter()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let session_request =
+        SessionRequest { command: &request.command, subsystem: request.subsystem, environment: &environment };
     stream::write(&mut stream, &Message::SessionOpened { id, session: id }).await?;
     let (mut from_client, mut to_client) = stream.split();
     // The client sends nothing more: anything read means it is gone.
     let client_gone = async {
         let _ = from_client.read(&mut [0u8; 1]).await;
     };
-    let status = session::run(&connection, &request.command, descriptors, client_gone).await;
+    let status = session::run(&connection, &session_request, descriptors, client_gone).await;
     stream::write(&mut to_client, &Message::ExitMessage { session: id, status }).await?;
     Ok(())
 }

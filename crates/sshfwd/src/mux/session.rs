@@ -11,7 +11,7 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 
-use crate::ssh::{ChannelWriter, ExecEvent, SshConnection};
+use crate::ssh::{ChannelWriter, ExecEvent, SessionRequest, SshConnection};
 
 /// The status a session ends with when the remote side gives none (killed
 /// by a signal, refused, cut), as ssh.
@@ -64,18 +64,17 @@ pub async fn send_descriptor(stream: &UnixStream, descriptor: BorrowedFd<'_>) ->
         .await
 }
 
-/// Runs `command` with the client's descriptors until the remote side
+/// Runs `request` with the client's descriptors until the remote side
 /// ends it; the exit status to send back. When `client_gone` resolves
 /// first (the client was killed), the channel is closed, as OpenSSH's
 /// master does.
 pub async fn run(
     connection: &SshConnection,
-    command: &str,
+    request: &SessionRequest<'_>,
     [stdin, stdout, stderr]: [OwnedFd; 3],
     client_gone: impl Future<Output = ()>,
 ) -> u32 {
-    let request = crate::ssh::SessionRequest { command, subsystem: false, environment: &[] };
-    let (mut output, input) = match connection.exec(&request).await {
+    let (mut output, input) = match connection.exec(request).await {
         Ok(started) => started,
         Err(e) => {
             tracing::error!("mux session: {e}");
