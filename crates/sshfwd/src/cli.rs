@@ -196,6 +196,10 @@ pub struct Args {
     /// Print help.
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
+    /// Where the destination stood when options followed it (see
+    /// `options_first`): its place in ssh's order of first values.
+    #[arg(long = DESTINATION_MARK, hide = true)]
+    pub destination_mark: bool,
     /// [user@]host or ssh://[user@]host[:port].
     #[arg(value_name = "destination")]
     pub destination: Option<String>,
@@ -203,6 +207,9 @@ pub struct Args {
     #[arg(value_name = "command", trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
+
+/// The hidden flag that marks where the destination stood.
+const DESTINATION_MARK: &str = "sshfwd-destination-was-here";
 
 /// Parses the command line. `--help` and `--version` come back as errors
 /// too (clap's way): [`clap::Error::use_stderr`] tells them apart.
@@ -216,7 +223,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Args, clap::Er
     args.positions = Positions {
         login: indices("login").first().copied(),
         port: indices("port").first().copied(),
-        destination: indices("destination").first().copied(),
+        destination: indices("destination_mark").first().or(indices("destination").first()).copied(),
         options: indices("options"),
         cipher_spec: indices("cipher_spec").last().copied(),
         mac_spec: indices("mac_spec").last().copied(),
@@ -271,6 +278,9 @@ fn options_first(command: &clap::Command, argv: Vec<OsString>) -> Vec<OsString> 
         return argv;
     }
     let mut reordered: Vec<OsString> = argv.get(..destination).unwrap_or_default().to_vec();
+    // The options that followed the destination come after it in ssh's
+    // order of first values (`user@host -l x` logs in as user).
+    reordered.push(format!("--{DESTINATION_MARK}").into());
     reordered.extend(argv.get(destination + 1..after.min(argv.len())).unwrap_or_default().iter().cloned());
     reordered.extend(argv.get(destination..destination + 1).unwrap_or_default().iter().cloned());
     let mut rest = argv.get(after.min(argv.len())..).unwrap_or_default().iter();
