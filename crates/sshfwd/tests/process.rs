@@ -110,6 +110,34 @@ fn fork_returns_once_the_forward_listens() {
     kill_background(&spec);
 }
 
+/// `ssh -fNJ bastion -L …`, the gateway's usual start, with sshfwd.
+#[test]
+fn fork_through_a_jump_host_returns_once_the_forward_listens() {
+    let (hop, target) = (Sshd::start(), Sshd::start());
+    let echo = echo_server();
+    let known_hosts = target.dir().join("known_hosts_jump");
+    fs::write(&known_hosts, [hop.known_hosts_lines(), target.known_hosts_lines()].concat()).unwrap();
+    let config = target.dir().join("jump_config");
+    let text = format!(
+        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  IdentityFile {}\nHost *\n  IdentitiesOnly yes\n  \
+         BatchMode yes\n  StrictHostKeyChecking yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n",
+        hop.port(),
+        hop.client_key().display(),
+        known_hosts.display()
+    );
+    fs::write(&config, text).unwrap();
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.port());
+    let mut b = target.sshfwd().args(["-f", "-J", "bastion"]).forwards(&[("-L", spec.as_str())]);
+    b.config = Some(config);
+    b.known_hosts = Some(known_hosts);
+    let out = b.run(RUN);
+    assert_exit(&out, 0);
+    assert_eq!(echo_round_trip(local(port), b"via the bastion"), b"via the bastion");
+    assert!(hop.log().contains("Accepted publickey"), "the bastion was not used");
+    kill_background(&spec);
+}
+
 #[test]
 fn fork_with_exit_on_forward_failure_fails_in_the_foreground() {
     let sshd = Sshd::start();
