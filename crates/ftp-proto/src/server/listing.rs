@@ -223,22 +223,22 @@ pub fn timestamp(time: i64) -> String {
     format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year, t.month, t.day, t.hour, t.minute, t.second)
 }
 
-/// A UTC calendar time.
+/// A UTC calendar time (also the audit log's timestamps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CivilTime {
-    year: i64,
-    month: u8,
-    day: u8,
-    hour: u8,
-    minute: u8,
-    second: u8,
+pub struct CivilTime {
+    pub year: i64,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
 }
 
 impl CivilTime {
     /// Howard Hinnant's `civil_from_days`, exact for the proleptic
     /// Gregorian calendar; years are clamped to 0–9999 so that the
     /// four-digit formats hold.
-    fn from_unix(time: i64) -> Self {
+    pub fn from_unix(time: i64) -> Self {
         const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
         const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
         let time = time.clamp(MIN, MAX);
