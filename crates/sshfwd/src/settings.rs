@@ -226,15 +226,8 @@ impl Resolution {
     /// What `-G` prints.
     fn into_dump(self, args: &Args) -> Result<crate::print_config::ConfigDump, SettingsError> {
         let s = &self.settings;
-        let algorithms = AlgorithmOptions {
-            ciphers: s.ciphers.clone(),
-            kex: s.kex_algorithms.clone(),
-            macs: s.macs.clone(),
-            host_key: s.host_key_algorithms.clone(),
-            compression: s.compression,
-        };
         Ok(crate::print_config::ConfigDump {
-            offered: algorithms.offered()?,
+            offered: algorithm_options(s).offered()?,
             log_level: adjusted(s.log_level, args.quiet, args.verbose),
             settings: self.settings,
             raw: self.resolved.raw,
@@ -432,6 +425,18 @@ fn transport(s: &config::Settings, hop_sources: &ConfigSources, depth: usize) ->
     }))
 }
 
+/// The algorithms `s` asks for: what a connection offers and what `-G`
+/// prints.
+fn algorithm_options(s: &config::Settings) -> AlgorithmOptions {
+    AlgorithmOptions {
+        ciphers: s.ciphers.clone(),
+        kex: s.kex_algorithms.clone(),
+        macs: s.macs.clone(),
+        host_key: s.host_key_algorithms.clone(),
+        compression: s.compression,
+    }
+}
+
 /// How to connect to and log in to the host `s` describes, over `transport`.
 fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions {
     let explicit = !s.identity_files_are_defaults;
@@ -442,13 +447,7 @@ fn connect_options(s: &config::Settings, transport: Transport) -> ConnectOptions
         connect_timeout: s.connect_timeout,
         server_alive_interval: s.server_alive_interval,
         server_alive_count_max: s.server_alive_count_max,
-        algorithms: AlgorithmOptions {
-            ciphers: s.ciphers.clone(),
-            kex: s.kex_algorithms.clone(),
-            macs: s.macs.clone(),
-            host_key: s.host_key_algorithms.clone(),
-            compression: s.compression,
-        },
+        algorithms: algorithm_options(s),
         host_key: HostKeyPolicy {
             host: known_host.to_owned(),
             port: known_port,
