@@ -397,13 +397,12 @@ impl Settings {
         let identity_agent = match options.identity_agent.as_deref() {
             None | Some("SSH_AUTH_SOCK") => IdentityAgent::Environment,
             Some(none) if none.eq_ignore_ascii_case("none") => IdentityAgent::None,
-            // `$NAME` (legacy form) names the variable holding the socket.
-            Some(var) if var.starts_with('$') && !var.starts_with("${") => {
-                let path = tokens::expand(&format!("${{{}}}", &var[1..]), &[], true).map_err(error("IdentityAgent"))?;
-                IdentityAgent::Path(PathBuf::from(path))
-            }
-            Some(path) => {
-                IdentityAgent::Path(PathBuf::from(context.expand_path(path).map_err(error("IdentityAgent"))?))
+            Some(value) => {
+                let path = match legacy_variable(value) {
+                    Some(name) => tokens::expand(&format!("${{{name}}}"), &[], true),
+                    None => context.expand_path(value),
+                };
+                IdentityAgent::Path(PathBuf::from(path.map_err(error("IdentityAgent"))?))
             }
         };
         let user_known_hosts_files = match &options.user_known_hosts_files {
@@ -454,8 +453,10 @@ impl Settings {
             Some(flag) if super::value::parse_flag(flag) == Some(true) => {
                 std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from)
             }
-            Some(variable) if variable.starts_with('$') => std::env::var_os(&variable[1..]).map(PathBuf::from),
-            Some(path) => Some(PathBuf::from(context.expand_path(path).map_err(error("ForwardAgent"))?)),
+            Some(value) => match legacy_variable(value) {
+                Some(name) => std::env::var_os(name).map(PathBuf::from),
+                None => Some(PathBuf::from(context.expand_path(value).map_err(error("ForwardAgent"))?)),
+            },
         };
         let set_env = options
             .set_env
@@ -662,6 +663,13 @@ fn is_none(files: &[String]) -> bool {
     matches!(files, [only] if only.eq_ignore_ascii_case("none"))
 }
 
+/// `$NAME`, the legacy form of IdentityAgent and ForwardAgent that names
+/// the variable holding the socket's path (`${NAME}` is a path with a
+/// variable in it).
+fn legacy_variable(value: &str) -> Option<&str> {
+    value.strip_prefix('$').filter(|name| !name.starts_with('{'))
+}
+
 // Issue 14 (lead)
 /// A forwarding with the tokens of its unix socket paths expanded.
 fn expand_socket_paths(spec: ForwardSpec, context: &Context<'_>) -> Result<ForwardSpec, ExpandError> {
@@ -810,6 +818,18 @@ mod tests {
         assert!(!s.identity_files_are_defaults);
         assert_eq!(s.user_known_hosts_files, vec![PathBuf::from("/home/me/.ssh/kh_alias.example.com")]);
         assert_eq!(s.identity_agent, IdentityAgent::Path("/home/me/agent.sock".into()));
+    }
+
+    #[test]
+    fn forward_agent_names_a_variable_or_a_path() {
+        let agent = |value: &str| {
+            settings(HostOptions { forward_agent: Some(value.into()), ..HostOptions::default() }).forward_agent
+        };
+        let path_variable = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(agent("no"), None);
+        assert_eq!(agent("$PATH"), Some(PathBuf::from(&path_variable)));
+        assert_eq!(agent("${PATH}/agent"), Some(PathBuf::from(format!("{path_variable}/agent"))));
+        assert_eq!(agent("~/agent-%r"), Some(PathBuf::from("/home/me/agent-me")));
     }
 
     #[test]
