@@ -29,6 +29,13 @@ pub fn user_home(name: &str) -> Option<PathBuf> {
     User::from_name(name).ok().flatten().map(|user| user.dir)
 }
 
+/// The shell that runs the commands of ssh_config (ProxyCommand,
+/// LocalCommand, `Match exec`): `$SHELL`, or `/bin/sh` when it is unset or
+/// empty (OpenSSH's `_PATH_BSHELL`).
+pub fn shell() -> std::ffi::OsString {
+    std::env::var_os("SHELL").filter(|shell| !shell.is_empty()).unwrap_or_else(|| "/bin/sh".into())
+}
+
 /// This machine's host name (`%l`).
 pub fn host_name() -> Option<String> {
     let name = nix::unistd::gethostname().ok()?.into_string().ok()?;

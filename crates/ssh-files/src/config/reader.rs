@@ -377,8 +377,7 @@ impl<'a> Reader<'a> {
     fn match_exec(&self, command: &str, origin: &Origin) -> Result<bool, ConfigError> {
         let command =
             self.expand(command, false).map_err(|source| ConfigError::Expand { origin: origin.clone(), source })?;
-        let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
-        let status = std::process::Command::new(shell)
+        let status = std::process::Command::new(crate::local::shell())
             .arg("-c")
             .arg(&command)
             .stdin(std::process::Stdio::null())

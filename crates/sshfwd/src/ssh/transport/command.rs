@@ -12,9 +12,6 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::super::connection::ConnectError;
 
-/// OpenSSH's `_PATH_BSHELL`.
-const DEFAULT_SHELL: &str = "/bin/sh";
-
 /// The command's pipes as one byte stream.
 pub struct ProxyPipe {
     from_proxy: ChildStdout,
@@ -24,7 +21,7 @@ pub struct ProxyPipe {
 /// Starts `command` (tokens already expanded). The child is killed when
 /// dropped, so that no proxy outlives its session.
 pub fn spawn(command: &str) -> Result<(ProxyPipe, Child), ConnectError> {
-    let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_SHELL.into());
+    let shell = ssh_files::local::shell();
     let line = format!("exec {command}");
     tracing::debug!("Executing proxy command: {line}");
     let failed = |e: io::Error| ConnectError::ProxyCommand {
